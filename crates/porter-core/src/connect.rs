@@ -1,0 +1,271 @@
+//! Bind-before-connect on leased ports.
+//!
+//! [`start`] runs on the caller's thread and never waits on the network: it takes a port,
+//! creates a non-blocking, close-on-exec socket with `SO_REUSEADDR`, binds it and calls
+//! `connect`, trying other ports on `EADDRINUSE` / `EADDRNOTAVAIL` as the retry policy
+//! allows, then letting the kernel choose if the configuration says so. [`finish`] waits
+//! for the socket to become writable (tokio's reactor), reads `SO_ERROR`, and applies the
+//! timeout and cancellation. Whatever fails, the port goes back: into aging once a SYN
+//! may have left, at once otherwise.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+pub use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::pool::Marked;
+use crate::registry::{Flow, Lease};
+use crate::sys;
+
+/// A socket whose `connect` has been issued, holding its port.
+#[derive(Debug)]
+pub struct Attempt {
+    socket: Socket,
+    lease: Lease,
+    local: SocketAddr,
+    remote: SocketAddr,
+    started: Instant,
+    in_progress: bool,
+    kernel_chosen: bool,
+}
+
+/// A connected socket and the lease of its port.
+#[derive(Debug)]
+pub struct Connected {
+    /// The socket: connected, non-blocking, close-on-exec.
+    pub socket: Socket,
+    /// Its port. Release it when the socket closes (aging if this side closed first).
+    pub lease: Lease,
+    /// The local address.
+    pub local: SocketAddr,
+    /// The remote address.
+    pub remote: SocketAddr,
+    /// Whether the kernel chose the port (the fallback).
+    pub kernel_chosen: bool,
+}
+
+impl Attempt {
+    /// The local address bound.
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+fn new_socket(remote: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(remote), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    Ok(socket)
+}
+
+fn is_collision(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EADDRINUSE) | Some(libc::EADDRNOTAVAIL))
+}
+
+/// `connect` on a non-blocking socket: `Ok(true)` while in progress, `Ok(false)` if done.
+fn issue_connect(socket: &Socket, remote: SocketAddr) -> io::Result<bool> {
+    match socket.connect(&SockAddr::from(remote)) {
+        Ok(()) => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+enum Step {
+    Started(Attempt),
+    Collision(Error),
+    Failed(Error),
+}
+
+fn try_port(lease: Lease, remote: SocketAddr, started: Instant) -> Step {
+    let local = lease.local_addr();
+    let sys_err = |source, syscall, bound: bool| Error::Sys { source, syscall, local: bound.then_some(local), remote };
+    let socket = match new_socket(remote) {
+        Ok(s) => s,
+        Err(e) => {
+            lease.release(false);
+            return Step::Failed(sys_err(e, "socket", false));
+        }
+    };
+    if let Err(e) = socket.bind(&SockAddr::from(local)) {
+        let collision = is_collision(&e);
+        // Nothing left the host: a failed bind only ages the port when it collided.
+        lease.release(collision);
+        let err = sys_err(e, "bind", true);
+        return if collision { Step::Collision(err) } else { Step::Failed(err) };
+    }
+    match issue_connect(&socket, remote) {
+        Ok(in_progress) => Step::Started(Attempt { socket, lease, local, remote, started, in_progress, kernel_chosen: false }),
+        Err(e) => {
+            let collision = is_collision(&e);
+            let syn_left = e.raw_os_error() == Some(libc::ECONNREFUSED);
+            lease.release(collision || syn_left);
+            let err = sys_err(e, "connect", true);
+            if collision { Step::Collision(err) } else { Step::Failed(err) }
+        }
+    }
+}
+
+fn kernel_fallback(flow: &Flow, remote: SocketAddr, started: Instant) -> Result<Attempt> {
+    let local_ip = flow.key().local;
+    let registry = flow.registry();
+    let exhausted = |e: io::Error| {
+        registry.stats.exhausted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        flow.exhausted(Some(e))
+    };
+    let socket = new_socket(remote).map_err(|source| Error::Sys { source, syscall: "socket", local: None, remote })?;
+    let unbound = SocketAddr::new(local_ip, 0);
+    sys::set_bind_address_no_port(&socket, true)
+        .map_err(|source| Error::Sys { source, syscall: "setsockopt", local: None, remote })?;
+    if let Err(e) = socket.bind(&SockAddr::from(unbound)) {
+        return Err(if is_collision(&e) { exhausted(e) } else { Error::Sys { source: e, syscall: "bind", local: None, remote } });
+    }
+    let in_progress = match issue_connect(&socket, remote) {
+        Ok(p) => p,
+        Err(e) if is_collision(&e) => return Err(exhausted(e)),
+        Err(e) => return Err(Error::Sys { source: e, syscall: "connect", local: None, remote }),
+    };
+    let local = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .ok_or_else(|| Error::Sys { source: io::Error::last_os_error(), syscall: "getsockname", local: None, remote })?;
+    match flow.mark_in_use(local.port()) {
+        Marked::AlreadyInUse => Err(exhausted(io::Error::from_raw_os_error(libc::EADDRINUSE))),
+        Marked::Free | Marked::WasAging => {
+            registry.stats.kernel_fallbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let lease = Lease::new(flow.clone(), local.port());
+            Ok(Attempt { socket, lease, local, remote, started, in_progress, kernel_chosen: true })
+        }
+    }
+}
+
+/// Issues the connect to `remote` from a port of the first of `flows` that has one
+/// (each flow a local address for this destination), with the registry's retry policy
+/// and kernel fallback. Never blocks. `flows` must be non-empty and share one registry
+/// and one remote address.
+pub fn start(flows: &[Flow], remote: SocketAddr) -> Result<Attempt> {
+    let started = Instant::now();
+    let Some(first) = flows.first() else {
+        return Err(Error::Io { syscall: "connect", source: io::Error::from_raw_os_error(libc::EINVAL) });
+    };
+    let registry = first.registry();
+    let config = *registry.config();
+    let result = match search(flows, remote, started, config.retry_attempts) {
+        Ok(attempt) => Ok(attempt),
+        Err(Some(failed)) => Err(failed),
+        Err(None) if config.kernel_fallback => kernel_fallback(first, remote, started),
+        Err(None) => {
+            registry.stats.exhausted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(first.exhausted(None))
+        }
+    };
+    if let Err(e) = &result {
+        registry.stats.connect_error(e.code());
+    }
+    result
+}
+
+/// Tries ports of each flow in turn. `Err(None)`: every pool is empty, or the retries ran
+/// out and the fallback is on; `Err(Some(e))`: give `e` to the caller.
+fn search(flows: &[Flow], remote: SocketAddr, started: Instant, retries: u32) -> Result<Attempt, Option<Error>> {
+    let registry = flows[0].registry();
+    let mut retries_left = retries;
+    for flow in flows {
+        while let Some(port) = flow.allocate_port() {
+            match try_port(Lease::new(flow.clone(), port), remote, started) {
+                Step::Started(attempt) => return Ok(attempt),
+                Step::Failed(e) => return Err(Some(e)),
+                Step::Collision(e) if retries_left == 0 => {
+                    return Err(if registry.config().kernel_fallback { None } else { Some(e) });
+                }
+                Step::Collision(e) => {
+                    registry.stats.retry(e.errno());
+                    retries_left -= 1;
+                }
+            }
+        }
+    }
+    Err(None)
+}
+
+/// Waits for the connect of `attempt` to finish, for at most `timeout`, unless `cancel`
+/// fires first. Must run inside a tokio runtime. On failure the port goes back into aging
+/// (a SYN has left) and the socket is closed.
+pub async fn finish(attempt: Attempt, timeout: Option<Duration>, cancel: Option<CancellationToken>) -> Result<Connected> {
+    let Attempt { socket, lease, local, remote, started, in_progress, kernel_chosen } = attempt;
+    let registry = lease.flow().registry().clone();
+    let result = if in_progress { wait_connected(socket, local, remote, timeout, cancel).await } else { Ok(socket) };
+    match result {
+        Ok(socket) => {
+            registry.stats.connect_duration(started.elapsed());
+            Ok(Connected { socket, lease, local, remote, kernel_chosen })
+        }
+        Err(e) => {
+            registry.stats.connect_error(e.code());
+            lease.release(true);
+            Err(e)
+        }
+    }
+}
+
+async fn wait_connected(
+    socket: Socket,
+    local: SocketAddr,
+    remote: SocketAddr,
+    timeout: Option<Duration>,
+    cancel: Option<CancellationToken>,
+) -> Result<Socket> {
+    let sys_err = |source| Error::Sys { source, syscall: "connect", local: Some(local), remote };
+    // SAFETY: the socket owns its descriptor, which stays open and unchanged until
+    // `into_inner` gives the socket back (or the AsyncFd drops it).
+    let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE) }
+        .map_err(|e| sys_err(e.into_parts().1))?;
+    let writable = async {
+        loop {
+            let mut guard = fd.writable().await?;
+            if let Some(e) = fd.get_ref().take_error()? {
+                return Err(e);
+            }
+            match fd.get_ref().peer_addr() {
+                Ok(_) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => guard.clear_ready(),
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    let expiry = async {
+        match timeout {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let cancelled = async {
+        match &cancel {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        done = writable => done.map_err(sys_err)?,
+        () = cancelled => return Err(Error::Cancelled),
+        () = expiry => return Err(Error::TimedOut { local: Some(local), remote }),
+    }
+    Ok(fd.into_inner())
+}
+
+/// [`start`] then [`finish`].
+pub async fn connect(
+    flows: &[Flow],
+    remote: SocketAddr,
+    timeout: Option<Duration>,
+    cancel: Option<CancellationToken>,
+) -> Result<Connected> {
+    let attempt = start(flows, remote)?;
+    finish(attempt, timeout, cancel).await
+}

@@ -1,0 +1,31 @@
+//! porter's core: per-destination pools of local ports with exact aging, and
+//! bind-before-connect with `SO_REUSEADDR`, retries and a kernel fallback.
+//!
+//! Pure Rust with no Node.js in sight: the napi binding (`porter-node`) only converts
+//! types and errors. The layers, bottom up:
+//! - [`PortRange`]: the ports a registry hands out;
+//! - `portset` / `aging` / [`Pool`]: the taken ports of one flow, sparse, with an aging
+//!   FIFO whose every port carries its own deadline;
+//! - [`Registry`] / [`Flow`] / [`Lease`]: the process-wide map of flows to pools, safe
+//!   from every thread;
+//! - [`connect`]: sockets bound to leased ports, connected without blocking.
+#![deny(missing_docs)]
+
+mod aging;
+mod clock;
+pub mod connect;
+mod error;
+mod pool;
+mod portset;
+mod range;
+mod registry;
+mod stats;
+mod sys;
+
+pub use aging::AgingPort;
+pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use error::{errno_name, Error, Result};
+pub use pool::{Marked, Pool, Released};
+pub use range::PortRange;
+pub use registry::{Config, Flow, FlowKey, Lease, PoolSnapshot, Registry};
+pub use stats::{StatsSnapshot, DURATION_BUCKETS};

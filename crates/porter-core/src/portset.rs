@@ -1,0 +1,311 @@
+//! A set of ports that costs memory in proportion to its size.
+//!
+//! Small sets are a sorted `Vec<u16>` (2 bytes a port, no heap at all when empty). Once
+//! a set would take more room than a bitmap of its range, it turns into that bitmap
+//! (one bit per port of the range), and turns back when it shrinks to a quarter of that.
+//! Ports outside the range (tracked after the kernel chose them) stay in a sorted side list.
+
+use crate::range::PortRange;
+
+/// A set of ports, sparse or dense, see the module comment.
+#[derive(Debug, Clone)]
+pub(crate) enum PortSet {
+    /// Sorted, without duplicates.
+    Sparse(Vec<u16>),
+    /// A bitmap of the range plus the ports outside it.
+    Dense(Box<Dense>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Dense {
+    bits: Box<[u64]>,
+    /// Ports in the bitmap.
+    count: u32,
+    /// Sorted ports outside the range.
+    outside: Vec<u16>,
+}
+
+impl Default for PortSet {
+    fn default() -> Self {
+        PortSet::Sparse(Vec::new())
+    }
+}
+
+fn bitmap_words(range: PortRange) -> usize {
+    (range.len() as usize).div_ceil(64)
+}
+
+fn sorted_insert(v: &mut Vec<u16>, port: u16) -> bool {
+    match v.binary_search(&port) {
+        Ok(_) => false,
+        Err(i) => {
+            v.insert(i, port);
+            true
+        }
+    }
+}
+
+fn sorted_remove(v: &mut Vec<u16>, port: u16) -> bool {
+    match v.binary_search(&port) {
+        Ok(i) => {
+            v.remove(i);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+impl Dense {
+    fn bit(range: PortRange, port: u16) -> (usize, u64) {
+        let i = usize::from(port - range.first());
+        (i / 64, 1u64 << (i % 64))
+    }
+}
+
+impl PortSet {
+    /// Number of ports in the set.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            PortSet::Sparse(v) => v.len(),
+            PortSet::Dense(d) => d.count as usize + d.outside.len(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `port` is in the set.
+    pub(crate) fn contains(&self, range: PortRange, port: u16) -> bool {
+        match self {
+            PortSet::Sparse(v) => v.binary_search(&port).is_ok(),
+            PortSet::Dense(d) => {
+                if range.contains(port) {
+                    let (w, m) = Dense::bit(range, port);
+                    d.bits[w] & m != 0
+                } else {
+                    d.outside.binary_search(&port).is_ok()
+                }
+            }
+        }
+    }
+
+    /// Adds `port`; false if it was there already.
+    pub(crate) fn insert(&mut self, range: PortRange, port: u16) -> bool {
+        let added = match self {
+            PortSet::Sparse(v) => sorted_insert(v, port),
+            PortSet::Dense(d) => {
+                if range.contains(port) {
+                    let (w, m) = Dense::bit(range, port);
+                    let was = d.bits[w] & m != 0;
+                    d.bits[w] |= m;
+                    d.count += u32::from(!was);
+                    !was
+                } else {
+                    sorted_insert(&mut d.outside, port)
+                }
+            }
+        };
+        if added {
+            self.maybe_densify(range);
+        }
+        added
+    }
+
+    /// Removes `port`; false if it was not there.
+    pub(crate) fn remove(&mut self, range: PortRange, port: u16) -> bool {
+        let removed = match self {
+            PortSet::Sparse(v) => {
+                let removed = sorted_remove(v, port);
+                if v.is_empty() && v.capacity() > 64 {
+                    *v = Vec::new();
+                }
+                removed
+            }
+            PortSet::Dense(d) => {
+                if range.contains(port) {
+                    let (w, m) = Dense::bit(range, port);
+                    let was = d.bits[w] & m != 0;
+                    d.bits[w] &= !m;
+                    d.count -= u32::from(was);
+                    was
+                } else {
+                    sorted_remove(&mut d.outside, port)
+                }
+            }
+        };
+        if removed {
+            self.maybe_sparsify(range);
+        }
+        removed
+    }
+
+    /// The first port `p` with `from <= p <= range.last()` that is not in the set.
+    /// `from` must lie in the range.
+    pub(crate) fn first_absent_from(&self, range: PortRange, from: u16) -> Option<u16> {
+        debug_assert!(range.contains(from));
+        match self {
+            PortSet::Sparse(v) => {
+                let mut i = v.partition_point(|&p| p < from);
+                let mut candidate = from;
+                while i < v.len() && v[i] == candidate {
+                    if candidate == range.last() {
+                        return None;
+                    }
+                    candidate += 1;
+                    i += 1;
+                }
+                Some(candidate)
+            }
+            PortSet::Dense(d) => {
+                let start = usize::from(from - range.first());
+                let total = range.len() as usize;
+                let mut w = start / 64;
+                // Bits below `start` in the first word count as taken.
+                let mut word = d.bits[w] | ((1u64 << (start % 64)) - 1);
+                loop {
+                    if word != u64::MAX {
+                        let i = w * 64 + (!word).trailing_zeros() as usize;
+                        if i >= total {
+                            return None;
+                        }
+                        return Some(range.first() + i as u16);
+                    }
+                    w += 1;
+                    if w >= d.bits.len() {
+                        return None;
+                    }
+                    word = d.bits[w];
+                }
+            }
+        }
+    }
+
+    /// Every port of the set, ascending.
+    pub(crate) fn to_vec(&self, range: PortRange) -> Vec<u16> {
+        match self {
+            PortSet::Sparse(v) => v.clone(),
+            PortSet::Dense(d) => {
+                let mut out: Vec<u16> = d.outside.iter().copied().filter(|&p| p < range.first()).collect();
+                for (w, &word) in d.bits.iter().enumerate() {
+                    let mut bits = word;
+                    while bits != 0 {
+                        let b = bits.trailing_zeros() as usize;
+                        out.push(range.first() + (w * 64 + b) as u16);
+                        bits &= bits - 1;
+                    }
+                }
+                out.extend(d.outside.iter().copied().filter(|&p| p > range.last()));
+                out
+            }
+        }
+    }
+
+    /// Number of ports of the set that lie in `range`.
+    pub(crate) fn count_in(&self, range: PortRange) -> u32 {
+        match self {
+            PortSet::Sparse(v) => {
+                let lo = v.partition_point(|&p| p < range.first());
+                let hi = v.partition_point(|&p| p <= range.last());
+                (hi - lo) as u32
+            }
+            PortSet::Dense(d) => d.count,
+        }
+    }
+
+    /// Heap bytes held by the set.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            PortSet::Sparse(v) => v.capacity() * 2,
+            PortSet::Dense(d) => {
+                std::mem::size_of::<Dense>() + d.bits.len() * 8 + d.outside.capacity() * 2
+            }
+        }
+    }
+
+    fn maybe_densify(&mut self, range: PortRange) {
+        if let PortSet::Sparse(v) = self {
+            let bitmap_bytes = bitmap_words(range) * 8;
+            if v.len() * 2 > bitmap_bytes {
+                let mut bits = vec![0u64; bitmap_words(range)].into_boxed_slice();
+                let mut outside = Vec::new();
+                let mut count = 0;
+                for &p in v.iter() {
+                    if range.contains(p) {
+                        let (w, m) = Dense::bit(range, p);
+                        bits[w] |= m;
+                        count += 1;
+                    } else {
+                        outside.push(p);
+                    }
+                }
+                *self = PortSet::Dense(Box::new(Dense { bits, count, outside }));
+            }
+        }
+    }
+
+    fn maybe_sparsify(&mut self, range: PortRange) {
+        if let PortSet::Dense(d) = self {
+            let bitmap_bytes = d.bits.len() * 8;
+            if (d.count as usize + d.outside.len()) * 2 * 4 < bitmap_bytes {
+                let all = self.to_vec(range);
+                *self = PortSet::Sparse(all);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(a: u16, b: u16) -> PortRange {
+        PortRange::new(a, b).unwrap()
+    }
+
+    #[test]
+    fn sparse_and_dense_agree() {
+        let r = range(1000, 1999);
+        let mut s = PortSet::default();
+        let mut model = std::collections::BTreeSet::new();
+        for i in 0..900u16 {
+            let p = 1000 + (i * 7) % 1000;
+            assert_eq!(s.insert(r, p), model.insert(p));
+            assert!(s.contains(r, p));
+        }
+        assert!(matches!(s, PortSet::Dense(_)));
+        assert!(s.insert(r, 5)); // outside the range
+        model.insert(5);
+        assert_eq!(s.to_vec(r), model.iter().copied().collect::<Vec<_>>());
+        for p in model.clone() {
+            assert!(s.remove(r, p));
+            model.remove(&p);
+            assert_eq!(s.len(), model.len());
+        }
+        assert!(matches!(s, PortSet::Sparse(_)));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn first_absent_walks_runs() {
+        let r = range(10, 200);
+        for dense in [false, true] {
+            let mut s = PortSet::default();
+            for p in 10..150 {
+                s.insert(r, p);
+            }
+            if !dense {
+                s = PortSet::Sparse(s.to_vec(r));
+            }
+            assert_eq!(s.first_absent_from(r, 10), Some(150));
+            assert_eq!(s.first_absent_from(r, 150), Some(150));
+            assert_eq!(s.first_absent_from(r, 200), Some(200));
+            for p in 150..=200 {
+                s.insert(r, p);
+            }
+            assert_eq!(s.first_absent_from(r, 10), None);
+            assert_eq!(s.first_absent_from(r, 199), None);
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The registry: every flow's pool, shared safely by every thread of the process.
+//!
+//! A flow is (local address, remote address, remote port). Flows live in a map split into
+//! shards, each behind its own read-write lock, and each pool has its own mutex, so two
+//! threads only meet when they use the same flow. A [`Flow`] handle keeps the pool it
+//! found, so callers that hold one (the JavaScript binding does, per destination) skip the
+//! map entirely on the allocation path: one uncontended lock per allocate or release.
+
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use rustc_hash::{FxBuildHasher, FxHashSet};
+
+use crate::aging::AgingPort;
+use crate::clock::{Clock, MonotonicClock};
+use crate::error::{Error, Result};
+use crate::pool::{Marked, Pool, Released};
+use crate::range::PortRange;
+use crate::stats::{Stats, StatsSnapshot};
+
+const SHARDS: usize = 16;
+
+/// How a registry hands out ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The ports every pool draws from.
+    pub range: PortRange,
+    /// How long a port rests after this side closed first.
+    pub aging: Duration,
+    /// Extra ports to try after EADDRINUSE / EADDRNOTAVAIL.
+    pub retry_attempts: u32,
+    /// Whether the kernel picks the port when the pool has none left.
+    pub kernel_fallback: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { range: PortRange::DEFAULT, aging: Duration::from_secs(30), retry_attempts: 0, kernel_fallback: true }
+    }
+}
+
+/// The identity of a pool: (local address, remote address, remote port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// Local source address; the unspecified address of the family by default.
+    pub local: IpAddr,
+    /// Remote address.
+    pub remote: IpAddr,
+    /// Remote port.
+    pub remote_port: u16,
+}
+
+impl FlowKey {
+    /// The key for `remote` from `local` (or the unspecified address of its family).
+    pub fn new(local: Option<IpAddr>, remote: SocketAddr) -> Self {
+        let local = local.unwrap_or(match remote {
+            SocketAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            SocketAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        });
+        Self { local, remote: remote.ip(), remote_port: remote.port() }
+    }
+
+    /// The destination as a socket address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.remote, self.remote_port)
+    }
+}
+
+#[derive(Debug)]
+struct FlowEntry {
+    key: FlowKey,
+    pool: Mutex<Pool>,
+}
+
+#[derive(Debug)]
+struct FlowRef(Arc<FlowEntry>);
+
+impl Borrow<FlowKey> for FlowRef {
+    fn borrow(&self) -> &FlowKey {
+        &self.0.key
+    }
+}
+impl Hash for FlowRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.key.hash(state)
+    }
+}
+impl PartialEq for FlowRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+impl Eq for FlowRef {}
+
+/// All pools of one configuration.
+pub struct Registry {
+    config: Config,
+    aging_us: u64,
+    clock: Box<dyn Clock>,
+    shards: Box<[RwLock<FxHashSet<FlowRef>>]>,
+    pub(crate) stats: Stats,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// One pool as seen at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSnapshot {
+    /// The flow.
+    pub key: FlowKey,
+    /// Ports in use, ascending.
+    pub in_use: Vec<u16>,
+    /// Ports aging, by deadline, with the microseconds left.
+    pub aging: Vec<(u16, u64)>,
+    /// Ports of the range free for this flow.
+    pub free: u32,
+}
+
+static GLOBAL: OnceLock<Arc<Registry>> = OnceLock::new();
+
+impl Registry {
+    /// A registry with the real monotonic clock.
+    pub fn new(config: Config) -> Arc<Self> {
+        Self::with_clock(config, MonotonicClock::new())
+    }
+
+    /// A registry driven by `clock` (a [`crate::ManualClock`] in tests).
+    pub fn with_clock(config: Config, clock: impl Clock) -> Arc<Self> {
+        let shards = (0..SHARDS).map(|_| RwLock::new(FxHashSet::default())).collect();
+        Arc::new(Self {
+            config,
+            aging_us: u64::try_from(config.aging.as_micros()).unwrap_or(u64::MAX / 4),
+            clock: Box::new(clock),
+            shards,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The process-wide registry, shared by every thread (and so every worker thread of
+    /// Node), created with the default configuration on first use.
+    pub fn global() -> &'static Arc<Registry> {
+        GLOBAL.get_or_init(|| Registry::new(Config::default()))
+    }
+
+    /// The process-wide registry with `config`: creates it, or returns it if it already
+    /// has that configuration; [`Error::GlobalConfigured`] if it has another.
+    pub fn init_global(config: Config) -> Result<&'static Arc<Registry>> {
+        let global = GLOBAL.get_or_init(|| Registry::new(config));
+        if global.config == config { Ok(global) } else { Err(Error::GlobalConfigured) }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The registry clock, in microseconds.
+    pub fn now_us(&self) -> u64 {
+        self.clock.now_us()
+    }
+
+    fn shard(&self, key: &FlowKey) -> &RwLock<FxHashSet<FlowRef>> {
+        let hash = FxBuildHasher.hash_one(key);
+        &self.shards[(hash >> 32) as usize % SHARDS]
+    }
+
+    /// The flow for `key`, creating its (empty) pool on first use.
+    pub fn flow(self: &Arc<Self>, key: FlowKey) -> Flow {
+        let shard = self.shard(&key);
+        let found = shard.read().get(&key).map(|f| f.0.clone());
+        let entry = match found {
+            Some(entry) => entry,
+            None => {
+                let mut map = shard.write();
+                match map.get(&key) {
+                    Some(f) => f.0.clone(),
+                    None => {
+                        let entry = Arc::new(FlowEntry { key, pool: Mutex::new(Pool::new()) });
+                        map.insert(FlowRef(entry.clone()));
+                        entry
+                    }
+                }
+            }
+        };
+        Flow { registry: self.clone(), entry }
+    }
+
+    /// Every pool with its ports in use, aging and free, after expiring aging ports.
+    /// Sorted by flow.
+    pub fn snapshot(&self) -> Vec<PoolSnapshot> {
+        let now = self.now_us();
+        let range = self.config.range;
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let map = shard.read();
+            for flow in map.iter() {
+                let mut pool = flow.0.pool.lock();
+                pool.expire(range, now);
+                out.push(PoolSnapshot {
+                    key: flow.0.key,
+                    in_use: pool.in_use(range),
+                    aging: pool
+                        .aging()
+                        .into_iter()
+                        .map(|AgingPort { port, deadline_us }| (port, deadline_us.saturating_sub(now)))
+                        .collect(),
+                    free: pool.free_count(range),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// Number of pools.
+    pub fn pool_count(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+}
+
+/// A handle on one flow's pool. Cheap to clone; keeps the registry alive.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    registry: Arc<Registry>,
+    entry: Arc<FlowEntry>,
+}
+
+impl Flow {
+    /// The flow's key.
+    pub fn key(&self) -> &FlowKey {
+        &self.entry.key
+    }
+
+    /// The registry the flow belongs to.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Takes a port, or `None` when every port of the range is in use or aging.
+    /// The caller owes exactly one [`Flow::release`] for it; see [`Flow::allocate`] for
+    /// a guard that gives it back by itself.
+    #[inline]
+    pub fn allocate_port(&self) -> Option<u16> {
+        let now = self.registry.clock.now_us();
+        let port = self.entry.pool.lock().allocate(self.registry.config.range, now);
+        if port.is_some() {
+            self.registry.stats.allocations.inc();
+        }
+        port
+    }
+
+    /// Takes a port as a [`Lease`], or fails with [`Error::Exhausted`].
+    pub fn allocate(&self) -> Result<Lease> {
+        match self.allocate_port() {
+            Some(port) => Ok(Lease { flow: self.clone(), port, armed: true }),
+            None => {
+                self.registry.stats.exhausted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(self.exhausted(None))
+            }
+        }
+    }
+
+    pub(crate) fn exhausted(&self, fallback: Option<std::io::Error>) -> Error {
+        Error::Exhausted {
+            local: self.entry.key.local,
+            remote: self.entry.key.remote_addr(),
+            range: self.registry.config.range,
+            fallback,
+        }
+    }
+
+    /// Gives `port` back, into aging or at once. [`Released::NotInUse`] (and no change)
+    /// if it was not in use: a port is never released twice.
+    #[inline]
+    pub fn release(&self, port: u16, aging: bool) -> Released {
+        let reg = &self.registry;
+        let deadline = aging.then(|| reg.clock.now_us().saturating_add(reg.aging_us));
+        let released = self.entry.pool.lock().release(reg.config.range, port, deadline);
+        match released {
+            Released::Aging => reg.stats.releases_aging.inc(),
+            Released::Immediate => reg.stats.releases_immediate.inc(),
+            Released::NotInUse => {}
+        }
+        released
+    }
+
+    /// Records a port the kernel chose as in use for this flow.
+    pub fn mark_in_use(&self, port: u16) -> Marked {
+        let marked = self.entry.pool.lock().mark_in_use(self.registry.config.range, port);
+        if marked != Marked::AlreadyInUse {
+            self.registry.stats.allocations.inc();
+        }
+        marked
+    }
+
+    /// Whether `port` is in use for this flow.
+    pub fn is_in_use(&self, port: u16) -> bool {
+        self.entry.pool.lock().is_in_use(self.registry.config.range, port)
+    }
+
+    /// Whether `port` is aging for this flow (expiring first).
+    pub fn is_aging(&self, port: u16) -> bool {
+        let mut pool = self.entry.pool.lock();
+        pool.expire(self.registry.config.range, self.registry.clock.now_us());
+        pool.is_aging(self.registry.config.range, port)
+    }
+}
+
+/// A port taken from a flow. Released into aging when dropped, unless released or
+/// handed over with [`Lease::into_port`] first: a port cannot be lost on an error path.
+#[derive(Debug)]
+pub struct Lease {
+    flow: Flow,
+    port: u16,
+    armed: bool,
+}
+
+impl Lease {
+    pub(crate) fn new(flow: Flow, port: u16) -> Self {
+        Self { flow, port, armed: true }
+    }
+
+    /// The local port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The flow it belongs to.
+    pub fn flow(&self) -> &Flow {
+        &self.flow
+    }
+
+    /// The local socket address to bind.
+    pub fn local_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.flow.key().local, self.port)
+    }
+
+    /// Gives the port back, into aging or at once.
+    pub fn release(mut self, aging: bool) -> Released {
+        self.armed = false;
+        self.flow.release(self.port, aging)
+    }
+
+    /// Hands the duty to release over to the caller, who must call [`Flow::release`].
+    pub fn into_port(mut self) -> u16 {
+        self.armed = false;
+        self.port
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.armed {
+            self.flow.release(self.port, true);
+        }
+    }
+}

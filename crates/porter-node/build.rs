@@ -1,0 +1,4 @@
+//! Links the addon the way napi-rs needs.
+fn main() {
+    napi_build::setup();
+}

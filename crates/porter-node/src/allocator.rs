@@ -1,0 +1,167 @@
+//! `Allocator`: one porter-core registry (a `Porter` instance, or the process default).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use porter_core::{Config, FlowKey, Registry};
+
+use crate::convert;
+use crate::route::Route;
+
+#[napi(object)]
+pub struct AllocatorOptions {
+    pub range_first: u32,
+    pub range_last: u32,
+    pub aging_ms: f64,
+    pub retry_attempts: u32,
+    pub kernel_fallback: bool,
+}
+
+#[napi(object)]
+pub struct AgingInfo {
+    pub port: u32,
+    pub remaining_ms: f64,
+}
+
+#[napi(object)]
+pub struct PoolInfo {
+    pub local_address: String,
+    pub remote_address: String,
+    pub remote_port: u32,
+    pub in_use: Vec<u32>,
+    pub aging: Vec<AgingInfo>,
+    pub free: u32,
+}
+
+#[napi(object)]
+pub struct CodeCount {
+    pub code: String,
+    pub count: f64,
+}
+
+#[napi(object)]
+pub struct NativeStats {
+    pub allocations: f64,
+    pub releases_aging: f64,
+    pub releases_immediate: f64,
+    pub retries: Vec<CodeCount>,
+    pub exhausted: f64,
+    pub kernel_fallbacks: f64,
+    pub connect_errors: Vec<CodeCount>,
+    pub duration_bounds: Vec<f64>,
+    pub duration_buckets: Vec<f64>,
+    pub duration_count: f64,
+    pub duration_sum_seconds: f64,
+    pub pools: u32,
+}
+
+fn config(options: &AllocatorOptions) -> Result<Config> {
+    if !(options.aging_ms.is_finite() && options.aging_ms >= 0.0) {
+        return Err(convert::invalid_arg(format!("agingMs must be a finite number >= 0, got {}", options.aging_ms)));
+    }
+    Ok(Config {
+        range: convert::range(options.range_first, options.range_last)?,
+        aging: Duration::from_secs_f64(options.aging_ms / 1000.0),
+        retry_attempts: options.retry_attempts,
+        kernel_fallback: options.kernel_fallback,
+    })
+}
+
+fn counts(list: Vec<(&'static str, u64)>) -> Vec<CodeCount> {
+    list.into_iter().map(|(code, count)| CodeCount { code: code.to_owned(), count: count as f64 }).collect()
+}
+
+#[napi]
+pub struct Allocator {
+    inner: Arc<Registry>,
+}
+
+#[napi]
+impl Allocator {
+    /// A registry of its own.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(options: AllocatorOptions) -> Result<Self> {
+        Ok(Self { inner: Registry::new(config(&options)?) })
+    }
+
+    /// The process-wide registry, the same from every worker thread. With `options`, it
+    /// must not exist yet with other options.
+    #[napi(factory, catch_unwind)]
+    pub fn shared(options: Option<AllocatorOptions>) -> Result<Self> {
+        let registry = match options {
+            Some(options) => Registry::init_global(config(&options)?).map_err(convert::error)?,
+            None => Registry::global(),
+        };
+        Ok(Self { inner: registry.clone() })
+    }
+
+    /// Whether `other` is the same registry.
+    #[napi(catch_unwind)]
+    pub fn same_as(&self, other: &Allocator) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The handle on the pools of one destination, one flow per local address
+    /// (`locals` empty: the unspecified address of the destination's family).
+    #[napi(catch_unwind)]
+    pub fn route(&self, locals: Vec<String>, remote_address: String, remote_port: u32) -> Result<u32> {
+        let remote = convert::socket_addr(&remote_address, remote_port)?;
+        let mut flows = Vec::with_capacity(locals.len().max(1));
+        if locals.is_empty() {
+            flows.push(self.inner.flow(FlowKey::new(None, remote)));
+        }
+        for local in &locals {
+            let ip = convert::ip(local)?;
+            if ip.is_ipv4() != remote.is_ipv4() {
+                return Err(convert::invalid_arg(format!(
+                    "local address {local} and remote address {remote_address} are of different families"
+                )));
+            }
+            flows.push(self.inner.flow(FlowKey::new(Some(ip), remote)));
+        }
+        Ok(Route::new(flows, remote).open())
+    }
+
+    /// Every pool, after expiring aging ports.
+    #[napi(catch_unwind)]
+    pub fn snapshot(&self) -> Vec<PoolInfo> {
+        self.inner
+            .snapshot()
+            .into_iter()
+            .map(|p| PoolInfo {
+                local_address: p.key.local.to_string(),
+                remote_address: p.key.remote.to_string(),
+                remote_port: p.key.remote_port.into(),
+                in_use: p.in_use.into_iter().map(u32::from).collect(),
+                aging: p
+                    .aging
+                    .into_iter()
+                    .map(|(port, us)| AgingInfo { port: port.into(), remaining_ms: us as f64 / 1000.0 })
+                    .collect(),
+                free: p.free,
+            })
+            .collect()
+    }
+
+    /// The counters.
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> NativeStats {
+        let s = self.inner.stats();
+        NativeStats {
+            allocations: s.allocations as f64,
+            releases_aging: s.releases_aging as f64,
+            releases_immediate: s.releases_immediate as f64,
+            retries: counts(s.retries),
+            exhausted: s.exhausted as f64,
+            kernel_fallbacks: s.kernel_fallbacks as f64,
+            connect_errors: counts(s.connect_errors),
+            duration_bounds: porter_core::DURATION_BUCKETS.to_vec(),
+            duration_buckets: s.duration_buckets.into_iter().map(|c| c as f64).collect(),
+            duration_count: s.duration_count as f64,
+            duration_sum_seconds: s.duration_sum_seconds,
+            pools: u32::try_from(self.inner.pool_count()).unwrap_or(u32::MAX),
+        }
+    }
+}

@@ -1,0 +1,365 @@
+/**
+ * Porter: a configured allocator (one native registry) with connect(), allocate() and
+ * snapshot(). Host names are resolved here, once per connect; everything about ports
+ * and sockets happens in the native core.
+ */
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { closeSync } from 'node:fs';
+import { isIP, type LookupFunction, Socket } from 'node:net';
+import * as native from '@porter/native';
+import {
+  AbortError,
+  callNative,
+  fromNative,
+  fromThrown,
+  invalidArgType,
+  invalidArgValue,
+  systemError,
+} from './errors.js';
+import { type Lease, PortLease } from './lease.js';
+import { type PorterOptions, type ResolvedOptions, resolveOptions, toNative } from './options.js';
+import {
+  validateAbortSignal,
+  validateBoolean,
+  validateFamily,
+  validateIp,
+  validateNumber,
+  validateObject,
+  validatePort,
+} from './validate.js';
+
+/** Options of {@link Porter.connect}: those of `net.connect` that make sense here. */
+export interface ConnectOptions {
+  /** Host name or IP literal (default 'localhost'). Names resolve through dns.lookup. */
+  host?: string;
+  port: number | string;
+  /** A source address (IP literal) for this connect, instead of the Porter's own. */
+  localAddress?: string;
+  /** Address family for name resolution: 0 (any), 4 or 6. */
+  family?: number;
+  /** A custom resolver with the signature of dns.lookup. */
+  lookup?: LookupFunction;
+  /** dns.lookup hints. */
+  hints?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+  allowHalfOpen?: boolean;
+  /** Milliseconds for the whole connect, resolution included; rejects with ETIMEDOUT. */
+  timeout?: number;
+  /** Aborts the connect; rejects with an AbortError (code ABORT_ERR). */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Porter.allocate}. */
+export interface AllocateOptions {
+  /** The remote address (an IP literal). */
+  address: string;
+  /** The remote port. */
+  port: number;
+  /** The local address the port is for (default: the Porter's, or unspecified). */
+  localAddress?: string;
+}
+
+/** One pool in a snapshot. */
+export interface PoolSnapshot {
+  localAddress: string;
+  remoteAddress: string;
+  remotePort: number;
+  inUse: number[];
+  aging: { port: number; remainingMs: number }[];
+  free: number;
+}
+
+/** Counters and the connect-duration histogram, read from the core. */
+export interface PorterStats {
+  allocations: number;
+  releases: { aging: number; immediate: number };
+  retries: Record<string, number>;
+  exhausted: number;
+  kernelFallbacks: number;
+  connectErrors: Record<string, number>;
+  connectDuration: { bounds: number[]; counts: number[]; count: number; sumSeconds: number };
+  pools: number;
+}
+
+/** One destination (from one choice of local addresses) and its native route. */
+interface Route {
+  id: number;
+  address: string;
+  port: number;
+  locals: string[];
+  /** The unspecified address of the destination's family. */
+  anyLocal: string;
+}
+
+const unspecified = (family: number): string => (family === 6 ? '::' : '0.0.0.0');
+
+function lookupOnce(
+  host: string,
+  family: 0 | 4 | 6,
+  hints: number | undefined,
+  lookup: LookupFunction | undefined,
+): Promise<LookupAddress> {
+  return new Promise((resolve, reject) => {
+    const fn = (lookup ?? dnsLookup) as (
+      hostname: string,
+      options: object,
+      cb: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+    ) => void;
+    fn(host, { family, hints, all: false }, (err, address, fam) => {
+      if (err) reject(err);
+      else if (typeof address === 'string') resolve({ address, family: fam ?? isIP(address) });
+      else if (Array.isArray(address) && address[0]) resolve(address[0]);
+      else reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND', hostname: host }));
+    });
+  });
+}
+
+function timeoutError(target: { address: string; port: number }): Error {
+  return systemError({
+    code: 'ETIMEDOUT',
+    message: '',
+    errno: 110,
+    syscall: 'connect',
+    address: target.address,
+    port: target.port,
+  });
+}
+
+/** A configured port allocator. See the package README. */
+export class Porter {
+  readonly #allocator: native.Allocator;
+  readonly #options: ResolvedOptions;
+  /** Routes by `localAddress|address|port`; a key is only ever added once validated. */
+  readonly #routes = new Map<string, Route>();
+  /** The last route allocate() used, with the local address asked for: a one-entry cache. */
+  #lastRoute: Route | undefined;
+  #lastLocal: string | undefined;
+
+  /**
+   * @param options how ports are handed out; see {@link PorterOptions}.
+   * @param allocator internal: an existing native allocator (the process default).
+   */
+  constructor(options?: PorterOptions, allocator?: native.Allocator) {
+    this.#options = resolveOptions(options);
+    const config = toNative(this.#options);
+    this.#allocator = allocator ?? callNative(() => new native.Allocator(config));
+  }
+
+  /** The configuration in force, normalised. */
+  get options(): Readonly<ResolvedOptions> {
+    return this.#options;
+  }
+
+  /** The route to `address`:`port` from `localAddress` (or the Porter's own). */
+  #route(address: string, port: number, localAddress: string | undefined): Route {
+    const key = `${localAddress ?? ''}|${address}|${port}`;
+    let route = this.#routes.get(key);
+    if (route === undefined) {
+      const family = isIP(address);
+      if (localAddress !== undefined && isIP(localAddress) !== family) {
+        throw invalidArgValue('options.localAddress', localAddress, `is not of the family of ${address}`);
+      }
+      const locals =
+        localAddress !== undefined ? [localAddress] : this.#options.localAddresses.filter((a) => isIP(a) === family);
+      const id = callNative(() => this.#allocator.route(locals, address, port));
+      route = { id, address, port, locals, anyLocal: unspecified(family) };
+      this.#routes.set(key, route);
+    }
+    return route;
+  }
+
+  /**
+   * Connects to `options.host`:`options.port` from a port porter chose. Resolves once
+   * connected to Node's own net.Socket, whose lease follows it (see {@link leaseOf}).
+   * Bad options throw synchronously.
+   */
+  connect(options: ConnectOptions): Promise<Socket> {
+    validateObject(options, 'options');
+    const host = options.host ?? 'localhost';
+    if (typeof host !== 'string' || host.length === 0) throw invalidArgType('options.host', 'a non-empty string', host);
+    if (options.port === undefined) throw invalidArgValue('options.port', undefined, 'is required');
+    const port = validatePort(options.port, 'options.port');
+    const localAddress =
+      options.localAddress === undefined ? undefined : validateIp(options.localAddress, 'options.localAddress');
+    if ('localPort' in options && (options as { localPort?: unknown }).localPort !== undefined) {
+      throw invalidArgValue('options.localPort', (options as { localPort?: unknown }).localPort, 'is chosen by porter');
+    }
+    const family = validateFamily(options.family, 'options.family');
+    if (options.lookup !== undefined && typeof options.lookup !== 'function') {
+      throw invalidArgType('options.lookup', 'of type function', options.lookup);
+    }
+    const timeout = options.timeout === undefined ? undefined : validateNumber(options.timeout, 'options.timeout', 0);
+    const signal = validateAbortSignal(options.signal, 'options.signal');
+    for (const flag of ['noDelay', 'keepAlive', 'allowHalfOpen'] as const) {
+      if (options[flag] !== undefined) validateBoolean(options[flag], `options.${flag}`);
+    }
+    if (options.keepAliveInitialDelay !== undefined) {
+      validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay', 0);
+    }
+    if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
+    return this.#connect(options, host, port, family, localAddress, timeout, signal);
+  }
+
+  async #connect(
+    options: ConnectOptions,
+    host: string,
+    port: number,
+    family: 0 | 4 | 6,
+    localAddress: string | undefined,
+    timeout: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Socket> {
+    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    let address = host;
+    if (isIP(host) === 0) {
+      const resolved = lookupOnce(host, family, options.hints, options.lookup);
+      address = (await race(resolved, deadline, signal, { address: host, port })).address;
+    }
+    const route = this.#route(address, port, localAddress);
+    const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+    const token = signal ? new native.CancelToken() : undefined;
+    const onAbort = (): void => token?.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let result: native.ConnectResult;
+    try {
+      result = await callNative(() => native.routeConnect(route.id, remaining, token));
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (result.error) throw fromNative(result.error, signal);
+    const fd = result.fd as number;
+    const handle = result.handle as number;
+    const lease = new PortLease(route.id, handle, result.localAddress ?? route.anyLocal, address, port);
+    if (signal?.aborted) {
+      // Aborted after the connect finished but before the socket was handed over.
+      closeSync(fd);
+      lease.releaseAs(true);
+      throw new AbortError(undefined, { cause: signal.reason });
+    }
+    return this.#wrap(fd, lease, options);
+  }
+
+  #wrap(fd: number, lease: PortLease, options: ConnectOptions): Socket {
+    let socket: Socket;
+    try {
+      socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: options.allowHalfOpen === true });
+    } catch (err) {
+      closeSync(fd);
+      lease.releaseAs(true);
+      throw err;
+    }
+    lease.follow(socket);
+    if (options.noDelay) socket.setNoDelay(true);
+    if (options.keepAlive) socket.setKeepAlive(true, options.keepAliveInitialDelay ?? 0);
+    return socket;
+  }
+
+  /**
+   * Takes a port for the destination without connecting, for users who create sockets
+   * themselves (bind it with SO_REUSEADDR). Release it with `lease.release()`.
+   * Throws ERR_PORTER_EXHAUSTED when the pool is empty.
+   */
+  allocate(options: AllocateOptions): Lease {
+    validateObject(options, 'options');
+    const { address, port, localAddress } = options;
+    // A cached route means these exact values were validated before.
+    let route = this.#lastRoute;
+    if (route === undefined || route.address !== address || route.port !== port || this.#lastLocal !== localAddress) {
+      route =
+        typeof address === 'string' &&
+        typeof port === 'number' &&
+        (localAddress === undefined || typeof localAddress === 'string')
+          ? this.#routes.get(`${localAddress ?? ''}|${address}|${port}`)
+          : undefined;
+    }
+    if (route === undefined) {
+      validateIp(address, 'options.address');
+      validatePort(port, 'options.port');
+      if (localAddress !== undefined) validateIp(localAddress, 'options.localAddress');
+      route = this.#route(address, port, localAddress);
+    }
+    this.#lastRoute = route;
+    this.#lastLocal = localAddress;
+    let handle: number;
+    try {
+      handle = native.routeAllocate(route.id);
+    } catch (thrown) {
+      throw fromThrown(thrown);
+    }
+    return new PortLease(route.id, handle, route.locals[handle >>> 16] ?? route.anyLocal, route.address, route.port);
+  }
+
+  /** Everything porter tracks, at this moment (aging expired first). */
+  snapshot(): PoolSnapshot[] {
+    return callNative(() => this.#allocator.snapshot()).map((p) => ({
+      localAddress: p.localAddress,
+      remoteAddress: p.remoteAddress,
+      remotePort: p.remotePort,
+      inUse: p.inUse,
+      aging: p.aging.map((a) => ({ port: a.port, remainingMs: a.remainingMs })),
+      free: p.free,
+    }));
+  }
+
+  /** The counters kept by the core (allocations, releases, retries, errors, durations). */
+  stats(): PorterStats {
+    const s = callNative(() => this.#allocator.stats());
+    const byCode = (list: native.CodeCount[]): Record<string, number> =>
+      Object.fromEntries(list.map((c) => [c.code, c.count]));
+    return {
+      allocations: s.allocations,
+      releases: { aging: s.releasesAging, immediate: s.releasesImmediate },
+      retries: byCode(s.retries),
+      exhausted: s.exhausted,
+      kernelFallbacks: s.kernelFallbacks,
+      connectErrors: byCode(s.connectErrors),
+      connectDuration: {
+        bounds: s.durationBounds,
+        counts: s.durationBuckets,
+        count: s.durationCount,
+        sumSeconds: s.durationSumSeconds,
+      },
+      pools: s.pools,
+    };
+  }
+
+  /** Whether `other` shares this Porter's registry (true for default instances everywhere). */
+  sharesRegistryWith(other: Porter): boolean {
+    return this.#allocator.sameAs(other.#allocator);
+  }
+}
+
+/** Waits for `promise`, or rejects at the deadline or when `signal` aborts. */
+function race<T>(
+  promise: Promise<T>,
+  deadline: number | undefined,
+  signal: AbortSignal | undefined,
+  target: { address: string; port: number },
+): Promise<T> {
+  if (deadline === undefined && signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const timer =
+      deadline === undefined
+        ? undefined
+        : setTimeout(() => settle(() => reject(timeoutError(target))), Math.max(0, deadline - performance.now()));
+    const onAbort = (): void => settle(() => reject(new AbortError(undefined, { cause: signal?.reason })));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    function settle(fn: () => void): void {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      fn();
+    }
+    promise.then(
+      (v) => settle(() => resolve(v)),
+      (e) => settle(() => reject(e)),
+    );
+  });
+}
+
+/** The `index`-th of `count` equal slices of `range`: one per process of a cluster. */
+export function partitionRange(range: readonly [number, number], index: number, count: number): [number, number] {
+  const [first, last] = callNative(() => native.partitionRange(range[0], range[1], index, count));
+  return [first as number, last as number];
+}

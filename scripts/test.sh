@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project, in order, and ends with one line
+# "N passed, N failed" that counts every test that ran (cargo's, ava's) plus one per
+# check (rustfmt, clippy, tsc, biome). Exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+log_dir=$(mktemp -d)
+trap 'rm -rf "$log_dir"' EXIT
+
+step() { printf '\n== %s\n' "$1"; }
+check() { # check NAME COMMAND...: one check that passes or fails as a whole
+  local name=$1; shift
+  step "$name"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
+}
+
+bash scripts/setup-system.sh || { echo "FAILED: system packages"; failed=$((failed + 1)); }
+
+check "npm run build" npm run build --silent
+check "rustfmt --check" cargo fmt --all -- --check
+check "cargo clippy -D warnings" cargo clippy --workspace --all-targets --quiet -- -D warnings
+check "tsc --noEmit" npm run typecheck --silent
+check "biome check" npx biome check .
+
+step "cargo test"
+cargo test --workspace 2>&1 | tee "$log_dir/cargo.log"
+cargo_status=${PIPESTATUS[0]}
+read -r cp cf < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$log_dir/cargo.log")
+passed=$((passed + cp)); failed=$((failed + cf))
+if [ "$cargo_status" -ne 0 ] && [ "$cf" -eq 0 ]; then failed=$((failed + 1)); echo "FAILED: cargo test exited $cargo_status"; fi
+
+step "ava"
+npx ava --tap 2>&1 | tee "$log_dir/ava.log"
+ava_status=${PIPESTATUS[0]}
+ap=$(awk '/^# pass/ { print $3 }' "$log_dir/ava.log" | tail -1)
+af=$(awk '/^# fail/ { print $3 }' "$log_dir/ava.log" | tail -1)
+passed=$((passed + ${ap:-0})); failed=$((failed + ${af:-0}))
+if [ "$ava_status" -ne 0 ] && [ "${af:-0}" -eq 0 ]; then failed=$((failed + 1)); echo "FAILED: ava exited $ava_status"; fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
