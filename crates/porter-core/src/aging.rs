@@ -84,7 +84,10 @@ impl Aging {
 
     /// Aging ports in deadline order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = AgingPort> + '_ {
-        self.queue.iter().map(|&e| AgingPort { port: e as u16, deadline_us: e >> PORT_BITS })
+        self.queue.iter().map(|&e| AgingPort {
+            port: e as u16,
+            deadline_us: e >> PORT_BITS,
+        })
     }
 
     /// Number of aging ports inside `range`.

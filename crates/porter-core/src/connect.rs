@@ -57,7 +57,11 @@ impl Attempt {
 }
 
 fn new_socket(remote: SocketAddr) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(remote), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(remote),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
     socket.set_reuse_address(true)?;
     Ok(socket)
 }
@@ -83,7 +87,12 @@ enum Step {
 
 fn try_port(lease: Lease, remote: SocketAddr, started: Instant) -> Step {
     let local = lease.local_addr();
-    let sys_err = |source, syscall, bound: bool| Error::Sys { source, syscall, local: bound.then_some(local), remote };
+    let sys_err = |source, syscall, bound: bool| Error::Sys {
+        source,
+        syscall,
+        local: bound.then_some(local),
+        remote,
+    };
     let socket = match new_socket(remote) {
         Ok(s) => s,
         Err(e) => {
@@ -96,16 +105,32 @@ fn try_port(lease: Lease, remote: SocketAddr, started: Instant) -> Step {
         // Nothing left the host: a failed bind only ages the port when it collided.
         lease.release(collision);
         let err = sys_err(e, "bind", true);
-        return if collision { Step::Collision(err) } else { Step::Failed(err) };
+        return if collision {
+            Step::Collision(err)
+        } else {
+            Step::Failed(err)
+        };
     }
     match issue_connect(&socket, remote) {
-        Ok(in_progress) => Step::Started(Attempt { socket, lease, local, remote, started, in_progress, kernel_chosen: false }),
+        Ok(in_progress) => Step::Started(Attempt {
+            socket,
+            lease,
+            local,
+            remote,
+            started,
+            in_progress,
+            kernel_chosen: false,
+        }),
         Err(e) => {
             let collision = is_collision(&e);
             let syn_left = e.raw_os_error() == Some(libc::ECONNREFUSED);
             lease.release(collision || syn_left);
             let err = sys_err(e, "connect", true);
-            if collision { Step::Collision(err) } else { Step::Failed(err) }
+            if collision {
+                Step::Collision(err)
+            } else {
+                Step::Failed(err)
+            }
         }
     }
 }
@@ -114,32 +139,76 @@ fn kernel_fallback(flow: &Flow, remote: SocketAddr, started: Instant) -> Result<
     let local_ip = flow.key().local;
     let registry = flow.registry();
     let exhausted = |e: io::Error| {
-        registry.stats.exhausted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        registry
+            .stats
+            .exhausted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         flow.exhausted(Some(e))
     };
-    let socket = new_socket(remote).map_err(|source| Error::Sys { source, syscall: "socket", local: None, remote })?;
+    let socket = new_socket(remote).map_err(|source| Error::Sys {
+        source,
+        syscall: "socket",
+        local: None,
+        remote,
+    })?;
     let unbound = SocketAddr::new(local_ip, 0);
-    sys::set_bind_address_no_port(&socket, true)
-        .map_err(|source| Error::Sys { source, syscall: "setsockopt", local: None, remote })?;
+    sys::set_bind_address_no_port(&socket, true).map_err(|source| Error::Sys {
+        source,
+        syscall: "setsockopt",
+        local: None,
+        remote,
+    })?;
     if let Err(e) = socket.bind(&SockAddr::from(unbound)) {
-        return Err(if is_collision(&e) { exhausted(e) } else { Error::Sys { source: e, syscall: "bind", local: None, remote } });
+        return Err(if is_collision(&e) {
+            exhausted(e)
+        } else {
+            Error::Sys {
+                source: e,
+                syscall: "bind",
+                local: None,
+                remote,
+            }
+        });
     }
     let in_progress = match issue_connect(&socket, remote) {
         Ok(p) => p,
         Err(e) if is_collision(&e) => return Err(exhausted(e)),
-        Err(e) => return Err(Error::Sys { source: e, syscall: "connect", local: None, remote }),
+        Err(e) => {
+            return Err(Error::Sys {
+                source: e,
+                syscall: "connect",
+                local: None,
+                remote,
+            })
+        }
     };
     let local = socket
         .local_addr()
         .ok()
         .and_then(|a| a.as_socket())
-        .ok_or_else(|| Error::Sys { source: io::Error::last_os_error(), syscall: "getsockname", local: None, remote })?;
+        .ok_or_else(|| Error::Sys {
+            source: io::Error::last_os_error(),
+            syscall: "getsockname",
+            local: None,
+            remote,
+        })?;
     match flow.mark_in_use(local.port()) {
         Marked::AlreadyInUse => Err(exhausted(io::Error::from_raw_os_error(libc::EADDRINUSE))),
         Marked::Free | Marked::WasAging => {
-            registry.stats.kernel_fallbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            registry
+                .stats
+                .kernel_fallbacks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let lease = Lease::new(flow.clone(), local.port());
-            Ok(Attempt { socket, lease, local, remote, started, in_progress, kernel_chosen: true })
+            Ok(Attempt {
+                socket,
+                lease,
+                local,
+                remote,
+                started,
+                in_progress,
+                kernel_chosen: true,
+            })
         }
     }
 }
@@ -151,7 +220,10 @@ fn kernel_fallback(flow: &Flow, remote: SocketAddr, started: Instant) -> Result<
 pub fn start(flows: &[Flow], remote: SocketAddr) -> Result<Attempt> {
     let started = Instant::now();
     let Some(first) = flows.first() else {
-        return Err(Error::Io { syscall: "connect", source: io::Error::from_raw_os_error(libc::EINVAL) });
+        return Err(Error::Io {
+            syscall: "connect",
+            source: io::Error::from_raw_os_error(libc::EINVAL),
+        });
     };
     let registry = first.registry();
     let config = *registry.config();
@@ -160,7 +232,10 @@ pub fn start(flows: &[Flow], remote: SocketAddr) -> Result<Attempt> {
         Err(Some(failed)) => Err(failed),
         Err(None) if config.kernel_fallback => kernel_fallback(first, remote, started),
         Err(None) => {
-            registry.stats.exhausted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            registry
+                .stats
+                .exhausted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Err(first.exhausted(None))
         }
     };
@@ -181,7 +256,11 @@ fn search(flows: &[Flow], remote: SocketAddr, started: Instant, retries: u32) ->
                 Step::Started(attempt) => return Ok(attempt),
                 Step::Failed(e) => return Err(Some(e)),
                 Step::Collision(e) if retries_left == 0 => {
-                    return Err(if registry.config().kernel_fallback { None } else { Some(e) });
+                    return Err(if registry.config().kernel_fallback {
+                        None
+                    } else {
+                        Some(e)
+                    });
                 }
                 Step::Collision(e) => {
                     registry.stats.retry(e.errno());
@@ -196,14 +275,36 @@ fn search(flows: &[Flow], remote: SocketAddr, started: Instant, retries: u32) ->
 /// Waits for the connect of `attempt` to finish, for at most `timeout`, unless `cancel`
 /// fires first. Must run inside a tokio runtime. On failure the port goes back into aging
 /// (a SYN has left) and the socket is closed.
-pub async fn finish(attempt: Attempt, timeout: Option<Duration>, cancel: Option<CancellationToken>) -> Result<Connected> {
-    let Attempt { socket, lease, local, remote, started, in_progress, kernel_chosen } = attempt;
+pub async fn finish(
+    attempt: Attempt,
+    timeout: Option<Duration>,
+    cancel: Option<CancellationToken>,
+) -> Result<Connected> {
+    let Attempt {
+        socket,
+        lease,
+        local,
+        remote,
+        started,
+        in_progress,
+        kernel_chosen,
+    } = attempt;
     let registry = lease.flow().registry().clone();
-    let result = if in_progress { wait_connected(socket, local, remote, timeout, cancel).await } else { Ok(socket) };
+    let result = if in_progress {
+        wait_connected(socket, local, remote, timeout, cancel).await
+    } else {
+        Ok(socket)
+    };
     match result {
         Ok(socket) => {
             registry.stats.connect_duration(started.elapsed());
-            Ok(Connected { socket, lease, local, remote, kernel_chosen })
+            Ok(Connected {
+                socket,
+                lease,
+                local,
+                remote,
+                kernel_chosen,
+            })
         }
         Err(e) => {
             registry.stats.connect_error(e.code());
@@ -220,7 +321,12 @@ async fn wait_connected(
     timeout: Option<Duration>,
     cancel: Option<CancellationToken>,
 ) -> Result<Socket> {
-    let sys_err = |source| Error::Sys { source, syscall: "connect", local: Some(local), remote };
+    let sys_err = |source| Error::Sys {
+        source,
+        syscall: "connect",
+        local: Some(local),
+        remote,
+    };
     // SAFETY: the socket owns its descriptor, which stays open and unchanged until
     // `into_inner` gives the socket back (or the AsyncFd drops it).
     let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE) }

@@ -129,9 +129,17 @@ impl fmt::Display for Error {
                 write!(f, "invalid range partition {index} of {count}")
             }
             Error::GlobalConfigured => {
-                write!(f, "the default porter instance is already in use with another configuration")
+                write!(
+                    f,
+                    "the default porter instance is already in use with another configuration"
+                )
             }
-            Error::Exhausted { local, remote, range, fallback } => {
+            Error::Exhausted {
+                local,
+                remote,
+                range,
+                fallback,
+            } => {
                 write!(
                     f,
                     "no local port free for {remote} from {local} in range {}-{}",
@@ -143,7 +151,12 @@ impl fmt::Display for Error {
                     None => Ok(()),
                 }
             }
-            Error::Sys { source, syscall, local, remote } => {
+            Error::Sys {
+                source,
+                syscall,
+                local,
+                remote,
+            } => {
                 write!(f, "{syscall} {} {remote}", self.code())?;
                 if let Some(local) = local {
                     write!(f, " - Local ({local})")?;

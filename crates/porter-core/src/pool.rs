@@ -60,10 +60,18 @@ impl Pool {
     /// `None` when every port of the range is in use or aging.
     pub fn allocate(&mut self, range: PortRange, now_us: u64) -> Option<u16> {
         self.expire(range, now_us);
-        let start = if range.contains(self.cursor) { self.cursor } else { range.first() };
-        let port = self
-            .first_free_from(range, start)
-            .or_else(|| if start > range.first() { self.first_free_from(range, range.first()) } else { None })?;
+        let start = if range.contains(self.cursor) {
+            self.cursor
+        } else {
+            range.first()
+        };
+        let port = self.first_free_from(range, start).or_else(|| {
+            if start > range.first() {
+                self.first_free_from(range, range.first())
+            } else {
+                None
+            }
+        })?;
         self.in_use.insert(range, port);
         self.cursor = if port == range.last() { range.first() } else { port + 1 };
         Some(port)
@@ -115,7 +123,11 @@ impl Pool {
             None => false,
         };
         self.in_use.insert(range, port);
-        if was_aging { Marked::WasAging } else { Marked::Free }
+        if was_aging {
+            Marked::WasAging
+        } else {
+            Marked::Free
+        }
     }
 
     /// Whether `port` is in use.

@@ -218,9 +218,7 @@ impl PortSet {
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
             PortSet::Sparse(v) => v.capacity() * 2,
-            PortSet::Dense(d) => {
-                std::mem::size_of::<Dense>() + d.bits.len() * 8 + d.outside.capacity() * 2
-            }
+            PortSet::Dense(d) => std::mem::size_of::<Dense>() + d.bits.len() * 8 + d.outside.capacity() * 2,
         }
     }
 

@@ -11,7 +11,10 @@ pub struct PortRange {
 
 impl PortRange {
     /// The default range, 1024-65535, as in the Erlang original.
-    pub const DEFAULT: PortRange = PortRange { first: 1024, last: 65535 };
+    pub const DEFAULT: PortRange = PortRange {
+        first: 1024,
+        last: 65535,
+    };
 
     /// A range from `first` to `last`, both included. Fails unless `1 <= first <= last`.
     pub fn new(first: u16, last: u16) -> Result<Self> {
@@ -23,8 +26,10 @@ impl PortRange {
 
     /// The system's ephemeral range, read from `/proc/sys/net/ipv4/ip_local_port_range`.
     pub fn from_system() -> Result<Self> {
-        let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .map_err(|e| Error::Io { syscall: "open", source: e })?;
+        let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").map_err(|e| Error::Io {
+            syscall: "open",
+            source: e,
+        })?;
         let mut it = text.split_whitespace().map(str::parse::<u16>);
         match (it.next(), it.next()) {
             (Some(Ok(first)), Some(Ok(last))) => Self::new(first, last),
@@ -65,7 +70,11 @@ impl PortRange {
         }
         let size = self.len() / count;
         let first = u32::from(self.first) + index * size;
-        let last = if index + 1 == count { u32::from(self.last) } else { first + size - 1 };
+        let last = if index + 1 == count {
+            u32::from(self.last)
+        } else {
+            first + size - 1
+        };
         // Both fit in u16: they lie within the original range.
         Self::new(first as u16, last as u16)
     }

@@ -39,7 +39,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { range: PortRange::DEFAULT, aging: Duration::from_secs(30), retry_attempts: 0, kernel_fallback: true }
+        Self {
+            range: PortRange::DEFAULT,
+            aging: Duration::from_secs(30),
+            retry_attempts: 0,
+            kernel_fallback: true,
+        }
     }
 }
 
@@ -61,7 +66,11 @@ impl FlowKey {
             SocketAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             SocketAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
         });
-        Self { local, remote: remote.ip(), remote_port: remote.port() }
+        Self {
+            local,
+            remote: remote.ip(),
+            remote_port: remote.port(),
+        }
     }
 
     /// The destination as a socket address.
@@ -107,7 +116,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Registry")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -154,7 +165,11 @@ impl Registry {
     /// has that configuration; [`Error::GlobalConfigured`] if it has another.
     pub fn init_global(config: Config) -> Result<&'static Arc<Registry>> {
         let global = GLOBAL.get_or_init(|| Registry::new(config));
-        if global.config == config { Ok(global) } else { Err(Error::GlobalConfigured) }
+        if global.config == config {
+            Ok(global)
+        } else {
+            Err(Error::GlobalConfigured)
+        }
     }
 
     /// The configuration.
@@ -183,14 +198,20 @@ impl Registry {
                 match map.get(&key) {
                     Some(f) => f.0.clone(),
                     None => {
-                        let entry = Arc::new(FlowEntry { key, pool: Mutex::new(Pool::new()) });
+                        let entry = Arc::new(FlowEntry {
+                            key,
+                            pool: Mutex::new(Pool::new()),
+                        });
                         map.insert(FlowRef(entry.clone()));
                         entry
                     }
                 }
             }
         };
-        Flow { registry: self.clone(), entry }
+        Flow {
+            registry: self.clone(),
+            entry,
+        }
     }
 
     /// Every pool with its ports in use, aging and free, after expiring aging ports.
@@ -216,7 +237,7 @@ impl Registry {
                 });
             }
         }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.sort_by_key(|p| p.key);
         out
     }
 
@@ -265,9 +286,16 @@ impl Flow {
     /// Takes a port as a [`Lease`], or fails with [`Error::Exhausted`].
     pub fn allocate(&self) -> Result<Lease> {
         match self.allocate_port() {
-            Some(port) => Ok(Lease { flow: self.clone(), port, armed: true }),
+            Some(port) => Ok(Lease {
+                flow: self.clone(),
+                port,
+                armed: true,
+            }),
             None => {
-                self.registry.stats.exhausted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.registry
+                    .stats
+                    .exhausted
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Err(self.exhausted(None))
             }
         }
@@ -330,7 +358,11 @@ pub struct Lease {
 
 impl Lease {
     pub(crate) fn new(flow: Flow, port: u16) -> Self {
-        Self { flow, port, armed: true }
+        Self {
+            flow,
+            port,
+            armed: true,
+        }
     }
 
     /// The local port.

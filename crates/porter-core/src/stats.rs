@@ -49,8 +49,9 @@ impl std::fmt::Debug for StripedCounter {
 }
 
 /// Upper bounds of the connect-duration buckets, in seconds (Prometheus `le`).
-pub const DURATION_BUCKETS: [f64; 16] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const DURATION_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Every counter of a registry.
 #[derive(Debug, Default)]
@@ -129,7 +130,11 @@ impl Stats {
             exhausted: self.exhausted.load(Ordering::Relaxed),
             kernel_fallbacks: self.kernel_fallbacks.load(Ordering::Relaxed),
             connect_errors: self.connect_errors.lock().iter().map(|(k, v)| (*k, *v)).collect(),
-            duration_buckets: self.duration_buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
+            duration_buckets: self
+                .duration_buckets
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
             duration_count: self.duration_count.load(Ordering::Relaxed),
             duration_sum_seconds: self.duration_sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
         }

@@ -59,7 +59,10 @@ pub struct NativeStats {
 
 fn config(options: &AllocatorOptions) -> Result<Config> {
     if !(options.aging_ms.is_finite() && options.aging_ms >= 0.0) {
-        return Err(convert::invalid_arg(format!("agingMs must be a finite number >= 0, got {}", options.aging_ms)));
+        return Err(convert::invalid_arg(format!(
+            "agingMs must be a finite number >= 0, got {}",
+            options.aging_ms
+        )));
     }
     Ok(Config {
         range: convert::range(options.range_first, options.range_last)?,
@@ -70,7 +73,12 @@ fn config(options: &AllocatorOptions) -> Result<Config> {
 }
 
 fn counts(list: Vec<(&'static str, u64)>) -> Vec<CodeCount> {
-    list.into_iter().map(|(code, count)| CodeCount { code: code.to_owned(), count: count as f64 }).collect()
+    list.into_iter()
+        .map(|(code, count)| CodeCount {
+            code: code.to_owned(),
+            count: count as f64,
+        })
+        .collect()
 }
 
 #[napi]
@@ -83,7 +91,9 @@ impl Allocator {
     /// A registry of its own.
     #[napi(constructor, catch_unwind)]
     pub fn new(options: AllocatorOptions) -> Result<Self> {
-        Ok(Self { inner: Registry::new(config(&options)?) })
+        Ok(Self {
+            inner: Registry::new(config(&options)?),
+        })
     }
 
     /// The process-wide registry, the same from every worker thread. With `options`, it
@@ -94,7 +104,9 @@ impl Allocator {
             Some(options) => Registry::init_global(config(&options)?).map_err(convert::error)?,
             None => Registry::global(),
         };
-        Ok(Self { inner: registry.clone() })
+        Ok(Self {
+            inner: registry.clone(),
+        })
     }
 
     /// Whether `other` is the same registry.
@@ -138,7 +150,10 @@ impl Allocator {
                 aging: p
                     .aging
                     .into_iter()
-                    .map(|(port, us)| AgingInfo { port: port.into(), remaining_ms: us as f64 / 1000.0 })
+                    .map(|(port, us)| AgingInfo {
+                        port: port.into(),
+                        remaining_ms: us as f64 / 1000.0,
+                    })
                     .collect(),
                 free: p.free,
             })

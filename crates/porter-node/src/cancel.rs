@@ -12,7 +12,9 @@ pub struct CancelToken {
 impl CancelToken {
     #[napi(constructor)]
     pub fn new() -> Self {
-        Self { inner: CancellationToken::new() }
+        Self {
+            inner: CancellationToken::new(),
+        }
     }
 
     /// Cancels every connect waiting on this token.

@@ -57,7 +57,8 @@ pub fn range(first: u32, last: u32) -> Result<PortRange> {
 }
 
 pub fn ip(text: &str) -> Result<IpAddr> {
-    text.parse().map_err(|_| invalid_arg(format!("not an IP address: {text:?}")))
+    text.parse()
+        .map_err(|_| invalid_arg(format!("not an IP address: {text:?}")))
 }
 
 pub fn socket_addr(address: &str, port_number: u32) -> Result<SocketAddr> {

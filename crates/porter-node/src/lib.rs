@@ -18,7 +18,9 @@ pub fn noop() {}
 /// The `index`-th of `count` equal slices of `[first, last]`, as `[first, last]`.
 #[napi(catch_unwind)]
 pub fn partition_range(first: u32, last: u32, index: u32, count: u32) -> Result<Vec<u32>> {
-    let range = convert::range(first, last)?.partition(index, count).map_err(convert::error)?;
+    let range = convert::range(first, last)?
+        .partition(index, count)
+        .map_err(convert::error)?;
     Ok(vec![range.first().into(), range.last().into()])
 }
 
@@ -34,4 +36,3 @@ pub fn system_port_range() -> Result<Vec<u32>> {
 pub fn panic_for_test(message: String) {
     panic!("{message}");
 }
-

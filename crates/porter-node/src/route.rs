@@ -48,9 +48,19 @@ struct Outcome {
 impl ToNapiValue for Outcome {
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> Result<sys::napi_value> {
         let result = match value.result {
-            Ok(Connected { socket, lease, local, kernel_chosen, .. }) => {
+            Ok(Connected {
+                socket,
+                lease,
+                local,
+                kernel_chosen,
+                ..
+            }) => {
                 let local = socket.local_addr().ok().and_then(|a| a.as_socket()).unwrap_or(local);
-                let index = value.flows.iter().position(|f| f.key() == lease.flow().key()).unwrap_or(0);
+                let index = value
+                    .flows
+                    .iter()
+                    .position(|f| f.key() == lease.flow().key())
+                    .unwrap_or(0);
                 let port = lease.into_port();
                 ConnectResult {
                     fd: Some(socket.into_raw_fd()),
@@ -165,8 +175,15 @@ pub fn route_close(route: u32) {
 
 /// Connects; resolves to the descriptor and lease handle, or to an error as data.
 #[napi(catch_unwind, ts_return_type = "Promise<ConnectResult>")]
-pub fn route_connect(env: Env, route: u32, timeout_ms: Option<f64>, cancel: Option<&CancelToken>) -> Result<Object<'_>> {
-    let timeout = timeout_ms.filter(|t| t.is_finite() && *t >= 0.0).map(|t| Duration::from_secs_f64(t / 1000.0));
+pub fn route_connect(
+    env: Env,
+    route: u32,
+    timeout_ms: Option<f64>,
+    cancel: Option<&CancelToken>,
+) -> Result<Object<'_>> {
+    let timeout = timeout_ms
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .map(|t| Duration::from_secs_f64(t / 1000.0));
     let token = cancel.map(|c| c.inner.clone());
     let (started, flows) = Route::with(route, |r| Ok((connect::start(&r.flows, r.remote), r.flows.clone())))?;
     let promise = env.spawn_future(async move {
