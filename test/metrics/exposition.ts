@@ -1,0 +1,85 @@
+/** Reading Prometheus text exposition in tests, and running promtool on it. */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+/** One sample line: its name, labels and value. */
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/;
+const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+
+/** Every sample of a text exposition (comments skipped). Throws on a line it cannot read. */
+export function parseExposition(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = LINE.exec(line);
+    if (m === null) throw new Error(`unreadable exposition line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, '$1');
+    const raw = m[3]!;
+    samples.push({ name: m[1]!, labels, value: raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw) });
+  }
+  return samples;
+}
+
+/** The samples named `name` whose labels include `labels`. */
+export function select(samples: Sample[], name: string, labels: Record<string, string> = {}): Sample[] {
+  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+}
+
+/** The value of the one sample named `name` with exactly `labels`; throws if none or several. */
+export function sampleValue(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  const found = samples.filter(
+    (s) =>
+      s.name === name &&
+      Object.keys(s.labels).length === Object.keys(labels).length &&
+      Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
+  if (found.length !== 1) throw new Error(`${found.length} samples ${name}${JSON.stringify(labels)}`);
+  return found[0]!.value;
+}
+
+/** Sum of the values of the samples named `name` with `labels`. */
+export function sumOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  return select(samples, name, labels).reduce((a, s) => a + s.value, 0);
+}
+
+const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'];
+const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'];
+
+function which(candidates: string[], name: string): string | undefined {
+  for (const c of candidates) if (existsSync(c)) return c;
+  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  const found = r.stdout.trim();
+  return r.status === 0 && found !== '' ? found : undefined;
+}
+
+/** The promtool binary, or undefined if it is not installed. */
+export const promtoolPath = (): string | undefined => which(PROMTOOL, 'promtool');
+
+/** The prometheus binary, or undefined if it is not installed. */
+export const prometheusPath = (): string | undefined => which(PROMETHEUS, 'prometheus');
+
+/** Runs `promtool check metrics` on `text` (stdin); its exit status and output. */
+export function promtoolCheck(promtool: string, text: string): { status: number | null; output: string } {
+  const r = spawnSync(promtool, ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+
+/** A loopback TCP port free right now (bound with port 0, then closed). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ host, port: 0 }, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
