@@ -1,12 +1,16 @@
 // porter demo: thousands of connections to two local servers through one small port
 // range, the same local ports serving both destinations.
-//   npm run demo            (PER_DESTINATION=3000 by default)
+//   npm run demo                      3,000 connections to each server
+//   npm run demo -- 5000              another number per server
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Porter } from '@porter/core';
 
-const perDestination = Number(process.env.PER_DESTINATION ?? 3000);
+const perDestination = Number(process.argv[2] ?? 3000);
+if (!Number.isInteger(perDestination) || perDestination < 1 || perDestination > 8000) {
+  throw new RangeError('connections per server: an integer from 1 to 8000 (the open-file limit is shared)');
+}
 const first = 20000;
 const range = [first, first + perDestination - 1];
 const concurrency = 256;
