@@ -9,10 +9,14 @@ export { allocate, configureDefault, connect, defaultPorter, snapshot } from './
 export {
   AbortError,
   ErrorCodes,
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
   PorterError,
   PorterRangeError,
   PorterTypeError,
   type SystemError,
+  systemError,
 } from './errors.js';
 export { type Lease, leaseOf, PortLease, portLeaseOf, type ReleaseOptions } from './lease.js';
 export type { PorterOptions, ResolvedOptions } from './options.js';

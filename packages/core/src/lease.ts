@@ -27,7 +27,15 @@ export interface Lease {
   release(options?: ReleaseOptions): boolean;
 }
 
-const leases = new WeakMap<object, PortLease>();
+/**
+ * Socket -> lease, kept on globalThis so that the ESM and CommonJS builds of this package,
+ * loaded side by side in one app, share it.
+ */
+const leasesKey = Symbol.for('@porter/core/leases');
+const leases: WeakMap<object, PortLease> = ((globalThis as Record<symbol, unknown>)[leasesKey] ??= new WeakMap<
+  object,
+  PortLease
+>()) as WeakMap<object, PortLease>;
 
 /** A lease on one port of one route. */
 export class PortLease implements Lease {

@@ -198,6 +198,10 @@ export class Porter {
     if (options.keepAliveInitialDelay !== undefined) {
       validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay', 0);
     }
+    const hostFamily = isIP(host);
+    if (localAddress !== undefined && hostFamily !== 0 && isIP(localAddress) !== hostFamily) {
+      throw invalidArgValue('options.localAddress', localAddress, `is not of the family of ${host}`);
+    }
     if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
     return this.#connect(options, host, port, family, localAddress, timeout, signal);
   }
@@ -275,10 +279,11 @@ export class Porter {
           : undefined;
     }
     if (route === undefined) {
-      validateIp(address, 'options.address');
-      validatePort(port, 'options.port');
-      if (localAddress !== undefined) validateIp(localAddress, 'options.localAddress');
-      route = this.#route(address, port, localAddress);
+      route = this.#route(
+        validateIp(address, 'options.address'),
+        validatePort(port, 'options.port'),
+        localAddress === undefined ? undefined : validateIp(localAddress, 'options.localAddress'),
+      );
     }
     this.#lastRoute = route;
     this.#lastLocal = localAddress;

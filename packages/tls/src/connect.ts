@@ -1,0 +1,303 @@
+/**
+ * connect(): TLS over a TCP connection porter made. porter.connect opens the TCP
+ * connection from a managed local port, tls.connect({ socket }) runs the handshake on
+ * it, and the port's lease moves to the TLS socket, so it is released when that closes.
+ * One deadline (`timeout`) and one AbortSignal cover both stages.
+ */
+import { isIP, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import * as tls from 'node:tls';
+import {
+  AbortError,
+  defaultPorter,
+  type Porter,
+  type PortLease,
+  portLeaseOf,
+  type ConnectOptions as TcpConnectOptions,
+} from '@porter/core';
+import { closedBeforeSecure, type Endpoints, handshakeTimeout, invalidArgType, invalidArgValue } from './errors.js';
+
+/** The options of `tls.connect` that porter takes over or that make no sense here. */
+type Replaced =
+  | 'host'
+  | 'port'
+  | 'path'
+  | 'socket'
+  | 'timeout'
+  | 'lookup'
+  | 'localAddress'
+  | 'localPort'
+  | 'family'
+  | 'hints'
+  | 'noDelay'
+  | 'keepAlive'
+  | 'keepAliveInitialDelay'
+  | 'allowHalfOpen'
+  | 'signal';
+
+/**
+ * Options of {@link connect}: those of `tls.connect` (servername, ca, cert, key, pfx,
+ * passphrase, ALPNProtocols, rejectUnauthorized, checkServerIdentity, session,
+ * minVersion, ciphers, secureContext, ...), the TCP options of `@porter/core`'s connect
+ * (host, port, localAddress, family, lookup, hints, noDelay, keepAlive, allowHalfOpen),
+ * and:
+ * - `timeout`: milliseconds for the TCP connect and the TLS handshake together
+ *   (rejects with code 'ETIMEDOUT');
+ * - `signal`: an AbortSignal that aborts either stage (rejects with code 'ABORT_ERR');
+ * - `porter`: the Porter whose ports to use (default: `defaultPorter()`).
+ */
+export interface ConnectOptions extends Omit<tls.ConnectionOptions, Replaced>, TcpConnectOptions {
+  /** The Porter whose ports to use (default: the process-wide default instance). */
+  porter?: Porter | undefined;
+}
+
+/** The parts of Porter this package uses (duck-typed: a CommonJS and an ESM copy both fit). */
+function validatePorter(value: unknown): Porter {
+  if (value === undefined) return defaultPorter();
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    typeof (value as Porter).connect !== 'function' ||
+    typeof (value as Porter).snapshot !== 'function'
+  ) {
+    throw invalidArgType('options.porter', 'an instance of Porter', value);
+  }
+  return value as Porter;
+}
+
+function isBufferLike(value: unknown): boolean {
+  return ArrayBuffer.isView(value);
+}
+
+/** What tls.connect gets, checked before any connection is made. */
+interface Prepared {
+  porter: Porter;
+  tcp: TcpConnectOptions;
+  tls: tls.ConnectionOptions;
+  timeout: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+function prepare(options: ConnectOptions): Prepared {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const porter = validatePorter(options.porter);
+  const loose = options as ConnectOptions & { socket?: unknown; path?: unknown };
+  if (loose.socket !== undefined && loose.socket !== null) {
+    throw invalidArgValue('options.socket', '[socket]', 'is made by porter');
+  }
+  if (loose.path !== undefined && loose.path !== null) {
+    throw invalidArgValue('options.path', loose.path, 'is not supported (porter connects over TCP)');
+  }
+  const host = options.host ?? 'localhost';
+  if (typeof host !== 'string' || host.length === 0) throw invalidArgType('options.host', 'a non-empty string', host);
+
+  // SNI: the host when it is a name, never an IP address (RFC 6066). An IP given as
+  // servername is still the name the certificate is checked against.
+  let servername: string | undefined;
+  let identity = host;
+  if (options.servername !== undefined && options.servername !== null && options.servername !== '') {
+    if (typeof options.servername !== 'string') {
+      throw invalidArgType('options.servername', 'of type string', options.servername);
+    }
+    if (isIP(options.servername) === 0) servername = options.servername;
+    else identity = options.servername;
+  } else if (isIP(host) === 0) {
+    servername = host;
+  }
+
+  if (options.checkServerIdentity !== undefined && typeof options.checkServerIdentity !== 'function') {
+    throw invalidArgType('options.checkServerIdentity', 'of type function', options.checkServerIdentity);
+  }
+  if (options.rejectUnauthorized !== undefined && typeof options.rejectUnauthorized !== 'boolean') {
+    throw invalidArgType('options.rejectUnauthorized', 'of type boolean', options.rejectUnauthorized);
+  }
+  if (options.session !== undefined && !isBufferLike(options.session)) {
+    throw invalidArgType('options.session', 'an instance of Buffer or Uint8Array', options.session);
+  }
+  const alpn = options.ALPNProtocols as unknown;
+  if (alpn !== undefined) {
+    const ok = Array.isArray(alpn)
+      ? alpn.every((p) => typeof p === 'string' || isBufferLike(p))
+      : isBufferLike(alpn) && !(alpn instanceof DataView);
+    if (!ok) throw invalidArgType('options.ALPNProtocols', 'an array of strings or Buffers, or a Buffer', alpn);
+  }
+  if (options.minDHSize !== undefined && (typeof options.minDHSize !== 'number' || !(options.minDHSize > 0))) {
+    throw invalidArgValue('options.minDHSize', options.minDHSize, 'must be a positive number');
+  }
+
+  const {
+    porter: _porter,
+    timeout,
+    signal,
+    localAddress,
+    family,
+    lookup,
+    hints,
+    noDelay,
+    keepAlive,
+    keepAliveInitialDelay,
+    allowHalfOpen,
+    ...rest
+  } = options;
+  const tcp: TcpConnectOptions = { host, port: options.port };
+  // Only the fields that were given: porter validates each one that is present.
+  if (localAddress !== undefined) tcp.localAddress = localAddress;
+  if (family !== undefined) tcp.family = family;
+  if (lookup !== undefined) tcp.lookup = lookup;
+  if (hints !== undefined) tcp.hints = hints;
+  if (noDelay !== undefined) tcp.noDelay = noDelay;
+  if (keepAlive !== undefined) tcp.keepAlive = keepAlive;
+  if (keepAliveInitialDelay !== undefined) tcp.keepAliveInitialDelay = keepAliveInitialDelay;
+  if (allowHalfOpen !== undefined) tcp.allowHalfOpen = allowHalfOpen;
+  if (timeout !== undefined) tcp.timeout = timeout;
+  if (signal !== undefined) tcp.signal = signal;
+
+  // The secure context is built now, as tls.connect would build it, so that a bad
+  // certificate, key, CA or cipher list throws here, before any connection is made.
+  const secureContext = rest.secureContext ?? tls.createSecureContext({ ciphers: tls.DEFAULT_CIPHERS, ...rest });
+  // (allowHalfOpen is read by tls.connect though @types/node does not list it.)
+  const tlsOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
+    ...rest,
+    host: identity,
+    port: undefined,
+    servername,
+    secureContext,
+    allowHalfOpen: allowHalfOpen === true,
+  };
+  if (servername === undefined) delete tlsOptions.servername;
+  return { porter, tcp, tls: tlsOptions, timeout, signal };
+}
+
+/**
+ * Opens a TLS connection from a port porter manages. Resolves after the handshake
+ * ('secureConnect') to Node's own tls.TLSSocket, whose lease ({@link leaseOf}) follows
+ * it. Bad options throw synchronously; any failure after that (DNS, TCP, certificate
+ * verification, handshake alert, timeout, abort) rejects with Node's own error and code,
+ * closes the connection and gives the port back.
+ */
+export function connect(options: ConnectOptions): Promise<tls.TLSSocket> {
+  const prepared = prepare(options);
+  const started = performance.now();
+  // Throws synchronously on bad TCP options (porter's validation).
+  const tcp = prepared.porter.connect(prepared.tcp);
+  return secure(tcp, prepared, started);
+}
+
+async function secure(pending: Promise<Socket>, prepared: Prepared, started: number): Promise<tls.TLSSocket> {
+  const tcp = await pending;
+  const lease = portLeaseOf(tcp);
+  const where: Endpoints = {
+    address: lease?.remoteAddress ?? tcp.remoteAddress ?? String(prepared.tcp.host),
+    port: lease?.remotePort ?? tcp.remotePort ?? Number(prepared.tcp.port),
+    localAddress: lease?.localAddress ?? tcp.localAddress,
+    localPort: lease?.localPort ?? tcp.localPort,
+  };
+  const { signal, timeout } = prepared;
+  const remaining = timeout === undefined ? undefined : timeout - (performance.now() - started);
+  const giveUp = (socket: Socket, err: Error): never => {
+    // The TCP connection was established: this side closes first, the port ages.
+    if (lease !== undefined && !lease.released) lease.releaseAs(true);
+    socket.destroy();
+    throw err;
+  };
+  if (signal?.aborted) giveUp(tcp, new AbortError(undefined, { cause: signal.reason }));
+  if (remaining !== undefined && remaining <= 0) giveUp(tcp, handshakeTimeout(where));
+
+  let socket: tls.TLSSocket;
+  try {
+    socket = tls.connect({ ...prepared.tls, socket: tcp });
+  } catch (err) {
+    return giveUp(tcp, err as Error);
+  }
+  lease?.follow(socket);
+  return handshake(socket, tcp, lease, where, remaining, signal);
+}
+
+function handshake(
+  socket: tls.TLSSocket,
+  tcp: Socket,
+  lease: PortLease | undefined,
+  where: Endpoints,
+  remaining: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const timer = remaining === undefined ? undefined : setTimeout(() => fail(handshakeTimeout(where)), remaining);
+    const onAbort = (): void => fail(new AbortError(undefined, { cause: signal?.reason }));
+    const onError = (err: Error): void => fail(err);
+    const onClose = (): void => fail(closedBeforeSecure(where));
+    const onSecure = (): void => {
+      detach();
+      holdEarlyErrors(socket);
+      resolve(socket);
+    };
+    function detach(): void {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      socket.off('secureConnect', onSecure);
+    }
+    function fail(err: Error): void {
+      detach();
+      // Whatever the socket still reports after this is of no interest to anyone.
+      socket.on('error', ignore);
+      tcp.on('error', ignore);
+      if (lease !== undefined && !lease.released) lease.releaseAs(true);
+      socket.destroy();
+      tcp.destroy();
+      reject(err);
+    }
+    socket.once('secureConnect', onSecure);
+    socket.on('error', onError);
+    socket.once('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function ignore(): void {}
+
+/**
+ * The caller only gets the socket when its promise continuation runs, after this turn's
+ * nextTick queue, where Node emits an error that came in the same read as the end of the
+ * handshake (a TLS 1.3 alert, say). Such an error is held and emitted again on the next
+ * turn of the event loop, when the caller has had the chance to listen for it.
+ */
+function holdEarlyErrors(socket: tls.TLSSocket): void {
+  let held: Error | undefined;
+  const onError = (err: Error): void => {
+    if (socket.listenerCount('error') === 1 && held === undefined) held = err;
+  };
+  socket.on('error', onError);
+  setImmediate(() => {
+    socket.off('error', onError);
+    if (held !== undefined) socket.emit('error', held);
+  });
+}
+
+/**
+ * {@link connect} in the callback style of `http.Agent#createConnection`: returns
+ * nothing and calls `callback(err, tlsSocket)` once connected, so that
+ * `class extends https.Agent { createConnection = createConnection }` sends HTTPS
+ * requests from porter's ports. Bad options are reported through the callback too.
+ */
+export function createConnection(
+  options: ConnectOptions,
+  callback: (err: Error | null, socket?: tls.TLSSocket) => void,
+): undefined {
+  if (typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
+  let promise: Promise<tls.TLSSocket>;
+  try {
+    promise = connect(options);
+  } catch (err) {
+    process.nextTick(callback, err as Error);
+    return undefined;
+  }
+  promise.then(
+    (socket) => callback(null, socket),
+    (err: Error) => callback(err),
+  );
+  return undefined;
+}

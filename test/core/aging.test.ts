@@ -1,0 +1,190 @@
+import type { Socket } from 'node:net';
+import { leaseOf, Porter } from '@porter/core';
+import test from 'ava';
+import { closed, delay, destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { poolFor, portState } from '../helpers/snapshot.js';
+
+const AGING_MS = 500;
+
+async function setup(mode: 'echo' | 'close-first' | 'reset-first', agingMs = AGING_MS) {
+  const servers = await startServers({ mode });
+  const [first] = await findFreePortBlock(1);
+  const porter = new Porter({ portRange: [first, first], agingMs, kernelFallback: false });
+  return { servers, port: servers.ports[0] as number, first, porter };
+}
+
+for (const how of ['end', 'destroy'] as const) {
+  test(`a local close (${how}) ages the port for agingMs, then it is free again`, async (t) => {
+    const { servers, port, first, porter } = await setup('echo');
+    const sockets: Socket[] = [];
+    t.teardown(async () => {
+      await destroyAll(sockets);
+      await servers.stop();
+    });
+    const socket = await porter.connect({ host: '127.0.0.1', port });
+    sockets.push(socket);
+    t.is(socket.localPort, first);
+    const done = closed(socket);
+    if (how === 'end') socket.end();
+    else socket.destroy();
+    await done;
+    const closedAt = performance.now();
+    t.true(leaseOf(socket)?.released);
+    const pool = poolFor(porter.snapshot(), '127.0.0.1', port);
+    t.deepEqual(pool?.inUse, []);
+    t.is(pool?.aging.length, 1);
+    const aging = pool?.aging[0];
+    t.is(aging?.port, first);
+    t.true((aging?.remainingMs ?? -1) > 0 && (aging?.remainingMs ?? Infinity) <= AGING_MS, `${aging?.remainingMs}`);
+    t.is(pool?.free, 0);
+    // Before its deadline the only port cannot be handed out.
+    t.throws(() => porter.allocate({ address: '127.0.0.1', port }), { code: 'ERR_PORTER_EXHAUSTED' });
+    const err = await t.throwsAsync(porter.connect({ host: '127.0.0.1', port }));
+    t.is((err as NodeJS.ErrnoException).code, 'ERR_PORTER_EXHAUSTED');
+    // After it, it can.
+    await delay(Math.max(0, AGING_MS - (performance.now() - closedAt)) + 50);
+    t.deepEqual(poolFor(porter.snapshot(), '127.0.0.1', port)?.aging, []);
+    const lease = porter.allocate({ address: '127.0.0.1', port });
+    t.is(lease.localPort, first);
+    t.true(lease.release({ aging: false }));
+    // A fresh connection on the same port works: the kernel accepts the reuse.
+    const again = await porter.connect({ host: '127.0.0.1', port });
+    sockets.push(again);
+    t.is(again.localPort, first);
+  });
+}
+
+test('the port is not handed out before its deadline even when asked repeatedly', async (t) => {
+  const { servers, port, porter } = await setup('echo', 300);
+  t.teardown(() => servers.stop());
+  const socket = await porter.connect({ host: '127.0.0.1', port });
+  const done = closed(socket);
+  socket.end();
+  await done;
+  const closedAt = performance.now();
+  let firstSuccess: number | undefined;
+  while (firstSuccess === undefined) {
+    try {
+      porter.allocate({ address: '127.0.0.1', port }).release({ aging: false });
+      firstSuccess = performance.now() - closedAt;
+    } catch (e) {
+      t.is((e as NodeJS.ErrnoException).code, 'ERR_PORTER_EXHAUSTED');
+      if (performance.now() - closedAt > 2_000) break;
+      await delay(10);
+    }
+  }
+  t.truthy(firstSuccess, 'the port came back');
+  // The release happened at or before 'close' was emitted, so the deadline can be a
+  // little earlier than closedAt + agingMs, never much.
+  t.true((firstSuccess ?? 0) >= 300 - 30, `came back after ${firstSuccess} ms`);
+  t.true((firstSuccess ?? Infinity) < 300 + 700, `came back after ${firstSuccess} ms`);
+});
+
+test('a remote close (server ends first) returns the port at once', async (t) => {
+  const { servers, port, first, porter } = await setup('close-first');
+  t.teardown(() => servers.stop());
+  const socket = await porter.connect({ host: '127.0.0.1', port });
+  socket.on('data', () => {});
+  t.is(socket.localPort, first);
+  await closed(socket);
+  t.true(leaseOf(socket)?.released);
+  t.is(portState(porter.snapshot(), '127.0.0.1', port, first), 'free');
+  const pool = poolFor(porter.snapshot(), '127.0.0.1', port);
+  t.deepEqual(pool?.inUse, []);
+  t.deepEqual(pool?.aging, []);
+  t.is(pool?.free, 1);
+  const lease = porter.allocate({ address: '127.0.0.1', port });
+  t.is(lease.localPort, first);
+  lease.release({ aging: false });
+});
+
+test('a reset by the server returns the port at once', async (t) => {
+  const { servers, port, first, porter } = await setup('reset-first');
+  t.teardown(() => servers.stop());
+  const socket = await porter.connect({ host: '127.0.0.1', port });
+  let error: NodeJS.ErrnoException | undefined;
+  socket.on('error', (e) => {
+    error = e;
+  });
+  socket.on('data', () => {});
+  await closed(socket);
+  t.is(error?.code, 'ECONNRESET');
+  t.true(leaseOf(socket)?.released);
+  t.is(portState(porter.snapshot(), '127.0.0.1', port, first), 'free');
+});
+
+test('resetAndDestroy() returns the port at once', async (t) => {
+  const { servers, port, first, porter } = await setup('echo');
+  const sockets: Socket[] = [];
+  t.teardown(async () => {
+    await destroyAll(sockets);
+    await servers.stop();
+  });
+  const socket = await porter.connect({ host: '127.0.0.1', port });
+  t.is(typeof socket.resetAndDestroy, 'function');
+  const done = closed(socket);
+  socket.resetAndDestroy();
+  await done;
+  t.true(leaseOf(socket)?.released);
+  const pool = poolFor(porter.snapshot(), '127.0.0.1', port);
+  t.deepEqual(pool?.inUse, []);
+  t.deepEqual(pool?.aging, []);
+  // The port really is reusable at once: RST left no TIME_WAIT.
+  const again = await porter.connect({ host: '127.0.0.1', port });
+  sockets.push(again);
+  t.is(again.localPort, first);
+});
+
+test('leaseOf(socket): fields, exactly-once release, no second release on close', async (t) => {
+  const { servers, port, first, porter } = await setup('echo', 5_000);
+  t.teardown(() => servers.stop());
+  const socket = await porter.connect({ host: '127.0.0.1', port });
+  const lease = leaseOf(socket);
+  if (lease === undefined) return t.fail('no lease');
+  // The address the socket is bound to (the pool itself is keyed by the unspecified one).
+  t.is(lease.localAddress, socket.localAddress as string);
+  t.is(lease.localAddress, '127.0.0.1');
+  t.is(lease.localPort, first);
+  t.is(lease.localPort, socket.localPort as number);
+  t.is(lease.remoteAddress, '127.0.0.1');
+  t.is(lease.remotePort, port);
+  t.false(lease.released);
+  t.is(typeof lease.release, 'function');
+  t.deepEqual(poolFor(porter.snapshot(), '127.0.0.1', port)?.inUse, [first]);
+
+  t.true(lease.release({ aging: false }));
+  t.true(lease.released);
+  t.false(lease.release());
+  t.false(lease.release({ aging: false }));
+  // Released at once (aging: false): free, so it can be taken again...
+  const other = porter.allocate({ address: '127.0.0.1', port });
+  t.is(other.localPort, first);
+  // ...and the socket closing later must not release the port the new lease holds.
+  await destroyAll([socket]);
+  t.deepEqual(poolFor(porter.snapshot(), '127.0.0.1', port)?.inUse, [first]);
+  t.false(other.released);
+  t.true(other.release());
+  t.is(portState(porter.snapshot(), '127.0.0.1', port, first), 'aging');
+  t.false(other.release());
+  t.is(leaseOf({}), undefined);
+});
+
+test('allocate(): lease fields, release() ages by default, release({aging: false}) does not', async (t) => {
+  const [first, last] = await findFreePortBlock(2);
+  const porter = new Porter({ portRange: [first, last], agingMs: 5_000, kernelFallback: false });
+  const dest = { address: '127.0.0.1', port: 9 };
+  const a = porter.allocate(dest);
+  const b = porter.allocate(dest);
+  t.deepEqual([a.localPort, b.localPort], [first, last]);
+  t.is(a.remoteAddress, '127.0.0.1');
+  t.is(a.remotePort, 9);
+  t.is(a.localAddress, '0.0.0.0');
+  t.throws(() => porter.allocate(dest), { code: 'ERR_PORTER_EXHAUSTED' });
+  t.true(a.release());
+  t.is(portState(porter.snapshot(), '127.0.0.1', 9, first), 'aging');
+  t.true(b.release({ aging: false }));
+  t.is(portState(porter.snapshot(), '127.0.0.1', 9, last), 'free');
+  t.is(porter.allocate(dest).localPort, last);
+  // Another destination is another pool: the aging port is free there.
+  t.is(porter.allocate({ address: '127.0.0.1', port: 10 }).localPort, first);
+});

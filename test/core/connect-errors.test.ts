@@ -1,0 +1,155 @@
+import { createServer, type Socket } from 'node:net';
+import { Porter } from '@porter/core';
+import test from 'ava';
+import { destroyAll, fillAcceptQueue, findFreePortBlock, type ServerGroup, startServers } from '../helpers/servers.js';
+import { poolFor } from '../helpers/snapshot.js';
+
+/** A port on 127.0.0.1 nothing listens on (listened on, then closed). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A destination whose connects stay pending: a listener whose accept queue is full. */
+async function pendingDestination(): Promise<{ servers: ServerGroup; port: number; fill: Socket[] }> {
+  const servers = await startServers({ mode: 'no-accept' });
+  const port = servers.ports[0] as number;
+  const fill = await fillAcceptQueue('127.0.0.1', port);
+  return { servers, port, fill };
+}
+
+async function newPorter(size = 4): Promise<{ porter: Porter; first: number; last: number }> {
+  const [first, last] = await findFreePortBlock(size);
+  return { porter: new Porter({ portRange: [first, last], agingMs: 10_000, kernelFallback: false }), first, last };
+}
+
+test('ECONNREFUSED keeps the system error shape and releases the port', async (t) => {
+  const port = await closedPort();
+  const { porter, first } = await newPorter();
+  const err = (await t.throwsAsync(porter.connect({ host: '127.0.0.1', port }))) as NodeJS.ErrnoException & {
+    address?: string;
+    port?: number;
+    localAddress?: string;
+    localPort?: number;
+  };
+  t.is(err.code, 'ECONNREFUSED');
+  t.is(err.errno, -111);
+  t.is(err.syscall, 'connect');
+  t.is(err.address, '127.0.0.1');
+  t.is(err.port, port);
+  t.is(err.localAddress, '0.0.0.0');
+  t.is(err.localPort, first);
+  t.regex(err.message, /ECONNREFUSED/);
+  t.deepEqual(poolFor(porter.snapshot(), '127.0.0.1', port)?.inUse, []);
+  t.is(porter.stats().connectErrors.ECONNREFUSED, 1);
+});
+
+test('timeout: rejects with ETIMEDOUT after about that long and releases the port', async (t) => {
+  const { servers, port, fill } = await pendingDestination();
+  t.teardown(async () => {
+    await destroyAll(fill);
+    await servers.stop();
+  });
+  const { porter } = await newPorter();
+  const started = performance.now();
+  const err = (await t.throwsAsync(porter.connect({ host: '127.0.0.1', port, timeout: 300 }))) as NodeJS.ErrnoException;
+  const elapsed = performance.now() - started;
+  t.is(err.code, 'ETIMEDOUT');
+  t.is(err.syscall, 'connect');
+  t.true(elapsed >= 290 && elapsed < 2_000, `took ${elapsed} ms`);
+  t.deepEqual(poolFor(porter.snapshot(), '127.0.0.1', port)?.inUse, []);
+});
+
+test('timeout: 0 rejects ETIMEDOUT without hanging', async (t) => {
+  const { servers, port, fill } = await pendingDestination();
+  t.teardown(async () => {
+    await destroyAll(fill);
+    await servers.stop();
+  });
+  const { porter } = await newPorter();
+  const err = await t.throwsAsync(porter.connect({ host: '127.0.0.1', port, timeout: 0 }));
+  t.is((err as NodeJS.ErrnoException).code, 'ETIMEDOUT');
+  t.deepEqual(poolFor(porter.snapshot(), '127.0.0.1', port)?.inUse, []);
+});
+
+test('AbortSignal: aborting a pending connect rejects AbortError and releases the port', async (t) => {
+  const { servers, port, fill } = await pendingDestination();
+  t.teardown(async () => {
+    await destroyAll(fill);
+    await servers.stop();
+  });
+  const { porter } = await newPorter();
+  const controller = new AbortController();
+  const pending = porter.connect({ host: '127.0.0.1', port, signal: controller.signal });
+  setTimeout(() => controller.abort(), 150);
+  // While it waits, the port is in use.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.is(poolFor(porter.snapshot(), '127.0.0.1', port)?.inUse.length, 1);
+  const err = (await t.throwsAsync(pending)) as Error & { code?: string };
+  t.is(err.name, 'AbortError');
+  t.is(err.code, 'ABORT_ERR');
+  t.deepEqual(poolFor(porter.snapshot(), '127.0.0.1', port)?.inUse, []);
+});
+
+test('AbortSignal.timeout() aborts a pending connect', async (t) => {
+  const { servers, port, fill } = await pendingDestination();
+  t.teardown(async () => {
+    await destroyAll(fill);
+    await servers.stop();
+  });
+  const { porter } = await newPorter();
+  const err = (await t.throwsAsync(
+    porter.connect({ host: '127.0.0.1', port, signal: AbortSignal.timeout(100) }),
+  )) as Error & {
+    code?: string;
+  };
+  t.is(err.name, 'AbortError');
+  t.is(err.code, 'ABORT_ERR');
+  t.deepEqual(poolFor(porter.snapshot(), '127.0.0.1', port)?.inUse, []);
+});
+
+test('an already-aborted signal rejects without taking a port', async (t) => {
+  const servers = await startServers();
+  t.teardown(() => servers.stop());
+  const port = servers.ports[0] as number;
+  const { porter } = await newPorter();
+  const before = porter.stats().allocations;
+  const reason = new Error('stop');
+  const err = (await t.throwsAsync(
+    porter.connect({ host: '127.0.0.1', port, signal: AbortSignal.abort(reason) }),
+  )) as Error & {
+    code?: string;
+  };
+  t.is(err.name, 'AbortError');
+  t.is(err.code, 'ABORT_ERR');
+  t.is(err.cause, reason);
+  t.is(porter.stats().allocations, before);
+  t.is(poolFor(porter.snapshot(), '127.0.0.1', port)?.inUse.length ?? 0, 0);
+});
+
+test('a signal that never aborts does not disturb a successful connect', async (t) => {
+  const servers = await startServers();
+  const { porter, first } = await newPorter();
+  const controller = new AbortController();
+  const socket = await porter.connect({
+    host: '127.0.0.1',
+    port: servers.ports[0] as number,
+    signal: controller.signal,
+    timeout: 5_000,
+  });
+  t.teardown(async () => {
+    await destroyAll([socket]);
+    await servers.stop();
+  });
+  t.is(socket.localPort, first);
+  controller.abort();
+  // Aborting after the connect resolved does nothing to the socket.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.false(socket.destroyed);
+});

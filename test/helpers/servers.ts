@@ -1,0 +1,217 @@
+/**
+ * TCP servers for tests, each group in a child process of its own, so that the sockets
+ * a test opens against them do not share the test's event loop or file descriptors.
+ *
+ * Modes:
+ * - 'echo': accepts and echoes; ends its side when the client ends.
+ * - 'close-first': accepts, then ends the connection at once (the server closes first).
+ * - 'reset-first': accepts, then resets the connection at once (RST from the server).
+ * - 'no-accept': listens with a tiny backlog and never accepts (the child's event loop
+ *   is blocked), so once the accept queue is full further SYNs are dropped and a
+ *   connect stays pending. See {@link fillAcceptQueue}.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
+
+export type ServerMode = 'echo' | 'close-first' | 'reset-first' | 'no-accept';
+
+export interface ServerGroupOptions {
+  /** How many listeners (each on a port the kernel chose). Default 1. */
+  count?: number;
+  /** Address to listen on. Default '127.0.0.1'. */
+  host?: string;
+  mode?: ServerMode;
+  /** listen() backlog. Default 511, or 1 for 'no-accept' (Node reads 0 as the default). */
+  backlog?: number;
+  /** For 'no-accept': how long the child blocks before it exits on its own. Default 120 s. */
+  lifetimeMs?: number;
+}
+
+export interface ServerGroup {
+  host: string;
+  ports: number[];
+  pid: number;
+  /** Kills the child and waits for it to exit. Idempotent. */
+  stop(): Promise<void>;
+}
+
+// The child: listens, prints one JSON line with its ports, then serves. It exits when
+// its stdin closes (the parent went away) or on SIGTERM.
+const CHILD = String.raw`
+const net = require('node:net');
+const [mode, host, count, backlog, lifetime] = JSON.parse(process.argv[1]);
+const servers = [];
+let listening = 0;
+function onConnection(socket) {
+  socket.on('error', () => {});
+  if (mode === 'echo') socket.pipe(socket);
+  else if (mode === 'close-first') socket.end();
+  else if (mode === 'reset-first') socket.resetAndDestroy();
+}
+for (let i = 0; i < count; i++) {
+  const server = net.createServer(onConnection);
+  server.on('error', (e) => { process.stderr.write(String(e) + '\n'); process.exit(3); });
+  server.listen({ host, port: 0, backlog }, () => {
+    if (++listening < count) return;
+    process.stdout.write(JSON.stringify({ ports: servers.map((s) => s.address().port) }) + '\n');
+    if (mode === 'no-accept') {
+      // Block the event loop: nothing is ever accepted.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, lifetime);
+      process.exit(0);
+    }
+  });
+  servers.push(server);
+}
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();
+`;
+
+/** Starts `count` listeners in one child process and returns their ports. */
+export async function startServers(options: ServerGroupOptions = {}): Promise<ServerGroup> {
+  const mode = options.mode ?? 'echo';
+  const host = options.host ?? '127.0.0.1';
+  const count = options.count ?? 1;
+  const backlog = options.backlog ?? (mode === 'no-accept' ? 1 : 511);
+  const lifetime = options.lifetimeMs ?? 120_000;
+  const child = spawn(process.execPath, ['-e', CHILD, JSON.stringify([mode, host, count, backlog, lifetime])], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ports = await readReady(child);
+  let stopping: Promise<void> | undefined;
+  return {
+    host,
+    ports,
+    pid: child.pid as number,
+    stop() {
+      if (stopping === undefined) {
+        stopping = (async () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+          await exited;
+        })();
+      }
+      return stopping;
+    },
+  };
+}
+
+function readReady(child: ChildProcess): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => fail(new Error(`server child did not start: ${err}`)), 10_000);
+    const fail = (e: Error): void => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(e);
+    };
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        try {
+          resolve((JSON.parse(out.slice(0, nl)) as { ports: number[] }).ports);
+        } catch (e) {
+          fail(e as Error);
+        }
+      }
+    });
+    child.once('exit', (code, signal) => fail(new Error(`server child exited (${code ?? signal}): ${err}`)));
+  });
+}
+
+/**
+ * Opens plain connections to a 'no-accept' listener until one stays pending (its SYN
+ * dropped because the accept queue is full). Returns the sockets opened; destroy them
+ * when done. Throws if the queue never fills within `max` connections.
+ */
+export async function fillAcceptQueue(host: string, port: number, max = 16, settleMs = 250): Promise<Socket[]> {
+  const sockets: Socket[] = [];
+  for (let i = 0; i < max; i++) {
+    const socket = netConnect({ host, port });
+    socket.on('error', () => {});
+    sockets.push(socket);
+    const connected = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), settleMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (!connected) return sockets;
+  }
+  for (const s of sockets) s.destroy();
+  throw new Error(`the accept queue of ${host}:${port} did not fill after ${max} connections`);
+}
+
+/** Whether every port of [first, first + size) can be listened on at `host` now. */
+async function blockIsFree(host: string, first: number, size: number): Promise<boolean> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: size },
+      (_, i) =>
+        new Promise<ReturnType<typeof createServer> | undefined>((resolve) => {
+          const server = createServer();
+          server.once('error', () => resolve(undefined));
+          server.listen({ host, port: first + i, exclusive: true }, () => resolve(server));
+        }),
+    ),
+  );
+  await Promise.all(
+    servers.map((s) => (s === undefined ? undefined : new Promise<void>((resolve) => s.close(() => resolve())))),
+  );
+  return servers.every((s) => s !== undefined);
+}
+
+/**
+ * A block of `size` consecutive ports, below the kernel's ephemeral range (so the kernel
+ * never hands them out by itself), on which nothing listens now. Picked at random, so
+ * that test files running at the same time rarely share one.
+ */
+export async function findFreePortBlock(size: number, hosts: string[] = ['0.0.0.0']): Promise<[number, number]> {
+  const low = 10_000;
+  const high = 32_000;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const first = low + Math.floor(Math.random() * (high - low - size));
+    let free = true;
+    for (const host of hosts) {
+      if (!(await blockIsFree(host, first, size))) {
+        free = false;
+        break;
+      }
+    }
+    if (free) return [first, first + size - 1];
+  }
+  throw new Error(`no free block of ${size} ports found`);
+}
+
+/** Resolves when `socket` emits 'close' (at once if it has closed already). */
+export function closed(socket: Socket): Promise<void> {
+  if (socket.closed) return Promise.resolve();
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+/** Ends `socket` (this side closes first) and waits for 'close'. */
+export async function endAndWait(socket: Socket): Promise<void> {
+  const done = closed(socket);
+  socket.end();
+  await done;
+}
+
+/** Destroys every socket and waits for them all to close. */
+export async function destroyAll(sockets: Iterable<Socket>): Promise<void> {
+  const list = [...sockets];
+  const done = Promise.all(list.map(closed));
+  for (const s of list) s.destroy();
+  await done;
+}
+
+/** Sleeps `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,354 @@
+/**
+ * @porter/tls connect() against Node's own TLS server: echo, ALPN, mutual TLS, SNI,
+ * each way a connect fails (with Node's code), and that no port is ever left in use.
+ */
+import { once } from 'node:events';
+import type { ClientRequestArgs } from 'node:http';
+import { Agent, get } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { defaultPorter, Porter } from '@porter/core';
+import { connect, createConnection, leaseOf } from '@porter/tls';
+import test from 'ava';
+import { type Certs, makeCerts } from './helpers/certs.js';
+import { inUse, poolsTo } from './helpers/pools.js';
+import { startSilentServer, startTlsServer } from './helpers/servers.js';
+
+let certs: Certs;
+test.before(() => {
+  certs = makeCerts();
+});
+test.after.always(() => certs?.cleanup());
+
+const newPorter = (): Porter => new Porter({ agingMs: 60_000 });
+
+/** Sends `text` and resolves to what comes back first. */
+async function roundTrip(socket: TLSSocket, text: string): Promise<string> {
+  socket.write(text);
+  const [data] = (await once(socket, 'data')) as [Buffer];
+  return data.toString();
+}
+
+/** Resolves once `socket` has emitted 'close' (or has already). */
+async function closed(socket: TLSSocket): Promise<void> {
+  // `closed` turns true before 'close' is emitted, and the lease is released on 'close':
+  // a socket is done when both are.
+  if (!(socket.closed && leaseOf(socket)?.released)) await once(socket, 'close');
+}
+
+async function closeLocal(socket: TLSSocket): Promise<void> {
+  const closed = once(socket, 'close');
+  socket.end();
+  await closed;
+}
+
+/** Asserts that a failed connect left nothing in use and exactly one port aging. */
+function assertOnePortAging(
+  t: { deepEqual: (a: unknown, b: unknown, m?: string) => void; is: (a: unknown, b: unknown, m?: string) => void },
+  porter: Porter,
+  port: number,
+): void {
+  t.deepEqual(inUse(porter), [], 'no port left in use');
+  const aging = poolsTo(porter, port).flatMap((p) => p.aging);
+  t.is(aging.length, 1, 'the port of the established TCP connection is aging');
+}
+
+test('echo through Node tls server, resolving to a TLSSocket with its lease', async (t) => {
+  const server = await startTlsServer({ cert: certs.server.cert, key: certs.server.key });
+  const porter = newPorter();
+  const socket = await connect({ host: '127.0.0.1', port: server.port, ca: certs.ca, porter });
+  t.true(socket.encrypted);
+  t.true(socket.authorized);
+  t.is(await roundTrip(socket, 'hello over porter'), 'hello over porter');
+  const lease = leaseOf(socket);
+  t.truthy(lease);
+  t.is(lease?.localPort, socket.localPort);
+  t.is(lease?.remotePort, server.port);
+  t.deepEqual(inUse(porter), [socket.localPort]);
+  await closeLocal(socket);
+  t.deepEqual(inUse(porter), []);
+  await server.close();
+});
+
+test('without a porter option, the default instance hands out the port', async (t) => {
+  const server = await startTlsServer({ cert: certs.server.cert, key: certs.server.key });
+  const socket = await connect({ host: '127.0.0.1', port: server.port, ca: certs.ca });
+  t.is(await roundTrip(socket, 'default'), 'default');
+  t.deepEqual(inUse(defaultPorter()), [socket.localPort]);
+  await closeLocal(socket);
+  t.deepEqual(inUse(defaultPorter()), []);
+  await server.close();
+});
+
+test('IPv6: echo to ::1, checked against the IP:::1 of the certificate', async (t) => {
+  const server = await startTlsServer({ cert: certs.server.cert, key: certs.server.key }, undefined, '::1');
+  const porter = newPorter();
+  const socket = await connect({ host: '::1', port: server.port, ca: certs.ca, porter });
+  t.true(socket.authorized);
+  t.is(socket.remoteAddress, '::1');
+  t.is(leaseOf(socket)?.remoteAddress, '::1');
+  t.is(await roundTrip(socket, 'six'), 'six');
+  await closeLocal(socket);
+  t.deepEqual(inUse(porter), []);
+  await server.close();
+});
+
+test('SNI: the host name by default, never an IP address', async (t) => {
+  const seen: (string | false)[] = [];
+  const server = await startTlsServer({ cert: certs.server.cert, key: certs.server.key }, (s) => {
+    seen.push((s as TLSSocket & { servername: string | false }).servername);
+    s.end();
+  });
+  const porter = newPorter();
+  const byName = await connect({ host: 'localhost', port: server.port, ca: certs.ca, porter, family: 4 });
+  const byIp = await connect({ host: '127.0.0.1', port: server.port, ca: certs.ca, porter });
+  const ipAsName = await connect({
+    host: '127.0.0.1',
+    port: server.port,
+    ca: certs.ca,
+    porter,
+    servername: '127.0.0.1',
+  });
+  const explicit = await connect({
+    host: '127.0.0.1',
+    port: server.port,
+    ca: certs.ca,
+    porter,
+    servername: 'localhost',
+  });
+  for (const s of [byName, byIp, ipAsName, explicit]) await closed(s);
+  t.deepEqual(seen, ['localhost', false, false, 'localhost']);
+  t.deepEqual(inUse(porter), []);
+  await server.close();
+});
+
+test('ALPN: the protocol the server picks', async (t) => {
+  const server = await startTlsServer({
+    cert: certs.server.cert,
+    key: certs.server.key,
+    ALPNProtocols: ['mqtt', 'h2'],
+  });
+  const porter = newPorter();
+  const socket = await connect({
+    host: '127.0.0.1',
+    port: server.port,
+    ca: certs.ca,
+    porter,
+    ALPNProtocols: ['x-none', 'mqtt'],
+  });
+  t.is(socket.alpnProtocol, 'mqtt');
+  await closeLocal(socket);
+  await server.close();
+});
+
+test('mutual TLS: the server sees the client certificate', async (t) => {
+  const server = await startTlsServer(
+    { cert: certs.server.cert, key: certs.server.key, ca: certs.ca, requestCert: true, rejectUnauthorized: true },
+    (s) => s.end(`${s.getPeerCertificate().subject.CN}\n`),
+  );
+  const porter = newPorter();
+  const socket = await connect({
+    host: 'localhost',
+    port: server.port,
+    family: 4,
+    ca: certs.ca,
+    cert: certs.client.cert,
+    key: certs.client.key,
+    porter,
+  });
+  const [data] = (await once(socket, 'data')) as [Buffer];
+  t.is(data.toString(), 'porter test client\n');
+  await closed(socket);
+  t.deepEqual(inUse(porter), []);
+  await server.close();
+});
+
+test('unknown CA: rejects with UNABLE_TO_VERIFY_LEAF_SIGNATURE, the port ages', async (t) => {
+  const server = await startTlsServer({ cert: certs.unknownCa.cert, key: certs.unknownCa.key });
+  const porter = newPorter();
+  const err = await t.throwsAsync(connect({ host: '127.0.0.1', port: server.port, ca: certs.ca, porter }));
+  t.is((err as NodeJS.ErrnoException).code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+  assertOnePortAging(t, porter, server.port);
+  // Without rejectUnauthorized the same handshake resolves, unauthorized.
+  const socket = await connect({
+    host: '127.0.0.1',
+    port: server.port,
+    ca: certs.ca,
+    porter,
+    rejectUnauthorized: false,
+  });
+  t.false(socket.authorized);
+  t.is(String(socket.authorizationError), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+  await closeLocal(socket);
+  t.deepEqual(inUse(porter), []);
+  await server.close();
+});
+
+test('wrong host name: rejects with ERR_TLS_CERT_ALTNAME_INVALID, the port ages', async (t) => {
+  const server = await startTlsServer({ cert: certs.wrongName.cert, key: certs.wrongName.key });
+  const porter = newPorter();
+  const err = await t.throwsAsync(connect({ host: 'localhost', port: server.port, family: 4, ca: certs.ca, porter }));
+  t.is((err as NodeJS.ErrnoException).code, 'ERR_TLS_CERT_ALTNAME_INVALID');
+  assertOnePortAging(t, porter, server.port);
+  // The same certificate passes when the name asked for is the one it carries.
+  const socket = await connect({
+    host: '127.0.0.1',
+    port: server.port,
+    ca: certs.ca,
+    porter,
+    servername: 'wrong.example',
+  });
+  t.true(socket.authorized);
+  await closeLocal(socket);
+  await server.close();
+});
+
+test('handshake timeout against a server that never answers: ETIMEDOUT, the port ages', async (t) => {
+  const server = await startSilentServer();
+  const porter = newPorter();
+  const started = performance.now();
+  const err = (await t.throwsAsync(
+    connect({ host: '127.0.0.1', port: server.port, ca: certs.ca, porter, timeout: 300 }),
+  )) as NodeJS.ErrnoException & { address?: string; port?: number };
+  const elapsed = performance.now() - started;
+  t.is(err.code, 'ETIMEDOUT');
+  t.is(err.syscall, 'connect');
+  t.is(err.port, server.port);
+  t.true(elapsed >= 290 && elapsed < 2_000, `timed out after ${elapsed} ms`);
+  t.is(server.connections(), 1, 'the TCP connection had been established');
+  assertOnePortAging(t, porter, server.port);
+  await server.close();
+});
+
+test('abort during the handshake: ABORT_ERR, the port ages', async (t) => {
+  const server = await startSilentServer();
+  const porter = newPorter();
+  const controller = new AbortController();
+  const pending = connect({ host: '127.0.0.1', port: server.port, ca: certs.ca, porter, signal: controller.signal });
+  while (server.connections() === 0) await new Promise((r) => setTimeout(r, 5));
+  controller.abort();
+  const err = await t.throwsAsync(pending);
+  t.is((err as NodeJS.ErrnoException).code, 'ABORT_ERR');
+  t.is(err?.name, 'AbortError');
+  assertOnePortAging(t, porter, server.port);
+  await server.close();
+});
+
+test('an aborted signal rejects before any connection is made', async (t) => {
+  const server = await startSilentServer();
+  const porter = newPorter();
+  const err = await t.throwsAsync(
+    connect({ host: '127.0.0.1', port: server.port, porter, signal: AbortSignal.abort() }),
+  );
+  t.is((err as NodeJS.ErrnoException).code, 'ABORT_ERR');
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(server.connections(), 0);
+  t.deepEqual(inUse(porter), []);
+  await server.close();
+});
+
+test('server requiring a client certificate, none given (TLS 1.2): rejects with the alert', async (t) => {
+  const server = await startTlsServer({
+    cert: certs.server.cert,
+    key: certs.server.key,
+    ca: certs.ca,
+    requestCert: true,
+    rejectUnauthorized: true,
+  });
+  const porter = newPorter();
+  const err = (await t.throwsAsync(
+    connect({ host: '127.0.0.1', port: server.port, ca: certs.ca, porter, maxVersion: 'TLSv1.2' }),
+  )) as NodeJS.ErrnoException & { library?: string };
+  t.regex(String(err.code), /^ERR_SSL_.*ALERT/);
+  t.deepEqual(inUse(porter), []);
+  t.is(
+    poolsTo(porter, server.port).flatMap((p) => p.aging).length,
+    1,
+    'the port of the established TCP connection is aging',
+  );
+  await server.close();
+});
+
+test('server requiring a client certificate, none given (TLS 1.3): the alert comes after secureConnect', async (t) => {
+  // In TLS 1.3 the client finishes its handshake before the server has checked its
+  // certificate: connect resolves, then the socket errors with the server's alert.
+  const server = await startTlsServer({
+    cert: certs.server.cert,
+    key: certs.server.key,
+    ca: certs.ca,
+    requestCert: true,
+    rejectUnauthorized: true,
+  });
+  const porter = newPorter();
+  const socket = await connect({ host: '127.0.0.1', port: server.port, ca: certs.ca, porter, minVersion: 'TLSv1.3' });
+  const [err] = (await once(socket, 'error')) as [NodeJS.ErrnoException];
+  t.is(err.code, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
+  await closed(socket);
+  t.true(leaseOf(socket)?.released);
+  t.deepEqual(inUse(porter), []);
+  await server.close();
+});
+
+test('connection refused: ECONNREFUSED from the TCP stage, nothing in use', async (t) => {
+  const server = await startSilentServer();
+  const port = server.port;
+  await server.close();
+  const porter = newPorter();
+  const err = await t.throwsAsync(connect({ host: '127.0.0.1', port, porter }));
+  t.is((err as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+  t.deepEqual(inUse(porter), []);
+});
+
+test('bad options throw synchronously with Node codes', (t) => {
+  const porter = newPorter();
+  const call = (options: unknown) => () => connect(options as Parameters<typeof connect>[0]);
+  t.throws(call(null), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(call({ port: 1, porter: {} }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(call({ port: 1, porter, servername: 42 }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(call({ port: 1, porter, checkServerIdentity: 'no' }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(call({ port: 1, porter, ALPNProtocols: 'mqtt' }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(call({ port: 1, porter, session: 'abc' }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(call({ port: 1, porter, socket: {} }), { code: 'ERR_INVALID_ARG_VALUE' });
+  t.throws(call({ port: 1, porter, path: '/tmp/x' }), { code: 'ERR_INVALID_ARG_VALUE' });
+  t.throws(call({ port: 70_000, porter }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(call({ port: 1, porter, timeout: -1 }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(call({ port: 1, porter, signal: 'x' }), { code: 'ERR_INVALID_ARG_TYPE' });
+  // The secure context is built up front: a bad key throws before any connection.
+  t.throws(call({ port: 1, porter, cert: certs.client.cert, key: Buffer.from('not a key') }));
+  t.throws(call({ port: 1, porter, minVersion: 'TLSv9' }), { code: 'ERR_TLS_INVALID_PROTOCOL_VERSION' });
+  t.deepEqual(porter.snapshot(), []);
+});
+
+test('createConnection serves an https.Agent', async (t) => {
+  const server = await startTlsServer({ cert: certs.server.cert, key: certs.server.key }, (s) => {
+    s.once('data', () => s.end('HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nporter'));
+  });
+  const porter = newPorter();
+  const sockets: TLSSocket[] = [];
+  class PorterAgent extends Agent {
+    override createConnection(
+      options: ClientRequestArgs,
+      callback?: (err: Error | null, s: Duplex) => void,
+    ): undefined {
+      return createConnection({ ...(options as { port: number }), porter }, (err, s) => {
+        if (s) sockets.push(s);
+        callback?.(err, s as Duplex);
+      });
+    }
+  }
+  const body = await new Promise<string>((resolve, reject) => {
+    get({ host: '127.0.0.1', port: server.port, ca: certs.ca, agent: new PorterAgent() }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => {
+        text += d.toString();
+      });
+      res.on('end', () => resolve(text));
+    }).on('error', reject);
+  });
+  t.is(body, 'porter');
+  t.is(sockets.length, 1);
+  t.truthy(leaseOf(sockets[0] as TLSSocket));
+  await closed(sockets[0] as TLSSocket);
+  t.deepEqual(inUse(porter), []);
+  await server.close();
+});
