@@ -17,6 +17,8 @@ export declare class Allocator {
    * must not exist yet with other options.
    */
   static shared(options?: AllocatorOptions | undefined | null): Allocator
+  /** The options the registry was made with. */
+  options(): AllocatorOptions
   /** Whether `other` is the same registry. */
   sameAs(other: Allocator): boolean
   /**
@@ -47,6 +49,7 @@ export interface AllocatorOptions {
   agingMs: number
   retryAttempts: number
   kernelFallback: boolean
+  localAddresses?: Array<string>
 }
 
 export interface CodeCount {

@@ -29,7 +29,7 @@ function connectFromWorker(port: number): Promise<{ address: string; port: numbe
 // defaultPorter().options) in the calling thread's JavaScript only; a worker thread's
 // default Porter is built with the default options around the shared registry, so it
 // connects from the unspecified address. Remove `.failing` once fixed.
-test.failing('localAddresses given to configureDefault apply in worker threads too', async (t) => {
+test('localAddresses given to configureDefault apply in worker threads too', async (t) => {
   const servers = await startServers();
   const [first, last] = await findFreePortBlock(4, ['127.0.0.2']);
   configureDefault({ portRange: [first, last], localAddresses: ['127.0.0.2'], kernelFallback: false });

@@ -108,6 +108,7 @@ impl Eq for FlowRef {}
 /// All pools of one configuration.
 pub struct Registry {
     config: Config,
+    local_addresses: Vec<IpAddr>,
     aging_us: u64,
     clock: Box<dyn Clock>,
     shards: Box<[RwLock<FxHashSet<FlowRef>>]>,
@@ -145,9 +146,20 @@ impl Registry {
 
     /// A registry driven by `clock` (a [`crate::ManualClock`] in tests).
     pub fn with_clock(config: Config, clock: impl Clock) -> Arc<Self> {
+        Self::build(config, Vec::new(), clock)
+    }
+
+    /// A registry whose users take their source addresses from `local_addresses`, in
+    /// order (a setting kept with the registry so every thread sees the same).
+    pub fn with_local_addresses(config: Config, local_addresses: Vec<IpAddr>) -> Arc<Self> {
+        Self::build(config, local_addresses, MonotonicClock::new())
+    }
+
+    fn build(config: Config, local_addresses: Vec<IpAddr>, clock: impl Clock) -> Arc<Self> {
         let shards = (0..SHARDS).map(|_| RwLock::new(FxHashSet::default())).collect();
         Arc::new(Self {
             config,
+            local_addresses,
             aging_us: u64::try_from(config.aging.as_micros()).unwrap_or(u64::MAX / 4),
             clock: Box::new(clock),
             shards,
@@ -164,12 +176,22 @@ impl Registry {
     /// The process-wide registry with `config`: creates it, or returns it if it already
     /// has that configuration; [`Error::GlobalConfigured`] if it has another.
     pub fn init_global(config: Config) -> Result<&'static Arc<Registry>> {
-        let global = GLOBAL.get_or_init(|| Registry::new(config));
-        if global.config == config {
+        Self::init_global_with(config, Vec::new())
+    }
+
+    /// [`Registry::init_global`] with source addresses (see [`Registry::with_local_addresses`]).
+    pub fn init_global_with(config: Config, local_addresses: Vec<IpAddr>) -> Result<&'static Arc<Registry>> {
+        let global = GLOBAL.get_or_init(|| Registry::with_local_addresses(config, local_addresses.clone()));
+        if global.config == config && global.local_addresses == local_addresses {
             Ok(global)
         } else {
             Err(Error::GlobalConfigured)
         }
+    }
+
+    /// The source addresses its users take, in order (empty: the unspecified address).
+    pub fn local_addresses(&self) -> &[IpAddr] {
+        &self.local_addresses
     }
 
     /// The configuration.

@@ -17,6 +17,7 @@ pub struct AllocatorOptions {
     pub aging_ms: f64,
     pub retry_attempts: u32,
     pub kernel_fallback: bool,
+    pub local_addresses: Option<Vec<String>>,
 }
 
 #[napi(object)]
@@ -72,6 +73,10 @@ fn config(options: &AllocatorOptions) -> Result<Config> {
     })
 }
 
+fn local_addresses(options: &AllocatorOptions) -> Result<Vec<std::net::IpAddr>> {
+    options.local_addresses.iter().flatten().map(|a| convert::ip(a)).collect()
+}
+
 fn counts(list: Vec<(&'static str, u64)>) -> Vec<CodeCount> {
     list.into_iter()
         .map(|(code, count)| CodeCount {
@@ -101,12 +106,28 @@ impl Allocator {
     #[napi(factory, catch_unwind)]
     pub fn shared(options: Option<AllocatorOptions>) -> Result<Self> {
         let registry = match options {
-            Some(options) => Registry::init_global(config(&options)?).map_err(convert::error)?,
+            Some(options) => {
+                Registry::init_global_with(config(&options)?, local_addresses(&options)?).map_err(convert::error)?
+            }
             None => Registry::global(),
         };
         Ok(Self {
             inner: registry.clone(),
         })
+    }
+
+    /// The options the registry was made with.
+    #[napi(catch_unwind)]
+    pub fn options(&self) -> AllocatorOptions {
+        let config = self.inner.config();
+        AllocatorOptions {
+            range_first: config.range.first().into(),
+            range_last: config.range.last().into(),
+            aging_ms: config.aging.as_secs_f64() * 1000.0,
+            retry_attempts: config.retry_attempts,
+            kernel_fallback: config.kernel_fallback,
+            local_addresses: Some(self.inner.local_addresses().iter().map(ToString::to_string).collect()),
+        }
     }
 
     /// Whether `other` is the same registry.

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import * as native from '@porter/native';
 import { callNative } from './errors.js';
 import type { Lease } from './lease.js';
-import { type PorterOptions, resolveOptions, toNative } from './options.js';
+import { fromNative, type PorterOptions, resolveOptions, toNative } from './options.js';
 import { type AllocateOptions, type ConnectOptions, type PoolSnapshot, Porter } from './porter.js';
 
 let instance: Porter | undefined;
@@ -27,10 +27,9 @@ export function configureDefault(options: PorterOptions): Porter {
 /** The process-wide default instance. */
 export function defaultPorter(): Porter {
   if (instance === undefined) {
-    instance = new Porter(
-      undefined,
-      callNative(() => native.Allocator.shared()),
-    );
+    // Another thread may have configured the shared allocator: take its options.
+    const allocator = callNative(() => native.Allocator.shared());
+    instance = new Porter(fromNative(allocator.options()), allocator);
   }
   return instance;
 }

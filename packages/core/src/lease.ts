@@ -32,10 +32,9 @@ export interface Lease {
  * loaded side by side in one app, share it.
  */
 const leasesKey = Symbol.for('@porter/core/leases');
-const leases: WeakMap<object, PortLease> = ((globalThis as Record<symbol, unknown>)[leasesKey] ??= new WeakMap<
-  object,
-  PortLease
->()) as WeakMap<object, PortLease>;
+const shared = globalThis as { [leasesKey]?: WeakMap<object, PortLease> };
+if (shared[leasesKey] === undefined) shared[leasesKey] = new WeakMap<object, PortLease>();
+const leases: WeakMap<object, PortLease> = shared[leasesKey];
 
 /** A lease on one port of one route. */
 export class PortLease implements Lease {

@@ -86,5 +86,17 @@ export function toNative(o: ResolvedOptions): native.AllocatorOptions {
     agingMs: o.agingMs,
     retryAttempts: o.retry.attempts,
     kernelFallback: o.kernelFallback,
+    localAddresses: o.localAddresses,
+  };
+}
+
+/** The options of an existing native allocator (the process default, in any thread). */
+export function fromNative(o: native.AllocatorOptions): PorterOptions {
+  return {
+    portRange: [o.rangeFirst, o.rangeLast],
+    agingMs: o.agingMs,
+    retry: { attempts: o.retryAttempts },
+    kernelFallback: o.kernelFallback,
+    localAddresses: o.localAddresses ?? [],
   };
 }
