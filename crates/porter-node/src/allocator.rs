@@ -74,7 +74,12 @@ fn config(options: &AllocatorOptions) -> Result<Config> {
 }
 
 fn local_addresses(options: &AllocatorOptions) -> Result<Vec<std::net::IpAddr>> {
-    options.local_addresses.iter().flatten().map(|a| convert::ip(a)).collect()
+    options
+        .local_addresses
+        .iter()
+        .flatten()
+        .map(|a| convert::ip(a))
+        .collect()
 }
 
 fn counts(list: Vec<(&'static str, u64)>) -> Vec<CodeCount> {
