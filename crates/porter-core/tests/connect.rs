@@ -28,31 +28,65 @@ const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
 /// A port the kernel just found free on `ip` (and let go again).
 fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind(SocketAddr::new(ip, 0)).unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind(SocketAddr::new(ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn config(first: u16, last: u16, retry_attempts: u32, kernel_fallback: bool) -> Config {
-    Config { range: PortRange::new(first, last).unwrap(), aging: AGING, retry_attempts, kernel_fallback }
+    Config {
+        range: PortRange::new(first, last).unwrap(),
+        aging: AGING,
+        retry_attempts,
+        kernel_fallback,
+    }
 }
 
 fn flow(registry: &Arc<Registry>, local: Option<IpAddr>, remote: SocketAddr) -> Flow {
     registry.flow(FlowKey::new(local, remote))
 }
 
+/// The flows to connect from: just `f`.
+fn one(f: &Flow) -> &[Flow] {
+    std::slice::from_ref(f)
+}
+
 fn retries(registry: &Registry, code: &str) -> u64 {
-    registry.stats().retries.iter().find(|(c, _)| *c == code).map_or(0, |(_, n)| *n)
+    registry
+        .stats()
+        .retries
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(0, |(_, n)| *n)
 }
 
 fn connect_errors(registry: &Registry, code: &str) -> u64 {
-    registry.stats().connect_errors.iter().find(|(c, _)| *c == code).map_or(0, |(_, n)| *n)
+    registry
+        .stats()
+        .connect_errors
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(0, |(_, n)| *n)
 }
 
 /// The socket really is connected to `listener`, from the leased port: bytes go both ways.
 async fn exchange(connected: Connected, listener: &TcpListener) -> Connected {
     let (mut server, peer) = listener.accept().await.unwrap();
-    assert_eq!(peer, connected.socket.local_addr().unwrap().as_socket().unwrap(), "the listener sees another source");
+    assert_eq!(
+        peer,
+        connected.socket.local_addr().unwrap().as_socket().unwrap(),
+        "the listener sees another source"
+    );
     assert_eq!(peer.port(), connected.lease.port());
-    let Connected { socket, lease, local, remote, kernel_chosen } = connected;
+    let Connected {
+        socket,
+        lease,
+        local,
+        remote,
+        kernel_chosen,
+    } = connected;
     let mut client = TcpStream::from_std(std::net::TcpStream::from(socket)).unwrap();
     client.write_all(b"ping").await.unwrap();
     let mut buf = [0u8; 4];
@@ -62,7 +96,13 @@ async fn exchange(connected: Connected, listener: &TcpListener) -> Connected {
     client.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"pong");
     let socket = Socket::from(client.into_std().unwrap());
-    Connected { socket, lease, local, remote, kernel_chosen }
+    Connected {
+        socket,
+        lease,
+        local,
+        remote,
+        kernel_chosen,
+    }
 }
 
 fn check_bound(c: &Connected, range: PortRange, local_ip: IpAddr, remote: SocketAddr) {
@@ -88,7 +128,7 @@ async fn connects_v4_from_the_leased_port() {
     // A few retries in case a port of the range is busy on this host.
     let registry = Registry::new(config(p, p + 31, 8, false));
     let f = flow(&registry, Some(ip), remote);
-    let c = connect(std::slice::from_ref(&f), remote, TIMEOUT, None).await.unwrap();
+    let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
     check_bound(&c, registry.config().range, ip, remote);
     let c = exchange(c, &listener).await;
     let port = c.lease.port();
@@ -108,7 +148,7 @@ async fn connects_v6_from_the_unspecified_address() {
     let registry = Registry::new(config(p, p + 31, 8, false));
     let f = flow(&registry, None, remote);
     assert_eq!(f.key().local, IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-    let c = connect(&[f.clone()], remote, TIMEOUT, None).await.unwrap();
+    let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
     check_bound(&c, registry.config().range, V6, remote);
     let c = exchange(c, &listener).await;
     let port = c.lease.port();
@@ -127,8 +167,8 @@ async fn one_port_serves_two_destinations_at_once() {
     let p = free_port(ip);
     let registry = Registry::new(config(p, p, 0, false));
     let (fa, fb) = (flow(&registry, Some(ip), ra), flow(&registry, Some(ip), rb));
-    let ca = connect(&[fa.clone()], ra, TIMEOUT, None).await.unwrap();
-    let cb = connect(&[fb.clone()], rb, TIMEOUT, None).await.unwrap();
+    let ca = connect(one(&fa), ra, TIMEOUT, None).await.unwrap();
+    let cb = connect(one(&fb), rb, TIMEOUT, None).await.unwrap();
     assert_eq!((ca.lease.port(), cb.lease.port()), (p, p));
     check_bound(&ca, registry.config().range, ip, ra);
     check_bound(&cb, registry.config().range, ip, rb);
@@ -140,7 +180,7 @@ async fn one_port_serves_two_destinations_at_once() {
     assert!(fa.is_in_use(p) && fb.is_in_use(p));
 
     // The one port is taken towards `a`, and the fallback is off.
-    let err = connect(&[fa.clone()], ra, TIMEOUT, None).await.unwrap_err();
+    let err = connect(one(&fa), ra, TIMEOUT, None).await.unwrap_err();
     assert!(matches!(err, Error::Exhausted { fallback: None, .. }), "{err:?}");
     assert_eq!(err.code(), "ERR_PORTER_EXHAUSTED");
     assert_eq!(err.remote(), Some(ra));
@@ -158,16 +198,19 @@ async fn kernel_fallback(ip: IpAddr, listen: &str) {
     let p = free_port(ip);
     let registry = Registry::new(config(p, p, 0, true));
     let f = flow(&registry, Some(ip), remote);
-    let first = connect(&[f.clone()], remote, TIMEOUT, None).await.unwrap();
+    let first = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
     assert_eq!(first.lease.port(), p);
     assert!(!first.kernel_chosen);
     let first = exchange(first, &listener).await;
 
-    let second = connect(&[f.clone()], remote, TIMEOUT, None).await.unwrap();
+    let second = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
     assert!(second.kernel_chosen);
     let kp = second.lease.port();
     assert_ne!(kp, p);
-    assert_eq!(second.socket.local_addr().unwrap().as_socket().unwrap(), SocketAddr::new(ip, kp));
+    assert_eq!(
+        second.socket.local_addr().unwrap().as_socket().unwrap(),
+        SocketAddr::new(ip, kp)
+    );
     assert!(second.socket.reuse_address().unwrap());
     let second = exchange(second, &listener).await;
     assert!(f.is_in_use(kp), "the kernel's port is not tracked");
@@ -210,7 +253,7 @@ async fn retries_another_port_after_eaddrinuse() {
     let (_blocker, p, listener, remote) = busy_port(ip).await;
     let registry = Registry::new(config(p, p + 5, 1, false));
     let f = flow(&registry, Some(ip), remote);
-    let c = connect(&[f.clone()], remote, TIMEOUT, None).await.unwrap();
+    let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
     let port = c.lease.port();
     assert_ne!(port, p);
     assert!((p + 1..=p + 5).contains(&port));
@@ -229,7 +272,7 @@ async fn bind_error_without_retry_or_fallback() {
     let (_blocker, p, _listener, remote) = busy_port(ip).await;
     let registry = Registry::new(config(p, p + 5, 0, false));
     let f = flow(&registry, Some(ip), remote);
-    let err = connect(&[f.clone()], remote, TIMEOUT, None).await.unwrap_err();
+    let err = connect(one(&f), remote, TIMEOUT, None).await.unwrap_err();
     assert!(matches!(err, Error::Sys { syscall: "bind", .. }), "{err:?}");
     assert_eq!(err.code(), "EADDRINUSE");
     assert_eq!(err.errno(), Some(libc::EADDRINUSE));
@@ -248,7 +291,7 @@ async fn bind_error_then_kernel_fallback() {
     let (_blocker, p, listener, remote) = busy_port(ip).await;
     let registry = Registry::new(config(p, p, 0, true));
     let f = flow(&registry, Some(ip), remote);
-    let c = connect(&[f.clone()], remote, TIMEOUT, None).await.unwrap();
+    let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
     assert!(c.kernel_chosen);
     assert_ne!(c.lease.port(), p);
     assert!(f.is_aging(p));
@@ -267,7 +310,7 @@ async fn refused_connect_ages_the_port() {
     let p = free_port(ip);
     let registry = Registry::new(config(p, p, 0, false));
     let f = flow(&registry, Some(ip), dead);
-    let err = connect(&[f.clone()], dead, TIMEOUT, None).await.unwrap_err();
+    let err = connect(one(&f), dead, TIMEOUT, None).await.unwrap_err();
     assert!(matches!(err, Error::Sys { syscall: "connect", .. }), "{err:?}");
     assert_eq!(err.code(), "ECONNREFUSED");
     assert_eq!(err.errno(), Some(libc::ECONNREFUSED));
@@ -293,13 +336,15 @@ fn stuck_listener() -> (Socket, SocketAddr) {
 }
 
 /// Connects to `remote` until a connect does not finish within `timeout`: fills the
-/// accept queue. Returns the connections made and the error of the first that hung.
-async fn fill(f: &Flow, remote: SocketAddr, timeout: Duration) -> (Vec<Connected>, Error) {
+/// accept queue. Returns the connections made, and the error of the first that hung with
+/// the time it took to fail.
+async fn fill(f: &Flow, remote: SocketAddr, timeout: Duration) -> (Vec<Connected>, Error, Duration) {
     let mut held = Vec::new();
     for _ in 0..8 {
-        match connect(&[f.clone()], remote, Some(timeout), None).await {
+        let t0 = Instant::now();
+        match connect(one(f), remote, Some(timeout), None).await {
             Ok(c) => held.push(c),
-            Err(e) => return (held, e),
+            Err(e) => return (held, e, t0.elapsed()),
         }
     }
     panic!("8 connects to a listener with backlog 0 that never accepts all went through");
@@ -312,10 +357,19 @@ async fn timeout_gives_the_port_back() {
     let p = free_port(ip);
     let registry = Registry::new(config(p, p + 15, 4, false));
     let f = flow(&registry, Some(ip), remote);
-    let t0 = Instant::now();
-    let (held, err) = fill(&f, remote, Duration::from_millis(300)).await;
-    assert!(!held.is_empty(), "not one connect went through before the queue was full");
-    assert!(t0.elapsed() >= Duration::from_millis(300));
+    let (held, err, took) = fill(&f, remote, Duration::from_millis(300)).await;
+    assert!(
+        !held.is_empty(),
+        "not one connect went through before the queue was full"
+    );
+    assert!(
+        took >= Duration::from_millis(300),
+        "timed out after {took:?}, before the 300 ms"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "timed out after {took:?}, long after the 300 ms"
+    );
     assert!(matches!(err, Error::TimedOut { .. }), "{err:?}");
     assert_eq!(err.code(), "ETIMEDOUT");
     assert_eq!(err.errno(), Some(libc::ETIMEDOUT));
@@ -338,7 +392,7 @@ async fn cancellation_gives_the_port_back() {
     let p = free_port(ip);
     let registry = Registry::new(config(p, p + 15, 4, false));
     let f = flow(&registry, Some(ip), remote);
-    let (held, err) = fill(&f, remote, Duration::from_millis(300)).await;
+    let (held, err, _) = fill(&f, remote, Duration::from_millis(300)).await;
     assert_eq!(err.code(), "ETIMEDOUT");
     let before = registry.snapshot().remove(0);
 
@@ -352,21 +406,30 @@ async fn cancellation_gives_the_port_back() {
         })
     };
     let t0 = Instant::now();
-    let err = connect(&[f.clone()], remote, Some(Duration::from_secs(30)), Some(token)).await.unwrap_err();
-    assert!(t0.elapsed() < Duration::from_secs(10), "the cancel did not stop the wait");
+    let err = connect(one(&f), remote, Some(Duration::from_secs(30)), Some(token))
+        .await
+        .unwrap_err();
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "the cancel did not stop the wait"
+    );
     assert!(matches!(err, Error::Cancelled), "{err:?}");
     assert_eq!(err.code(), "ABORT_ERR");
     canceller.await.unwrap();
     let after = registry.snapshot().remove(0);
     assert_eq!(after.in_use, before.in_use, "the cancelled connect kept a port");
-    assert_eq!(after.aging.len(), before.aging.len() + 1, "the cancelled port is not aging");
+    assert_eq!(
+        after.aging.len(),
+        before.aging.len() + 1,
+        "the cancelled port is not aging"
+    );
     let (cancelled, _) = after.aging.last().copied().unwrap();
     assert!(!f.is_in_use(cancelled));
 
     // Cancelled before it starts waiting.
     let token = CancellationToken::new();
     token.cancel();
-    let err = connect(&[f.clone()], remote, None, Some(token)).await.unwrap_err();
+    let err = connect(one(&f), remote, None, Some(token)).await.unwrap_err();
     assert_eq!(err.code(), "ABORT_ERR");
     assert_eq!(registry.snapshot()[0].in_use, before.in_use);
     assert_eq!(registry.snapshot()[0].aging.len(), before.aging.len() + 2);
@@ -381,8 +444,8 @@ async fn a_zero_timeout_fails_a_connect_that_is_still_pending() {
     let p = free_port(ip);
     let registry = Registry::new(config(p, p + 15, 4, false));
     let f = flow(&registry, Some(ip), remote);
-    let (_held, _) = fill(&f, remote, Duration::from_millis(300)).await;
-    let err = connect(&[f.clone()], remote, Some(Duration::ZERO), None).await.unwrap_err();
+    let (_held, _, _) = fill(&f, remote, Duration::from_millis(300)).await;
+    let err = connect(one(&f), remote, Some(Duration::ZERO), None).await.unwrap_err();
     assert_eq!(err.code(), "ETIMEDOUT");
     let port = err.local().unwrap().port();
     assert!(!f.is_in_use(port) && f.is_aging(port));
@@ -400,7 +463,10 @@ fn hammer(f: &Flow, threads: usize, rounds: usize, aging: bool) {
                         std::thread::yield_now();
                         continue;
                     };
-                    assert!(taken.lock().unwrap().insert(port), "port {port} handed out twice at once");
+                    assert!(
+                        taken.lock().unwrap().insert(port),
+                        "port {port} handed out twice at once"
+                    );
                     std::thread::yield_now();
                     assert!(taken.lock().unwrap().remove(&port));
                     let expected = if aging { Released::Aging } else { Released::Immediate };
@@ -416,7 +482,10 @@ fn hammer(f: &Flow, threads: usize, rounds: usize, aging: bool) {
 #[test]
 fn threads_share_one_flow_without_duplicates() {
     let clock = Arc::new(ManualClock::new());
-    let config = Config { range: PortRange::new(40000, 40007).unwrap(), ..Config::default() };
+    let config = Config {
+        range: PortRange::new(40000, 40007).unwrap(),
+        ..Config::default()
+    };
     let registry = Registry::with_clock(config, clock);
     let remote = SocketAddr::new(v4(1), 9);
     let f = flow(&registry, None, remote);

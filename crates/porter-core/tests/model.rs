@@ -33,7 +33,9 @@ impl ModelFlow {
     }
 
     fn free(&self, range: PortRange, now: u64) -> BTreeSet<u16> {
-        (range.first()..=range.last()).filter(|p| !self.in_use.contains(p) && !self.is_aging(*p, now)).collect()
+        (range.first()..=range.last())
+            .filter(|p| !self.in_use.contains(p) && !self.is_aging(*p, now))
+            .collect()
     }
 }
 
@@ -67,7 +69,15 @@ impl Harness {
         };
         let registry = Registry::with_clock(config, clock.clone());
         let flows = flow_keys(nflows).into_iter().map(|k| registry.flow(k)).collect();
-        Self { range, aging_us, clock, registry, flows, model: vec![ModelFlow::default(); nflows], now: 0 }
+        Self {
+            range,
+            aging_us,
+            clock,
+            registry,
+            flows,
+            model: vec![ModelFlow::default(); nflows],
+            now: 0,
+        }
     }
 
     fn advance(&mut self, us: u64) {
@@ -86,7 +96,10 @@ impl Harness {
             None => assert!(free.is_empty(), "allocate gave None with {free:?} free in flow {f}"),
             Some(p) => {
                 assert!(range.contains(p), "port {p} outside {range:?}");
-                assert!(!model.in_use.contains(&p), "port {p} handed out while in use in flow {f}");
+                assert!(
+                    !model.in_use.contains(&p),
+                    "port {p} handed out while in use in flow {f}"
+                );
                 assert!(!model.is_aging(p, now), "port {p} handed out while aging in flow {f}");
                 assert!(free.contains(&p));
                 model.in_use.insert(p);
@@ -109,7 +122,11 @@ impl Harness {
 
     fn release(&mut self, f: usize, port: u16, aging: bool) {
         let expected = self.expected_release(f, port, aging);
-        assert_eq!(self.flows[f].release(port, aging), expected, "release({port}, {aging}) in flow {f}");
+        assert_eq!(
+            self.flows[f].release(port, aging),
+            expected,
+            "release({port}, {aging}) in flow {f}"
+        );
     }
 
     fn mark_in_use(&mut self, f: usize, port: u16) {
@@ -125,7 +142,10 @@ impl Harness {
         } else if model.aging.iter().any(|&(p, _)| p == port) {
             // Its deadline has passed but the pool may not have expired it yet: both
             // answers mean "it was not in use", which is all the caller relies on.
-            assert!(matches!(got, Marked::Free | Marked::WasAging), "mark_in_use({port}) gave {got:?}");
+            assert!(
+                matches!(got, Marked::Free | Marked::WasAging),
+                "mark_in_use({port}) gave {got:?}"
+            );
         } else {
             assert_eq!(got, Marked::Free, "mark_in_use({port}) of a free port");
         }
@@ -145,10 +165,17 @@ impl Harness {
         for (f, flow) in self.flows.iter().enumerate() {
             let model = &self.model[f];
             let pool = snapshot.iter().find(|s| s.key == *flow.key()).unwrap();
-            assert_eq!(pool.in_use, model.in_use.iter().copied().collect::<Vec<_>>(), "in use, flow {f}");
+            assert_eq!(
+                pool.in_use,
+                model.in_use.iter().copied().collect::<Vec<_>>(),
+                "in use, flow {f}"
+            );
             let aging: Vec<(u16, u64)> = model.aging.iter().map(|&(p, d)| (p, d - now)).collect();
             assert_eq!(pool.aging, aging, "aging, flow {f}");
-            assert!(pool.aging.iter().all(|&(_, left)| left > 0), "a port aging with nothing left");
+            assert!(
+                pool.aging.iter().all(|&(_, left)| left > 0),
+                "a port aging with nothing left"
+            );
             assert_eq!(pool.free as usize, model.free(range, now).len(), "free, flow {f}");
             let lo = range.first().saturating_sub(3).max(1);
             let hi = range.last().saturating_add(3);
@@ -176,18 +203,40 @@ impl Harness {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Allocate { flow: usize },
+    Allocate {
+        flow: usize,
+    },
     /// Release the `pick`-th port in use (a port of the range when none is).
-    Release { flow: usize, pick: usize, aging: bool },
+    Release {
+        flow: usize,
+        pick: usize,
+        aging: bool,
+    },
     /// Release a port twice: the second time must change nothing.
-    DoubleRelease { flow: usize, pick: usize, first_aging: bool, second_aging: bool },
+    DoubleRelease {
+        flow: usize,
+        pick: usize,
+        first_aging: bool,
+        second_aging: bool,
+    },
     /// Release any port near the range, mostly one that is not in use.
-    ReleaseAny { flow: usize, offset: u16, aging: bool },
+    ReleaseAny {
+        flow: usize,
+        offset: u16,
+        aging: bool,
+    },
     /// What the kernel fallback does with the port it got.
-    MarkInUse { flow: usize, offset: u16 },
-    Advance { us: u64 },
+    MarkInUse {
+        flow: usize,
+        offset: u16,
+    },
+    Advance {
+        us: u64,
+    },
     /// Move the clock to the next deadline, or to one microsecond before it.
-    ToNextDeadline { before: bool },
+    ToNextDeadline {
+        before: bool,
+    },
     Check,
 }
 
@@ -208,7 +257,9 @@ fn op(nflows: usize, span: u16) -> impl Strategy<Value = Op> {
 
 /// A port near the range: `offset` 0 is two (or three) below its first port.
 fn near(range: PortRange, offset: u16, below: u16) -> u16 {
-    (u32::from(range.first()) + u32::from(offset)).saturating_sub(u32::from(below)).clamp(1, 65535) as u16
+    (u32::from(range.first()) + u32::from(offset))
+        .saturating_sub(u32::from(below))
+        .clamp(1, 65535) as u16
 }
 
 fn run(range: PortRange, aging_us: u64, nflows: usize, ops: &[Op]) {
@@ -225,7 +276,12 @@ fn run(range: PortRange, aging_us: u64, nflows: usize, ops: &[Op]) {
                 };
                 h.release(flow, port, aging);
             }
-            Op::DoubleRelease { flow, pick, first_aging, second_aging } => {
+            Op::DoubleRelease {
+                flow,
+                pick,
+                first_aging,
+                second_aging,
+            } => {
                 let in_use = &h.model[flow].in_use;
                 if in_use.is_empty() {
                     continue;
@@ -242,10 +298,15 @@ fn run(range: PortRange, aging_us: u64, nflows: usize, ops: &[Op]) {
             Op::MarkInUse { flow, offset } => h.mark_in_use(flow, near(range, offset, 3)),
             Op::Advance { us } => h.advance(us),
             Op::ToNextDeadline { before } => {
-                let Some((f, port, deadline)) = h.next_deadline() else { continue };
+                let Some((f, port, deadline)) = h.next_deadline() else {
+                    continue;
+                };
                 if before {
                     h.advance(deadline - 1 - h.now);
-                    assert!(h.flows[f].is_aging(port), "port {port} free one microsecond before its deadline");
+                    assert!(
+                        h.flows[f].is_aging(port),
+                        "port {port} free one microsecond before its deadline"
+                    );
                     assert!(!h.flows[f].is_in_use(port));
                 } else {
                     h.advance(deadline - h.now);
@@ -286,8 +347,12 @@ proptest! {
 
 fn registry(first: u16, last: u16, aging: Duration) -> (Arc<ManualClock>, Arc<Registry>) {
     let clock = Arc::new(ManualClock::new());
-    let config =
-        Config { range: PortRange::new(first, last).unwrap(), aging, retry_attempts: 0, kernel_fallback: false };
+    let config = Config {
+        range: PortRange::new(first, last).unwrap(),
+        aging,
+        retry_attempts: 0,
+        kernel_fallback: false,
+    };
     (clock.clone(), Registry::with_clock(config, clock))
 }
 
@@ -381,7 +446,10 @@ fn expired_port_queues_behind_never_used_ports() {
     flow.release(first, true);
     clock.advance_us(1000); // long expired
     let next: Vec<u16> = (0..9).map(|_| flow.allocate_port().unwrap()).collect();
-    assert!(!next.contains(&first), "{first} came back before the ports never used: {next:?}");
+    assert!(
+        !next.contains(&first),
+        "{first} came back before the ports never used: {next:?}"
+    );
     assert_eq!(flow.allocate_port(), Some(first));
 }
 
@@ -444,7 +512,11 @@ fn sparse_to_dense_and_back_on_the_full_range() {
     // Half back at once, half into aging.
     let all: Vec<u16> = (range.first()..=range.last()).collect();
     for (i, &p) in all.iter().enumerate() {
-        let expected = if i % 2 == 0 { Released::Immediate } else { Released::Aging };
+        let expected = if i % 2 == 0 {
+            Released::Immediate
+        } else {
+            Released::Aging
+        };
         assert_eq!(flow.release(p, i % 2 == 1), expected);
     }
     assert_eq!(flow.release(all[0], false), Released::NotInUse);
@@ -460,7 +532,10 @@ fn sparse_to_dense_and_back_on_the_full_range() {
     assert_eq!(mine.free, range.len());
     // The other flow was never touched.
     assert!(other.is_in_use(marker));
-    assert_eq!(reg.snapshot().iter().find(|s| s.key == *other.key()).unwrap().in_use, vec![marker]);
+    assert_eq!(
+        reg.snapshot().iter().find(|s| s.key == *other.key()).unwrap().in_use,
+        vec![marker]
+    );
 }
 
 #[test]
@@ -479,12 +554,23 @@ fn pool_memory_follows_the_ports_taken() {
     assert!((8064..=8192).contains(&sparse), "4,032 ports as a list: {sparse} bytes");
     ports.push(pool.allocate(range, 0).unwrap());
     let dense = pool.heap_bytes();
-    assert!((8064..8064 + 128).contains(&dense), "4,033 ports as a bitmap: {dense} bytes");
+    assert!(
+        (8064..8064 + 128).contains(&dense),
+        "4,033 ports as a bitmap: {dense} bytes"
+    );
     for _ in 0..20_000 {
         ports.push(pool.allocate(range, 0).unwrap());
     }
     assert_eq!(pool.heap_bytes(), dense, "a bitmap does not grow");
-    assert_eq!(pool.in_use(range), ports.iter().copied().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>());
+    assert_eq!(
+        pool.in_use(range),
+        ports
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
     for &p in &ports {
         assert_eq!(pool.release(range, p, None), Released::Immediate);
     }
@@ -498,7 +584,10 @@ fn pool_memory_follows_the_ports_taken() {
     }
     assert_eq!(pool.aging_count(), 5000);
     assert_eq!(pool.free_count(range), range.len() - 5000);
-    assert_eq!(pool.allocate(range, 20).map(|p| pool.release(range, p, None)), Some(Released::Immediate));
+    assert_eq!(
+        pool.allocate(range, 20).map(|p| pool.release(range, p, None)),
+        Some(Released::Immediate)
+    );
     assert_eq!(pool.aging_count(), 0);
     assert!(pool.heap_bytes() <= 8, "nothing taken, yet {} bytes", pool.heap_bytes());
 }
