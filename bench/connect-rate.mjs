@@ -1,0 +1,205 @@
+/**
+ * Connect rate on loopback: connections per second reaching 'connect' with a fixed
+ * concurrency, porter.connect beside Node's net.connect (the kernel picks the port) and
+ * beside net.connect with a local port chosen by a counter in JavaScript; then TLS,
+ * @porter/tls beside tls.connect (when @porter/tls is built). The server is a child
+ * process with a listen backlog of 4096 that closes every connection first, so the
+ * client side never holds TIME_WAIT. Methods are interleaved, in a different order each
+ * round; the ratio is the median of the per-round ratios.
+ *
+ * It runs in a private network namespace when it can (its own loopback, port ranges and
+ * TCP counters, nothing left behind on the host), else on the host's loopback.
+ * Run directly: node bench/connect-rate.mjs [--quick].
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drive, netConnect, quiet, tlsConnect } from './lib/connectors.mjs';
+import { childConfig, namespaceUnavailable, runInNamespace, setupNamespace } from './lib/netns.mjs';
+import { startServer } from './lib/spawn-server.mjs';
+import { log, median, nstatDelta, readNstat, readSysctl, rotate } from './lib/util.mjs';
+
+const self = fileURLToPath(import.meta.url);
+const tlsDist = fileURLToPath(new URL('../packages/tls/dist/esm/index.js', import.meta.url));
+/** Local port ranges: porter's, and the JavaScript counter's; the kernel keeps its own. */
+const PORTER_RANGE = [10000, 19999];
+const COUNTER_RANGE = [20000, 29999];
+
+export async function runConnectRate({ quick = false } = {}) {
+  const config = quick
+    ? { tcp: { rounds: 3, connections: 1500, concurrency: 64 }, tls: { rounds: 3, connections: 200, concurrency: 16 } }
+    : { tcp: { rounds: 5, connections: 5000, concurrency: 64 }, tls: { rounds: 5, connections: 800, concurrency: 16 } };
+  const why = namespaceUnavailable();
+  let out;
+  if (why === null) {
+    out = await runInNamespace(self, config, { timeoutMs: 400_000 });
+    out.where = 'private network namespace (loopback)';
+  } else {
+    out = await measure(config);
+    out.where = `host loopback (${why})`;
+  }
+  out.hostSomaxconn = readSysctl('net/core/somaxconn');
+  return out;
+}
+
+/** Waits until every socket has closed (the server closes them). */
+function allClosed(sockets, timeoutMs = 10_000) {
+  return Promise.race([
+    Promise.all(sockets.map((s) => (s.closed || s.destroyed ? null : new Promise((r) => s.once('close', r))))),
+    new Promise((r) => setTimeout(r, timeoutMs).unref()),
+  ]);
+}
+
+/** Interleaved rounds of `methods` (name -> connect(target)); rates in connections/s. */
+async function rounds(methods, target, { rounds, connections, concurrency }, label) {
+  const names = Object.keys(methods);
+  const rates = Object.fromEntries(names.map((k) => [k, []]));
+  const errors = Object.fromEntries(names.map((k) => [k, {}]));
+  // The TCP counters, summed over each method's own turns (null without nstat).
+  const counters = Object.fromEntries(names.map((k) => [k, null]));
+  for (let round = 0; round < rounds; round++) {
+    for (const name of rotate(names, round)) {
+      const before = readNstat();
+      const r = await drive(methods[name], [target], { concurrency, total: connections, maxAttempts: connections * 2 });
+      rates[name].push((r.ok / r.elapsedMs) * 1000);
+      for (const [code, n] of Object.entries(r.errors)) errors[name][code] = (errors[name][code] ?? 0) + n;
+      await allClosed(r.sockets);
+      r.sockets.length = 0;
+      const delta = nstatDelta(before, readNstat());
+      if (delta) {
+        counters[name] ??= {};
+        for (const [k, v] of Object.entries(delta)) counters[name][k] = (counters[name][k] ?? 0) + v;
+      }
+    }
+    log(`  ${label} round ${round + 1}: ${names.map((k) => `${k} ${rates[k].at(-1).toFixed(0)}/s`).join(', ')}`);
+  }
+  return {
+    rates,
+    errors,
+    counters,
+    medians: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, median(v)])),
+  };
+}
+
+function perRoundRatio(a, b) {
+  return median(a.map((x, i) => x / b[i]));
+}
+
+async function measure(config) {
+  const { Porter } = await import('@porter/core');
+  const out = { somaxconn: readSysctl('net/core/somaxconn'), backlog: 4096 };
+
+  // TCP
+  const server = await startServer({ count: 1, mode: 'close', host: '127.0.0.1', backlog: 4096 });
+  const target = { host: '127.0.0.1', port: server.ports[0] };
+  const porter = new Porter({ portRange: PORTER_RANGE, retry: { attempts: 3 } });
+  let next = COUNTER_RANGE[0];
+  const counterPort = () => {
+    const p = next;
+    next = next === COUNTER_RANGE[1] ? COUNTER_RANGE[0] : next + 1;
+    return p;
+  };
+  const methods = {
+    porter: quiet((t) => porter.connect(t)),
+    net: (t) => netConnect(t),
+    net_js_port: (t) => netConnect({ ...t, localAddress: '127.0.0.1', localPort: counterPort() }),
+  };
+  const tcp = await rounds(methods, target, config.tcp, 'tcp');
+  await server.stop();
+  const ps = porter.stats();
+  out.tcp = {
+    ...config.tcp,
+    ...tcp,
+    ratio_porter_vs_net: perRoundRatio(tcp.rates.porter, tcp.rates.net),
+    ratio_porter_vs_net_js_port: perRoundRatio(tcp.rates.porter, tcp.rates.net_js_port),
+    ratio_net_js_port_vs_net: perRoundRatio(tcp.rates.net_js_port, tcp.rates.net),
+    porterStats: { retries: ps.retries, kernelFallbacks: ps.kernelFallbacks, connectErrors: ps.connectErrors },
+  };
+
+  // TLS
+  if (!existsSync(tlsDist)) {
+    out.tls = { missing: '@porter/tls is not built (packages/tls/dist)' };
+    return out;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'porter-bench-'));
+  try {
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
+    const { readFileSync } = await import('node:fs');
+    const ca = readFileSync(cert);
+    const tlsServer = await startServer({
+      count: 1,
+      mode: 'close',
+      host: '127.0.0.1',
+      backlog: 4096,
+      tls: { key, cert },
+    });
+    const tlsTarget = { host: '127.0.0.1', port: tlsServer.ports[0] };
+    const porterTls = await import('@porter/tls');
+    const tlsPorter = new Porter({ portRange: PORTER_RANGE, retry: { attempts: 3 } });
+    const common = { ca, servername: 'localhost' };
+    const tlsMethods = {
+      porter_tls: quiet((t) => porterTls.connect({ ...t, ...common, porter: tlsPorter })),
+      tls: (t) => tlsConnect({ ...t, ...common }),
+    };
+    const tlsRounds = await rounds(tlsMethods, tlsTarget, config.tls, 'tls');
+    await tlsServer.stop();
+    out.tls = {
+      ...config.tls,
+      ...tlsRounds,
+      ratio_porter_vs_tls: perRoundRatio(tlsRounds.rates.porter_tls, tlsRounds.rates.tls),
+    };
+  } catch (err) {
+    out.tls = { error: String(err?.message ?? err) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+async function child(config) {
+  setupNamespace(config.hostNetns, null);
+  return measure(config);
+}
+
+const cfg = childConfig();
+if (cfg) {
+  child(cfg).then(
+    (out) => {
+      process.stdout.write(`${JSON.stringify(out)}\n`);
+      process.exit(0);
+    },
+    (err) => {
+      process.stderr.write(`${err?.stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
+} else if (process.argv[1] === self) {
+  const r = await runConnectRate({ quick: process.argv.includes('--quick') });
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+}

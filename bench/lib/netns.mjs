@@ -1,0 +1,56 @@
+/**
+ * Private network namespaces for the benchmarks that change kernel settings: the parent
+ * runs a script under `unshare -n`; the script brings loopback up and sets
+ * ip_local_port_range there, after checking that it really is in a namespace of its own
+ * (the host's settings are never touched).
+ */
+import { execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
+import { lastJsonLine, runCommand, tail } from './util.mjs';
+
+const netnsId = () => readlinkSync('/proc/self/ns/net');
+
+/** Why namespaces cannot be used here, or null when they can. */
+export function namespaceUnavailable() {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root (unshare -n)';
+  try {
+    execFileSync('unshare', ['-n', 'true'], { stdio: 'ignore' });
+  } catch {
+    return 'unshare -n failed';
+  }
+  return null;
+}
+
+/**
+ * Runs `script --child <json>` in a new network namespace; resolves to the JSON object
+ * the script printed last, or to { error } / { skipped }.
+ */
+export async function runInNamespace(script, config, { timeoutMs = 300_000 } = {}) {
+  const why = namespaceUnavailable();
+  if (why) return { skipped: why };
+  const payload = JSON.stringify({ ...config, hostNetns: netnsId() });
+  const res = await runCommand('unshare', ['-n', '--', process.execPath, script, '--child', payload], {
+    timeoutMs,
+    echo: true,
+  });
+  const result = lastJsonLine(res.stdout);
+  if (res.code !== 0 || !result) {
+    return { error: `exit ${res.code}${res.timedOut ? ' (timed out)' : ''}: ${tail(res.stderr || res.stdout, 4)}` };
+  }
+  return result;
+}
+
+/** Inside the child: loopback up, the port range set. Throws if still in the host's namespace. */
+export function setupNamespace(hostNetns, range) {
+  if (netnsId() === hostNetns) throw new Error('not in a private network namespace: refusing to change settings');
+  execFileSync('ip', ['link', 'set', 'lo', 'up']);
+  if (range) {
+    execFileSync('sysctl', ['-q', '-w', `net.ipv4.ip_local_port_range=${range[0]} ${range[1]}`]);
+  }
+}
+
+/** The child's configuration when this process was started by runInNamespace, else null. */
+export function childConfig() {
+  const i = process.argv.indexOf('--child');
+  return i === -1 ? null : JSON.parse(process.argv[i + 1]);
+}

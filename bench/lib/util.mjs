@@ -1,0 +1,135 @@
+/**
+ * Small helpers shared by the benchmarks: order statistics, child processes whose last
+ * output line is a JSON object, the kernel's TCP counters (nstat), and formatting.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+
+/** The q-quantile (0..1) of `values` by linear interpolation; NaN when empty. */
+export function quantile(values, q) {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+export const median = (values) => quantile(values, 0.5);
+
+/** a / b, or null when either side is missing or b is zero. */
+export function ratio(a, b) {
+  if (typeof a !== 'number' || typeof b !== 'number' || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) {
+    return null;
+  }
+  return a / b;
+}
+
+/** Rounds to `digits` significant digits (numbers only; everything else unchanged). */
+export function sig(value, digits = 4) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value === 0) return value;
+  return Number(value.toPrecision(digits));
+}
+
+/** The last line of `text` that parses as a JSON object, or undefined. */
+export function lastJsonLine(text) {
+  const lines = text.split('\n').map((l) => l.trim());
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i];
+    if (!line.startsWith('{')) continue;
+    try {
+      const value = JSON.parse(line);
+      if (value && typeof value === 'object') return value;
+    } catch {
+      // not JSON: keep looking
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Runs a command to completion, echoing its stderr when `echo` is set. Resolves to
+ * { code, stdout, stderr, timedOut }; never rejects for a non-zero exit.
+ */
+export function runCommand(command, args, { cwd, env, timeoutMs = 600_000, echo = false } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd, env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (echo) process.stderr.write(d);
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: -1, stdout, stderr: `${stderr}${err.message}`, timedOut });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr, timedOut });
+    });
+  });
+}
+
+/** The last few lines of `text`, for error reports. */
+export function tail(text, lines = 6) {
+  return text.trim().split('\n').slice(-lines).join('\n');
+}
+
+/** The TCP counters that show a distorted connect run (this network namespace's). */
+export const NSTAT_COUNTERS = ['TcpExtListenDrops', 'TcpExtListenOverflows', 'TcpRetransSegs', 'TcpExtTCPSynRetrans'];
+
+/** Absolute values of the counters, or null when nstat is not there. */
+export function readNstat() {
+  try {
+    // -a absolute, -s do not touch nstat's history file, -z print zeros too.
+    const out = execFileSync('nstat', ['-asz', ...NSTAT_COUNTERS], { encoding: 'utf8' });
+    const values = {};
+    for (const line of out.split('\n')) {
+      const [name, value] = line.trim().split(/\s+/);
+      if (NSTAT_COUNTERS.includes(name)) values[name] = Number(value);
+    }
+    return values;
+  } catch {
+    return null;
+  }
+}
+
+/** after - before for each counter, or null. */
+export function nstatDelta(before, after) {
+  if (!before || !after) return null;
+  const delta = {};
+  for (const name of NSTAT_COUNTERS) delta[name] = (after[name] ?? 0) - (before[name] ?? 0);
+  return delta;
+}
+
+/** Reads a /proc/sys value, or null. */
+export function readSysctl(path) {
+  try {
+    return execFileSync('cat', [`/proc/sys/${path}`], { encoding: 'utf8' })
+      .trim()
+      .replace(/\s+/g, ' ');
+  } catch {
+    return null;
+  }
+}
+
+/** Prints a progress line on stderr (stdout's last line is the result). */
+export function log(...parts) {
+  process.stderr.write(`${parts.join(' ')}\n`);
+}
+
+/** Rotates `items` by `n` places: a different order each round. */
+export function rotate(items, n) {
+  const k = ((n % items.length) + items.length) % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

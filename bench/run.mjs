@@ -1,0 +1,186 @@
+/**
+ * Runs the benchmarks. `node bench/run.mjs` (npm run bench): everything, then writes
+ * bench/results/<YYYY-MM-DD>.json, docs/benchmarks.md and docs/benchmarks-latency.svg.
+ * `node bench/run.mjs --quick` (npm run bench:quick): a smaller set in under a minute
+ * that writes nothing. Both print one JSON object of the headline figures as the last
+ * line of stdout; progress goes to stderr. Nothing here asserts a timing.
+ * `node bench/run.mjs --render bench/results/<date>.json` writes the docs again from a
+ * results file, without measuring.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runAging } from './aging.mjs';
+import { runCapacity } from './capacity.mjs';
+import { runConnectRate } from './connect-rate.mjs';
+import { buildCoreBenches, runCriterion, runMemoryBench } from './core.mjs';
+import { runJsBoundary } from './js-boundary.mjs';
+import { runLatency } from './latency.mjs';
+import { machine } from './lib/machine.mjs';
+import { evaluateTargets, fmtRate, fmtRatio, markdown } from './lib/report.mjs';
+import { latencyChart } from './lib/svg.mjs';
+import { lastJsonLine, log, runCommand, tail } from './lib/util.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const quick = process.argv.includes('--quick');
+
+async function section(name, fn) {
+  const t0 = performance.now();
+  log(`== ${name}`);
+  let result;
+  try {
+    result = await fn();
+  } catch (err) {
+    result = {
+      error: String(err?.stack ?? err)
+        .split('\n')
+        .slice(0, 3)
+        .join(' '),
+    };
+    log(`   ${name} failed: ${result.error}`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  log(`   ${name}: ${seconds.toFixed(1)} s`);
+  return { result, seconds };
+}
+
+async function runMetricsOverhead() {
+  const script = join(root, 'bench', 'metrics-overhead.mjs');
+  if (!existsSync(script)) return { missing: 'bench/metrics-overhead.mjs not found' };
+  const res = await runCommand(process.execPath, quick ? [script, '--quick'] : [script], {
+    cwd: root,
+    timeoutMs: quick ? 60_000 : 300_000,
+    echo: true,
+  });
+  const json = lastJsonLine(res.stdout);
+  if (res.code !== 0 || !json) return { missing: `metrics-overhead failed (exit ${res.code}): ${tail(res.stderr, 3)}` };
+  return json;
+}
+
+const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** docs/benchmarks.md and its chart, from one results object. */
+function writeDocs(results) {
+  const { latency, date } = results;
+  if (Array.isArray(latency?.levels)) {
+    writeFileSync(
+      join(root, 'docs', 'benchmarks-latency.svg'),
+      latencyChart(latency.levels, `N = ${latency.ports} ports, ${latency.samplesPerMethod} samples each, ${date}`),
+    );
+  }
+  writeFileSync(join(root, 'docs', 'benchmarks.md'), markdown(results, 'benchmarks-latency.svg'));
+}
+
+async function main() {
+  const render = process.argv.indexOf('--render');
+  if (render !== -1) {
+    const results = JSON.parse(readFileSync(process.argv[render + 1], 'utf8'));
+    results.targets = evaluateTargets(results.summary);
+    writeDocs(results);
+    log('wrote docs/benchmarks.md, docs/benchmarks-latency.svg');
+    return;
+  }
+  const date = new Date().toISOString().slice(0, 10);
+  const info = machine();
+  log(
+    `porter benchmarks (${quick ? 'quick' : 'full'}): ${info.cpu}, ${info.cores} cores, ${info.kernel}, Node ${info.node}`,
+  );
+
+  // Compiling the Rust benches is part of the build, not of the timed run.
+  log('== building the Rust benches (not timed)');
+  const build = await buildCoreBenches();
+  if (!build.ok) log(`   cargo bench --no-run failed: ${build.error}`);
+
+  const started = performance.now();
+  const durations = {};
+  const timed = async (name, fn) => {
+    const { result, seconds } = await section(name, fn);
+    durations[name] = Number(seconds.toFixed(1));
+    return result;
+  };
+  const memory = await timed('core memory', runMemoryBench);
+  const criterion = quick
+    ? { skipped: 'full run only (npm run bench)' }
+    : await timed('core criterion', () => runCriterion({ quick: false }));
+  const js = await timed('js boundary', () => runJsBoundary({ quick }));
+  const aging = await timed('aging', () => runAging({ quick }));
+  const connect = await timed('connect rate', () => runConnectRate({ quick }));
+  const latency = await timed('latency at occupancy', () => runLatency({ quick }));
+  const capacity = await timed('capacity', () => runCapacity({ quick }));
+  const metrics = await timed('metrics overhead', runMetricsOverhead);
+  const durationSec = (performance.now() - started) / 1000;
+
+  const summary = {
+    core_alloc_release_per_sec: num(memory?.core_alloc_release_per_sec),
+    pool_bytes_idle: num(memory?.pool_bytes_idle),
+    pool_bytes_per_port: num(memory?.pool_bytes_per_port),
+    core_pairs_2_threads_two_destinations_per_sec: num(criterion?.pairs_two_threads_two_destinations_per_sec),
+    core_pairs_2_threads_same_destination_per_sec: num(criterion?.pairs_two_threads_same_destination_per_sec),
+    core_new_destination_ns: num(criterion?.new_destination_first_allocate_ns),
+    core_expiry_ns_per_port: num(criterion?.expiry_ns_per_port),
+    js_alloc_release_per_sec: num(js?.js_alloc_release_per_sec),
+    js_native_pair_per_sec: num(js?.native_alloc_release_per_sec),
+    js_noop_pair_per_sec: num(js?.js_noop_pair_per_sec),
+    js_pair_cost_vs_noop_pair: num(js?.js_pair_cost_vs_noop_pair),
+    connect_ratio_vs_net: num(connect?.tcp?.ratio_porter_vs_net),
+    connect_porter_per_sec: num(connect?.tcp?.medians?.porter),
+    connect_net_per_sec: num(connect?.tcp?.medians?.net),
+    connect_net_js_port_per_sec: num(connect?.tcp?.medians?.net_js_port),
+    tls_connect_ratio_vs_tls: num(connect?.tls?.ratio_porter_vs_tls),
+    latency_p99_ratio_at_90pct: num(latency?.latency_p99_ratio_at_90pct),
+    latency_p50_ratio_at_90pct: num(latency?.latency_p50_ratio_at_90pct),
+    capacity_exact: capacity?.summary
+      ? capacity.summary.bind_then_connect_exact &&
+        capacity.summary.plain_connect_exact &&
+        capacity.summary.porter_exact
+      : null,
+    aging_late_p50_ms: num(aging?.late_p50_ms),
+    aging_late_p99_ms: num(aging?.late_p99_ms),
+  };
+  const results = {
+    date,
+    mode: quick ? 'quick' : 'full',
+    machine: info,
+    durationSec,
+    durations,
+    summary,
+    targets: null,
+    core: { build, memory, criterion },
+    js,
+    connect,
+    latency,
+    capacity,
+    aging,
+    metrics,
+  };
+  results.targets = evaluateTargets(summary);
+
+  for (const t of results.targets) {
+    log(`   ${t.met === null ? 'n/a   ' : t.met ? 'met   ' : 'missed'} ${t.name}: ${t.value} (target ${t.target})`);
+  }
+  log(
+    `   core ${fmtRate(summary.core_alloc_release_per_sec)}, js ${fmtRate(summary.js_alloc_release_per_sec)} ` +
+      `(noop pair ${fmtRate(summary.js_noop_pair_per_sec)}), connect porter/net ${fmtRatio(summary.connect_ratio_vs_net)}`,
+  );
+
+  if (!quick) {
+    // No absolute path of this machine goes into the files written.
+    const text = JSON.stringify(results, null, 2).replaceAll(root.replace(/\/$/, ''), '.');
+    mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+    writeFileSync(join(root, 'bench', 'results', `${date}.json`), `${text}\n`);
+    writeDocs(JSON.parse(text));
+    log(`   wrote bench/results/${date}.json, docs/benchmarks.md, docs/benchmarks-latency.svg`);
+  }
+  log(`== done in ${durationSec.toFixed(1)} s (build excluded)`);
+  process.stdout.write(
+    `${JSON.stringify({ mode: results.mode, duration_sec: Number(durationSec.toFixed(1)), ...summary })}\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`${err?.stack ?? err}\n`);
+    process.exit(1);
+  },
+);
