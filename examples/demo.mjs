@@ -45,8 +45,12 @@ const byDestination = new Map(ports.map((p) => [p, new Set()]));
 for (const s of sockets) byDestination.get(s.remotePort).add(s.localPort);
 const [a, b] = ports.map((p) => byDestination.get(p));
 const shared = [...a].filter((p) => b.has(p)).length;
-console.log(`\nopened ${sockets.length} connections in ${elapsed.toFixed(0)} ms (${((sockets.length / elapsed) * 1000).toFixed(0)}/s)`);
-console.log(`local ports used: ${a.size} towards :${ports[0]}, ${b.size} towards :${ports[1]}, ${shared} of them serving both`);
+console.log(
+  `\nopened ${sockets.length} connections in ${elapsed.toFixed(0)} ms (${((sockets.length / elapsed) * 1000).toFixed(0)}/s)`,
+);
+console.log(
+  `local ports used: ${a.size} towards :${ports[0]}, ${b.size} towards :${ports[1]}, ${shared} of them serving both`,
+);
 const stats = porter.stats();
 console.log(`retries: ${JSON.stringify(stats.retries)}, kernel fallbacks: ${stats.kernelFallbacks}`);
 
