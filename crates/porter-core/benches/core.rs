@@ -179,6 +179,41 @@ fn expiry(c: &mut Criterion) {
             )
         });
     }
+    // Released one microsecond apart, half of them due: the expiry that has to pick the
+    // due ports out of the ones still aging.
+    for n in [1_000u32, 4_000, 10_000] {
+        let setup = move || {
+            let clock = Arc::new(ManualClock::new());
+            let registry = Registry::with_clock(
+                Config {
+                    aging: Duration::from_secs(1),
+                    ..Config::default()
+                },
+                clock.clone(),
+            );
+            let flow = registry.flow(key(1));
+            let ports: Vec<u16> = (0..n).map(|_| flow.allocate_port().unwrap()).collect();
+            for p in ports {
+                flow.release(p, true);
+                clock.advance_us(1);
+            }
+            // Deadlines run from 1 s to 1 s + n - 1 us; the clock stands at n us: move it
+            // to 1 s + n/2 - 1 us, where the first n/2 are due.
+            clock.advance_us(1_000_000 + u64::from(n / 2) - 1 - u64::from(n));
+            flow
+        };
+        let check = setup();
+        check.allocate_port().unwrap();
+        assert_eq!(check.registry().snapshot()[0].aging.len() as u32, n - n / 2);
+        g.throughput(Throughput::Elements(u64::from(n / 2)));
+        g.bench_with_input(BenchmarkId::new("half_of_aged_ports", n), &n, |b, _| {
+            b.iter_batched_ref(
+                setup,
+                |flow| black_box(flow.allocate_port().unwrap()),
+                BatchSize::PerIteration,
+            )
+        });
+    }
     g.finish();
 }
 

@@ -42,14 +42,23 @@ impl Aging {
 
     /// Pops every port whose deadline is at or before `now_us`, calling `free` for each.
     pub(crate) fn expire(&mut self, range: PortRange, now_us: u64, mut free: impl FnMut(u16)) {
-        while let Some(&e) = self.queue.front() {
-            if e >> PORT_BITS > now_us {
-                break;
-            }
-            self.queue.pop_front();
-            let port = e as u16;
-            self.ports.remove(range, port);
-            free(port);
+        let due = self.queue.partition_point(|&e| e >> PORT_BITS <= now_us);
+        if due == 0 {
+            return;
+        }
+        if due == self.queue.len() {
+            // Everything is due: no need to take the ports out of the set one by one.
+            self.queue.drain(..).for_each(|e| free(e as u16));
+            self.ports = PortSet::default();
+        } else {
+            // One pass over the set, not one shift of a sorted list per port.
+            let mut ports: Vec<u16> = self.queue.drain(..due).map(|e| e as u16).collect();
+            ports.sort_unstable();
+            self.ports.remove_sorted(range, &ports);
+            ports.into_iter().for_each(&mut free);
+        }
+        if self.queue.capacity() > 16 && self.queue.len() * 4 <= self.queue.capacity() {
+            self.queue.shrink_to(self.queue.len() * 2);
         }
     }
 

@@ -55,6 +55,15 @@ fn sorted_remove(v: &mut Vec<u16>, port: u16) -> bool {
     }
 }
 
+/// Gives memory back once a list uses less than half its room, keeping half as much
+/// again: a list never costs more than 4 bytes a port (past the first few), and each
+/// shrink is paid for by the removals before it (amortised O(1)).
+fn shrink(v: &mut Vec<u16>) {
+    if v.capacity() > 8 && v.len() * 2 < v.capacity() {
+        v.shrink_to(v.len() + v.len() / 2);
+    }
+}
+
 impl Dense {
     fn bit(range: PortRange, port: u16) -> (usize, u64) {
         let i = usize::from(port - range.first());
@@ -118,9 +127,7 @@ impl PortSet {
         let removed = match self {
             PortSet::Sparse(v) => {
                 let removed = sorted_remove(v, port);
-                if v.is_empty() && v.capacity() > 64 {
-                    *v = Vec::new();
-                }
+                shrink(v);
                 removed
             }
             PortSet::Dense(d) => {
@@ -139,6 +146,21 @@ impl PortSet {
             self.maybe_sparsify(range);
         }
         removed
+    }
+
+    /// Removes every port of `ports` (sorted ascending) that is in the set, in one pass.
+    pub(crate) fn remove_sorted(&mut self, range: PortRange, ports: &[u16]) {
+        match self {
+            PortSet::Sparse(v) => {
+                v.retain(|p| ports.binary_search(p).is_err());
+                shrink(v);
+            }
+            PortSet::Dense(_) => {
+                for &p in ports {
+                    self.remove(range, p);
+                }
+            }
+        }
     }
 
     /// The first port `p` with `from <= p <= range.last()` that is not in the set.
@@ -246,7 +268,10 @@ impl PortSet {
     fn maybe_sparsify(&mut self, range: PortRange) {
         if let PortSet::Dense(d) = self {
             let bitmap_bytes = d.bits.len() * 8;
-            if (d.count as usize + d.outside.len()) * 2 * 4 < bitmap_bytes {
+            // Back to a list when it would take under half the bitmap: the bitmap then
+            // never costs more than 4 bytes a port, and the 2x gap to `maybe_densify`
+            // keeps a set near the threshold from flipping back and forth.
+            if (d.count as usize + d.outside.len()) * 2 * 2 < bitmap_bytes {
                 let all = self.to_vec(range);
                 *self = PortSet::Sparse(all);
             }

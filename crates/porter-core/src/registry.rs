@@ -297,8 +297,13 @@ impl Flow {
     /// a guard that gives it back by itself.
     #[inline]
     pub fn allocate_port(&self) -> Option<u16> {
-        let now = self.registry.clock.now_us();
-        let port = self.entry.pool.lock().allocate(self.registry.config.range, now);
+        let reg = &self.registry;
+        let port = {
+            let mut pool = self.entry.pool.lock();
+            // The clock only matters when something ages: skip reading it otherwise.
+            let now = if pool.aging_count() > 0 { reg.clock.now_us() } else { 0 };
+            pool.allocate(reg.config.range, now)
+        };
         if port.is_some() {
             self.registry.stats.allocations.inc();
         }
@@ -337,8 +342,13 @@ impl Flow {
     #[inline]
     pub fn release(&self, port: u16, aging: bool) -> Released {
         let reg = &self.registry;
-        let deadline = aging.then(|| reg.clock.now_us().saturating_add(reg.aging_us));
-        let released = self.entry.pool.lock().release(reg.config.range, port, deadline);
+        let released = {
+            let mut pool = self.entry.pool.lock();
+            // Read the clock under the lock, so that deadlines enter the pool's FIFO in
+            // order however the threads interleave.
+            let deadline = aging.then(|| reg.clock.now_us().saturating_add(reg.aging_us));
+            pool.release(reg.config.range, port, deadline)
+        };
         match released {
             Released::Aging => reg.stats.releases_aging.inc(),
             Released::Immediate => reg.stats.releases_immediate.inc(),
