@@ -121,8 +121,11 @@ export declare function routeAllocate(route: number): number
 /** Forgets a route (its pools stay in the registry). */
 export declare function routeClose(route: number): void
 
-/** Connects; resolves to the descriptor and lease handle, or to an error as data. */
-export declare function routeConnect(route: number, timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null): Promise<ConnectResult>
+/**
+ * Connects. Returns the descriptor and lease handle, or an error as data: at once when
+ * the connect is already over (usual on loopback), else as a promise.
+ */
+export declare function routeConnect(route: number, timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null): ConnectResult | Promise<ConnectResult>
 
 /** Whether a lease's port is aging now. */
 export declare function routeIsAging(route: number, handle: number): boolean

@@ -272,6 +272,116 @@ fn search(flows: &[Flow], remote: SocketAddr, started: Instant, retries: u32) ->
     Err(None)
 }
 
+/// Whether the connect of a writable socket succeeded: `Ok(false)` while it is still in
+/// progress, the connect's error (`SO_ERROR`) if it failed.
+fn is_connected(socket: &Socket) -> io::Result<bool> {
+    if let Some(e) = socket.take_error()? {
+        return Err(e);
+    }
+    match socket.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Where an attempt stands, seen without waiting.
+#[derive(Debug)]
+pub enum Progress {
+    /// The connect is over: connected, or failed (and the port released).
+    Done(Result<Connected>),
+    /// The handshake is still in flight: [`finish`] waits for it.
+    Pending(Attempt),
+}
+
+impl Attempt {
+    /// Finishes the attempt at once if its connect is already over, as it usually is on
+    /// loopback and fast links by the time `connect()` returns; never waits. This saves
+    /// the trip through the reactor for those connects.
+    pub fn poll_now(self) -> Progress {
+        if self.in_progress {
+            match sys::writable_now(&self.socket).and_then(|w| Ok(w && is_connected(&self.socket)?)) {
+                Ok(false) => return Progress::Pending(self),
+                Ok(true) => {}
+                Err(source) => {
+                    let (_socket, outcome) = self.split();
+                    let err = Error::Sys {
+                        source,
+                        syscall: "connect",
+                        local: Some(outcome.local),
+                        remote: outcome.remote,
+                    };
+                    return Progress::Done(outcome.settle(Err(err)));
+                }
+            }
+        }
+        let (socket, outcome) = self.split();
+        Progress::Done(outcome.settle(Ok(socket)))
+    }
+
+    fn split(self) -> (Socket, Outcome) {
+        let Attempt {
+            socket,
+            lease,
+            local,
+            remote,
+            started,
+            in_progress: _,
+            kernel_chosen,
+        } = self;
+        (
+            socket,
+            Outcome {
+                lease,
+                local,
+                remote,
+                started,
+                kernel_chosen,
+            },
+        )
+    }
+}
+
+/// Everything of an attempt but its socket: what settling its outcome needs.
+struct Outcome {
+    lease: Lease,
+    local: SocketAddr,
+    remote: SocketAddr,
+    started: Instant,
+    kernel_chosen: bool,
+}
+
+impl Outcome {
+    /// Counts the outcome; on failure gives the port back into aging (a SYN has left).
+    fn settle(self, result: Result<Socket>) -> Result<Connected> {
+        let Outcome {
+            lease,
+            local,
+            remote,
+            started,
+            kernel_chosen,
+        } = self;
+        let registry = lease.flow().registry().clone();
+        match result {
+            Ok(socket) => {
+                registry.stats.connect_duration(started.elapsed());
+                Ok(Connected {
+                    socket,
+                    lease,
+                    local,
+                    remote,
+                    kernel_chosen,
+                })
+            }
+            Err(e) => {
+                registry.stats.connect_error(e.code());
+                lease.release(true);
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Waits for the connect of `attempt` to finish, for at most `timeout`, unless `cancel`
 /// fires first. Must run inside a tokio runtime. On failure the port goes back into aging
 /// (a SYN has left) and the socket is closed.
@@ -280,40 +390,15 @@ pub async fn finish(
     timeout: Option<Duration>,
     cancel: Option<CancellationToken>,
 ) -> Result<Connected> {
-    let Attempt {
-        socket,
-        lease,
-        local,
-        remote,
-        started,
-        in_progress,
-        kernel_chosen,
-    } = attempt;
-    let registry = lease.flow().registry().clone();
+    let in_progress = attempt.in_progress;
+    let (socket, outcome) = attempt.split();
     let result = if in_progress {
-        wait_connected(socket, local, remote, timeout, cancel).await
+        wait_connected(socket, outcome.local, outcome.remote, timeout, cancel).await
     } else {
         Ok(socket)
     };
-    match result {
-        Ok(socket) => {
-            registry.stats.connect_duration(started.elapsed());
-            Ok(Connected {
-                socket,
-                lease,
-                local,
-                remote,
-                kernel_chosen,
-            })
-        }
-        Err(e) => {
-            registry.stats.connect_error(e.code());
-            lease.release(true);
-            Err(e)
-        }
-    }
+    outcome.settle(result)
 }
-
 async fn wait_connected(
     socket: Socket,
     local: SocketAddr,
@@ -334,14 +419,10 @@ async fn wait_connected(
     let writable = async {
         loop {
             let mut guard = fd.writable().await?;
-            if let Some(e) = fd.get_ref().take_error()? {
-                return Err(e);
+            if is_connected(fd.get_ref())? {
+                return Ok(());
             }
-            match fd.get_ref().peer_addr() {
-                Ok(_) => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => guard.clear_ready(),
-                Err(e) => return Err(e),
-            }
+            guard.clear_ready();
         }
     };
     let expiry = async {

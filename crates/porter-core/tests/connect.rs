@@ -526,3 +526,40 @@ fn threads_release_into_aging_in_deadline_order() {
         assert!(w[0].1 <= w[1].1, "aging queue out of deadline order: {w:?}");
     }
 }
+
+/// `Attempt::poll_now` settles a connect that is already over without the reactor, and
+/// hands one still in flight to `finish`: either way the outcome is the same, and a
+/// failure leaves the port aging.
+#[tokio::test]
+async fn poll_now_settles_finished_connects_and_defers_the_rest() {
+    use porter_core::connect::{finish, start, Progress};
+    let local = v4(30);
+    let listener = TcpListener::bind(SocketAddr::new(local, 0)).await.unwrap();
+    let target = listener.local_addr().unwrap();
+    let first = free_port(local);
+    let registry = Registry::new(config(first, first, 0, false));
+    let f = flow(&registry, Some(local), target);
+    let connected = match start(one(&f), target).unwrap().poll_now() {
+        Progress::Done(result) => result.unwrap(),
+        Progress::Pending(attempt) => finish(attempt, TIMEOUT, None).await.unwrap(),
+    };
+    assert_eq!(connected.lease.port(), first);
+    let Connected { socket, lease, .. } = exchange(connected, &listener).await;
+    // Closed with a reset: no TIME_WAIT holds the 4-tuple, so the port may return at once.
+    socket.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(socket);
+    assert_eq!(lease.release(false), Released::Immediate);
+
+    // Nobody listens there any more: refused, at once or after the wait.
+    drop(listener);
+    let refused = match start(one(&f), target) {
+        Err(e) => Err(e),
+        Ok(attempt) => match attempt.poll_now() {
+            Progress::Done(result) => result,
+            Progress::Pending(attempt) => finish(attempt, TIMEOUT, None).await,
+        },
+    };
+    assert_eq!(refused.unwrap_err().code(), "ECONNREFUSED");
+    assert!(!f.is_in_use(first));
+    assert!(f.is_aging(first), "a SYN left: the port ages");
+}

@@ -10,7 +10,7 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 use parking_lot::RwLock;
-use porter_core::connect::{self, Connected};
+use porter_core::connect::{self, Attempt, Connected, Progress};
 use porter_core::{Flow, Released};
 
 use crate::cancel::CancelToken;
@@ -173,8 +173,9 @@ pub fn route_close(route: u32) {
     }
 }
 
-/// Connects; resolves to the descriptor and lease handle, or to an error as data.
-#[napi(catch_unwind, ts_return_type = "Promise<ConnectResult>")]
+/// Connects. Returns the descriptor and lease handle, or an error as data: at once when
+/// the connect is already over (usual on loopback), else as a promise.
+#[napi(catch_unwind, ts_return_type = "ConnectResult | Promise<ConnectResult>")]
 pub fn route_connect(
     env: Env,
     route: u32,
@@ -186,12 +187,21 @@ pub fn route_connect(
         .map(|t| Duration::from_secs_f64(t / 1000.0));
     let token = cancel.map(|c| c.inner.clone());
     let (started, flows) = Route::with(route, |r| Ok((connect::start(&r.flows, r.remote), r.flows.clone())))?;
+    let attempt = match started.map(Attempt::poll_now) {
+        Ok(Progress::Pending(attempt)) => attempt,
+        Ok(Progress::Done(result)) => return now(env, Outcome { result, flows }),
+        Err(e) => return now(env, Outcome { result: Err(e), flows }),
+    };
     let promise = env.spawn_future(async move {
-        let result = match started {
-            Ok(attempt) => connect::finish(attempt, timeout, token).await,
-            Err(e) => Err(e),
-        };
+        let result = connect::finish(attempt, timeout, token).await;
         Ok(Outcome { result, flows })
     })?;
     Ok(Object::from_raw(env.raw(), promise.raw()))
+}
+
+/// An outcome as a plain JS object, returned without a promise.
+fn now(env: Env, outcome: Outcome) -> Result<Object<'static>> {
+    // SAFETY: the env of the current call, on its own thread.
+    let value = unsafe { Outcome::to_napi_value(env.raw(), outcome)? };
+    Ok(Object::from_raw(env.raw(), value))
 }

@@ -228,7 +228,9 @@ export class Porter {
     signal?.addEventListener('abort', onAbort, { once: true });
     let result: native.ConnectResult;
     try {
-      result = await callNative(() => native.routeConnect(route.id, remaining, token));
+      // Settled at once when the connect is already over (usual on loopback), else a promise.
+      const pending = callNative(() => native.routeConnect(route.id, remaining, token));
+      result = pending instanceof Promise ? await pending : pending;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
