@@ -28,6 +28,8 @@ export declare class Allocator {
   route(locals: Array<string>, remoteAddress: string, remotePort: number): number
   /** Every pool, after expiring aging ports. */
   snapshot(): Array<PoolInfo>
+  /** Every pool's counts, after expiring aging ports (a snapshot without the ports). */
+  poolCounts(): Array<PoolCountsInfo>
   /** The counters. */
   stats(): NativeStats
 }
@@ -102,6 +104,15 @@ export declare function panicForTest(message: string): void
 
 /** The `index`-th of `count` equal slices of `[first, last]`, as `[first, last]`. */
 export declare function partitionRange(first: number, last: number, index: number, count: number): Array<number>
+
+export interface PoolCountsInfo {
+  localAddress: string
+  remoteAddress: string
+  remotePort: number
+  inUse: number
+  aging: number
+  free: number
+}
 
 export interface PoolInfo {
   localAddress: string

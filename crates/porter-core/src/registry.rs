@@ -136,6 +136,19 @@ pub struct PoolSnapshot {
     pub free: u32,
 }
 
+/// One pool's counts at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolCounts {
+    /// The flow.
+    pub key: FlowKey,
+    /// Ports in use.
+    pub in_use: u32,
+    /// Ports aging.
+    pub aging: u32,
+    /// Ports of the range free for this flow.
+    pub free: u32,
+}
+
 static GLOBAL: OnceLock<Arc<Registry>> = OnceLock::new();
 
 impl Registry {
@@ -255,6 +268,28 @@ impl Registry {
                         .into_iter()
                         .map(|AgingPort { port, deadline_us }| (port, deadline_us.saturating_sub(now)))
                         .collect(),
+                    free: pool.free_count(range),
+                });
+            }
+        }
+        out.sort_by_key(|p| p.key);
+        out
+    }
+
+    /// Every pool's counts (in use, aging, free) after expiring aging ports: what
+    /// [`Registry::snapshot`] gives, without copying the ports themselves. Sorted by flow.
+    pub fn pool_counts(&self) -> Vec<PoolCounts> {
+        let now = self.now_us();
+        let range = self.config.range;
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            for flow in shard.read().iter() {
+                let mut pool = flow.0.pool.lock();
+                pool.expire(range, now);
+                out.push(PoolCounts {
+                    key: flow.0.key,
+                    in_use: pool.in_use_count() as u32,
+                    aging: pool.aging_count() as u32,
                     free: pool.free_count(range),
                 });
             }

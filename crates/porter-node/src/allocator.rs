@@ -37,6 +37,16 @@ pub struct PoolInfo {
 }
 
 #[napi(object)]
+pub struct PoolCountsInfo {
+    pub local_address: String,
+    pub remote_address: String,
+    pub remote_port: u32,
+    pub in_use: u32,
+    pub aging: u32,
+    pub free: u32,
+}
+
+#[napi(object)]
 pub struct CodeCount {
     pub code: String,
     pub count: f64,
@@ -181,6 +191,23 @@ impl Allocator {
                         remaining_ms: us as f64 / 1000.0,
                     })
                     .collect(),
+                free: p.free,
+            })
+            .collect()
+    }
+
+    /// Every pool's counts, after expiring aging ports (a snapshot without the ports).
+    #[napi(catch_unwind)]
+    pub fn pool_counts(&self) -> Vec<PoolCountsInfo> {
+        self.inner
+            .pool_counts()
+            .into_iter()
+            .map(|p| PoolCountsInfo {
+                local_address: p.key.local.to_string(),
+                remote_address: p.key.remote.to_string(),
+                remote_port: p.key.remote_port.into(),
+                in_use: p.in_use,
+                aging: p.aging,
                 free: p.free,
             })
             .collect()

@@ -23,6 +23,7 @@ export type { PorterOptions, ResolvedOptions } from './options.js';
 export {
   type AllocateOptions,
   type ConnectOptions,
+  type PoolCounts,
   type PoolSnapshot,
   Porter,
   type PorterStats,

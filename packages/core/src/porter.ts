@@ -71,6 +71,16 @@ export interface PoolSnapshot {
   free: number;
 }
 
+/** One pool's counts in {@link Porter.poolCounts}. */
+export interface PoolCounts {
+  localAddress: string;
+  remoteAddress: string;
+  remotePort: number;
+  inUse: number;
+  aging: number;
+  free: number;
+}
+
 /** Counters and the connect-duration histogram, read from the core. */
 export interface PorterStats {
   allocations: number;
@@ -308,6 +318,14 @@ export class Porter {
       aging: p.aging.map((a) => ({ port: a.port, remainingMs: a.remainingMs })),
       free: p.free,
     }));
+  }
+
+  /**
+   * Every pool's counts (ports in use, aging, free), now: {@link Porter.snapshot} without
+   * the port lists, cheap enough to call for thousands of destinations (metrics use it).
+   */
+  poolCounts(): PoolCounts[] {
+    return callNative(() => this.#allocator.poolCounts());
   }
 
   /** The counters kept by the core (allocations, releases, retries, errors, durations). */

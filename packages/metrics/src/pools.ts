@@ -1,9 +1,9 @@
 /**
- * Per-pool gauge rows from a Porter snapshot, with bounded cardinality: the busiest
+ * Per-pool gauge rows from a Porter's pool counts, with bounded cardinality: the busiest
  * `maxPools` pools keep series of their own, the others are summed into one row
  * labelled `remote="other", local="other"`.
  */
-import type { PoolSnapshot } from '@porter/core';
+import type { PoolCounts } from '@porter/core';
 
 /** One series of the pool gauges. */
 export interface PoolRow {
@@ -35,7 +35,7 @@ function busiestFirst(a: PoolRow, b: PoolRow): number {
 }
 
 /** The rows to export for `pools`: at most `maxPools` of their own, plus `other`. */
-export function poolRows(pools: readonly PoolSnapshot[], maxPools: number): PoolRow[] {
+export function poolRows(pools: readonly PoolCounts[], maxPools: number): PoolRow[] {
   // Keyed by labels, so two pools that would share a label set add up instead of
   // one hiding the other.
   const byKey = new Map<string, PoolRow>();
@@ -44,10 +44,10 @@ export function poolRows(pools: readonly PoolSnapshot[], maxPools: number): Pool
     const key = `${p.localAddress} ${remote}`;
     const row = byKey.get(key);
     if (row === undefined) {
-      byKey.set(key, { remote, local: p.localAddress, inUse: p.inUse.length, aging: p.aging.length, free: p.free });
+      byKey.set(key, { remote, local: p.localAddress, inUse: p.inUse, aging: p.aging, free: p.free });
     } else {
-      row.inUse += p.inUse.length;
-      row.aging += p.aging.length;
+      row.inUse += p.inUse;
+      row.aging += p.aging;
       row.free += p.free;
     }
   }

@@ -4,7 +4,7 @@
  * registry is scraped, in prom-client `collect()` callbacks; nothing runs on the connect
  * path.
  */
-import { defaultPorter, type PoolSnapshot, type PorterStats } from '@porter/core';
+import { defaultPorter, type PoolCounts, type PorterStats } from '@porter/core';
 import {
   Counter,
   Gauge,
@@ -19,7 +19,7 @@ import { invalidValue, validateInteger, validateObject, validateString } from '.
 
 /** What registerPorterMetrics reads: a Porter from @porter/core (any copy of it). */
 export interface PorterSource {
-  snapshot(): PoolSnapshot[];
+  poolCounts(): PoolCounts[];
   stats(): PorterStats;
 }
 
@@ -73,7 +73,7 @@ function oncePerTick<T>(read: () => T): () => T {
 export function registerPorterMetrics(options: PorterMetricsOptions = {}): PorterMetrics {
   validateObject(options, 'options');
   const porter = options.porter ?? defaultPorter();
-  if (typeof porter?.snapshot !== 'function' || typeof porter?.stats !== 'function') {
+  if (typeof porter?.poolCounts !== 'function' || typeof porter?.stats !== 'function') {
     throw invalidValue('options.porter', typeof porter, 'must be a Porter');
   }
   const registry: Registry<RegistryContentType> = options.registry ?? globalRegistry;
@@ -109,7 +109,7 @@ export function registerPorterMetrics(options: PorterMetricsOptions = {}): Porte
     }
   }
 
-  const rows = oncePerTick(() => poolRows(porter.snapshot(), maxPools));
+  const rows = oncePerTick(() => poolRows(porter.poolCounts(), maxPools));
   const stats = oncePerTick(() => porter.stats());
   const registers = [registry];
   const metrics: { name: string; metric: unknown }[] = [];
