@@ -12,7 +12,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { drive, netConnect } from './lib/connectors.mjs';
-import { childConfig, runInNamespace, setupNamespace } from './lib/netns.mjs';
+import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { startServer } from './lib/spawn-server.mjs';
 import { log } from './lib/util.mjs';
 
@@ -126,19 +126,7 @@ async function child(config) {
   return out;
 }
 
-const cfg = childConfig();
-if (cfg) {
-  child(cfg).then(
-    (out) => {
-      process.stdout.write(`${JSON.stringify(out)}\n`);
-      process.exit(0);
-    },
-    (err) => {
-      process.stderr.write(`${err?.stack ?? err}\n`);
-      process.exit(1);
-    },
-  );
-} else if (process.argv[1] === self) {
+if (!runIfChild(child) && process.argv[1] === self) {
   const n = Number(process.argv[2]) || undefined;
   const r = await runCapacity({ ports: n });
   process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drive, netConnect, quiet, tlsConnect } from './lib/connectors.mjs';
-import { childConfig, namespaceUnavailable, runInNamespace, setupNamespace } from './lib/netns.mjs';
+import { namespaceUnavailable, runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { startServer } from './lib/spawn-server.mjs';
 import { log, median, nstatDelta, readNstat, readSysctl, rotate } from './lib/util.mjs';
 
@@ -187,19 +187,7 @@ async function child(config) {
   return measure(config);
 }
 
-const cfg = childConfig();
-if (cfg) {
-  child(cfg).then(
-    (out) => {
-      process.stdout.write(`${JSON.stringify(out)}\n`);
-      process.exit(0);
-    },
-    (err) => {
-      process.stderr.write(`${err?.stack ?? err}\n`);
-      process.exit(1);
-    },
-  );
-} else if (process.argv[1] === self) {
+if (!runIfChild(child) && process.argv[1] === self) {
   const r = await runConnectRate({ quick: process.argv.includes('--quick') });
   process.stdout.write(`${JSON.stringify(r)}\n`);
 }

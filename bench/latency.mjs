@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { drive, netConnect, quiet, resetAll } from './lib/connectors.mjs';
-import { childConfig, runInNamespace, setupNamespace } from './lib/netns.mjs';
+import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { startServer } from './lib/spawn-server.mjs';
 import { log, quantile, ratio, rotate } from './lib/util.mjs';
 
@@ -102,19 +102,7 @@ async function child(config) {
   return result;
 }
 
-const cfg = childConfig();
-if (cfg) {
-  child(cfg).then(
-    (out) => {
-      process.stdout.write(`${JSON.stringify(out)}\n`);
-      process.exit(0);
-    },
-    (err) => {
-      process.stderr.write(`${err?.stack ?? err}\n`);
-      process.exit(1);
-    },
-  );
-} else if (process.argv[1] === self) {
+if (!runIfChild(child) && process.argv[1] === self) {
   const r = await runLatency({
     ports: Number(process.argv[2]) || undefined,
     samples: Number(process.argv[3]) || undefined,

@@ -54,3 +54,23 @@ export function childConfig() {
   const i = process.argv.indexOf('--child');
   return i === -1 ? null : JSON.parse(process.argv[i + 1]);
 }
+
+/**
+ * When this process was started as the namespace side (`--child <config>`), runs
+ * `child(config)`, prints its result as one JSON line and exits; returns false otherwise.
+ */
+export function runIfChild(child) {
+  const config = childConfig();
+  if (!config) return false;
+  child(config).then(
+    (out) => {
+      process.stdout.write(`${JSON.stringify(out)}\n`);
+      process.exit(0);
+    },
+    (err) => {
+      process.stderr.write(`${err?.stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
+  return true;
+}
