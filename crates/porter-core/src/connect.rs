@@ -299,21 +299,10 @@ impl Attempt {
     /// loopback and fast links by the time `connect()` returns; never waits. This saves
     /// the trip through the reactor for those connects.
     pub fn poll_now(self) -> Progress {
-        if self.in_progress {
-            match sys::writable_now(&self.socket).and_then(|w| Ok(w && is_connected(&self.socket)?)) {
-                Ok(false) => return Progress::Pending(self),
-                Ok(true) => {}
-                Err(source) => {
-                    let (_socket, outcome) = self.split();
-                    let err = Error::Sys {
-                        source,
-                        syscall: "connect",
-                        local: Some(outcome.local),
-                        remote: outcome.remote,
-                    };
-                    return Progress::Done(outcome.settle(Err(err)));
-                }
-            }
+        // One system call: a peer name means the handshake is over and succeeded. Anything
+        // else (still in progress, or failed) is left to `finish`, which reads SO_ERROR.
+        if self.in_progress && self.socket.peer_addr().is_err() {
+            return Progress::Pending(self);
         }
         let (socket, outcome) = self.split();
         Progress::Done(outcome.settle(Ok(socket)))

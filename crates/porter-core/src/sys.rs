@@ -26,20 +26,3 @@ pub(crate) fn set_bind_address_no_port(socket: &Socket, on: bool) -> io::Result<
         Err(io::Error::last_os_error())
     }
 }
-
-/// Whether the socket is writable right now (`poll` with `POLLOUT` and a zero timeout):
-/// for a socket whose non-blocking `connect` is in progress, whether it has finished.
-pub(crate) fn writable_now(socket: &Socket) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd: socket.as_raw_fd(),
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, a count of 1, and a zero timeout (never blocks).
-    let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
-    match rc {
-        0 => Ok(false),
-        rc if rc > 0 => Ok(true),
-        _ => Err(io::Error::last_os_error()),
-    }
-}

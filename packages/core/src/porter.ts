@@ -231,6 +231,13 @@ export class Porter {
       const resolved = lookupOnce(host, family, options.hints, options.lookup);
       address = (await race(resolved, deadline, signal, { address: host, port })).address;
     }
+    if (countConnect()) {
+      // Connects usually settle at once on loopback, so a loop of awaited connects could
+      // run without the event loop ever turning, starving close events (which release
+      // ports), timers and other sockets. Every so many, wait until it has turned.
+      await afterCloses();
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+    }
     const route = this.#route(address, port, localAddress);
     const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
     const token = signal ? new native.CancelToken() : undefined;
@@ -354,6 +361,30 @@ export class Porter {
   sharesRegistryWith(other: Porter): boolean {
     return this.#allocator.sameAs(other.#allocator);
   }
+}
+
+/** Connects started since the event loop last reached its check phase. */
+let connectsSinceTurn = 0;
+/** How many connects may start before one waits for the event loop to turn. */
+const CONNECTS_PER_TURN = 32;
+
+function resetConnectCount(): void {
+  connectsSinceTurn = 0;
+}
+
+/** Counts a connect; true when it should wait for the event loop first. */
+function countConnect(): boolean {
+  if (connectsSinceTurn === 0) setImmediate(resetConnectCount);
+  connectsSinceTurn += 1;
+  return connectsSinceTurn > CONNECTS_PER_TURN;
+}
+
+/**
+ * Resolves once the event loop has gone through a close phase: two check phases apart,
+ * so the closes of sockets destroyed before the call have run (and released their ports).
+ */
+function afterCloses(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
 
 /** Waits for `promise`, or rejects at the deadline or when `signal` aborts. */
