@@ -20,6 +20,7 @@ check() { # check NAME COMMAND...: one check that passes or fails as a whole
 bash scripts/setup-system.sh || { echo "FAILED: system packages"; failed=$((failed + 1)); }
 
 check "npm run build" npm run build --silent
+check "generated loader and typings are current" git diff --exit-code -- packages/native/index.js packages/native/index.d.ts
 check "rustfmt --check" cargo fmt --all -- --check
 check "cargo clippy -D warnings" cargo clippy --workspace --all-targets --quiet -- -D warnings
 check "tsc --noEmit" npm run typecheck --silent
