@@ -31,13 +31,15 @@ export function handshakeTimeout(where: Endpoints): SystemError {
 
 /** The connection closed before the handshake finished (and Node reported nothing). */
 export function closedBeforeSecure(where: Endpoints): SystemError {
-  const err = new Error(
-    `Client network socket disconnected before secure TLS connection was established (${where.address}:${where.port})`,
-  ) as SystemError;
-  err.code = 'ECONNRESET';
-  err.errno = -constants.errno.ECONNRESET;
-  err.syscall = 'connect';
-  err.address = where.address;
-  err.port = where.port;
+  const { address, port } = where;
+  const err = systemError({
+    address,
+    port,
+    code: 'ECONNRESET',
+    errno: constants.errno.ECONNRESET,
+    syscall: 'connect',
+    message: '',
+  });
+  err.message = `Client network socket disconnected before secure TLS connection was established (${address}:${port})`;
   return err;
 }
