@@ -27,5 +27,5 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::{errno_name, Error, Result};
 pub use pool::{Marked, Pool, Released};
 pub use range::PortRange;
-pub use registry::{Config, Flow, FlowKey, Lease, PoolCounts, PoolSnapshot, Registry};
+pub use registry::{allocate_first, Config, Flow, FlowKey, Lease, PoolCounts, PoolSnapshot, Registry};
 pub use stats::{StatsSnapshot, DURATION_BUCKETS};

@@ -414,6 +414,29 @@ impl Flow {
     }
 }
 
+/// Takes a port from the first of `flows` (the local addresses of one destination, in
+/// order) that has one free, and returns its index with the port; the caller owes one
+/// [`Flow::release`]. [`Error::Exhausted`] for the first flow (and counted) when none has.
+pub fn allocate_first(flows: &[Flow]) -> Result<(usize, u16)> {
+    for (i, flow) in flows.iter().enumerate() {
+        if let Some(port) = flow.allocate_port() {
+            return Ok((i, port));
+        }
+    }
+    let Some(first) = flows.first() else {
+        return Err(Error::Io {
+            syscall: "allocate",
+            source: std::io::Error::from_raw_os_error(libc::EINVAL),
+        });
+    };
+    first
+        .registry
+        .stats
+        .exhausted
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Err(first.exhausted(None))
+}
+
 /// A port taken from a flow. Released into aging when dropped, unless released or
 /// handed over with [`Lease::into_port`] first: a port cannot be lost on an error path.
 #[derive(Debug)]

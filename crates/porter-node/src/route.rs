@@ -133,17 +133,8 @@ impl Route {
 #[napi(catch_unwind)]
 pub fn route_allocate(route: u32) -> Result<u32> {
     Route::with(route, |r| {
-        for (i, flow) in r.flows.iter().enumerate() {
-            if let Some(port) = flow.allocate_port() {
-                return Ok(handle(i, port));
-            }
-        }
-        match r.flows.first().map(Flow::allocate) {
-            Some(Err(e)) => Err(convert::error(e)),
-            // A port freed meanwhile: give it back, the caller saw the pool empty.
-            Some(Ok(lease)) => Ok(handle(0, lease.into_port())),
-            None => Err(convert::invalid_arg("empty route".into())),
-        }
+        let (index, port) = porter_core::allocate_first(&r.flows).map_err(convert::error)?;
+        Ok(handle(index, port))
     })
 }
 
