@@ -5,7 +5,7 @@
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { closeSync } from 'node:fs';
-import { isIP, type LookupFunction, Socket } from 'node:net';
+import { isIP, type LookupFunction, type Socket } from 'node:net';
 import * as native from '@porter/native';
 import {
   AbortError,
@@ -18,6 +18,7 @@ import {
 } from './errors.js';
 import { type Lease, PortLease } from './lease.js';
 import { type PorterOptions, type ResolvedOptions, resolveOptions, toNative } from './options.js';
+import { socketFor } from './socket.js';
 import {
   validateAbortSignal,
   validateBoolean,
@@ -267,9 +268,8 @@ export class Porter {
   #wrap(fd: number, lease: PortLease, options: ConnectOptions): Socket {
     let socket: Socket;
     try {
-      socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: options.allowHalfOpen === true });
+      socket = socketFor(fd, options.allowHalfOpen === true);
     } catch (err) {
-      closeSync(fd);
       lease.releaseAs(true);
       throw err;
     }

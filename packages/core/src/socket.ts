@@ -1,0 +1,95 @@
+/**
+ * Wrapping a connected descriptor in Node's own net.Socket.
+ *
+ * `new Socket({ fd })` first asks libuv what the descriptor is (fstat, isatty,
+ * getsockopt(SO_TYPE), getsockname: four system calls) and then makes the TCP handle
+ * that porter already knows it needs. On the loopback connect path those calls cost
+ * about a sixth of net.connect's whole CPU time per connection. So when Node exposes its
+ * TCP handle class (`process.binding('tcp_wrap')`, which Node keeps for compatibility
+ * and which is what `new Socket({ fd })` itself uses), porter makes the handle, opens the
+ * descriptor on it and gives it to `new Socket({ handle })`: the same socket, the same
+ * handle type, without the probing. Anywhere that is not available (another runtime, a
+ * future Node without it) or would warn (`--pending-deprecation` makes every
+ * process.binding() call print DEP0111), porter uses `new Socket({ fd })`.
+ */
+import { closeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
+
+interface TcpHandle {
+  open(fd: number): number;
+  close(): void;
+}
+interface TcpBinding {
+  TCP: new (type: number) => TcpHandle;
+  constants: { SOCKET: number };
+}
+
+/** Whether Node would print DEP0111 for process.binding(). */
+function pendingDeprecation(): boolean {
+  const flag = '--pending-deprecation';
+  return (
+    process.execArgv.includes(flag) ||
+    (process.env.NODE_OPTIONS ?? '').split(/\s+/).includes(flag) ||
+    process.env.NODE_PENDING_DEPRECATION === '1'
+  );
+}
+
+function loadTcpBinding(): TcpBinding | undefined {
+  if (process.env.PORTER_SOCKET_FROM_FD === '1' || pendingDeprecation()) return undefined;
+  const binding = (process as { binding?: (name: string) => unknown }).binding;
+  if (typeof binding !== 'function') return undefined;
+  try {
+    const tcp = binding.call(process, 'tcp_wrap') as Partial<TcpBinding> | undefined;
+    if (
+      typeof tcp?.TCP === 'function' &&
+      typeof tcp.TCP.prototype?.open === 'function' &&
+      typeof tcp.constants?.SOCKET === 'number'
+    ) {
+      return tcp as TcpBinding;
+    }
+  } catch {
+    // Not offered here: fall back to new Socket({ fd }).
+  }
+  return undefined;
+}
+
+const tcpBinding = loadTcpBinding();
+
+/** How porter makes its sockets in this process: 'handle' (the fast path) or 'fd'. */
+export const socketPath: 'handle' | 'fd' = tcpBinding === undefined ? 'fd' : 'handle';
+
+/**
+ * A net.Socket for `fd`, a connected TCP descriptor, which this takes over: if it throws
+ * (as `new Socket({ fd })` does when a descriptor cannot be opened), the descriptor has
+ * been closed.
+ */
+export function socketFor(fd: number, allowHalfOpen: boolean): Socket {
+  if (tcpBinding === undefined) {
+    try {
+      return new Socket({ fd, readable: true, writable: true, allowHalfOpen });
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+  const handle = new tcpBinding.TCP(tcpBinding.constants.SOCKET);
+  const errno = handle.open(fd);
+  if (errno !== 0) {
+    // The handle never took the descriptor.
+    handle.close();
+    closeSync(fd);
+    const code = getSystemErrorName(errno);
+    throw Object.assign(new Error(`open ${code}`), { code, errno, syscall: 'open' });
+  }
+  try {
+    // `handle` is an undocumented option of net.Socket (Node's cluster and child_process
+    // use it); the socket owns the handle and its descriptor from here on.
+    return new Socket({ handle, readable: true, writable: true, allowHalfOpen } as SocketOptions);
+  } catch (err) {
+    handle.close(); // closes the descriptor too
+    throw err;
+  }
+}
+
+type SocketOptions = ConstructorParameters<typeof Socket>[0];
