@@ -59,14 +59,18 @@ export interface CodeCount {
   count: number
 }
 
-/** What a connect resolves to: a connected descriptor, or an error as data. */
-export interface ConnectResult {
-  fd?: number
-  handle?: number
-  localAddress?: string
-  localPort?: number
-  kernelChosen?: boolean
-  error?: NativeError
+/** A failed connect, as data (so that it reaches JavaScript without a throw). */
+export interface ConnectFailure {
+  error: NativeError
+}
+
+/**
+ * A connected descriptor and its lease handle, for the rare handle that does not pack
+ * into a number (a route with 256 or more local addresses).
+ */
+export interface Connection {
+  fd: number
+  handle: number
 }
 
 /** A porter-core error as data, in the shape Node gives system errors. */
@@ -133,10 +137,11 @@ export declare function routeAllocate(route: number): number
 export declare function routeClose(route: number): void
 
 /**
- * Connects. Returns the descriptor and lease handle, or an error as data: at once when
- * the connect is already over (usual on loopback), else as a promise.
+ * Connects. Settles at once when the connect is already over (usual on loopback), else
+ * returns a promise. Either way the value is a connection (`fd * 2^24 + handle`, or a
+ * `Connection` for a handle too large to pack) or a `ConnectFailure`.
  */
-export declare function routeConnect(route: number, timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null): ConnectResult | Promise<ConnectResult>
+export declare function routeConnect(route: number, timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null): number | Connection | ConnectFailure | Promise<number | Connection | ConnectFailure>
 
 /** Whether a lease's port is aging now. */
 export declare function routeIsAging(route: number, handle: number): boolean

@@ -26,15 +26,29 @@ pub struct Route {
     remote: SocketAddr,
 }
 
-/// What a connect resolves to: a connected descriptor, or an error as data.
+/// A connected descriptor and its lease handle, for the rare handle that does not pack
+/// into a number (a route with 256 or more local addresses).
 #[napi(object)]
-pub struct ConnectResult {
-    pub fd: Option<i32>,
-    pub handle: Option<u32>,
-    pub local_address: Option<String>,
-    pub local_port: Option<u32>,
-    pub kernel_chosen: Option<bool>,
-    pub error: Option<NativeError>,
+pub struct Connection {
+    pub fd: i32,
+    pub handle: u32,
+}
+
+/// A failed connect, as data (so that it reaches JavaScript without a throw).
+#[napi(object)]
+pub struct ConnectFailure {
+    pub error: NativeError,
+}
+
+/// Lease handles below this pack beside the descriptor into one JS number (see [`pack`]).
+const PACKED_HANDLE_LIMIT: u32 = 1 << 24;
+
+/// `fd * 2^24 + handle`: exact in a JS number while the descriptor is below 2^29 (Linux
+/// caps descriptors at 2^30 - 1 only with fs.nr_open raised that far) and the handle
+/// below 2^24. A plain number crosses into JavaScript without allocating an object.
+fn pack(fd: i32, handle: u32) -> Option<f64> {
+    (handle < PACKED_HANDLE_LIMIT && (0..1 << 29).contains(&fd))
+        .then(|| f64::from(fd) * f64::from(PACKED_HANDLE_LIMIT) + f64::from(handle))
 }
 
 /// The outcome of a connect on its way to JavaScript. Until it is converted it owns the
@@ -42,46 +56,44 @@ pub struct ConnectResult {
 /// the socket and ages the port, so neither leaks.
 struct Outcome {
     result: porter_core::Result<Connected>,
-    flows: Vec<Flow>,
+    /// The position of the lease's flow in the route's flows.
+    index: usize,
+}
+
+impl Outcome {
+    fn new(result: porter_core::Result<Connected>, flows: &[Flow]) -> Self {
+        let index = match &result {
+            Ok(c) => flows.iter().position(|f| f.key() == c.lease.flow().key()).unwrap_or(0),
+            Err(_) => 0,
+        };
+        Self { result, index }
+    }
 }
 
 impl ToNapiValue for Outcome {
+    /// A connection as a packed number (or a `Connection` object), a failure as a
+    /// `ConnectFailure`. No system call here: JavaScript knows the local address (the
+    /// pool's, or the socket's own when the pool's is unspecified).
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> Result<sys::napi_value> {
-        let result = match value.result {
-            Ok(Connected {
-                socket,
-                lease,
-                local,
-                kernel_chosen,
-                ..
-            }) => {
-                let local = socket.local_addr().ok().and_then(|a| a.as_socket()).unwrap_or(local);
-                let index = value
-                    .flows
-                    .iter()
-                    .position(|f| f.key() == lease.flow().key())
-                    .unwrap_or(0);
-                let port = lease.into_port();
-                ConnectResult {
-                    fd: Some(socket.into_raw_fd()),
-                    handle: Some(handle(index, port)),
-                    local_address: Some(local.ip().to_string()),
-                    local_port: Some(port.into()),
-                    kernel_chosen: Some(kernel_chosen),
-                    error: None,
+        // SAFETY (all three): forwarded from our caller, who holds a live env.
+        match value.result {
+            Ok(Connected { socket, lease, .. }) => {
+                let handle = handle(value.index, lease.into_port());
+                let fd = socket.into_raw_fd();
+                match pack(fd, handle) {
+                    Some(packed) => unsafe { f64::to_napi_value(env, packed) },
+                    None => unsafe { Connection::to_napi_value(env, Connection { fd, handle }) },
                 }
             }
-            Err(e) => ConnectResult {
-                fd: None,
-                handle: None,
-                local_address: None,
-                local_port: None,
-                kernel_chosen: None,
-                error: Some(NativeError::from(&e)),
+            Err(e) => unsafe {
+                ConnectFailure::to_napi_value(
+                    env,
+                    ConnectFailure {
+                        error: NativeError::from(&e),
+                    },
+                )
             },
-        };
-        // SAFETY: forwarded from our caller, who holds a live env.
-        unsafe { ConnectResult::to_napi_value(env, result) }
+        }
     }
 }
 
@@ -164,35 +176,42 @@ pub fn route_close(route: u32) {
     }
 }
 
-/// Connects. Returns the descriptor and lease handle, or an error as data: at once when
-/// the connect is already over (usual on loopback), else as a promise.
-#[napi(catch_unwind, ts_return_type = "ConnectResult | Promise<ConnectResult>")]
+/// Connects. Settles at once when the connect is already over (usual on loopback), else
+/// returns a promise. Either way the value is a connection (`fd * 2^24 + handle`, or a
+/// `Connection` for a handle too large to pack) or a `ConnectFailure`.
+#[napi(
+    catch_unwind,
+    ts_return_type = "number | Connection | ConnectFailure | Promise<number | Connection | ConnectFailure>"
+)]
 pub fn route_connect(
     env: Env,
     route: u32,
     timeout_ms: Option<f64>,
     cancel: Option<&CancelToken>,
-) -> Result<Object<'_>> {
+) -> Result<Unknown<'_>> {
     let timeout = timeout_ms
         .filter(|t| t.is_finite() && *t >= 0.0)
         .map(|t| Duration::from_secs_f64(t / 1000.0));
     let token = cancel.map(|c| c.inner.clone());
-    let (started, flows) = Route::with(route, |r| Ok((connect::start(&r.flows, r.remote), r.flows.clone())))?;
-    let attempt = match started.map(Attempt::poll_now) {
-        Ok(Progress::Pending(attempt)) => attempt,
-        Ok(Progress::Done(result)) => return now(env, Outcome { result, flows }),
-        Err(e) => return now(env, Outcome { result: Err(e), flows }),
-    };
-    let promise = env.spawn_future(async move {
-        let result = connect::finish(attempt, timeout, token).await;
-        Ok(Outcome { result, flows })
+    let pending = Route::with(route, |r| {
+        Ok(match connect::start(&r.flows, r.remote).map(Attempt::poll_now) {
+            Ok(Progress::Pending(attempt)) => Err((attempt, r.flows.clone())),
+            Ok(Progress::Done(result)) => Ok(Outcome::new(result, &r.flows)),
+            Err(e) => Ok(Outcome::new(Err(e), &r.flows)),
+        })
     })?;
-    Ok(Object::from_raw(env.raw(), promise.raw()))
-}
-
-/// An outcome as a plain JS object, returned without a promise.
-fn now(env: Env, outcome: Outcome) -> Result<Object<'static>> {
-    // SAFETY: the env of the current call, on its own thread.
-    let value = unsafe { Outcome::to_napi_value(env.raw(), outcome)? };
-    Ok(Object::from_raw(env.raw(), value))
+    let value = match pending {
+        Ok(outcome) => {
+            // SAFETY: the env of the current call, on its own thread.
+            unsafe { Outcome::to_napi_value(env.raw(), outcome)? }
+        }
+        Err((attempt, flows)) => env
+            .spawn_future(async move {
+                let result = connect::finish(attempt, timeout, token).await;
+                Ok(Outcome::new(result, &flows))
+            })?
+            .raw(),
+    };
+    // SAFETY: a value just made in this env.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
 }

@@ -42,7 +42,9 @@ export class PortLease implements Lease {
   readonly #handle: number;
   #released = false;
   #detach: (() => void) | undefined;
-  readonly localAddress: string;
+  #localAddress: string;
+  /** The socket followed while the local address is still the unspecified one. */
+  #resolveFrom: Socket | undefined;
   readonly localPort: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -50,10 +52,27 @@ export class PortLease implements Lease {
   constructor(route: number, handle: number, localAddress: string, remoteAddress: string, remotePort: number) {
     this.#route = route;
     this.#handle = handle;
-    this.localAddress = localAddress;
+    this.#localAddress = localAddress;
     this.localPort = handle & 0xffff;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
+  }
+
+  /**
+   * The source address. A pool on the unspecified address ('0.0.0.0', '::') lets the
+   * kernel choose it at connect; it is then read from the followed socket the first time
+   * it is asked for while the socket is open (one getsockname, which Node caches), not on
+   * every connect.
+   */
+  get localAddress(): string {
+    if (this.#resolveFrom !== undefined) {
+      const actual = this.#resolveFrom.localAddress;
+      if (actual !== undefined) {
+        this.#localAddress = actual;
+        this.#resolveFrom = undefined;
+      }
+    }
+    return this.#localAddress;
   }
 
   get released(): boolean {
@@ -77,6 +96,7 @@ export class PortLease implements Lease {
       this.#detach();
       this.#detach = undefined;
     }
+    this.#resolveFrom = undefined;
     try {
       return native.routeRelease(this.#route, this.#handle, aging);
     } catch (thrown) {
@@ -94,6 +114,7 @@ export class PortLease implements Lease {
     if (this.#released) throw new PorterError(ErrorCodes.LEASE_RELEASED, 'the lease was released already');
     this.#detach?.();
     this.#detach = watch(socket, this);
+    if (this.#localAddress === '0.0.0.0' || this.#localAddress === '::') this.#resolveFrom = socket;
     leases.set(socket, this);
   }
 

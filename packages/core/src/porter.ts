@@ -105,6 +105,8 @@ interface Route {
 }
 
 const unspecified = (family: number): string => (family === 6 ? '::' : '0.0.0.0');
+/** Lease handles below this cross from routeConnect packed beside the descriptor. */
+const PACKED_HANDLE_LIMIT = 2 ** 24;
 
 function lookupOnce(
   host: string,
@@ -244,7 +246,7 @@ export class Porter {
     const token = signal ? new native.CancelToken() : undefined;
     const onAbort = (): void => token?.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
-    let result: native.ConnectResult;
+    let result: Awaited<ReturnType<typeof native.routeConnect>>;
     try {
       // Settled at once when the connect is already over (usual on loopback), else a promise.
       const pending = callNative(() => native.routeConnect(route.id, remaining, token));
@@ -252,10 +254,18 @@ export class Porter {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    if (result.error) throw fromNative(result.error, signal);
-    const fd = result.fd as number;
-    const handle = result.handle as number;
-    const lease = new PortLease(route.id, handle, result.localAddress ?? route.anyLocal, address, port);
+    let fd: number;
+    let handle: number;
+    if (typeof result === 'number') {
+      // fd * 2^24 + handle: the common case crosses from the core as one number.
+      handle = result % PACKED_HANDLE_LIMIT;
+      fd = (result - handle) / PACKED_HANDLE_LIMIT;
+    } else if ('error' in result) {
+      throw fromNative(result.error, signal);
+    } else {
+      ({ fd, handle } = result);
+    }
+    const lease = new PortLease(route.id, handle, route.locals[handle >>> 16] ?? route.anyLocal, address, port);
     if (signal?.aborted) {
       // Aborted after the connect finished but before the socket was handed over.
       closeSync(fd);
