@@ -161,8 +161,9 @@ function watch(socket: Socket, lease: PortLease): () => void {
   return () => {
     socket.off('end', onEnd);
     socket.off('close', onClose);
-    if (original === undefined) delete (resettable as { resetAndDestroy?: unknown }).resetAndDestroy;
-    else resettable.resetAndDestroy = original;
+    // Assigned back rather than deleted: a delete would turn the socket into a slow
+    // dictionary-mode object for the rest of its life.
+    if (typeof inherited === 'function') resettable.resetAndDestroy = original ?? inherited;
   };
 }
 

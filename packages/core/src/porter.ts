@@ -146,7 +146,7 @@ export class Porter {
   readonly #options: ResolvedOptions;
   /** Routes by `localAddress|address|port`; a key is only ever added once validated. */
   readonly #routes = new Map<string, Route>();
-  /** The last route allocate() used, with the local address asked for: a one-entry cache. */
+  /** The last route used, with the local address asked for: a one-entry cache. */
   #lastRoute: Route | undefined;
   #lastLocal: string | undefined;
 
@@ -167,6 +167,10 @@ export class Porter {
 
   /** The route to `address`:`port` from `localAddress` (or the Porter's own). */
   #route(address: string, port: number, localAddress: string | undefined): Route {
+    const last = this.#lastRoute;
+    if (last !== undefined && last.address === address && last.port === port && this.#lastLocal === localAddress) {
+      return last;
+    }
     const key = `${localAddress ?? ''}|${address}|${port}`;
     let route = this.#routes.get(key);
     if (route === undefined) {
@@ -180,6 +184,8 @@ export class Porter {
       route = { id, address, port, locals, anyLocal: unspecified(family) };
       this.#routes.set(key, route);
     }
+    this.#lastRoute = route;
+    this.#lastLocal = localAddress;
     return route;
   }
 
@@ -205,9 +211,9 @@ export class Porter {
     }
     const timeout = options.timeout === undefined ? undefined : validateNumber(options.timeout, 'options.timeout', 0);
     const signal = validateAbortSignal(options.signal, 'options.signal');
-    for (const flag of ['noDelay', 'keepAlive', 'allowHalfOpen'] as const) {
-      if (options[flag] !== undefined) validateBoolean(options[flag], `options.${flag}`);
-    }
+    if (options.noDelay !== undefined) validateBoolean(options.noDelay, 'options.noDelay');
+    if (options.keepAlive !== undefined) validateBoolean(options.keepAlive, 'options.keepAlive');
+    if (options.allowHalfOpen !== undefined) validateBoolean(options.allowHalfOpen, 'options.allowHalfOpen');
     if (options.keepAliveInitialDelay !== undefined) {
       validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay', 0);
     }
@@ -216,12 +222,13 @@ export class Porter {
       throw invalidArgValue('options.localAddress', localAddress, `is not of the family of ${host}`);
     }
     if (signal?.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
-    return this.#connect(options, host, port, family, localAddress, timeout, signal);
+    return this.#connect(options, host, hostFamily !== 0, port, family, localAddress, timeout, signal);
   }
 
   async #connect(
     options: ConnectOptions,
     host: string,
+    hostIsIp: boolean,
     port: number,
     family: 0 | 4 | 6,
     localAddress: string | undefined,
@@ -230,7 +237,7 @@ export class Porter {
   ): Promise<Socket> {
     const deadline = timeout === undefined ? undefined : performance.now() + timeout;
     let address = host;
-    if (isIP(host) === 0) {
+    if (!hostIsIp) {
       const resolved = lookupOnce(host, family, options.hints, options.lookup);
       address = (await race(resolved, deadline, signal, { address: host, port })).address;
     }
