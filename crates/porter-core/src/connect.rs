@@ -1,7 +1,8 @@
 //! Bind-before-connect on leased ports.
 //!
-//! [`start`] runs on the caller's thread and never waits on the network: it takes a port,
-//! creates a non-blocking, close-on-exec socket with `SO_REUSEADDR`, binds it and calls
+//! [`start`] runs on the caller's thread and never waits on the network: it takes a port
+//! and a non-blocking, close-on-exec socket with `SO_REUSEADDR` (from the [`reserve`](crate::reserve),
+//! made ahead on a helper thread, or made there and then), binds it and calls
 //! `connect`, trying other ports on `EADDRINUSE` / `EADDRNOTAVAIL` as the retry policy
 //! allows, then letting the kernel choose if the configuration says so. [`finish`] waits
 //! for the socket to become writable (tokio's reactor), reads `SO_ERROR`, and applies the
@@ -12,7 +13,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, SockAddr, Socket};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 pub use tokio_util::sync::CancellationToken;
@@ -20,6 +21,7 @@ pub use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::pool::Marked;
 use crate::registry::{Flow, Lease};
+use crate::reserve::Reserve;
 use crate::sys;
 
 /// A socket whose `connect` has been issued, holding its port.
@@ -56,14 +58,9 @@ impl Attempt {
     }
 }
 
+/// A socket for `remote`'s family, from the process's reserve of ready ones.
 fn new_socket(remote: SocketAddr) -> io::Result<Socket> {
-    let socket = Socket::new(
-        Domain::for_address(remote),
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    Ok(socket)
+    Reserve::global().take(Domain::for_address(remote))
 }
 
 fn is_collision(e: &io::Error) -> bool {

@@ -8,7 +8,8 @@
 //!   FIFO whose every port carries its own deadline;
 //! - [`Registry`] / [`Flow`] / [`Lease`]: the process-wide map of flows to pools, safe
 //!   from every thread;
-//! - [`connect`]: sockets bound to leased ports, connected without blocking.
+//! - [`connect`]: sockets bound to leased ports, connected without blocking;
+//! - [`reserve`]: sockets made ahead of need on a helper thread, for `connect`.
 #![deny(missing_docs)]
 
 mod aging;
@@ -19,6 +20,7 @@ mod pool;
 mod portset;
 mod range;
 mod registry;
+pub mod reserve;
 mod stats;
 mod sys;
 

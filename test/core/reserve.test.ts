@@ -1,0 +1,43 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { startServers } from '../helpers/servers.js';
+
+const script = fileURLToPath(new URL('./fixtures/reserve.mjs', import.meta.url));
+const run = promisify(execFile);
+
+interface Seen {
+  added: number;
+  allCloseOnExec: boolean;
+  allNonBlocking: boolean;
+  inherited: number;
+}
+
+/** One connect in a fresh process with PORTER_PREPARED_SOCKETS as given (unset: default). */
+async function connectWith(prepared: string | undefined): Promise<Seen> {
+  const servers = await startServers({ mode: 'echo' });
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
+    delete env.PORTER_PREPARED_SOCKETS;
+    if (prepared !== undefined) env.PORTER_PREPARED_SOCKETS = prepared;
+    const { stdout } = await run(process.execPath, [script, String(servers.ports[0])], { env, timeout: 20_000 });
+    return JSON.parse(stdout.trim().split('\n').at(-1) as string) as Seen;
+  } finally {
+    await servers.stop();
+  }
+}
+
+test('after the first connect the reserve holds 32 ready IPv4 sockets, close-on-exec', async (t) => {
+  const seen = await connectWith(undefined);
+  // The connected socket, and the reserve filled back to its capacity.
+  t.is(seen.added, 1 + 32);
+  t.true(seen.allCloseOnExec);
+  t.true(seen.allNonBlocking);
+  t.is(seen.inherited, 0, 'a spawned process inherits none of them');
+});
+
+test('PORTER_PREPARED_SOCKETS sets the reserve size; 0 turns it off', async (t) => {
+  t.is((await connectWith('8')).added, 1 + 8);
+  t.is((await connectWith('0')).added, 1);
+});
