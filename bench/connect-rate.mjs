@@ -4,8 +4,9 @@
  * beside net.connect with a local port chosen by a counter in JavaScript; then TLS,
  * @porter/tls beside tls.connect (when @porter/tls is built). The server is a child
  * process with a listen backlog of 4096 that closes every connection first, so the
- * client side never holds TIME_WAIT. Methods are interleaved, in a different order each
- * round; the ratio is the median of the per-round ratios.
+ * client side never holds TIME_WAIT. After one unmeasured warm-up round of each method,
+ * methods are interleaved, in a different order each round; the ratio is the median of
+ * the per-round ratios.
  *
  * It runs in a private network namespace when it can (its own loopback, port ranges and
  * TCP counters, nothing left behind on the host), else on the host's loopback.
@@ -30,7 +31,7 @@ const COUNTER_RANGE = [20000, 29999];
 export async function runConnectRate({ quick = false } = {}) {
   const config = quick
     ? { tcp: { rounds: 3, connections: 1500, concurrency: 64 }, tls: { rounds: 3, connections: 200, concurrency: 16 } }
-    : { tcp: { rounds: 5, connections: 5000, concurrency: 64 }, tls: { rounds: 5, connections: 800, concurrency: 16 } };
+    : { tcp: { rounds: 9, connections: 5000, concurrency: 64 }, tls: { rounds: 7, connections: 800, concurrency: 16 } };
   const why = namespaceUnavailable();
   let out;
   if (why === null) {
@@ -59,6 +60,11 @@ async function rounds(methods, target, { rounds, connections, concurrency }, lab
   const errors = Object.fromEntries(names.map((k) => [k, {}]));
   // The TCP counters, summed over each method's own turns (null without nstat).
   const counters = Object.fromEntries(names.map((k) => [k, null]));
+  // One unmeasured round of each first: JIT warm-up, the first pools, the socket reserve.
+  for (const name of names) {
+    const r = await drive(methods[name], [target], { concurrency, total: connections, maxAttempts: connections * 2 });
+    await allClosed(r.sockets);
+  }
   for (let round = 0; round < rounds; round++) {
     for (const name of rotate(names, round)) {
       const before = readNstat();
