@@ -12,7 +12,10 @@ fn open_descriptors() -> usize {
 }
 
 fn set_soft_limit(n: u64) -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: plain getrlimit/setrlimit on this process with a valid struct.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
@@ -70,5 +73,8 @@ fn out_of_descriptors_the_reserve_gives_its_sockets_back_and_pauses() {
     assert_eq!(reserve.ready(Domain::IPV4), 0, "paused");
     std::thread::sleep(PRESSURE_BACKOFF);
     let _ = reserve.take(Domain::IPV4).unwrap();
-    assert!(wait_for(|| reserve.ready(Domain::IPV4) == 32), "refilled after the pause");
+    assert!(
+        wait_for(|| reserve.ready(Domain::IPV4) == 32),
+        "refilled after the pause"
+    );
 }
