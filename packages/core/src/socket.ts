@@ -79,7 +79,7 @@ export function socketFor(fd: number, allowHalfOpen: boolean): Socket {
     // The handle never took the descriptor.
     handle.close();
     closeSync(fd);
-    const code = getSystemErrorName(errno);
+    const code = errno < 0 ? getSystemErrorName(errno) : 'EINVAL';
     throw Object.assign(new Error(`open ${code}`), { code, errno, syscall: 'open' });
   }
   try {
