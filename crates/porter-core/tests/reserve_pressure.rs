@@ -1,9 +1,11 @@
 //! The reserve under descriptor pressure. Its own test binary (so its own process): it
 //! lowers this process's RLIMIT_NOFILE, which would disturb any test running beside it.
 
-use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::os::fd::OwnedFd;
+
+use common::wait_for;
 use porter_core::reserve::{Reserve, PRESSURE_BACKOFF};
 use socket2::Domain;
 
@@ -24,17 +26,6 @@ fn set_soft_limit(n: u64) -> u64 {
         assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
         old
     }
-}
-
-fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
 }
 
 #[test]
