@@ -30,6 +30,12 @@ export declare class Allocator {
   snapshot(): Array<PoolInfo>
   /** Every pool's counts, after expiring aging ports (a snapshot without the ports). */
   poolCounts(): Array<PoolCountsInfo>
+  /**
+   * The `busiest` pools with the most ports in use (then aging), busiest first, and
+   * every other pool summed; aging ports expired first. One object per pool returned,
+   * not per pool tracked.
+   */
+  poolSummary(busiest: number): PoolSummaryInfo
   /** The counters. */
   stats(): NativeStats
 }
@@ -124,6 +130,20 @@ export interface PoolInfo {
   remotePort: number
   inUse: Array<number>
   aging: Array<AgingInfo>
+  free: number
+}
+
+/** The busiest pools, busiest first, and the others summed. */
+export interface PoolSummaryInfo {
+  busiest: Array<PoolCountsInfo>
+  others: PoolTotalsInfo
+}
+
+/** Counts summed over pools (numbers: exact up to 2^53). */
+export interface PoolTotalsInfo {
+  pools: number
+  inUse: number
+  aging: number
   free: number
 }
 

@@ -29,5 +29,7 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::{errno_name, Error, Result};
 pub use pool::{Marked, Pool, Released};
 pub use range::PortRange;
-pub use registry::{allocate_first, Config, Flow, FlowKey, Lease, PoolCounts, PoolSnapshot, Registry};
+pub use registry::{
+    allocate_first, Config, Flow, FlowKey, Lease, PoolCounts, PoolSnapshot, PoolSummary, PoolTotals, Registry,
+};
 pub use stats::{StatsSnapshot, DURATION_BUCKETS};

@@ -149,6 +149,47 @@ pub struct PoolCounts {
     pub free: u32,
 }
 
+/// Counts summed over a number of pools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolTotals {
+    /// How many pools.
+    pub pools: u64,
+    /// Ports in use.
+    pub in_use: u64,
+    /// Ports aging.
+    pub aging: u64,
+    /// Ports free.
+    pub free: u64,
+}
+
+impl PoolTotals {
+    fn add(&mut self, p: &PoolCounts) {
+        self.pools += 1;
+        self.in_use += u64::from(p.in_use);
+        self.aging += u64::from(p.aging);
+        self.free += u64::from(p.free);
+    }
+}
+
+/// The busiest pools with their own counts, and the others summed: what an exporter
+/// with a cap on its series needs, without one value per pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSummary {
+    /// At most the number asked for, busiest first (see [`Registry::pool_summary`]).
+    pub busiest: Vec<PoolCounts>,
+    /// Every other pool, summed.
+    pub others: PoolTotals,
+}
+
+/// Busiest first: more ports in use, then more aging, then by flow key (so that ties
+/// always fall the same way).
+fn busiest_first(a: &PoolCounts, b: &PoolCounts) -> std::cmp::Ordering {
+    b.in_use
+        .cmp(&a.in_use)
+        .then(b.aging.cmp(&a.aging))
+        .then(a.key.cmp(&b.key))
+}
+
 static GLOBAL: OnceLock<Arc<Registry>> = OnceLock::new();
 
 impl Registry {
@@ -279,9 +320,33 @@ impl Registry {
     /// Every pool's counts (in use, aging, free) after expiring aging ports: what
     /// [`Registry::snapshot`] gives, without copying the ports themselves. Sorted by flow.
     pub fn pool_counts(&self) -> Vec<PoolCounts> {
+        let mut out = self.counts();
+        out.sort_by_key(|p| p.key);
+        out
+    }
+
+    /// The `busiest` pools with the most ports in use (then aging; ties by flow key),
+    /// busiest first, and the others summed; aging ports expired first. Linear in the
+    /// number of pools plus `busiest * log(busiest)`.
+    pub fn pool_summary(&self, busiest: usize) -> PoolSummary {
+        let mut all = self.counts();
+        if busiest < all.len() {
+            all.select_nth_unstable_by(busiest, busiest_first);
+        }
+        let rest = all.split_off(busiest.min(all.len()));
+        all.sort_unstable_by(busiest_first);
+        let mut others = PoolTotals::default();
+        for p in &rest {
+            others.add(p);
+        }
+        PoolSummary { busiest: all, others }
+    }
+
+    /// Every pool's counts, in no order.
+    fn counts(&self) -> Vec<PoolCounts> {
         let now = self.now_us();
         let range = self.config.range;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.pool_count());
         for shard in self.shards.iter() {
             for flow in shard.read().iter() {
                 let mut pool = flow.0.pool.lock();
@@ -294,7 +359,6 @@ impl Registry {
                 });
             }
         }
-        out.sort_by_key(|p| p.key);
         out
     }
 

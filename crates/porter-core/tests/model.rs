@@ -391,6 +391,24 @@ fn flows_are_independent() {
 }
 
 #[test]
+fn snapshot_and_pool_counts_are_sorted_by_flow() {
+    let (_clock, reg) = registry(5000, 5001, Duration::from_millis(10));
+    // Created in reverse order, across both families and many shards.
+    for port in (1..=64u16).rev() {
+        for ip in [IpAddr::V6(Ipv6Addr::LOCALHOST), IpAddr::V4(Ipv4Addr::LOCALHOST)] {
+            reg.flow(FlowKey::new(None, SocketAddr::new(ip, port)));
+        }
+    }
+    let snapshot: Vec<FlowKey> = reg.snapshot().iter().map(|p| p.key).collect();
+    let counts: Vec<FlowKey> = reg.pool_counts().iter().map(|p| p.key).collect();
+    let mut sorted = snapshot.clone();
+    sorted.sort();
+    assert_eq!(snapshot.len(), 128);
+    assert_eq!(snapshot, sorted);
+    assert_eq!(counts, sorted);
+}
+
+#[test]
 fn aging_port_returns_exactly_at_its_own_deadline() {
     let (clock, reg) = registry(6000, 6002, Duration::from_micros(1000));
     let flow = reg.flow(flow_keys(1)[0]);
@@ -638,5 +656,55 @@ fn memory_per_port_on_the_way_down() {
             assert_eq!(pool.release(range, p, None), Released::Immediate);
             assert_within_4_bytes_a_port(&pool, &format!("shrinking from {peak}"));
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// pool_summary against a full sort of pool_counts
+// ---------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(cases() / 4) })]
+
+    /// Pools with random numbers of ports in use and aging (ties on purpose: few
+    /// distinct counts); every cap from 0 to past the number of pools.
+    #[test]
+    fn pool_summary_is_the_top_of_a_full_sort(
+        pools in prop::collection::vec((0u16..4, 0u16..3, any::<bool>()), 0..40),
+    ) {
+        let (clock, reg) = registry(7000, 7009, Duration::from_micros(100));
+        for (i, &(in_use, aging, v6)) in pools.iter().enumerate() {
+            let remote = if v6 {
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 1 + i as u16)
+            } else {
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1 + i as u16)
+            };
+            let flow = reg.flow(FlowKey::new(None, remote));
+            for _ in 0..aging {
+                let p = flow.allocate_port().unwrap();
+                flow.release(p, true);
+            }
+            for _ in 0..in_use {
+                flow.allocate_port().unwrap();
+            }
+        }
+        clock.advance_us(1);
+        let mut sorted = reg.pool_counts();
+        sorted.sort_by(|a, b| b.in_use.cmp(&a.in_use).then(b.aging.cmp(&a.aging)).then(a.key.cmp(&b.key)));
+        for cap in 0..=pools.len() + 1 {
+            let summary = reg.pool_summary(cap);
+            let top = cap.min(sorted.len());
+            prop_assert_eq!(&summary.busiest[..], &sorted[..top]);
+            let rest = &sorted[top..];
+            prop_assert_eq!(summary.others.pools, rest.len() as u64);
+            prop_assert_eq!(summary.others.in_use, rest.iter().map(|p| u64::from(p.in_use)).sum::<u64>());
+            prop_assert_eq!(summary.others.aging, rest.iter().map(|p| u64::from(p.aging)).sum::<u64>());
+            prop_assert_eq!(summary.others.free, rest.iter().map(|p| u64::from(p.free)).sum::<u64>());
+        }
+        // Past the aging period the aging ports count as free in both.
+        clock.advance_us(100);
+        let all = reg.pool_summary(0).others;
+        prop_assert_eq!(all.aging, 0);
+        prop_assert_eq!(all.pools, pools.len() as u64);
     }
 }

@@ -46,6 +46,35 @@ pub struct PoolCountsInfo {
     pub free: u32,
 }
 
+impl From<&porter_core::PoolCounts> for PoolCountsInfo {
+    fn from(p: &porter_core::PoolCounts) -> Self {
+        Self {
+            local_address: p.key.local.to_string(),
+            remote_address: p.key.remote.to_string(),
+            remote_port: p.key.remote_port.into(),
+            in_use: p.in_use,
+            aging: p.aging,
+            free: p.free,
+        }
+    }
+}
+
+/// Counts summed over pools (numbers: exact up to 2^53).
+#[napi(object)]
+pub struct PoolTotalsInfo {
+    pub pools: f64,
+    pub in_use: f64,
+    pub aging: f64,
+    pub free: f64,
+}
+
+/// The busiest pools, busiest first, and the others summed.
+#[napi(object)]
+pub struct PoolSummaryInfo {
+    pub busiest: Vec<PoolCountsInfo>,
+    pub others: PoolTotalsInfo,
+}
+
 #[napi(object)]
 pub struct CodeCount {
     pub code: String,
@@ -199,18 +228,25 @@ impl Allocator {
     /// Every pool's counts, after expiring aging ports (a snapshot without the ports).
     #[napi(catch_unwind)]
     pub fn pool_counts(&self) -> Vec<PoolCountsInfo> {
-        self.inner
-            .pool_counts()
-            .into_iter()
-            .map(|p| PoolCountsInfo {
-                local_address: p.key.local.to_string(),
-                remote_address: p.key.remote.to_string(),
-                remote_port: p.key.remote_port.into(),
-                in_use: p.in_use,
-                aging: p.aging,
-                free: p.free,
-            })
-            .collect()
+        self.inner.pool_counts().iter().map(PoolCountsInfo::from).collect()
+    }
+
+    /// The `busiest` pools with the most ports in use (then aging), busiest first, and
+    /// every other pool summed; aging ports expired first. One object per pool returned,
+    /// not per pool tracked.
+    #[napi(catch_unwind)]
+    pub fn pool_summary(&self, busiest: u32) -> PoolSummaryInfo {
+        let summary = self.inner.pool_summary(busiest as usize);
+        let o = summary.others;
+        PoolSummaryInfo {
+            busiest: summary.busiest.iter().map(PoolCountsInfo::from).collect(),
+            others: PoolTotalsInfo {
+                pools: o.pools as f64,
+                in_use: o.in_use as f64,
+                aging: o.aging as f64,
+                free: o.free as f64,
+            },
+        }
     }
 
     /// The counters.

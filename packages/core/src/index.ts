@@ -25,6 +25,7 @@ export {
   type ConnectOptions,
   type PoolCounts,
   type PoolSnapshot,
+  type PoolSummary,
   Porter,
   type PorterStats,
   partitionRange,

@@ -23,6 +23,7 @@ import {
   validateAbortSignal,
   validateBoolean,
   validateFamily,
+  validateInteger,
   validateIp,
   validateNumber,
   validateObject,
@@ -80,6 +81,14 @@ export interface PoolCounts {
   inUse: number;
   aging: number;
   free: number;
+}
+
+/** The busiest pools and the others summed, from {@link Porter.poolSummary}. */
+export interface PoolSummary {
+  /** At most the number asked for: most ports in use first, then most aging. */
+  busiest: PoolCounts[];
+  /** Every other pool, summed (`pools`: how many). */
+  others: { pools: number; inUse: number; aging: number; free: number };
 }
 
 /** Counters and the connect-duration histogram, read from the core. */
@@ -350,6 +359,17 @@ export class Porter {
    */
   poolCounts(): PoolCounts[] {
     return callNative(() => this.#allocator.poolCounts());
+  }
+
+  /**
+   * The `busiest` pools with their own counts (most ports in use first, then most aging;
+   * ties by destination, so the choice is stable) and every other pool summed. The
+   * selection runs in the core, so the cost in JavaScript grows with `busiest`, not with
+   * the number of pools: what an exporter with a cap on its series needs.
+   */
+  poolSummary(busiest: number): PoolSummary {
+    const n = validateInteger(busiest, 'busiest', 0, 2 ** 32 - 1);
+    return callNative(() => this.#allocator.poolSummary(n));
   }
 
   /** The counters kept by the core (allocations, releases, retries, errors, durations). */
