@@ -9,7 +9,8 @@
  * of `pools` other destinations, so that a scrape walks a realistic number of pools and
  * caps them with maxPools. Rounds of a fixed duration alternate without / with metrics
  * (the order flips every pair); the ratio is the median "with" rate over the median
- * "without" rate. Last line: JSON.
+ * "without" rate. Then the cost of one scrape against the number of pools (up to
+ * 100,000). Last line: JSON.
  *
  * Run after `npm run build`: node bench/metrics-overhead.mjs [--quick]
  */
@@ -100,6 +101,39 @@ const target = { host: '127.0.0.1', port: server.ports[0] };
 const porter = new Porter({ portRange: PORT_RANGE, agingMs: 30_000, kernelFallback: true });
 const background = Array.from({ length: POOLS }, (_, i) => porter.allocate({ address: '127.0.0.2', port: 1 + i }));
 
+/**
+ * One scrape's cost (registry.metrics(), median of 5, milliseconds) against the number of
+ * pools, each Porter holding `n` pools (a third of them with a port aging). Beside it,
+ * in the same run, porter.poolCounts() alone: one object per pool, what an exporter
+ * would read without the core's summary. Bookkeeping only: nothing is sent anywhere.
+ */
+async function scrapeCostByPools(sizes) {
+  const out = { scrape: {}, poolCounts: {} };
+  for (const n of sizes) {
+    const p = new Porter({ portRange: [20_000, 20_099], agingMs: 600_000 });
+    for (let i = 0; i < n; i++) {
+      p.allocate({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 443 }).release({
+        aging: i % 3 === 0,
+      });
+    }
+    const registry = new Registry();
+    registerPorterMetrics({ porter: p, registry });
+    const timeOf = async (fn) => {
+      const times = [];
+      for (let k = 0; k < 5; k++) {
+        const t0 = performance.now();
+        await fn();
+        times.push(performance.now() - t0);
+      }
+      return Number(median(times).toFixed(2));
+    };
+    out.scrape[n] = await timeOf(() => registry.metrics());
+    out.poolCounts[n] = await timeOf(() => p.poolCounts());
+    console.error(`scrape with ${n} pools: ${out.scrape[n]} ms (poolCounts alone ${out.poolCounts[n]} ms)`);
+  }
+  return out;
+}
+
 try {
   await round(porter, target, 500); // warm-up
   const rates = { without: [], with: [] };
@@ -129,6 +163,7 @@ try {
       `pair ${pair + 1}/${PAIRS}: without ${Math.round(rates.without.at(-1))}/s, with ${Math.round(rates.with.at(-1))}/s`,
     );
   }
+  const scrapeCost = await scrapeCostByPools(quick ? [1_000, 10_000] : [1_000, 10_000, 100_000]);
   const without = median(rates.without);
   const withMetrics = median(rates.with);
   const totalScrapes = scrapes.reduce((a, s) => a + s.scrapes, 0);
@@ -149,6 +184,8 @@ try {
       scrapeMeanMs: scrapeMs.length ? Number(median(scrapeMs).toFixed(2)) : null,
       scrapeBytes: scrapes.at(-1)?.bytes ?? null,
       connectFailures: failures,
+      scrapeMsByPools: scrapeCost.scrape,
+      poolCountsMsByPools: scrapeCost.poolCounts,
     }),
   );
 } finally {

@@ -203,6 +203,34 @@ test('maxPools: the busiest pools keep their series, the rest is summed into rem
   for (const lease of leases) lease.release({ aging: false });
 });
 
+test('20,000 pools: 100 series of their own plus other, and the sums stay exact', async (t) => {
+  // Bookkeeping only (allocate() sends nothing): 20,000 destinations in 10.0.0.0/8.
+  const porter = new Porter({ portRange: [20_000, 20_007], agingMs: 600_000 });
+  const registry = new Registry();
+  registerPorterMetrics({ porter, registry });
+  const leases = [];
+  let inUse = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const address = `10.0.${i >> 8}.${i & 255}`;
+    // Every 250th destination holds 3 leases, every 7th ages one port.
+    const held = i % 250 === 0 ? 3 : 0;
+    for (let k = 0; k < held; k++) leases.push(porter.allocate({ address, port: 443 }));
+    inUse += held;
+    porter.allocate({ address, port: 443 }).release({ aging: i % 7 === 0 });
+  }
+  const s = await scrape(registry);
+  const series = select(s, 'porter_ports_in_use');
+  t.is(series.length, 101);
+  t.is(sumOf(s, 'porter_ports_in_use'), inUse);
+  t.is(sumOf(s, 'porter_ports_aging'), Math.ceil(20_000 / 7));
+  t.is(sumOf(s, 'porter_ports_in_use') + sumOf(s, 'porter_ports_aging') + sumOf(s, 'porter_ports_free'), 20_000 * 8);
+  // The 80 destinations with leases are all among the busiest, 3 ports each.
+  t.is(series.filter((x) => x.value === 3).length, 80);
+  t.is(sampleValue(s, 'porter_ports_in_use', { remote: 'other', local: 'other' }), 0);
+  t.is(sampleValue(s, 'porter_pools'), 20_000);
+  for (const l of leases) l.release({ aging: false });
+});
+
 test('maxPools 0 sums every pool; with pools under the cap there is no "other" series', async (t) => {
   const [first, last] = await findFreePortBlock(4);
   const porter = new Porter({ portRange: [first, last], kernelFallback: false });

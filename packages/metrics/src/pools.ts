@@ -1,9 +1,10 @@
 /**
- * Per-pool gauge rows from a Porter's pool counts, with bounded cardinality: the busiest
+ * Per-pool gauge rows from a Porter's pool summary, with bounded cardinality: the busiest
  * `maxPools` pools keep series of their own, the others are summed into one row
- * labelled `remote="other", local="other"`.
+ * labelled `remote="other", local="other"`. The core does the choosing and the summing,
+ * so a scrape costs the same with a hundred pools or a hundred thousand.
  */
-import type { PoolCounts } from '@porter/core';
+import type { PoolSummary } from '@porter/core';
 
 /** One series of the pool gauges. */
 export interface PoolRow {
@@ -24,44 +25,22 @@ export function remoteLabel(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-/** Busiest first: by ports in use, then aging, then by labels so the order is stable. */
-function busiestFirst(a: PoolRow, b: PoolRow): number {
-  return (
-    b.inUse - a.inUse ||
-    b.aging - a.aging ||
-    (a.remote < b.remote ? -1 : a.remote > b.remote ? 1 : 0) ||
-    (a.local < b.local ? -1 : a.local > b.local ? 1 : 0)
-  );
-}
-
-/** The rows to export for `pools`: at most `maxPools` of their own, plus `other`. */
-export function poolRows(pools: readonly PoolCounts[], maxPools: number): PoolRow[] {
-  // Keyed by labels, so two pools that would share a label set add up instead of
-  // one hiding the other.
-  const byKey = new Map<string, PoolRow>();
-  for (const p of pools) {
-    const remote = remoteLabel(p.remoteAddress, p.remotePort);
-    const key = `${p.localAddress} ${remote}`;
-    const row = byKey.get(key);
-    if (row === undefined) {
-      byKey.set(key, { remote, local: p.localAddress, inUse: p.inUse, aging: p.aging, free: p.free });
-    } else {
-      row.inUse += p.inUse;
-      row.aging += p.aging;
-      row.free += p.free;
-    }
+/**
+ * The rows to export: the summary's busiest pools with series of their own (the core
+ * chose them: most ports in use, then most aging), plus `other` when any pool was left
+ * out.
+ */
+export function summaryRows(summary: PoolSummary): PoolRow[] {
+  const rows: PoolRow[] = summary.busiest.map((p) => ({
+    remote: remoteLabel(p.remoteAddress, p.remotePort),
+    local: p.localAddress,
+    inUse: p.inUse,
+    aging: p.aging,
+    free: p.free,
+  }));
+  const { others } = summary;
+  if (others.pools > 0) {
+    rows.push({ remote: OTHER, local: OTHER, inUse: others.inUse, aging: others.aging, free: others.free });
   }
-  const rows = [...byKey.values()];
-  if (rows.length <= maxPools) return rows;
-  rows.sort(busiestFirst);
-  const other: PoolRow = { remote: OTHER, local: OTHER, inUse: 0, aging: 0, free: 0 };
-  for (let i = maxPools; i < rows.length; i++) {
-    const row = rows[i]!;
-    other.inUse += row.inUse;
-    other.aging += row.aging;
-    other.free += row.free;
-  }
-  rows.length = maxPools;
-  rows.push(other);
   return rows;
 }

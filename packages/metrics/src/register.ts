@@ -4,7 +4,7 @@
  * registry is scraped, in prom-client `collect()` callbacks; nothing runs on the connect
  * path.
  */
-import { defaultPorter, type PoolCounts, type PorterStats } from '@porter/core';
+import { defaultPorter, type PoolSummary, type PorterStats } from '@porter/core';
 import {
   Counter,
   Gauge,
@@ -14,12 +14,12 @@ import {
   type RegistryContentType,
 } from 'prom-client';
 import { CollectedHistogram } from './histogram.js';
-import { type PoolRow, poolRows } from './pools.js';
+import { type PoolRow, summaryRows } from './pools.js';
 import { invalidValue, validateInteger, validateObject, validateString } from './validate.js';
 
 /** What registerPorterMetrics reads: a Porter from @porter/core (any copy of it). */
 export interface PorterSource {
-  poolCounts(): PoolCounts[];
+  poolSummary(busiest: number): PoolSummary;
   stats(): PorterStats;
 }
 
@@ -73,7 +73,7 @@ function oncePerTick<T>(read: () => T): () => T {
 export function registerPorterMetrics(options: PorterMetricsOptions = {}): PorterMetrics {
   validateObject(options, 'options');
   const porter = options.porter ?? defaultPorter();
-  if (typeof porter?.poolCounts !== 'function' || typeof porter?.stats !== 'function') {
+  if (typeof porter?.poolSummary !== 'function' || typeof porter?.stats !== 'function') {
     throw invalidValue('options.porter', typeof porter, 'must be a Porter');
   }
   const registry: Registry<RegistryContentType> = options.registry ?? globalRegistry;
@@ -109,7 +109,7 @@ export function registerPorterMetrics(options: PorterMetricsOptions = {}): Porte
     }
   }
 
-  const rows = oncePerTick(() => poolRows(porter.poolCounts(), maxPools));
+  const rows = oncePerTick(() => summaryRows(porter.poolSummary(maxPools)));
   const stats = oncePerTick(() => porter.stats());
   const registers = [registry];
   const metrics: { name: string; metric: unknown }[] = [];
