@@ -25,10 +25,9 @@ function connectFromWorker(port: number): Promise<{ address: string; port: numbe
   });
 }
 
-// Known bug: configureDefault() keeps localAddresses (and the options reported by
-// defaultPorter().options) in the calling thread's JavaScript only; a worker thread's
-// default Porter is built with the default options around the shared registry, so it
-// connects from the unspecified address. Remove `.failing` once fixed.
+// configureDefault() stores its options (source addresses included) with the native
+// registry, so a worker thread's default Porter, built later around the same registry,
+// connects from the same addresses and takes ports from the same pools.
 test('localAddresses given to configureDefault apply in worker threads too', async (t) => {
   const servers = await startServers();
   const [first, last] = await findFreePortBlock(4, ['127.0.0.2']);
