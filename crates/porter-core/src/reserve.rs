@@ -210,6 +210,20 @@ fn refill(inner: &Inner) {
     }
 }
 
+/// The helper's nice value: the scheduler gives it about a tenth of a CPU's time when it
+/// competes with a thread of normal priority, and rarely lets it preempt one.
+pub const HELPER_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority to [`HELPER_NICE`], so that making sockets ahead
+/// seldom delays the event loop or a server beside it (measured: a lower connect-latency
+/// tail than at normal priority, and a higher connect rate than under `SCHED_IDLE`, which
+/// starved the helper on a busy machine). Lowering a thread's priority needs no
+/// privilege; if it fails anyway the helper runs at normal priority.
+fn lower_priority() {
+    // SAFETY: gettid and setpriority on the calling thread.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, HELPER_NICE) };
+}
+
 /// Out of descriptors: give back every socket held, and pause refills.
 fn step_aside(inner: &Inner) {
     *lock(&inner.paused_until) = Some(Instant::now() + PRESSURE_BACKOFF);
@@ -220,6 +234,7 @@ fn step_aside(inner: &Inner) {
 }
 
 fn helper(inner: &Inner) {
+    lower_priority();
     loop {
         {
             let mut wake = lock(&inner.wake);

@@ -60,3 +60,36 @@ fn refill_never_exceeds_capacity() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     assert_eq!(reserve.ready(Domain::IPV4), 5);
 }
+
+/// The nice value of every thread of this process named `name` (field 19 of its stat).
+fn nice_of_threads(name: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let path = task.path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap();
+        // After the ")" that ends the command name: state is field 3, nice field 19.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        out.push(rest.split(' ').nth(16).unwrap().parse().unwrap());
+    }
+    out
+}
+
+#[test]
+fn the_helper_runs_at_a_lower_priority() {
+    let reserve = Reserve::new(4);
+    let _ = reserve.take(Domain::IPV4).unwrap();
+    assert!(wait_for(|| reserve.ready(Domain::IPV4) == 4));
+    // (Other tests of this binary start helpers of their own; each lowers its priority
+    // first thing, so wait for any that has only just started.)
+    let lowered = wait_for(|| {
+        let nices = nice_of_threads("porter-sockets");
+        !nices.is_empty() && nices.iter().all(|&n| n == porter_core::reserve::HELPER_NICE)
+    });
+    assert!(lowered, "{:?}", nice_of_threads("porter-sockets"));
+}
