@@ -14,6 +14,10 @@
 //! made inline, no thread). The process-wide reserve reads its capacity from
 //! `PORTER_PREPARED_SOCKETS` once (default [`DEFAULT_CAPACITY`]).
 //!
+//! A socket belongs to the network namespace of the thread that made it: the helper's
+//! is that of the thread that first asked for a refill (for Node, the process's own). A
+//! process whose threads switch namespaces should turn the reserve off.
+//!
 //! Under descriptor pressure the reserve steps aside: when the helper cannot make a
 //! socket because the process or the system is out of descriptors (`EMFILE`, `ENFILE`),
 //! it closes every socket it holds, so the application gets them back, and makes none
