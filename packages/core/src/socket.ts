@@ -3,8 +3,8 @@
  *
  * `new Socket({ fd })` first asks libuv what the descriptor is (fstat, isatty,
  * getsockopt(SO_TYPE), getsockname: four system calls) and then makes the TCP handle
- * that porter already knows it needs. On the loopback connect path those calls cost
- * about a sixth of net.connect's whole CPU time per connection. So when Node exposes its
+ * that porter already knows it needs: a measurable share of a loopback connect's CPU
+ * time (docs/ARCHITECTURE.md, "What a loopback connect costs"). So when Node exposes its
  * TCP handle class (`process.binding('tcp_wrap')`, which Node keeps for compatibility
  * and which is what `new Socket({ fd })` itself uses), porter makes the handle, opens the
  * descriptor on it and gives it to `new Socket({ handle })`: the same socket, the same
