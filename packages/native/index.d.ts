@@ -104,6 +104,8 @@ export interface NativeStats {
   durationCount: number
   durationSumSeconds: number
   pools: number
+  /** The process-wide socket reserve (shared by every Allocator). */
+  socketReserve: ReserveInfo
 }
 
 /** Does nothing: the cost of a bare call into the addon, for benchmarks. */
@@ -145,6 +147,15 @@ export interface PoolTotalsInfo {
   inUse: number
   aging: number
   free: number
+}
+
+/** The process-wide reserve of ready sockets. */
+export interface ReserveInfo {
+  capacity: number
+  readyIpv4: number
+  readyIpv6: number
+  taken: number
+  madeInline: number
 }
 
 /**

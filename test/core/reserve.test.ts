@@ -7,11 +7,20 @@ import { startServers } from '../helpers/servers.js';
 const script = fileURLToPath(new URL('./fixtures/reserve.mjs', import.meta.url));
 const run = promisify(execFile);
 
+interface ReserveStats {
+  capacity: number;
+  ready: { ipv4: number; ipv6: number };
+  taken: number;
+  madeInline: number;
+}
+
 interface Seen {
   added: number;
   allCloseOnExec: boolean;
   allNonBlocking: boolean;
   inherited: number;
+  afterFirst: ReserveStats;
+  afterSecond: ReserveStats;
 }
 
 /** One connect in a fresh process with PORTER_PREPARED_SOCKETS as given (unset: default). */
@@ -35,9 +44,17 @@ test('after the first connect the reserve holds 32 ready IPv4 sockets, close-on-
   t.true(seen.allCloseOnExec);
   t.true(seen.allNonBlocking);
   t.is(seen.inherited, 0, 'a spawned process inherits none of them');
+  // stats(): the first connect found the reserve empty and made its socket; the second
+  // took a ready one.
+  t.deepEqual(seen.afterFirst, { capacity: 32, ready: { ipv4: 32, ipv6: 0 }, taken: 0, madeInline: 1 });
+  t.is(seen.afterSecond.taken, 1);
+  t.is(seen.afterSecond.madeInline, 1);
+  t.is(seen.afterSecond.ready.ipv4, 31);
 });
 
 test('PORTER_PREPARED_SOCKETS sets the reserve size; 0 turns it off', async (t) => {
   t.is((await connectWith('8')).added, 1 + 8);
-  t.is((await connectWith('0')).added, 1);
+  const off = await connectWith('0');
+  t.is(off.added, 1);
+  t.deepEqual(off.afterSecond, { capacity: 0, ready: { ipv4: 0, ipv6: 0 }, taken: 0, madeInline: 2 });
 });

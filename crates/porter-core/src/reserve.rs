@@ -24,7 +24,7 @@
 //! for [`PRESSURE_BACKOFF`].
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,9 @@ struct Family {
 
 struct Inner {
     families: [Family; 2],
+    /// Sockets handed out from the reserve, and made on the spot because it was empty.
+    taken: AtomicU64,
+    made_inline: AtomicU64,
     capacity: usize,
     low_water: usize,
     /// Set to ask the helper for a refill; the helper clears it when it starts one.
@@ -61,6 +64,21 @@ struct Inner {
     paused_until: Mutex<Option<Instant>>,
     wakeup: Condvar,
     helper: OnceLock<bool>,
+}
+
+/// What a reserve holds and has handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReserveStats {
+    /// Sockets kept ready per family at most.
+    pub capacity: usize,
+    /// Ready now, IPv4.
+    pub ready_ipv4: usize,
+    /// Ready now, IPv6.
+    pub ready_ipv6: usize,
+    /// Connects that took a ready socket.
+    pub taken: u64,
+    /// Connects that found none ready (or the reserve off) and made their own.
+    pub made_inline: u64,
 }
 
 /// Ready sockets per family, refilled by a helper thread. Cheap to clone (shared).
@@ -95,6 +113,8 @@ impl Reserve {
         Self {
             inner: Arc::new(Inner {
                 families: [family(Domain::IPV4), family(Domain::IPV6)],
+                taken: AtomicU64::new(0),
+                made_inline: AtomicU64::new(0),
                 capacity,
                 low_water: capacity / 4,
                 wake: Mutex::new(false),
@@ -135,6 +155,7 @@ impl Reserve {
     /// refill when the reserve runs low. Never waits for the helper.
     pub fn take(&self, domain: Domain) -> io::Result<Socket> {
         let Some(family) = self.family(domain).filter(|_| self.inner.capacity > 0) else {
+            self.inner.made_inline.fetch_add(1, Ordering::Relaxed);
             return new_socket(domain);
         };
         if !family.wanted.load(Ordering::Relaxed) {
@@ -149,8 +170,25 @@ impl Reserve {
             self.ask_refill();
         }
         match socket {
-            Some(socket) => Ok(socket),
-            None => new_socket(domain),
+            Some(socket) => {
+                self.inner.taken.fetch_add(1, Ordering::Relaxed);
+                Ok(socket)
+            }
+            None => {
+                self.inner.made_inline.fetch_add(1, Ordering::Relaxed);
+                new_socket(domain)
+            }
+        }
+    }
+
+    /// What the reserve holds and has handed out so far.
+    pub fn stats(&self) -> ReserveStats {
+        ReserveStats {
+            capacity: self.inner.capacity,
+            ready_ipv4: self.ready(Domain::IPV4),
+            ready_ipv6: self.ready(Domain::IPV6),
+            taken: self.inner.taken.load(Ordering::Relaxed),
+            made_inline: self.inner.made_inline.load(Ordering::Relaxed),
         }
     }
 
@@ -263,5 +301,7 @@ mod tests {
         reserve.refill();
         assert_eq!(reserve.ready(Domain::IPV4), 0);
         assert!(reserve.inner.helper.get().is_none(), "no helper thread");
+        let stats = reserve.stats();
+        assert_eq!((stats.taken, stats.made_inline), (0, 1));
     }
 }

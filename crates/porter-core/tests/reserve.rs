@@ -35,6 +35,8 @@ fn only_asked_families_are_stocked_and_the_helper_fills_them() {
         let s = reserve.take(Domain::IPV4).unwrap();
         assert_ready_socket(&s);
     }
+    let stats = reserve.stats();
+    assert_eq!((stats.capacity, stats.taken, stats.made_inline), (8, 8, 1));
     // Falling to the low-water mark (2) woke the helper again.
     assert!(wait_for(|| reserve.ready(Domain::IPV4) >= 6));
 }

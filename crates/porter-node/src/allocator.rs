@@ -95,6 +95,30 @@ pub struct NativeStats {
     pub duration_count: f64,
     pub duration_sum_seconds: f64,
     pub pools: u32,
+    /// The process-wide socket reserve (shared by every Allocator).
+    pub socket_reserve: ReserveInfo,
+}
+
+/// The process-wide reserve of ready sockets.
+#[napi(object)]
+pub struct ReserveInfo {
+    pub capacity: u32,
+    pub ready_ipv4: u32,
+    pub ready_ipv6: u32,
+    pub taken: f64,
+    pub made_inline: f64,
+}
+
+fn reserve_info() -> ReserveInfo {
+    let r = porter_core::reserve::Reserve::global().stats();
+    let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    ReserveInfo {
+        capacity: small(r.capacity),
+        ready_ipv4: small(r.ready_ipv4),
+        ready_ipv6: small(r.ready_ipv6),
+        taken: r.taken as f64,
+        made_inline: r.made_inline as f64,
+    }
 }
 
 fn config(options: &AllocatorOptions) -> Result<Config> {
@@ -266,6 +290,7 @@ impl Allocator {
             duration_count: s.duration_count as f64,
             duration_sum_seconds: s.duration_sum_seconds,
             pools: u32::try_from(self.inner.pool_count()).unwrap_or(u32::MAX),
+            socket_reserve: reserve_info(),
         }
     }
 }

@@ -101,6 +101,12 @@ export interface PorterStats {
   connectErrors: Record<string, number>;
   connectDuration: { bounds: number[]; counts: number[]; count: number; sumSeconds: number };
   pools: number;
+  /**
+   * The process-wide reserve of ready sockets (the same for every Porter): its capacity
+   * per family, the sockets ready now, and how many connects took one (`taken`) or made
+   * their own because none was ready or the reserve is off (`madeInline`).
+   */
+  socketReserve: { capacity: number; ready: { ipv4: number; ipv6: number }; taken: number; madeInline: number };
 }
 
 /** One destination (from one choice of local addresses) and its native route. */
@@ -391,6 +397,12 @@ export class Porter {
         sumSeconds: s.durationSumSeconds,
       },
       pools: s.pools,
+      socketReserve: {
+        capacity: s.socketReserve.capacity,
+        ready: { ipv4: s.socketReserve.readyIpv4, ipv6: s.socketReserve.readyIpv6 },
+        taken: s.socketReserve.taken,
+        madeInline: s.socketReserve.madeInline,
+      },
     };
   }
 
