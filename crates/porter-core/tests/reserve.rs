@@ -4,7 +4,7 @@ mod common;
 
 use std::os::fd::AsRawFd;
 
-use common::wait_for;
+use common::{filled_reserve, wait_for};
 use porter_core::reserve::Reserve;
 use socket2::{Domain, Socket, Type};
 
@@ -84,9 +84,7 @@ fn nice_of_threads(name: &str) -> Vec<i32> {
 
 #[test]
 fn the_helper_runs_at_a_lower_priority() {
-    let reserve = Reserve::new(4);
-    let _ = reserve.take(Domain::IPV4).unwrap();
-    assert!(wait_for(|| reserve.ready(Domain::IPV4) == 4));
+    let _reserve = filled_reserve(4);
     // (Other tests of this binary start helpers of their own; each lowers its priority
     // first thing, so wait for any that has only just started.)
     let lowered = wait_for(|| {

@@ -5,8 +5,8 @@ mod common;
 
 use std::os::fd::OwnedFd;
 
-use common::wait_for;
-use porter_core::reserve::{Reserve, PRESSURE_BACKOFF};
+use common::{filled_reserve, wait_for};
+use porter_core::reserve::PRESSURE_BACKOFF;
 use socket2::Domain;
 
 fn open_descriptors() -> usize {
@@ -30,9 +30,7 @@ fn set_soft_limit(n: u64) -> u64 {
 
 #[test]
 fn out_of_descriptors_the_reserve_gives_its_sockets_back_and_pauses() {
-    let reserve = Reserve::new(32);
-    let _first = reserve.take(Domain::IPV4).unwrap();
-    assert!(wait_for(|| reserve.ready(Domain::IPV4) == 32));
+    let reserve = filled_reserve(32);
 
     // Room for only a few more descriptors.
     let old = set_soft_limit((open_descriptors() + 4) as u64);

@@ -13,3 +13,15 @@ pub fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// A reserve of `capacity` IPv4 sockets that a first take has woken, once its helper has
+/// filled it.
+pub fn filled_reserve(capacity: usize) -> porter_core::reserve::Reserve {
+    let reserve = porter_core::reserve::Reserve::new(capacity);
+    drop(reserve.take(socket2::Domain::IPV4).unwrap());
+    assert!(
+        wait_for(|| reserve.ready(socket2::Domain::IPV4) == capacity),
+        "the helper filled the reserve"
+    );
+    reserve
+}
