@@ -135,13 +135,7 @@ fn try_port(lease: Lease, remote: SocketAddr, started: Instant) -> Step {
 fn kernel_fallback(flow: &Flow, remote: SocketAddr, started: Instant) -> Result<Attempt> {
     let local_ip = flow.key().local;
     let registry = flow.registry();
-    let exhausted = |e: io::Error| {
-        registry
-            .stats
-            .exhausted
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        flow.exhausted(Some(e))
-    };
+    let exhausted = |e: io::Error| flow.exhausted(Some(e));
     let socket = new_socket(remote).map_err(|source| Error::Sys {
         source,
         syscall: "socket",
@@ -228,13 +222,7 @@ pub fn start(flows: &[Flow], remote: SocketAddr) -> Result<Attempt> {
         Ok(attempt) => Ok(attempt),
         Err(Some(failed)) => Err(failed),
         Err(None) if config.kernel_fallback => kernel_fallback(first, remote, started),
-        Err(None) => {
-            registry
-                .stats
-                .exhausted
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Err(first.exhausted(None))
-        }
+        Err(None) => Err(first.exhausted(None)),
     };
     if let Err(e) = &result {
         registry.stats.connect_error(e.code());

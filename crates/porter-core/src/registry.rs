@@ -417,17 +417,17 @@ impl Flow {
                 port,
                 armed: true,
             }),
-            None => {
-                self.registry
-                    .stats
-                    .exhausted
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Err(self.exhausted(None))
-            }
+            None => Err(self.exhausted(None)),
         }
     }
 
+    /// Counts an exhaustion of this flow and builds its error (`fallback`: why the kernel
+    /// fallback failed, if it was tried).
     pub(crate) fn exhausted(&self, fallback: Option<std::io::Error>) -> Error {
+        self.registry
+            .stats
+            .exhausted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Error::Exhausted {
             local: self.entry.key.local,
             remote: self.entry.key.remote_addr(),
@@ -493,11 +493,6 @@ pub fn allocate_first(flows: &[Flow]) -> Result<(usize, u16)> {
             source: std::io::Error::from_raw_os_error(libc::EINVAL),
         });
     };
-    first
-        .registry
-        .stats
-        .exhausted
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Err(first.exhausted(None))
 }
 
