@@ -136,53 +136,33 @@ fn kernel_fallback(flow: &Flow, remote: SocketAddr, started: Instant) -> Result<
     let local_ip = flow.key().local;
     let registry = flow.registry();
     let exhausted = |e: io::Error| flow.exhausted(Some(e));
-    let socket = new_socket(remote).map_err(|source| Error::Sys {
+    // No port of ours is bound here: the errors name none.
+    let sys_err = |source, syscall| Error::Sys {
         source,
-        syscall: "socket",
+        syscall,
         local: None,
         remote,
-    })?;
-    let unbound = SocketAddr::new(local_ip, 0);
-    sys::set_bind_address_no_port(&socket, true).map_err(|source| Error::Sys {
-        source,
-        syscall: "setsockopt",
-        local: None,
-        remote,
-    })?;
-    if let Err(e) = socket.bind(&SockAddr::from(unbound)) {
-        return Err(if is_collision(&e) {
+    };
+    // A collision means the kernel found no port either.
+    let collided_or = |e: io::Error, syscall| {
+        if is_collision(&e) {
             exhausted(e)
         } else {
-            Error::Sys {
-                source: e,
-                syscall: "bind",
-                local: None,
-                remote,
-            }
-        });
-    }
-    let in_progress = match issue_connect(&socket, remote) {
-        Ok(p) => p,
-        Err(e) if is_collision(&e) => return Err(exhausted(e)),
-        Err(e) => {
-            return Err(Error::Sys {
-                source: e,
-                syscall: "connect",
-                local: None,
-                remote,
-            })
+            sys_err(e, syscall)
         }
     };
+    let socket = new_socket(remote).map_err(|e| sys_err(e, "socket"))?;
+    let unbound = SocketAddr::new(local_ip, 0);
+    sys::set_bind_address_no_port(&socket, true).map_err(|e| sys_err(e, "setsockopt"))?;
+    socket
+        .bind(&SockAddr::from(unbound))
+        .map_err(|e| collided_or(e, "bind"))?;
+    let in_progress = issue_connect(&socket, remote).map_err(|e| collided_or(e, "connect"))?;
     let local = socket
         .local_addr()
         .ok()
         .and_then(|a| a.as_socket())
-        .ok_or_else(|| Error::Sys {
-            source: io::Error::last_os_error(),
-            syscall: "getsockname",
-            local: None,
-            remote,
-        })?;
+        .ok_or_else(|| sys_err(io::Error::last_os_error(), "getsockname"))?;
     match flow.mark_in_use(local.port()) {
         Marked::AlreadyInUse => Err(exhausted(io::Error::from_raw_os_error(libc::EADDRINUSE))),
         Marked::Free | Marked::WasAging => {
