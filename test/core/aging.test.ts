@@ -1,7 +1,6 @@
-import type { Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { closed, delay, destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { closeAtTeardown, closed, delay, destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
 import { poolFor, portState } from '../helpers/snapshot.js';
 
 const AGING_MS = 500;
@@ -16,11 +15,7 @@ async function setup(mode: 'echo' | 'close-first' | 'reset-first', agingMs = AGI
 for (const how of ['end', 'destroy'] as const) {
   test(`a local close (${how}) ages the port for agingMs, then it is free again`, async (t) => {
     const { servers, port, first, porter } = await setup('echo');
-    const sockets: Socket[] = [];
-    t.teardown(async () => {
-      await destroyAll(sockets);
-      await servers.stop();
-    });
+    const sockets = closeAtTeardown(t, servers);
     const socket = await porter.connect({ host: '127.0.0.1', port });
     sockets.push(socket);
     t.is(socket.localPort, first);
@@ -115,11 +110,7 @@ test('a reset by the server returns the port at once', async (t) => {
 
 test('resetAndDestroy() returns the port at once', async (t) => {
   const { servers, port, first, porter } = await setup('echo');
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
-    await servers.stop();
-  });
+  const sockets = closeAtTeardown(t, servers);
   const socket = await porter.connect({ host: '127.0.0.1', port });
   t.is(typeof socket.resetAndDestroy, 'function');
   const done = closed(socket);

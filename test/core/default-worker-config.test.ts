@@ -1,8 +1,7 @@
-import type { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { configureDefault, connect } from '@porter/core';
 import test from 'ava';
-import { destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { closeAtTeardown, findFreePortBlock, startServers } from '../helpers/servers.js';
 
 /** Connects through the default instance from a fresh worker thread; its local address. */
 function connectFromWorker(port: number): Promise<{ address: string; port: number }> {
@@ -33,11 +32,7 @@ test('localAddresses given to configureDefault apply in worker threads too', asy
   const [first, last] = await findFreePortBlock(4, ['127.0.0.2']);
   configureDefault({ portRange: [first, last], localAddresses: ['127.0.0.2'], kernelFallback: false });
   const port = servers.ports[0] as number;
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
-    await servers.stop();
-  });
+  const sockets = closeAtTeardown(t, servers);
   const mine = await connect({ host: '127.0.0.1', port });
   sockets.push(mine);
   t.is(mine.localAddress, '127.0.0.2');

@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { closeAtTeardown, destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
 import { poolFor, portState } from '../helpers/snapshot.js';
 
 test('a range of k ports without fallback: k connections, then ERR_PORTER_EXHAUSTED', async (t) => {
@@ -9,11 +9,7 @@ test('a range of k ports without fallback: k connections, then ERR_PORTER_EXHAUS
   const servers = await startServers();
   const [first, last] = await findFreePortBlock(k);
   const porter = new Porter({ portRange: [first, last], kernelFallback: false });
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
-    await servers.stop();
-  });
+  const sockets = closeAtTeardown(t, servers);
   const port = servers.ports[0] as number;
   for (let i = 0; i < k; i++) sockets.push(await porter.connect({ host: '127.0.0.1', port }));
   t.deepEqual(
@@ -37,11 +33,7 @@ test('with kernelFallback the next connection gets a kernel-chosen port, tracked
   const servers = await startServers();
   const [first, last] = await findFreePortBlock(k);
   const porter = new Porter({ portRange: [first, last], kernelFallback: true });
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
-    await servers.stop();
-  });
+  const sockets = closeAtTeardown(t, servers);
   const port = servers.ports[0] as number;
   for (let i = 0; i < k; i++) sockets.push(await porter.connect({ host: '127.0.0.1', port }));
   const extra = await porter.connect({ host: '127.0.0.1', port });

@@ -3,18 +3,14 @@ import { readFileSync } from 'node:fs';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { closeAtTeardown, destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
 import { poolFor } from '../helpers/snapshot.js';
 
 test('IPv6 on ::1: ports from the range, pool keyed by ::, exhaustion', async (t) => {
   const servers = await startServers({ host: '::1' });
   const [first, last] = await findFreePortBlock(3, ['::']);
   const porter = new Porter({ portRange: [first, last], kernelFallback: false });
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
-    await servers.stop();
-  });
+  const sockets = closeAtTeardown(t, servers);
   const port = servers.ports[0] as number;
   for (let i = 0; i < 3; i++) sockets.push(await porter.connect({ host: '::1', port }));
   t.deepEqual(
@@ -66,11 +62,7 @@ test("host 'localhost' resolves, family 4 is honoured", async (t) => {
   const [first, last] = await findFreePortBlock(4, ['0.0.0.0', '::']);
   const porter = new Porter({ portRange: [first, last], kernelFallback: false });
   const port = servers.ports[0] as number;
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
-    await servers.stop();
-  });
+  const sockets = closeAtTeardown(t, servers);
   const expectedAny = (await lookup('localhost')).address;
   const any = await porter.connect({ host: 'localhost', port });
   sockets.push(any);

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { closeAtTeardown, findFreePortBlock, startServers } from '../helpers/servers.js';
 import { poolFor } from '../helpers/snapshot.js';
 
 // A connect's result crosses from the core packed into one number while the lease's
@@ -18,11 +18,7 @@ test('a Porter with 260 local addresses of one port each uses all of them, the 2
     kernelFallback: false,
     agingMs: 60_000,
   });
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
-    await servers.stop();
-  });
+  const sockets = closeAtTeardown(t, servers);
   const dest = servers.ports[0] as number;
   for (let i = 0; i < count; i++) sockets.push(await porter.connect({ host: '127.0.0.1', port: dest, timeout: 5_000 }));
   // In order of the local addresses: each pool has one port, taken once.

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { closeAtTeardown, findFreePortBlock, startServers } from '../helpers/servers.js';
 import { poolFor } from '../helpers/snapshot.js';
 
 const sortNum = (a: number[]): number[] => [...a].sort((x, y) => x - y);
@@ -11,11 +11,7 @@ test('the same local ports serve two destinations at once', async (t) => {
   const servers = await startServers({ count: 2 });
   const [first, last] = await findFreePortBlock(size);
   const porter = new Porter({ portRange: [first, last], kernelFallback: false, agingMs: 500 });
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
-    await servers.stop();
-  });
+  const sockets = closeAtTeardown(t, servers);
 
   const byDest = new Map<number, number[]>();
   for (const port of servers.ports) {
@@ -65,11 +61,7 @@ test('localAddresses: two source addresses of 2 ports each give 4 connections, t
     kernelFallback: false,
     localAddresses: ['127.0.0.2', '127.0.0.3'],
   });
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
-    await servers.stop();
-  });
+  const sockets = closeAtTeardown(t, servers);
   const port = servers.ports[0] as number;
   for (let i = 0; i < 4; i++) sockets.push(await porter.connect({ host: '127.0.0.1', port }));
   const pairs = sockets.map((s) => `${s.localAddress}:${s.localPort}`).sort();

@@ -12,6 +12,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
+import type { ExecutionContext } from 'ava';
 
 export type ServerMode = 'echo' | 'close-first' | 'reset-first' | 'no-accept';
 
@@ -209,6 +210,19 @@ export async function destroyAll(sockets: Iterable<Socket>): Promise<void> {
   const done = Promise.all(list.map(closed));
   for (const s of list) s.destroy();
   await done;
+}
+
+/**
+ * An array for the sockets a test opens: at the test's teardown they are destroyed, then
+ * `servers` stop.
+ */
+export function closeAtTeardown(t: ExecutionContext, servers: ServerGroup): Socket[] {
+  const sockets: Socket[] = [];
+  t.teardown(async () => {
+    await destroyAll(sockets);
+    await servers.stop();
+  });
+  return sockets;
 }
 
 /** Sleeps `ms` milliseconds. */
