@@ -102,6 +102,7 @@ test('a reset by the server returns the port at once', async (t) => {
     error = e;
   });
   socket.on('data', () => {});
+  socket.write('reset me');
   await closed(socket);
   t.is(error?.code, 'ECONNRESET');
   t.true(leaseOf(socket)?.released);

@@ -5,7 +5,10 @@
  * Modes:
  * - 'echo': accepts and echoes; ends its side when the client ends.
  * - 'close-first': accepts, then ends the connection at once (the server closes first).
- * - 'reset-first': accepts, then resets the connection at once (RST from the server).
+ * - 'reset-first': accepts, then resets the connection (RST from the server) when the
+ *   client's first data arrives: after the client has seen its connect complete. (A
+ *   reset at accept can reach the client before it looks, and the connect then fails
+ *   with ECONNRESET, as net.connect's does.)
  * - 'no-accept': listens with a tiny backlog and never accepts (the child's event loop
  *   is blocked), so once the accept queue is full further SYNs are dropped and a
  *   connect stays pending. See {@link fillAcceptQueue}.
@@ -47,7 +50,7 @@ function onConnection(socket) {
   socket.on('error', () => {});
   if (mode === 'echo') socket.pipe(socket);
   else if (mode === 'close-first') socket.end();
-  else if (mode === 'reset-first') socket.resetAndDestroy();
+  else if (mode === 'reset-first') socket.once('data', () => socket.resetAndDestroy());
 }
 for (let i = 0; i < count; i++) {
   const server = net.createServer(onConnection);
