@@ -22,6 +22,15 @@ test.after.always(() => certs?.cleanup());
 
 const newPorter = (): Porter => new Porter({ agingMs: 60_000 });
 
+/** Server options that require a client certificate signed by the test CA. */
+const clientCertRequired = () => ({
+  cert: certs.server.cert,
+  key: certs.server.key,
+  ca: certs.ca,
+  requestCert: true,
+  rejectUnauthorized: true,
+});
+
 /** Sends `text` and resolves to what comes back first. */
 async function roundTrip(socket: TLSSocket, text: string): Promise<string> {
   socket.write(text);
@@ -142,10 +151,7 @@ test('ALPN: the protocol the server picks', async (t) => {
 });
 
 test('mutual TLS: the server sees the client certificate', async (t) => {
-  const server = await startTlsServer(
-    { cert: certs.server.cert, key: certs.server.key, ca: certs.ca, requestCert: true, rejectUnauthorized: true },
-    (s) => s.end(`${s.getPeerCertificate().subject.CN}\n`),
-  );
+  const server = await startTlsServer(clientCertRequired(), (s) => s.end(`${s.getPeerCertificate().subject.CN}\n`));
   const porter = newPorter();
   const socket = await connect({
     host: 'localhost',
@@ -248,13 +254,7 @@ test('an aborted signal rejects before any connection is made', async (t) => {
 });
 
 test('server requiring a client certificate, none given (TLS 1.2): rejects with the alert', async (t) => {
-  const server = await startTlsServer({
-    cert: certs.server.cert,
-    key: certs.server.key,
-    ca: certs.ca,
-    requestCert: true,
-    rejectUnauthorized: true,
-  });
+  const server = await startTlsServer(clientCertRequired());
   const porter = newPorter();
   const err = (await t.throwsAsync(
     connect({ host: '127.0.0.1', port: server.port, ca: certs.ca, porter, maxVersion: 'TLSv1.2' }),
@@ -272,13 +272,7 @@ test('server requiring a client certificate, none given (TLS 1.2): rejects with 
 test('server requiring a client certificate, none given (TLS 1.3): the alert comes after secureConnect', async (t) => {
   // In TLS 1.3 the client finishes its handshake before the server has checked its
   // certificate: connect resolves, then the socket errors with the server's alert.
-  const server = await startTlsServer({
-    cert: certs.server.cert,
-    key: certs.server.key,
-    ca: certs.ca,
-    requestCert: true,
-    rejectUnauthorized: true,
-  });
+  const server = await startTlsServer(clientCertRequired());
   const porter = newPorter();
   const socket = await connect({ host: '127.0.0.1', port: server.port, ca: certs.ca, porter, minVersion: 'TLSv1.3' });
   const [err] = (await once(socket, 'error')) as [NodeJS.ErrnoException];
