@@ -149,6 +149,26 @@ fn new_destination(c: &mut Criterion) {
     g.finish();
 }
 
+/// A flow whose first `n` ports were taken, then released into aging (`aging` long),
+/// the clock moved `gap_us` after each release.
+fn aged_flow(n: u32, aging: Duration, gap_us: u64) -> (Arc<ManualClock>, Flow) {
+    let clock = Arc::new(ManualClock::new());
+    let registry = Registry::with_clock(
+        Config {
+            aging,
+            ..Config::default()
+        },
+        clock.clone(),
+    );
+    let flow = registry.flow(key(1));
+    let ports: Vec<u16> = (0..n).map(|_| flow.allocate_port().unwrap()).collect();
+    for p in ports {
+        flow.release(p, true);
+        clock.advance_us(gap_us);
+    }
+    (clock, flow)
+}
+
 fn expiry(c: &mut Criterion) {
     let mut g = c.benchmark_group("expire");
     g.sample_size(20);
@@ -157,19 +177,7 @@ fn expiry(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("aged_ports", n), &n, |b, &n| {
             b.iter_batched_ref(
                 || {
-                    let clock = Arc::new(ManualClock::new());
-                    let registry = Registry::with_clock(
-                        Config {
-                            aging: Duration::from_millis(1),
-                            ..Config::default()
-                        },
-                        clock.clone(),
-                    );
-                    let flow = registry.flow(key(1));
-                    let ports: Vec<u16> = (0..n).map(|_| flow.allocate_port().unwrap()).collect();
-                    for p in ports {
-                        flow.release(p, true);
-                    }
+                    let (clock, flow) = aged_flow(n, Duration::from_millis(1), 0);
                     clock.advance_ms(1);
                     flow
                 },
@@ -183,20 +191,7 @@ fn expiry(c: &mut Criterion) {
     // due ports out of the ones still aging.
     for n in [1_000u32, 4_000, 10_000] {
         let setup = move || {
-            let clock = Arc::new(ManualClock::new());
-            let registry = Registry::with_clock(
-                Config {
-                    aging: Duration::from_secs(1),
-                    ..Config::default()
-                },
-                clock.clone(),
-            );
-            let flow = registry.flow(key(1));
-            let ports: Vec<u16> = (0..n).map(|_| flow.allocate_port().unwrap()).collect();
-            for p in ports {
-                flow.release(p, true);
-                clock.advance_us(1);
-            }
+            let (clock, flow) = aged_flow(n, Duration::from_secs(1), 1);
             // Deadlines run from 1 s to 1 s + n - 1 us; the clock stands at n us: move it
             // to 1 s + n/2 - 1 us, where the first n/2 are due.
             clock.advance_us(1_000_000 + u64::from(n / 2) - 1 - u64::from(n));
