@@ -1,6 +1,6 @@
-import { createServer, type Server, type Socket } from 'node:net';
-import { leaseOf, Porter } from '@porter/core';
-import test from 'ava';
+import { createServer, type Server } from 'node:net';
+import { leaseOf, Porter, type PorterOptions } from '@porter/core';
+import test, { type ExecutionContext } from 'ava';
 import { closeAtTeardown, destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
 import { poolFor, portState } from '../helpers/snapshot.js';
 
@@ -71,17 +71,26 @@ async function listenerAtRangeStart(k: number): Promise<{ server: Server; first:
   throw new Error('no listener could be placed');
 }
 
-test('retry {attempts: 1}: a port held by a listener is skipped and ages', async (t) => {
+/**
+ * Echo servers, a listener on the first port of a free 3-port block, and a Porter with
+ * `options` on that block; all closed at teardown with the sockets the test keeps.
+ */
+async function rangeWithListener(t: ExecutionContext, options: PorterOptions) {
   const servers = await startServers();
   const { server, first, last } = await listenerAtRangeStart(3);
-  const porter = new Porter({ portRange: [first, last], retry: { attempts: 1 }, kernelFallback: false });
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
+  t.teardown(() => {
     server.close();
-    await servers.stop();
   });
-  const port = servers.ports[0] as number;
+  const sockets = closeAtTeardown(t, servers);
+  const porter = new Porter({ ...options, portRange: [first, last] });
+  return { porter, port: servers.ports[0] as number, first, last, sockets };
+}
+
+test('retry {attempts: 1}: a port held by a listener is skipped and ages', async (t) => {
+  const { porter, port, first, sockets } = await rangeWithListener(t, {
+    retry: { attempts: 1 },
+    kernelFallback: false,
+  });
   const socket = await porter.connect({ host: '127.0.0.1', port });
   sockets.push(socket);
   t.not(socket.localPort, first);
@@ -91,14 +100,7 @@ test('retry {attempts: 1}: a port held by a listener is skipped and ages', async
 });
 
 test('retry {attempts: 0} without fallback: EADDRINUSE from bind with the port', async (t) => {
-  const servers = await startServers();
-  const { server, first, last } = await listenerAtRangeStart(3);
-  const porter = new Porter({ portRange: [first, last], retry: { attempts: 0 }, kernelFallback: false });
-  t.teardown(async () => {
-    server.close();
-    await servers.stop();
-  });
-  const port = servers.ports[0] as number;
+  const { porter, port, first } = await rangeWithListener(t, { retry: { attempts: 0 }, kernelFallback: false });
   const err = (await t.throwsAsync(porter.connect({ host: '127.0.0.1', port }))) as NodeJS.ErrnoException & {
     localPort?: number;
     localAddress?: string;
@@ -115,16 +117,10 @@ test('retry {attempts: 0} without fallback: EADDRINUSE from bind with the port',
 });
 
 test('retry {attempts: 0} with fallback: the kernel picks a port', async (t) => {
-  const servers = await startServers();
-  const { server, first, last } = await listenerAtRangeStart(3);
-  const porter = new Porter({ portRange: [first, last], retry: { attempts: 0 }, kernelFallback: true });
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
-    server.close();
-    await servers.stop();
+  const { porter, port, first, last, sockets } = await rangeWithListener(t, {
+    retry: { attempts: 0 },
+    kernelFallback: true,
   });
-  const port = servers.ports[0] as number;
   const socket = await porter.connect({ host: '127.0.0.1', port });
   sockets.push(socket);
   const lp = socket.localPort as number;
