@@ -19,6 +19,8 @@ export declare class Allocator {
   static shared(options?: AllocatorOptions | undefined | null): Allocator
   /** The options the registry was made with. */
   options(): AllocatorOptions
+  /** How the range is split between porter and the kernel, per destination. */
+  capacity(): CapacityInfo
   /** Whether `other` is the same registry. */
   sameAs(other: Allocator): boolean
   /**
@@ -54,10 +56,28 @@ export interface AgingInfo {
 export interface AllocatorOptions {
   rangeFirst: number
   rangeLast: number
+  /** 'hybrid', 'pool' or 'kernel'. */
+  mode: string
   agingMs: number
   retryAttempts: number
   kernelFallback: boolean
   localAddresses?: Array<string>
+}
+
+/** How a registry's range is split between porter and the kernel. */
+export interface CapacityInfo {
+  mode: string
+  /** Ports porter binds itself, per destination and source address. */
+  explicit: number
+  /** Ports of the kernel's window, per destination and source address. */
+  kernel: number
+  perDestination: number
+  explicitPorts: Array<Interval>
+  kernelWindow?: Interval
+  /** Whether sockets carry IP_LOCAL_PORT_RANGE to keep the kernel in its window. */
+  kernelWindowNarrowed: boolean
+  /** The ephemeral range read when the registry was made. */
+  ephemeral: Interval
 }
 
 export interface CodeCount {
@@ -79,6 +99,32 @@ export interface Connection {
   handle: number
 }
 
+/** The collisions a mode retries when the user sets no `retry.attempts`. */
+export declare function defaultRetries(mode: string): number
+
+/** The host's port settings (ephemeral and reserved ports, kernel options), read now. */
+export declare function hostPorts(): HostPortsInfo
+
+/** The host's port settings, read now from the calling thread's network namespace. */
+export interface HostPortsInfo {
+  /** `net.ipv4.ip_local_port_range`. */
+  ephemeral: Interval
+  /** `net.ipv4.ip_local_reserved_ports`, as sorted intervals. */
+  reserved: Array<Interval>
+  /** False when /proc could not be read and Linux's defaults stand in. */
+  readFromSystem: boolean
+  /** Whether the kernel has IP_BIND_ADDRESS_NO_PORT (Linux 4.2). */
+  bindAddressNoPort: boolean
+  /** Whether the kernel has IP_LOCAL_PORT_RANGE (Linux 6.3). */
+  localPortRange: boolean
+}
+
+/** An inclusive interval of ports. */
+export interface Interval {
+  first: number
+  last: number
+}
+
 /** A porter-core error as data, in the shape Node gives system errors. */
 export interface NativeError {
   code: string
@@ -98,6 +144,7 @@ export interface NativeStats {
   retries: Array<CodeCount>
   exhausted: number
   kernelFallbacks: number
+  kernelPicks: number
   connectErrors: Array<CodeCount>
   durationBounds: Array<number>
   durationBuckets: Array<number>
@@ -179,6 +226,3 @@ export declare function routeIsAging(route: number, handle: number): boolean
 
 /** Gives a lease's port back. Returns false (and changes nothing) if it was not in use. */
 export declare function routeRelease(route: number, handle: number, aging: boolean): boolean
-
-/** The system's `ip_local_port_range`, as `[first, last]`. */
-export declare function systemPortRange(): Array<number>

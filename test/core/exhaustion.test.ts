@@ -12,9 +12,11 @@ test('a range of k ports without fallback: k connections, then ERR_PORTER_EXHAUS
   const sockets = closeAtTeardown(t, servers);
   const port = servers.ports[0] as number;
   for (let i = 0; i < k; i++) sockets.push(await porter.connect({ host: '127.0.0.1', port }));
+  // Every port of the range, in the walk's order from where it started (a random port).
+  const start = sockets[0]?.localPort as number;
   t.deepEqual(
     sockets.map((s) => s.localPort),
-    Array.from({ length: k }, (_, i) => first + i),
+    Array.from({ length: k }, (_, i) => first + ((start - first + i) % k)),
   );
   const err = await t.throwsAsync(porter.connect({ host: '127.0.0.1', port }));
   t.is((err as NodeJS.ErrnoException).code, 'ERR_PORTER_EXHAUSTED');
@@ -58,12 +60,31 @@ function listen(host: string, port: number): Promise<Server> {
   });
 }
 
-/** A port P with P..P+k free of listeners and P now taken by a listener in this process. */
-async function listenerAtRangeStart(k: number): Promise<{ server: Server; first: number; last: number }> {
+/**
+ * Echo servers, a Porter with `options` on a free block of `size` ports, and a listener (in this
+ * process) on the port the Porter's walk tries next for the servers' destination, so
+ * that porter's bind to it fails with EADDRINUSE; all closed at teardown with the
+ * sockets the test keeps. `next(p)` is the port the walk tries after `p`.
+ */
+async function rangeWithListener(t: ExecutionContext, options: PorterOptions, size = 3) {
+  const servers = await startServers();
+  const sockets = closeAtTeardown(t, servers);
+  const port = servers.ports[0] as number;
   for (let attempt = 0; attempt < 20; attempt++) {
-    const [first, last] = await findFreePortBlock(k + 1);
+    const [first, last] = await findFreePortBlock(size);
+    const porter = new Porter({ ...options, portRange: [first, last] });
+    const next = (p: number): number => (p === last ? first : p + 1);
+    // The walk starts at a random port: the one after the port it hands out (and gets
+    // back at once) is tried next.
+    const seen = porter.allocate({ address: '127.0.0.1', port });
+    seen.release({ aging: false });
+    const blocked = next(seen.localPort);
     try {
-      return { server: await listen('0.0.0.0', first), first, last };
+      const server = await listen('0.0.0.0', blocked);
+      t.teardown(() => {
+        server.close();
+      });
+      return { porter, port, first, last, blocked, next, sockets };
     } catch {
       // Taken meanwhile: another block.
     }
@@ -71,36 +92,23 @@ async function listenerAtRangeStart(k: number): Promise<{ server: Server; first:
   throw new Error('no listener could be placed');
 }
 
-/**
- * Echo servers, a listener on the first port of a free 3-port block, and a Porter with
- * `options` on that block; all closed at teardown with the sockets the test keeps.
- */
-async function rangeWithListener(t: ExecutionContext, options: PorterOptions) {
-  const servers = await startServers();
-  const { server, first, last } = await listenerAtRangeStart(3);
-  t.teardown(() => {
-    server.close();
-  });
-  const sockets = closeAtTeardown(t, servers);
-  const porter = new Porter({ ...options, portRange: [first, last] });
-  return { porter, port: servers.ports[0] as number, first, last, sockets };
-}
-
 test('retry {attempts: 1}: a port held by a listener is skipped and ages', async (t) => {
-  const { porter, port, first, sockets } = await rangeWithListener(t, {
+  const { porter, port, first, last, blocked, sockets } = await rangeWithListener(t, {
     retry: { attempts: 1 },
     kernelFallback: false,
   });
   const socket = await porter.connect({ host: '127.0.0.1', port });
   sockets.push(socket);
-  t.not(socket.localPort, first);
-  t.is(socket.localPort, first + 1);
-  t.is(portState(porter.snapshot(), '127.0.0.1', port, first), 'aging');
+  // After a collision the walk goes on from a random port of the range.
+  const lp = socket.localPort as number;
+  t.not(lp, blocked);
+  t.true(lp >= first && lp <= last, `${lp}`);
+  t.is(portState(porter.snapshot(), '127.0.0.1', port, blocked), 'aging');
   t.is(porter.stats().retries.EADDRINUSE, 1);
 });
 
 test('retry {attempts: 0} without fallback: EADDRINUSE from bind with the port', async (t) => {
-  const { porter, port, first } = await rangeWithListener(t, { retry: { attempts: 0 }, kernelFallback: false });
+  const { porter, port, blocked } = await rangeWithListener(t, { retry: { attempts: 0 }, kernelFallback: false });
   const err = (await t.throwsAsync(porter.connect({ host: '127.0.0.1', port }))) as NodeJS.ErrnoException & {
     localPort?: number;
     localAddress?: string;
@@ -108,7 +116,7 @@ test('retry {attempts: 0} without fallback: EADDRINUSE from bind with the port',
   t.is(err.code, 'EADDRINUSE');
   t.is(err.syscall, 'bind');
   t.is(err.errno, -98);
-  t.is(err.localPort, first);
+  t.is(err.localPort, blocked);
   t.is(err.localAddress, '0.0.0.0');
   t.is((err as { address?: string }).address, '127.0.0.1');
   t.is((err as { port?: number }).port, port);
@@ -126,4 +134,28 @@ test('retry {attempts: 0} with fallback: the kernel picks a port', async (t) => 
   const lp = socket.localPort as number;
   t.true(lp < first || lp > last, `kernel-chosen ${lp}`);
   t.deepEqual(poolFor(porter.snapshot(), '127.0.0.1', port)?.inUse, [lp]);
+});
+
+test('a port a listener holds is passed over on its local address for every destination, not found again each lap', async (t) => {
+  // agingMs 0 and resets: every port comes back at once, so each destination's walk laps
+  // the 6-port range five times. bind() refuses the listener's port once; from then on
+  // every destination from that local address passes over it (for BLOCK_PERIOD, 60 s).
+  const { porter, first, last, blocked } = await rangeWithListener(
+    t,
+    { agingMs: 0, retry: { attempts: 8 }, kernelFallback: false },
+    6,
+  );
+  const servers = await startServers({ count: 4 });
+  t.teardown(() => servers.stop());
+  const seen = new Set<number>();
+  for (const port of servers.ports) {
+    for (let i = 0; i < 15; i++) {
+      const socket = await porter.connect({ host: '127.0.0.1', port });
+      seen.add(socket.localPort as number);
+      await new Promise((resolve) => socket.once('close', resolve).resetAndDestroy());
+    }
+  }
+  t.is(porter.stats().retries.EADDRINUSE, 1, 'bind() was refused once, on the first lap of the first destination');
+  t.false(seen.has(blocked));
+  t.is(seen.size, last - first, 'every other port of the range was used');
 });

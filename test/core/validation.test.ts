@@ -30,6 +30,8 @@ const constructorCases: [string, unknown, Code][] = [
   ['retry.attempts a fraction', { retry: { attempts: 1.5 } }, 'ERR_OUT_OF_RANGE'],
   ['kernelFallback a string', { kernelFallback: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
   ['kernelFallback a number', { kernelFallback: 1 }, 'ERR_INVALID_ARG_TYPE'],
+  ['mode unknown', { mode: 'fast' }, 'ERR_INVALID_ARG_VALUE'],
+  ['mode a number', { mode: 1 }, 'ERR_INVALID_ARG_VALUE'],
   ['localAddresses a string', { localAddresses: '127.0.0.2' }, 'ERR_INVALID_ARG_TYPE'],
   ['localAddresses with a name', { localAddresses: ['localhost'] }, 'ERR_INVALID_ARG_VALUE'],
   ['localAddresses with a number', { localAddresses: [127] }, 'ERR_INVALID_ARG_TYPE'],
@@ -52,6 +54,7 @@ test('new Porter: good options are accepted and normalised', (t) => {
   });
   t.deepEqual(porter.options, {
     portRange: [20_000, 20_009],
+    mode: 'hybrid',
     agingMs: 0,
     retry: { attempts: 2 },
     kernelFallback: false,
@@ -60,7 +63,12 @@ test('new Porter: good options are accepted and normalised', (t) => {
   t.deepEqual(new Porter().options.portRange, [1024, 65535]);
   t.is(new Porter().options.agingMs, 30_000);
   t.is(new Porter().options.kernelFallback, true);
-  t.deepEqual(new Porter().options.retry, { attempts: 0 });
+  t.is(new Porter().options.mode, 'hybrid');
+  // Collisions with other processes are retried by default in the hybrid mode only.
+  t.deepEqual(new Porter().options.retry, { attempts: 8 });
+  t.deepEqual(new Porter({ mode: 'pool' }).options.retry, { attempts: 0 });
+  t.deepEqual(new Porter({ mode: 'kernel' }).options.retry, { attempts: 0 });
+  t.deepEqual(new Porter({ mode: 'pool', retry: { attempts: 3 } }).options.retry, { attempts: 3 });
 });
 
 const connectCases: [string, unknown, Code][] = [
@@ -183,7 +191,8 @@ for (const [name, options, code] of releaseCases) {
     const lease = porter.allocate({ address: '127.0.0.1', port: 80 });
     t.throws(() => lease.release(bad<{ aging: boolean }>(options)), { code, instanceOf: classOf(code) });
     t.false(lease.released);
-    t.deepEqual(porter.snapshot()[0]?.inUse, [first]);
+    t.deepEqual(porter.snapshot()[0]?.inUse, [lease.localPort]);
+    t.true(lease.localPort >= first && lease.localPort <= last);
     t.true(lease.release({ aging: false }));
   });
 }

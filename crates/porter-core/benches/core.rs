@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use porter_core::{Clock, Config, Flow, FlowKey, ManualClock, Pool, PortRange, Registry};
+use porter_core::{Clock, Config, Flow, FlowKey, ManualClock, Pool, Registry};
 
 fn key(n: u32) -> FlowKey {
     // Distinct destinations: 10.x.y.z:443 (keys only; nothing is sent anywhere).
@@ -40,11 +40,11 @@ fn single_thread(c: &mut Criterion) {
     let mut g = c.benchmark_group("pairs");
     g.throughput(Throughput::Elements(1));
 
-    let registry = Registry::new(Config::default());
+    let registry = Registry::new(Config::default()).unwrap();
     let flow = registry.flow(key(1));
     g.bench_function("flow", |b| b.iter(|| pair(&flow)));
 
-    let registry = Registry::with_clock(Config::default(), Arc::new(ManualClock::new()));
+    let registry = Registry::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
     let flow = registry.flow(key(1));
     g.bench_function("flow_manual_clock", |b| b.iter(|| pair(&flow)));
 
@@ -53,7 +53,8 @@ fn single_thread(c: &mut Criterion) {
     let registry = Registry::new(Config {
         aging: Duration::from_secs(3600),
         ..Config::default()
-    });
+    })
+    .unwrap();
     let flow = registry.flow(key(1));
     let aged = flow.allocate_port().unwrap();
     flow.release(aged, true);
@@ -66,24 +67,27 @@ fn single_thread(c: &mut Criterion) {
             ..Config::default()
         },
         CoarseClock,
-    );
+    )
+    .unwrap();
     let flow = registry.flow(key(1));
     let aged = flow.allocate_port().unwrap();
     flow.release(aged, true);
     g.bench_function("flow_one_aging_coarse_clock", |b| b.iter(|| pair(&flow)));
 
     // With 1,000 other ports in use on the flow (a busy destination).
-    let registry = Registry::new(Config::default());
+    let registry = Registry::new(Config::default()).unwrap();
     let flow = registry.flow(key(1));
     let held: Vec<u16> = (0..1000).map(|_| flow.allocate_port().unwrap()).collect();
     g.bench_function("flow_1000_in_use", |b| b.iter(|| pair(&flow)));
     drop(held);
 
-    let range = PortRange::DEFAULT;
+    // The bare pool, on the zones a default registry has on this host.
+    let zones = Registry::new(Config::default()).unwrap().zones().clone();
+    let range = zones.range();
     let mut pool = Pool::new();
     g.bench_function("pool", |b| {
         b.iter(|| {
-            let port = pool.allocate(range, black_box(0)).unwrap();
+            let port = pool.allocate(&zones, black_box(0)).unwrap();
             black_box(pool.release(range, black_box(port), None));
         })
     });
@@ -120,7 +124,7 @@ fn two_threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("pairs_2_threads");
     // Two pairs per iteration, one on each thread: criterion's rate is pairs/sec in total.
     g.throughput(Throughput::Elements(2));
-    let registry = Registry::new(Config::default());
+    let registry = Registry::new(Config::default()).unwrap();
     let two = [registry.flow(key(1)), registry.flow(key(2))];
     g.bench_function("two_destinations", |b| b.iter_custom(|iters| run_threads(&two, iters)));
     let one = registry.flow(key(3));
@@ -135,7 +139,7 @@ fn new_destination(c: &mut Criterion) {
     g.bench_function("flow_and_first_allocate", |b| {
         b.iter_custom(|iters| {
             // A fresh registry per sample, so the map does not grow without bound.
-            let registry = Registry::new(Config::default());
+            let registry = Registry::new(Config::default()).unwrap();
             let t0 = Instant::now();
             for n in 0..iters {
                 let flow = registry.flow(key(n as u32));
@@ -159,7 +163,8 @@ fn aged_flow(n: u32, aging: Duration, gap_us: u64) -> (Arc<ManualClock>, Flow) {
             ..Config::default()
         },
         clock.clone(),
-    );
+    )
+    .unwrap();
     let flow = registry.flow(key(1));
     let ports: Vec<u16> = (0..n).map(|_| flow.allocate_port().unwrap()).collect();
     for p in ports {

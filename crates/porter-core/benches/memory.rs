@@ -69,7 +69,7 @@ fn key(n: u32) -> FlowKey {
 
 /// Heap bytes per idle pool: `n` flows created (handles dropped), growth / n.
 fn bytes_per_idle_pool(n: u32) -> f64 {
-    let registry = Registry::new(Config::default());
+    let registry = Registry::new(Config::default()).unwrap();
     let before = live();
     for i in 0..n {
         drop(registry.flow(key(i)));
@@ -81,7 +81,7 @@ fn bytes_per_idle_pool(n: u32) -> f64 {
 
 /// Heap bytes per port: `n` ports taken on one flow (in use, or released into aging).
 fn bytes_per_port(n: u32, aging: bool) -> f64 {
-    let registry = Registry::with_clock(Config::default(), Arc::new(ManualClock::new()));
+    let registry = Registry::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
     let flow = registry.flow(key(1));
     let mut ports = Vec::with_capacity(n as usize);
     let before = live();
@@ -100,7 +100,7 @@ fn bytes_per_port(n: u32, aging: bool) -> f64 {
 /// Heap bytes a flow keeps once `peak` ports were in use and all but `left` came back:
 /// whether the memory follows the ports in use on the way down too.
 fn bytes_after_shrinking(peak: u32, left: u32) -> isize {
-    let registry = Registry::with_clock(Config::default(), Arc::new(ManualClock::new()));
+    let registry = Registry::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
     let flow = registry.flow(key(1));
     let before = live();
     let ports: Vec<u16> = (0..peak).map(|_| flow.allocate_port().unwrap()).collect();
@@ -114,7 +114,7 @@ fn bytes_after_shrinking(peak: u32, left: u32) -> isize {
 
 /// Allocate + release pairs per second on one flow, one thread, real clock.
 fn pairs_per_sec(pairs: u64) -> f64 {
-    let registry = Registry::new(Config::default());
+    let registry = Registry::new(Config::default()).unwrap();
     let flow = registry.flow(key(1));
     // Warm up (the first pairs allocate the pool's list).
     for _ in 0..10_000 {

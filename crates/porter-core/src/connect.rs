@@ -1,16 +1,18 @@
-//! Bind-before-connect on leased ports.
+//! Bind-before-connect on leased ports, and connects whose port the kernel picks.
 //!
 //! [`start`] runs on the caller's thread and never waits on the network: it takes a port
 //! and a non-blocking, close-on-exec socket with `SO_REUSEADDR` (from the [`reserve`](crate::reserve),
 //! made ahead on a helper thread, or made there and then), binds it and calls
 //! `connect`, trying other ports on `EADDRINUSE` / `EADDRNOTAVAIL` as the retry policy
-//! allows, then letting the kernel choose if the configuration says so. [`finish`] waits
+//! allows; then it lets the kernel pick within porter's range where the
+//! [`Zones`](crate::Zones) say so, and anywhere in its ephemeral range as the fallback. [`finish`] waits
 //! for the socket to become writable (tokio's reactor), reads `SO_ERROR`, and applies the
 //! timeout and cancellation. Whatever fails, the port goes back: into aging once a SYN
 //! may have left, at once otherwise.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket};
@@ -19,7 +21,7 @@ use tokio::io::Interest;
 pub use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::pool::Marked;
+use crate::range::PortRange;
 use crate::registry::{Flow, Lease};
 use crate::reserve::Reserve;
 use crate::sys;
@@ -82,6 +84,7 @@ enum Step {
     Failed(Error),
 }
 
+/// Binds a port porter chose and connects.
 fn try_port(lease: Lease, remote: SocketAddr, started: Instant) -> Step {
     let local = lease.local_addr();
     let sys_err = |source, syscall, bound: bool| Error::Sys {
@@ -98,8 +101,14 @@ fn try_port(lease: Lease, remote: SocketAddr, started: Instant) -> Step {
         }
     };
     if let Err(e) = socket.bind(&SockAddr::from(local)) {
-        let collision = is_collision(&e);
-        // Nothing left the host: a failed bind only ages the port when it collided.
+        // EADDRINUSE: something holds the port on this address without SO_REUSEADDR (a
+        // listener, usually): pass over it on this address for a while, age it here.
+        // Anything else (EADDRNOTAVAIL: the address is not the host's) is no collision,
+        // and nothing left the host: the port comes back at once.
+        let collision = e.raw_os_error() == Some(libc::EADDRINUSE);
+        if collision {
+            lease.flow().block_port(lease.port());
+        }
         lease.release(collision);
         let err = sys_err(e, "bind", true);
         return if collision {
@@ -119,6 +128,8 @@ fn try_port(lease: Lease, remote: SocketAddr, started: Instant) -> Step {
             kernel_chosen: false,
         }),
         Err(e) => {
+            // EADDRNOTAVAIL: the 4-tuple is taken (another process's socket, or a
+            // TIME_WAIT the kernel will not reuse).
             let collision = is_collision(&e);
             let syn_left = e.raw_os_error() == Some(libc::ECONNREFUSED);
             lease.release(collision || syn_left);
@@ -132,10 +143,21 @@ fn try_port(lease: Lease, remote: SocketAddr, started: Instant) -> Step {
     }
 }
 
-fn kernel_fallback(flow: &Flow, remote: SocketAddr, started: Instant) -> Result<Attempt> {
+/// How a connect through the kernel's choice went.
+enum KernelStep {
+    Started(Attempt),
+    /// The kernel found no port free for this destination (in the window, if one was set).
+    Full(io::Error),
+    Failed(Error),
+}
+
+/// Lets the kernel pick the port at `connect()`, knowing the destination: no port is
+/// bound before (`IP_BIND_ADDRESS_NO_PORT` when a source address is bound; no bind at all
+/// for the unspecified address), within `window` when given (`IP_LOCAL_PORT_RANGE`). A
+/// port picked this way is shared with other destinations by the kernel and never kept
+/// from anyone else's `connect()`. The port it picked is recorded as in use for the flow.
+fn kernel_choice(flow: &Flow, remote: SocketAddr, started: Instant, window: Option<PortRange>) -> KernelStep {
     let local_ip = flow.key().local;
-    let registry = flow.registry();
-    let exhausted = |e: io::Error| flow.exhausted(Some(e));
     // No port of ours is bound here: the errors name none.
     let sys_err = |source, syscall| Error::Sys {
         source,
@@ -143,51 +165,55 @@ fn kernel_fallback(flow: &Flow, remote: SocketAddr, started: Instant) -> Result<
         local: None,
         remote,
     };
-    // A collision means the kernel found no port either.
-    let collided_or = |e: io::Error, syscall| {
-        if is_collision(&e) {
-            exhausted(e)
-        } else {
-            sys_err(e, syscall)
-        }
+    let socket = match new_socket(remote) {
+        Ok(s) => s,
+        Err(e) => return KernelStep::Failed(sys_err(e, "socket")),
     };
-    let socket = new_socket(remote).map_err(|e| sys_err(e, "socket"))?;
-    let unbound = SocketAddr::new(local_ip, 0);
-    sys::set_bind_address_no_port(&socket, true).map_err(|e| sys_err(e, "setsockopt"))?;
-    socket
-        .bind(&SockAddr::from(unbound))
-        .map_err(|e| collided_or(e, "bind"))?;
-    let in_progress = issue_connect(&socket, remote).map_err(|e| collided_or(e, "connect"))?;
-    let local = socket
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .ok_or_else(|| sys_err(io::Error::last_os_error(), "getsockname"))?;
-    match flow.mark_in_use(local.port()) {
-        Marked::AlreadyInUse => Err(exhausted(io::Error::from_raw_os_error(libc::EADDRINUSE))),
-        Marked::Free | Marked::WasAging => {
-            registry
-                .stats
-                .kernel_fallbacks
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let lease = Lease::new(flow.clone(), local.port());
-            Ok(Attempt {
-                socket,
-                lease,
-                local,
-                remote,
-                started,
-                in_progress,
-                kernel_chosen: true,
-            })
+    let bind = !local_ip.is_unspecified();
+    if bind {
+        if let Err(e) = sys::set_bind_address_no_port(&socket, true) {
+            return KernelStep::Failed(sys_err(e, "setsockopt"));
         }
     }
+    if let Some(window) = window {
+        if let Err(e) = sys::set_local_port_range(&socket, window) {
+            return KernelStep::Failed(sys_err(e, "setsockopt"));
+        }
+    }
+    if bind {
+        if let Err(e) = socket.bind(&SockAddr::from(SocketAddr::new(local_ip, 0))) {
+            return KernelStep::Failed(sys_err(e, "bind"));
+        }
+    }
+    let in_progress = match issue_connect(&socket, remote) {
+        Ok(in_progress) => in_progress,
+        Err(e) if is_collision(&e) => return KernelStep::Full(e),
+        Err(e) => return KernelStep::Failed(sys_err(e, "connect")),
+    };
+    let local = match socket.local_addr().ok().and_then(|a| a.as_socket()) {
+        Some(local) => local,
+        None => return KernelStep::Failed(sys_err(io::Error::last_os_error(), "getsockname")),
+    };
+    flow.mark_in_use(local.port());
+    KernelStep::Started(Attempt {
+        socket,
+        lease: Lease::new(flow.clone(), local.port()),
+        local,
+        remote,
+        started,
+        in_progress,
+        kernel_chosen: true,
+    })
 }
 
-/// Issues the connect to `remote` from a port of the first of `flows` that has one
-/// (each flow a local address for this destination), with the registry's retry policy
-/// and kernel fallback. Never blocks. `flows` must be non-empty and share one registry
-/// and one remote address.
+/// Issues the connect to `remote` from a port for the first of `flows` that has one
+/// (each flow a local address for this destination). In order: the ports porter binds
+/// itself, on each local address in turn (a collision moves on to the kernel's window,
+/// or, where there is none or it is full, to other ports of porter's own as the
+/// configuration allows); then the kernel's choice within its window of porter's range,
+/// on each local address in turn; then, with the kernel fallback on, the kernel's choice
+/// anywhere in its ephemeral range. Never blocks. `flows` must be non-empty and share one
+/// registry and one remote address.
 pub fn start(flows: &[Flow], remote: SocketAddr) -> Result<Attempt> {
     let started = Instant::now();
     let Some(first) = flows.first() else {
@@ -197,44 +223,99 @@ pub fn start(flows: &[Flow], remote: SocketAddr) -> Result<Attempt> {
         });
     };
     let registry = first.registry();
-    let config = *registry.config();
-    let result = match search(flows, remote, started, config.retry_attempts) {
-        Ok(attempt) => Ok(attempt),
-        Err(Some(failed)) => Err(failed),
-        Err(None) if config.kernel_fallback => kernel_fallback(first, remote, started),
-        Err(None) => Err(first.exhausted(None)),
-    };
+    let result = choose(flows, first, remote, started);
     if let Err(e) = &result {
         registry.stats.connect_error(e.code());
     }
     result
 }
 
-/// Tries ports of each flow in turn. `Err(None)`: every pool is empty, or the retries ran
-/// out and the fallback is on; `Err(Some(e))`: give `e` to the caller.
-fn search(flows: &[Flow], remote: SocketAddr, started: Instant, retries: u32) -> Result<Attempt, Option<Error>> {
+fn choose(flows: &[Flow], first: &Flow, remote: SocketAddr, started: Instant) -> Result<Attempt> {
+    let registry = first.registry();
+    let config = *registry.config();
+    let zones = registry.zones();
+    let kernel_window = zones.kernel_window();
+    let fallback = config.kernel_fallback && zones.fallback_differs();
+    let collision = match explicit(flows, remote, started, config.retry_attempts) {
+        Explicit::Started(attempt) => return Ok(attempt),
+        Explicit::Failed(e) => return Err(e),
+        Explicit::Collided(e) => Some(e),
+        Explicit::Empty => None,
+    };
+    if let Some(e) = collision {
+        if kernel_window.is_none() && !fallback {
+            // Nothing else to try (the Erlang original's behaviour): the collision is the answer.
+            return Err(e);
+        }
+        // Retried through the kernel's choice.
+        registry.stats.retry(e.errno());
+    }
+    if let Some(window) = kernel_window {
+        let narrowed = window.narrowed.then_some(window.ports);
+        for flow in flows {
+            if flow.kernel_window_full() {
+                continue;
+            }
+            match kernel_choice(flow, remote, started, narrowed) {
+                KernelStep::Started(attempt) => {
+                    registry.stats.kernel_picks.fetch_add(1, Ordering::Relaxed);
+                    return Ok(attempt);
+                }
+                KernelStep::Failed(e) => return Err(e),
+                KernelStep::Full(_) => flow.set_kernel_window_full(),
+            }
+        }
+    }
+    if fallback {
+        return match kernel_choice(first, remote, started, None) {
+            KernelStep::Started(attempt) => {
+                registry.stats.kernel_fallbacks.fetch_add(1, Ordering::Relaxed);
+                Ok(attempt)
+            }
+            KernelStep::Failed(e) => Err(e),
+            KernelStep::Full(e) => Err(first.exhausted(Some(e))),
+        };
+    }
+    Err(first.exhausted(None))
+}
+
+/// How the ports porter binds itself went.
+enum Explicit {
+    Started(Attempt),
+    /// A failure to give the caller.
+    Failed(Error),
+    /// The last of the collisions the retry policy allows.
+    Collided(Error),
+    /// No port porter binds itself is free on any local address.
+    Empty,
+}
+
+/// Tries ports porter binds itself, of each flow in turn. After a collision (a socket
+/// porter does not know of holds the port: another process's), the next port is looked
+/// for at a random place ([`Flow::scatter`]); the connect moves on to the kernel's window
+/// at once when the flow has one with room (the kernel's own search never collides), and
+/// otherwise tries up to `retries` more ports of porter's own.
+fn explicit(flows: &[Flow], remote: SocketAddr, started: Instant, retries: u32) -> Explicit {
     let registry = flows[0].registry();
+    let has_window = registry.zones().kernel_window().is_some();
     let mut retries_left = retries;
     for flow in flows {
         while let Some(port) = flow.allocate_port() {
             match try_port(Lease::new(flow.clone(), port), remote, started) {
-                Step::Started(attempt) => return Ok(attempt),
-                Step::Failed(e) => return Err(Some(e)),
-                Step::Collision(e) if retries_left == 0 => {
-                    return Err(if registry.config().kernel_fallback {
-                        None
-                    } else {
-                        Some(e)
-                    });
-                }
+                Step::Started(attempt) => return Explicit::Started(attempt),
+                Step::Failed(e) => return Explicit::Failed(e),
                 Step::Collision(e) => {
+                    flow.scatter();
+                    if retries_left == 0 || (has_window && !flow.kernel_window_full()) {
+                        return Explicit::Collided(e);
+                    }
                     registry.stats.retry(e.errno());
                     retries_left -= 1;
                 }
             }
         }
     }
-    Err(None)
+    Explicit::Empty
 }
 
 /// Whether the connect of a writable socket succeeded: `Ok(false)` while it is still in

@@ -5,6 +5,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::range::PortRange;
+use crate::zones::Mode;
 
 /// Result with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -28,6 +29,13 @@ pub enum Error {
     },
     /// The process-wide registry exists already with another configuration.
     GlobalConfigured,
+    /// The mode cannot keep its promise on this host (see [`crate::Zones::check`]).
+    ModeUnsupported {
+        /// The mode asked for.
+        mode: Mode,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// No port is free for the destination and the fallback is off or failed too.
     Exhausted {
         /// The local address whose pool is empty.
@@ -36,6 +44,8 @@ pub enum Error {
         remote: SocketAddr,
         /// The range of the pool.
         range: PortRange,
+        /// The part of the range the kernel picks in, if any (see [`crate::Zones`]).
+        kernel_window: Option<PortRange>,
         /// Why the kernel fallback failed, when it was tried.
         fallback: Option<io::Error>,
     },
@@ -75,6 +85,7 @@ impl Error {
         match self {
             Error::InvalidRange { .. } | Error::InvalidPartition { .. } => "ERR_OUT_OF_RANGE",
             Error::GlobalConfigured => "ERR_PORTER_DEFAULT_CONFIGURED",
+            Error::ModeUnsupported { .. } => "ERR_PORTER_MODE_UNSUPPORTED",
             Error::Exhausted { .. } => "ERR_PORTER_EXHAUSTED",
             Error::Sys { source, .. } | Error::Io { source, .. } => errno_name(source.raw_os_error()),
             Error::TimedOut { .. } => "ETIMEDOUT",
@@ -134,10 +145,14 @@ impl fmt::Display for Error {
                     "the default porter instance is already in use with another configuration"
                 )
             }
+            Error::ModeUnsupported { mode, reason } => {
+                write!(f, "mode '{}' cannot be used on this host: {reason}", mode.name())
+            }
             Error::Exhausted {
                 local,
                 remote,
                 range,
+                kernel_window,
                 fallback,
             } => {
                 write!(
@@ -146,6 +161,14 @@ impl fmt::Display for Error {
                     range.first(),
                     range.last()
                 )?;
+                if let Some(w) = kernel_window {
+                    write!(
+                        f,
+                        " (the kernel found none free in its part of it, {}-{}, either)",
+                        w.first(),
+                        w.last()
+                    )?;
+                }
                 match fallback {
                     Some(e) => write!(f, "; the kernel's choice failed too: {e}"),
                     None => Ok(()),

@@ -3,7 +3,9 @@
 //!
 //! Pure Rust with no Node.js in sight: the napi binding (`porter-node`) only converts
 //! types and errors. The layers, bottom up:
-//! - [`PortRange`]: the ports a registry hands out;
+//! - [`PortRange`]: the ports a registry hands out; [`HostPorts`]: the kernel's ephemeral
+//!   and reserved ports; [`Zones`]: which ports porter binds itself and which it leaves
+//!   to the kernel to pick at `connect()` (the [`Mode`]);
 //! - `portset` / `aging` / [`Pool`]: the taken ports of one flow, sparse, with an aging
 //!   FIFO whose every port carries its own deadline;
 //! - [`Registry`] / [`Flow`] / [`Lease`]: the process-wide map of flows to pools, safe
@@ -13,9 +15,12 @@
 #![deny(missing_docs)]
 
 mod aging;
+mod blocked;
 mod clock;
+mod config;
 pub mod connect;
 mod error;
+mod host;
 mod pool;
 mod portset;
 mod range;
@@ -23,13 +28,16 @@ mod registry;
 pub mod reserve;
 mod stats;
 mod sys;
+mod zones;
 
 pub use aging::AgingPort;
+pub use blocked::BLOCK_PERIOD;
 pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use config::{Config, HYBRID_RETRIES};
 pub use error::{errno_name, Error, Result};
+pub use host::{HostPorts, KernelFeatures};
 pub use pool::{Marked, Pool, Released};
 pub use range::PortRange;
-pub use registry::{
-    allocate_first, Config, Flow, FlowKey, Lease, PoolCounts, PoolSnapshot, PoolSummary, PoolTotals, Registry,
-};
+pub use registry::{allocate_first, Flow, FlowKey, Lease, PoolCounts, PoolSnapshot, PoolSummary, PoolTotals, Registry};
 pub use stats::{StatsSnapshot, DURATION_BUCKETS};
+pub use zones::{KernelWindow, Mode, Zones};

@@ -3,19 +3,40 @@
 //! A pool stores only what is taken, so it grows with the ports in use, not with the
 //! range: the ports in use (a [`PortSet`]) and the ports aging (an [`Aging`] queue, boxed
 //! and absent while nothing ages). Every other port of the range is free. A cursor walks
-//! the range circularly, so a released port lies behind it and is handed out again only
-//! after the rest of the range has had its turn: least-recently-released first.
+//! the ports porter binds itself (see [`Zones`]) circularly, so a released port lies
+//! behind it and is handed out again only after the rest of the range has had its turn:
+//! least-recently-released first. The cursor starts where the registry says (a random
+//! port, so that processes sharing a host do not walk the range in step) and jumps to a
+//! random port after a collision with another process's socket.
+//!
+//! Ports the kernel picked (its window, or the fallback) are recorded here too. The kernel
+//! may hand a port to a new socket before the lease of the old one was released (a reset
+//! connection leaves no TIME_WAIT); the pool then counts that port once more, and it stays
+//! in use until both leases are released.
 
 use crate::aging::{Aging, AgingPort};
 use crate::portset::PortSet;
 use crate::range::PortRange;
+use crate::zones::Zones;
 
 /// The taken ports of one flow. Not synchronised: the registry wraps it in a lock.
 #[derive(Debug, Default)]
 pub struct Pool {
     in_use: PortSet,
     aging: Option<Box<Aging>>,
+    /// What only kernel-picked ports need, boxed and absent almost always.
+    kernel: Option<Box<KernelState>>,
     cursor: u16,
+}
+
+/// A pool's state about the ports the kernel picks.
+#[derive(Debug, Default)]
+struct KernelState {
+    /// Extra holders of ports in use: one entry per additional socket the kernel put on a
+    /// port this pool already counted (sorted, repeats allowed).
+    shared: Vec<u16>,
+    /// Until when the kernel's window is known to be full for this flow (0: not known).
+    full_until_us: u64,
 }
 
 /// What a release did.
@@ -36,14 +57,28 @@ pub enum Marked {
     Free,
     /// The port was aging; it left aging early and is now in use.
     WasAging,
-    /// The port is already in use for this flow: nothing changed.
+    /// The port was already in use for this flow (its previous socket is gone, or going,
+    /// as the kernel handed it out again): it now counts one holder more.
     AlreadyInUse,
 }
 
 impl Pool {
-    /// An empty pool (no heap memory).
+    /// An empty pool (no heap memory) whose walk starts at the beginning of the range.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty pool whose walk starts at `port`.
+    pub fn starting_at(port: u16) -> Self {
+        Self {
+            cursor: port,
+            ..Self::default()
+        }
+    }
+
+    /// Moves the cursor to `port`: the next allocation looks there first.
+    pub fn jump_to(&mut self, port: u16) {
+        self.cursor = port;
     }
 
     /// Frees every aging port whose deadline is at or before `now_us`.
@@ -56,18 +91,25 @@ impl Pool {
         }
     }
 
-    /// Takes the next free port after the cursor, expiring aging ports first.
-    /// `None` when every port of the range is in use or aging.
-    pub fn allocate(&mut self, range: PortRange, now_us: u64) -> Option<u16> {
+    /// Takes the next free port porter binds itself after the cursor, expiring aging ports
+    /// first. `None` when every such port is in use or aging.
+    pub fn allocate(&mut self, zones: &Zones, now_us: u64) -> Option<u16> {
+        self.allocate_skipping(zones, now_us, &[])
+    }
+
+    /// [`Pool::allocate`], also passing over the ports in `skip` (sorted).
+    pub fn allocate_skipping(&mut self, zones: &Zones, now_us: u64, skip: &[u16]) -> Option<u16> {
+        let range = zones.range();
         self.expire(range, now_us);
+        let first = zones.first_explicit()?;
         let start = if range.contains(self.cursor) {
             self.cursor
         } else {
-            range.first()
+            first
         };
-        let port = self.first_free_from(range, start).or_else(|| {
-            if start > range.first() {
-                self.first_free_from(range, range.first())
+        let port = self.first_free_from(zones, start, skip).or_else(|| {
+            if start > first {
+                self.first_free_from(zones, first, skip)
             } else {
                 None
             }
@@ -77,39 +119,68 @@ impl Pool {
         Some(port)
     }
 
-    /// The first port at or after `from`, up to the end of the range, neither in use nor aging.
-    fn first_free_from(&self, range: PortRange, from: u16) -> Option<u16> {
+    /// The first port at or after `from`, up to the end of the range, that porter binds
+    /// itself and that is neither in use, nor aging, nor in `skip`.
+    fn first_free_from(&self, zones: &Zones, from: u16, skip: &[u16]) -> Option<u16> {
+        let range = zones.range();
         let mut candidate = from;
         loop {
-            let a = self.in_use.first_absent_from(range, candidate)?;
-            let b = match &self.aging {
-                Some(aging) => aging.first_absent_from(range, a)?,
-                None => a,
+            let a = zones.first_explicit_from(candidate)?;
+            let b = self.in_use.first_absent_from(range, a)?;
+            let c = match &self.aging {
+                Some(aging) => aging.first_absent_from(range, b)?,
+                None => b,
             };
-            if a == b {
-                return Some(a);
+            if a == c {
+                if skip.binary_search(&a).is_err() {
+                    return Some(a);
+                }
+                if a == range.last() {
+                    return None;
+                }
+                candidate = a + 1;
+            } else {
+                candidate = c;
             }
-            candidate = b;
         }
     }
 
     /// Gives `port` back: into aging until `aging_deadline_us`, or at once when `None`.
     pub fn release(&mut self, range: PortRange, port: u16, aging_deadline_us: Option<u64>) -> Released {
+        let done = if aging_deadline_us.is_some() {
+            Released::Aging
+        } else {
+            Released::Immediate
+        };
+        if let Some(kernel) = &mut self.kernel {
+            if let Ok(i) = kernel.shared.binary_search(&port) {
+                // Another socket still holds the port: it stays in use.
+                kernel.shared.remove(i);
+                self.drop_empty_kernel_state();
+                return done;
+            }
+        }
         if !self.in_use.remove(range, port) {
             return Released::NotInUse;
         }
-        match aging_deadline_us {
-            Some(deadline) => {
-                self.aging.get_or_insert_with(Box::default).push(range, port, deadline);
-                Released::Aging
-            }
-            None => Released::Immediate,
+        if let Some(kernel) = &mut self.kernel {
+            // Something came back: try the kernel's window again the next time it is
+            // needed (one failed connect() if it is still full).
+            kernel.full_until_us = 0;
+            self.drop_empty_kernel_state();
         }
+        if let Some(deadline) = aging_deadline_us {
+            self.aging.get_or_insert_with(Box::default).push(range, port, deadline);
+        }
+        done
     }
 
-    /// Records `port` (which the kernel chose) as in use, whatever its state was.
+    /// Records `port`, which the kernel chose, as in use, whatever its state was.
     pub fn mark_in_use(&mut self, range: PortRange, port: u16) -> Marked {
         if self.in_use.contains(range, port) {
+            let shared = &mut self.kernel.get_or_insert_with(Box::default).shared;
+            let i = shared.partition_point(|&p| p <= port);
+            shared.insert(i, port);
             return Marked::AlreadyInUse;
         }
         let was_aging = match &mut self.aging {
@@ -127,6 +198,28 @@ impl Pool {
             Marked::WasAging
         } else {
             Marked::Free
+        }
+    }
+
+    /// Whether the kernel's window was found full for this flow and no port of it has
+    /// come back since, until `now_us`.
+    pub fn kernel_window_full(&self, now_us: u64) -> bool {
+        self.kernel.as_ref().is_some_and(|k| k.full_until_us > now_us)
+    }
+
+    /// Remembers that the kernel found its window full for this flow, until `until_us` or
+    /// the next release, whichever comes first.
+    pub fn set_kernel_window_full(&mut self, until_us: u64) {
+        self.kernel.get_or_insert_with(Box::default).full_until_us = until_us.max(1);
+    }
+
+    fn drop_empty_kernel_state(&mut self) {
+        if self
+            .kernel
+            .as_ref()
+            .is_some_and(|k| k.shared.is_empty() && k.full_until_us == 0)
+        {
+            self.kernel = None;
         }
     }
 
@@ -160,78 +253,167 @@ impl Pool {
         self.aging.as_ref().map_or(0, |a| a.len())
     }
 
-    /// Ports of the range that are neither in use nor aging.
-    pub fn free_count(&self, range: PortRange) -> u32 {
+    /// Whether nothing is in use and nothing ages.
+    pub fn is_idle(&self) -> bool {
+        self.in_use.is_empty() && self.aging.is_none() && self.kernel.is_none()
+    }
+
+    /// Ports of the flow's capacity (porter's own and the kernel's window) that are
+    /// neither in use nor aging.
+    pub fn free_count(&self, zones: &Zones) -> u32 {
+        let range = zones.range();
         let aging = self.aging.as_ref().map_or(0, |a| a.count_in(range));
-        range.len() - self.in_use.count_in(range) - aging
+        zones
+            .capacity()
+            .saturating_sub(self.in_use.count_in(range))
+            .saturating_sub(aging)
     }
 
     /// Heap bytes held by the pool (its own size not included).
     pub fn heap_bytes(&self) -> usize {
-        self.in_use.heap_bytes() + self.aging.as_ref().map_or(0, |a| a.heap_bytes())
+        self.in_use.heap_bytes()
+            + self.aging.as_ref().map_or(0, |a| a.heap_bytes())
+            + self
+                .kernel
+                .as_ref()
+                .map_or(0, |k| std::mem::size_of::<KernelState>() + k.shared.capacity() * 2)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::{HostPorts, KernelFeatures};
+    use crate::zones::Mode;
+
+    /// The zones of `first..=last` in pool mode, on a host whose ephemeral range lies elsewhere.
+    fn zones(first: u16, last: u16) -> Zones {
+        let host = HostPorts::new(
+            PortRange::new(60000, 60999).unwrap(),
+            vec![],
+            KernelFeatures {
+                bind_address_no_port: true,
+                local_port_range: true,
+            },
+        );
+        Zones::new(PortRange::new(first, last).unwrap(), Mode::Pool, &host)
+    }
 
     #[test]
     fn hands_out_in_order_and_skips_taken() {
-        let r = PortRange::new(100, 104).unwrap();
+        let z = zones(100, 104);
+        let r = z.range();
         let mut p = Pool::new();
-        assert_eq!(p.allocate(r, 0), Some(100));
-        assert_eq!(p.allocate(r, 0), Some(101));
+        assert_eq!(p.allocate(&z, 0), Some(100));
+        assert_eq!(p.allocate(&z, 0), Some(101));
         assert_eq!(p.release(r, 100, None), Released::Immediate);
-        assert_eq!(p.allocate(r, 0), Some(102));
-        assert_eq!(p.allocate(r, 0), Some(103));
-        assert_eq!(p.allocate(r, 0), Some(104));
+        assert_eq!(p.allocate(&z, 0), Some(102));
+        assert_eq!(p.allocate(&z, 0), Some(103));
+        assert_eq!(p.allocate(&z, 0), Some(104));
         // Wraps round to the one free port, 100.
-        assert_eq!(p.allocate(r, 0), Some(100));
-        assert_eq!(p.allocate(r, 0), None);
-        assert_eq!(p.free_count(r), 0);
+        assert_eq!(p.allocate(&z, 0), Some(100));
+        assert_eq!(p.allocate(&z, 0), None);
+        assert_eq!(p.free_count(&z), 0);
+    }
+
+    #[test]
+    fn starts_where_told_and_jumps() {
+        let z = zones(100, 109);
+        let mut p = Pool::starting_at(105);
+        assert_eq!(p.allocate(&z, 0), Some(105));
+        p.jump_to(101);
+        assert_eq!(p.allocate(&z, 0), Some(101));
+        assert_eq!(p.allocate(&z, 0), Some(102));
+        // A cursor outside the range starts the lap at its first port.
+        p.jump_to(7);
+        assert_eq!(p.allocate(&z, 0), Some(100));
+    }
+
+    #[test]
+    fn skips_the_given_ports_and_the_zones_holes() {
+        let host = HostPorts::new(
+            PortRange::new(103, 105).unwrap(),
+            vec![(108, 108)],
+            KernelFeatures {
+                bind_address_no_port: true,
+                local_port_range: true,
+            },
+        );
+        let z = Zones::new(PortRange::new(100, 109).unwrap(), Mode::Hybrid, &host);
+        let mut p = Pool::new();
+        let got: Vec<u16> = std::iter::from_fn(|| p.allocate_skipping(&z, 0, &[101, 109])).collect();
+        assert_eq!(got, vec![100, 102, 106, 107]);
+        // The kernel's window (103-105) counts in the capacity, the reserved port not.
+        assert_eq!(z.capacity(), 9);
+        assert_eq!(p.free_count(&z), 5);
     }
 
     #[test]
     fn least_recently_released_first() {
-        let r = PortRange::new(1, 10).unwrap();
+        let z = zones(1, 10);
+        let r = z.range();
         let mut p = Pool::new();
-        let a = p.allocate(r, 0).unwrap();
+        let a = p.allocate(&z, 0).unwrap();
         assert_eq!(p.release(r, a, None), Released::Immediate);
         // The port just released is the last to come back.
         let mut seen = vec![];
         for _ in 0..9 {
-            let x = p.allocate(r, 0).unwrap();
+            let x = p.allocate(&z, 0).unwrap();
             seen.push(x);
             p.release(r, x, None);
         }
         assert!(!seen.contains(&a));
-        assert_eq!(p.allocate(r, 0), Some(a));
+        assert_eq!(p.allocate(&z, 0), Some(a));
     }
 
     #[test]
     fn aging_comes_back_exactly_at_deadline() {
-        let r = PortRange::new(7, 7).unwrap();
+        let z = zones(7, 7);
+        let r = z.range();
         let mut p = Pool::new();
-        assert_eq!(p.allocate(r, 0), Some(7));
+        assert_eq!(p.allocate(&z, 0), Some(7));
         assert_eq!(p.release(r, 7, Some(1_000)), Released::Aging);
         assert_eq!(p.release(r, 7, Some(1_000)), Released::NotInUse);
-        assert_eq!(p.allocate(r, 999), None);
+        assert_eq!(p.allocate(&z, 999), None);
         assert!(p.is_aging(r, 7));
-        assert_eq!(p.allocate(r, 1_000), Some(7));
+        assert_eq!(p.allocate(&z, 1_000), Some(7));
         assert_eq!(p.aging_count(), 0);
     }
 
     #[test]
-    fn kernel_ports_outside_the_range_are_tracked() {
-        let r = PortRange::new(2000, 2001).unwrap();
+    fn kernel_ports_are_tracked_and_counted_per_holder() {
+        let z = zones(2000, 2001);
+        let r = z.range();
         let mut p = Pool::new();
         assert_eq!(p.mark_in_use(r, 40000), Marked::Free);
         assert_eq!(p.mark_in_use(r, 40000), Marked::AlreadyInUse);
         assert_eq!(p.in_use(r), vec![40000]);
-        assert_eq!(p.free_count(r), 2);
+        assert_eq!(p.free_count(&z), 2);
+        // The first holder's release leaves the port in use for the second.
         assert_eq!(p.release(r, 40000, Some(5)), Released::Aging);
+        assert!(p.is_in_use(r, 40000));
+        assert_eq!(p.aging_count(), 0);
+        assert_eq!(p.release(r, 40000, Some(5)), Released::Aging);
+        assert!(!p.is_in_use(r, 40000));
+        assert_eq!(p.release(r, 40000, Some(5)), Released::NotInUse);
+        // The kernel may hand out a port the pool still counts as aging.
         assert_eq!(p.mark_in_use(r, 40000), Marked::WasAging);
         assert_eq!(p.aging_count(), 0);
+        assert!(p.is_in_use(r, 40000));
+    }
+
+    #[test]
+    fn kernel_window_full_until_a_release() {
+        let z = zones(1, 3);
+        let r = z.range();
+        let mut p = Pool::new();
+        let port = p.allocate(&z, 0).unwrap();
+        assert!(!p.kernel_window_full(0));
+        p.set_kernel_window_full(1_000);
+        assert!(p.kernel_window_full(999));
+        assert!(!p.kernel_window_full(1_000));
+        p.set_kernel_window_full(1_000);
+        p.release(r, port, None);
+        assert!(!p.kernel_window_full(0));
     }
 }

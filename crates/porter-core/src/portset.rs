@@ -80,7 +80,7 @@ impl PortSet {
         }
     }
 
-    #[cfg(test)]
+    /// Whether the set is empty.
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }

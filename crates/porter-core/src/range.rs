@@ -16,25 +16,18 @@ impl PortRange {
         last: 65535,
     };
 
+    /// Linux's default ephemeral range (`net.ipv4.ip_local_port_range`), 32768-60999.
+    pub const LINUX_EPHEMERAL: PortRange = PortRange {
+        first: 32768,
+        last: 60999,
+    };
+
     /// A range from `first` to `last`, both included. Fails unless `1 <= first <= last`.
     pub fn new(first: u16, last: u16) -> Result<Self> {
         if first == 0 || first > last {
             return Err(Error::InvalidRange { first, last });
         }
         Ok(Self { first, last })
-    }
-
-    /// The system's ephemeral range, read from `/proc/sys/net/ipv4/ip_local_port_range`.
-    pub fn from_system() -> Result<Self> {
-        let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").map_err(|e| Error::Io {
-            syscall: "open",
-            source: e,
-        })?;
-        let mut it = text.split_whitespace().map(str::parse::<u16>);
-        match (it.next(), it.next()) {
-            (Some(Ok(first)), Some(Ok(last))) => Self::new(first, last),
-            _ => Err(Error::InvalidRange { first: 0, last: 0 }),
-        }
     }
 
     /// The first port of the range.

@@ -9,44 +9,23 @@
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxBuildHasher, FxHashSet};
 
 use crate::aging::AgingPort;
+use crate::blocked::{Blocked, BLOCK_PERIOD};
 use crate::clock::{Clock, MonotonicClock};
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::host::HostPorts;
 use crate::pool::{Marked, Pool, Released};
-use crate::range::PortRange;
 use crate::stats::{Stats, StatsSnapshot};
+use crate::zones::Zones;
 
 const SHARDS: usize = 16;
-
-/// How a registry hands out ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Config {
-    /// The ports every pool draws from.
-    pub range: PortRange,
-    /// How long a port rests after this side closed first.
-    pub aging: Duration,
-    /// Extra ports to try after EADDRINUSE / EADDRNOTAVAIL.
-    pub retry_attempts: u32,
-    /// Whether the kernel picks the port when the pool has none left.
-    pub kernel_fallback: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            range: PortRange::DEFAULT,
-            aging: Duration::from_secs(30),
-            retry_attempts: 0,
-            kernel_fallback: true,
-        }
-    }
-}
 
 /// The identity of a pool: (local address, remote address, remote port).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -108,10 +87,15 @@ impl Eq for FlowRef {}
 /// All pools of one configuration.
 pub struct Registry {
     config: Config,
+    host: HostPorts,
+    zones: Zones,
     local_addresses: Vec<IpAddr>,
     aging_us: u64,
     clock: Box<dyn Clock>,
     shards: Box<[RwLock<FxHashSet<FlowRef>>]>,
+    blocked: Blocked,
+    /// State of the registry's random numbers (splitmix64), seeded per registry.
+    random: AtomicU64,
     pub(crate) stats: Stats,
 }
 
@@ -192,31 +176,70 @@ fn busiest_first(a: &PoolCounts, b: &PoolCounts) -> std::cmp::Ordering {
 
 static GLOBAL: OnceLock<Arc<Registry>> = OnceLock::new();
 
+/// splitmix64's output function: a well-mixed 64-bit value from a counter.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A seed that differs between processes and between registries of one process.
+fn seed() -> u64 {
+    use std::hash::BuildHasher;
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    // RandomState's keys come from the OS's randomness.
+    std::collections::hash_map::RandomState::new().hash_one((
+        std::process::id(),
+        nanos,
+        COUNT.fetch_add(1, Ordering::Relaxed),
+    ))
+}
+
 impl Registry {
-    /// A registry with the real monotonic clock.
-    pub fn new(config: Config) -> Arc<Self> {
+    /// A registry with the real monotonic clock, on this host's settings (read now, see
+    /// [`HostPorts::read`]). Fails when the mode cannot work here ([`Zones::check`]).
+    pub fn new(config: Config) -> Result<Arc<Self>> {
         Self::with_clock(config, MonotonicClock::new())
     }
 
     /// A registry driven by `clock` (a [`crate::ManualClock`] in tests).
-    pub fn with_clock(config: Config, clock: impl Clock) -> Arc<Self> {
-        Self::build(config, Vec::new(), clock)
+    pub fn with_clock(config: Config, clock: impl Clock) -> Result<Arc<Self>> {
+        Self::with_host(config, HostPorts::read(), Vec::new(), clock)
     }
 
     /// A registry whose users take their source addresses from `local_addresses`, in
     /// order (a setting kept with the registry so every thread sees the same).
-    pub fn with_local_addresses(config: Config, local_addresses: Vec<IpAddr>) -> Arc<Self> {
-        Self::build(config, local_addresses, MonotonicClock::new())
+    pub fn with_local_addresses(config: Config, local_addresses: Vec<IpAddr>) -> Result<Arc<Self>> {
+        Self::with_host(config, HostPorts::read(), local_addresses, MonotonicClock::new())
     }
 
-    fn build(config: Config, local_addresses: Vec<IpAddr>, clock: impl Clock) -> Arc<Self> {
+    /// A registry for a host with the settings `host` (read or given by hand).
+    pub fn with_host(
+        config: Config,
+        host: HostPorts,
+        local_addresses: Vec<IpAddr>,
+        clock: impl Clock,
+    ) -> Result<Arc<Self>> {
+        let registry = Self::build(config, host, local_addresses, clock);
+        registry.zones.check()?;
+        Ok(registry)
+    }
+
+    fn build(config: Config, host: HostPorts, local_addresses: Vec<IpAddr>, clock: impl Clock) -> Arc<Self> {
         let shards = (0..SHARDS).map(|_| RwLock::new(FxHashSet::default())).collect();
         Arc::new(Self {
+            zones: Zones::new(config.range, config.mode, &host),
+            host,
             config,
             local_addresses,
             aging_us: u64::try_from(config.aging.as_micros()).unwrap_or(u64::MAX / 4),
             clock: Box::new(clock),
             shards,
+            blocked: Blocked::default(),
+            random: AtomicU64::new(seed()),
             stats: Stats::default(),
         })
     }
@@ -224,7 +247,8 @@ impl Registry {
     /// The process-wide registry, shared by every thread (and so every worker thread of
     /// Node), created with the default configuration on first use.
     pub fn global() -> &'static Arc<Registry> {
-        GLOBAL.get_or_init(|| Registry::new(Config::default()))
+        // The default mode (hybrid) works on every host: nothing to check.
+        GLOBAL.get_or_init(|| Registry::build(Config::default(), HostPorts::read(), Vec::new(), MonotonicClock::new()))
     }
 
     /// The process-wide registry with `config`: creates it, or returns it if it already
@@ -235,12 +259,32 @@ impl Registry {
 
     /// [`Registry::init_global`] with source addresses (see [`Registry::with_local_addresses`]).
     pub fn init_global_with(config: Config, local_addresses: Vec<IpAddr>) -> Result<&'static Arc<Registry>> {
-        let global = GLOBAL.get_or_init(|| Registry::with_local_addresses(config, local_addresses.clone()));
+        if GLOBAL.get().is_none() {
+            // Checked before it becomes the global one: a failed check leaves none.
+            let registry = Registry::with_local_addresses(config, local_addresses.clone())?;
+            let _ = GLOBAL.set(registry);
+        }
+        let global = Self::global();
         if global.config == config && global.local_addresses == local_addresses {
             Ok(global)
         } else {
             Err(Error::GlobalConfigured)
         }
+    }
+
+    /// The host's port settings as read when the registry was made.
+    pub fn host(&self) -> &HostPorts {
+        &self.host
+    }
+
+    /// Which ports porter binds itself and which the kernel picks.
+    pub fn zones(&self) -> &Zones {
+        &self.zones
+    }
+
+    /// A random number (splitmix64 over a per-registry seed; not for cryptography).
+    pub(crate) fn random(&self) -> u64 {
+        mix(self.random.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed))
     }
 
     /// The source addresses its users take, in order (empty: the unspecified address).
@@ -274,9 +318,12 @@ impl Registry {
                 match map.get(&key) {
                     Some(f) => f.0.clone(),
                     None => {
+                        // Each pool starts its walk at a random port: processes that share the
+                        // host then do not try the same ports in the same order.
+                        let start = self.zones.nth_explicit(self.random()).unwrap_or(0);
                         let entry = Arc::new(FlowEntry {
                             key,
-                            pool: Mutex::new(Pool::new()),
+                            pool: Mutex::new(Pool::starting_at(start)),
                         });
                         map.insert(FlowRef(entry.clone()));
                         entry
@@ -295,6 +342,7 @@ impl Registry {
     pub fn snapshot(&self) -> Vec<PoolSnapshot> {
         let now = self.now_us();
         let range = self.config.range;
+        let zones = &self.zones;
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let map = shard.read();
@@ -309,7 +357,7 @@ impl Registry {
                         .into_iter()
                         .map(|AgingPort { port, deadline_us }| (port, deadline_us.saturating_sub(now)))
                         .collect(),
-                    free: pool.free_count(range),
+                    free: pool.free_count(zones),
                 });
             }
         }
@@ -355,7 +403,7 @@ impl Registry {
                     key: flow.0.key,
                     in_use: pool.in_use_count() as u32,
                     aging: pool.aging_count() as u32,
-                    free: pool.free_count(range),
+                    free: pool.free_count(&self.zones),
                 });
             }
         }
@@ -391,22 +439,59 @@ impl Flow {
         &self.registry
     }
 
-    /// Takes a port, or `None` when every port of the range is in use or aging.
-    /// The caller owes exactly one [`Flow::release`] for it; see [`Flow::allocate`] for
-    /// a guard that gives it back by itself.
+    /// Takes a port porter binds itself, or `None` when every such port is in use or
+    /// aging (or blocked on the flow's local address). The caller owes exactly one
+    /// [`Flow::release`] for it; see [`Flow::allocate`] for a guard that gives it back by
+    /// itself.
     #[inline]
     pub fn allocate_port(&self) -> Option<u16> {
         let reg = &self.registry;
-        let port = {
+        let port = if reg.blocked.any() {
+            let now = reg.clock.now_us();
+            let skip = reg.blocked.ports(self.entry.key.local, now);
+            self.entry.pool.lock().allocate_skipping(&reg.zones, now, &skip)
+        } else {
             let mut pool = self.entry.pool.lock();
             // The clock only matters when something ages: skip reading it otherwise.
             let now = if pool.aging_count() > 0 { reg.clock.now_us() } else { 0 };
-            pool.allocate(reg.config.range, now)
+            pool.allocate(&reg.zones, now)
         };
         if port.is_some() {
             self.registry.stats.allocations.inc();
         }
         port
+    }
+
+    /// After a collision with a socket porter does not know of (another process's, on the
+    /// same port towards the same destination): the next port is looked for at a random
+    /// place, not next to this one, where the other process is likely busy too.
+    pub fn scatter(&self) {
+        if let Some(port) = self.registry.zones.nth_explicit(self.registry.random()) {
+            self.entry.pool.lock().jump_to(port);
+        }
+    }
+
+    /// `bind()` refused `port` on this flow's local address (`EADDRINUSE`: a listener, or
+    /// a socket bound without `SO_REUSEADDR`): every flow from that address passes over it
+    /// for [`BLOCK_PERIOD`].
+    pub fn block_port(&self, port: u16) {
+        let reg = &self.registry;
+        let until = reg.clock.now_us().saturating_add(BLOCK_PERIOD.as_micros() as u64);
+        reg.blocked.block(self.entry.key.local, port, until);
+    }
+
+    /// Whether the kernel found its window full for this flow lately (and no port of the
+    /// flow came back since): then a connect goes on without asking it again.
+    pub fn kernel_window_full(&self) -> bool {
+        let pool = self.entry.pool.lock();
+        pool.kernel_window_full(self.registry.clock.now_us())
+    }
+
+    /// Remembers, for up to a second or until a port of the flow comes back, that the
+    /// kernel found no port in its window for this flow.
+    pub fn set_kernel_window_full(&self) {
+        let until = self.registry.clock.now_us().saturating_add(1_000_000);
+        self.entry.pool.lock().set_kernel_window_full(until);
     }
 
     /// Takes a port as a [`Lease`], or fails with [`Error::Exhausted`].
@@ -432,6 +517,7 @@ impl Flow {
             local: self.entry.key.local,
             remote: self.entry.key.remote_addr(),
             range: self.registry.config.range,
+            kernel_window: self.registry.zones.kernel_window().map(|w| w.ports),
             fallback,
         }
     }
@@ -456,12 +542,11 @@ impl Flow {
         released
     }
 
-    /// Records a port the kernel chose as in use for this flow.
+    /// Records a port the kernel chose as in use for this flow (one more holder if it was
+    /// in use already). The caller owes one [`Flow::release`] for it.
     pub fn mark_in_use(&self, port: u16) -> Marked {
         let marked = self.entry.pool.lock().mark_in_use(self.registry.config.range, port);
-        if marked != Marked::AlreadyInUse {
-            self.registry.stats.allocations.inc();
-        }
+        self.registry.stats.allocations.inc();
         marked
     }
 

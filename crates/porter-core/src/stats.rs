@@ -63,6 +63,7 @@ pub struct Stats {
     pub(crate) retries_addr_not_avail: AtomicU64,
     pub(crate) exhausted: AtomicU64,
     pub(crate) kernel_fallbacks: AtomicU64,
+    pub(crate) kernel_picks: AtomicU64,
     connect_errors: Mutex<BTreeMap<&'static str, u64>>,
     duration_buckets: [AtomicU64; DURATION_BUCKETS.len()],
     duration_count: AtomicU64,
@@ -82,8 +83,10 @@ pub struct StatsSnapshot {
     pub retries: Vec<(&'static str, u64)>,
     /// Times a destination had no port and no fallback helped.
     pub exhausted: u64,
-    /// Connections whose port the kernel chose.
+    /// Connections whose port the kernel chose outside porter's range (the fallback).
     pub kernel_fallbacks: u64,
+    /// Connections whose port the kernel chose inside porter's range (its window).
+    pub kernel_picks: u64,
     /// Failed connects by code.
     pub connect_errors: Vec<(&'static str, u64)>,
     /// Connect durations: counts per bucket of [`DURATION_BUCKETS`] (not cumulative).
@@ -129,6 +132,7 @@ impl Stats {
             ],
             exhausted: self.exhausted.load(Ordering::Relaxed),
             kernel_fallbacks: self.kernel_fallbacks.load(Ordering::Relaxed),
+            kernel_picks: self.kernel_picks.load(Ordering::Relaxed),
             connect_errors: self.connect_errors.lock().iter().map(|(k, v)| (*k, *v)).collect(),
             duration_buckets: self
                 .duration_buckets

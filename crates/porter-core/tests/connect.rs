@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use porter_core::connect::{connect, CancellationToken, Connected};
-use porter_core::{Config, Error, Flow, FlowKey, ManualClock, PortRange, Registry, Released};
+use porter_core::{Config, Error, Flow, FlowKey, ManualClock, Mode, PortRange, Registry, Released};
 use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -35,9 +35,12 @@ fn free_port(ip: IpAddr) -> u16 {
         .port()
 }
 
+/// Pool mode: porter binds every port of the range itself (these tests pick ranges the
+/// kernel just handed out, which lie in its ephemeral range).
 fn config(first: u16, last: u16, retry_attempts: u32, kernel_fallback: bool) -> Config {
     Config {
         range: PortRange::new(first, last).unwrap(),
+        mode: Mode::Pool,
         aging: AGING,
         retry_attempts,
         kernel_fallback,
@@ -126,7 +129,7 @@ async fn connects_v4_from_the_leased_port() {
     let remote = listener.local_addr().unwrap();
     let p = free_port(ip);
     // A few retries in case a port of the range is busy on this host.
-    let registry = Registry::new(config(p, p.saturating_add(31), 8, false));
+    let registry = Registry::new(config(p, p.saturating_add(31), 8, false)).unwrap();
     let f = flow(&registry, Some(ip), remote);
     let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
     check_bound(&c, registry.config().range, ip, remote);
@@ -145,7 +148,7 @@ async fn connects_v6_from_the_unspecified_address() {
     let listener = TcpListener::bind("[::1]:0").await.unwrap();
     let remote = listener.local_addr().unwrap();
     let p = free_port(V6);
-    let registry = Registry::new(config(p, p.saturating_add(31), 8, false));
+    let registry = Registry::new(config(p, p.saturating_add(31), 8, false)).unwrap();
     let f = flow(&registry, None, remote);
     assert_eq!(f.key().local, IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
@@ -165,7 +168,7 @@ async fn one_port_serves_two_destinations_at_once() {
     let b = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (ra, rb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
     let p = free_port(ip);
-    let registry = Registry::new(config(p, p, 0, false));
+    let registry = Registry::new(config(p, p, 0, false)).unwrap();
     let (fa, fb) = (flow(&registry, Some(ip), ra), flow(&registry, Some(ip), rb));
     let ca = connect(one(&fa), ra, TIMEOUT, None).await.unwrap();
     let cb = connect(one(&fb), rb, TIMEOUT, None).await.unwrap();
@@ -196,7 +199,7 @@ async fn kernel_fallback(ip: IpAddr, listen: &str) {
     let listener = TcpListener::bind(listen).await.unwrap();
     let remote = listener.local_addr().unwrap();
     let p = free_port(ip);
-    let registry = Registry::new(config(p, p, 0, true));
+    let registry = Registry::new(config(p, p, 0, true)).unwrap();
     let f = flow(&registry, Some(ip), remote);
     let first = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
     assert_eq!(first.lease.port(), p);
@@ -237,22 +240,30 @@ async fn kernel_fallback_v6_tracks_the_kernels_port() {
     kernel_fallback(V6, "[::1]:0").await;
 }
 
-/// A listener that holds port `P` of the source address `ip`, so that porter's bind to
-/// `ip:P` fails with EADDRINUSE; and a destination listener.
-async fn busy_port(ip: IpAddr) -> (std::net::TcpListener, u16, TcpListener, SocketAddr) {
-    let blocker = std::net::TcpListener::bind(SocketAddr::new(ip, 0)).unwrap();
-    let p = blocker.local_addr().unwrap().port();
+/// A registry over six ports from `ip` towards a new listener, and a listener holding
+/// the port the flow's walk tries next (walks start at a random port), so that porter's
+/// bind to it fails with EADDRINUSE.
+async fn busy_port(
+    ip: IpAddr,
+    retry_attempts: u32,
+) -> (std::net::TcpListener, u16, TcpListener, SocketAddr, Arc<Registry>, Flow) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let remote = listener.local_addr().unwrap();
-    (blocker, p, listener, remote)
+    let first = free_port(ip).min(65530);
+    let registry = Registry::new(config(first, first + 5, retry_attempts, false)).unwrap();
+    let f = flow(&registry, Some(ip), remote);
+    // The walk's next port follows the one just handed out (and given back at once).
+    let seen = f.allocate_port().unwrap();
+    f.release(seen, false);
+    let p = if seen == first + 5 { first } else { seen + 1 };
+    let blocker = std::net::TcpListener::bind(SocketAddr::new(ip, p)).unwrap();
+    (blocker, p, listener, remote, registry, f)
 }
 
 #[tokio::test]
 async fn retries_another_port_after_eaddrinuse() {
     let ip = v4(5);
-    let (_blocker, p, listener, remote) = busy_port(ip).await;
-    let registry = Registry::new(config(p, p.saturating_add(5), 1, false));
-    let f = flow(&registry, Some(ip), remote);
+    let (_blocker, p, listener, remote, registry, f) = busy_port(ip, 1).await;
     let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
     let port = c.lease.port();
     assert_ne!(port, p);
@@ -269,9 +280,7 @@ async fn retries_another_port_after_eaddrinuse() {
 #[tokio::test]
 async fn bind_error_without_retry_or_fallback() {
     let ip = v4(6);
-    let (_blocker, p, _listener, remote) = busy_port(ip).await;
-    let registry = Registry::new(config(p, p.saturating_add(5), 0, false));
-    let f = flow(&registry, Some(ip), remote);
+    let (_blocker, p, _listener, remote, registry, f) = busy_port(ip, 0).await;
     let err = connect(one(&f), remote, TIMEOUT, None).await.unwrap_err();
     assert!(matches!(err, Error::Sys { syscall: "bind", .. }), "{err:?}");
     assert_eq!(err.code(), "EADDRINUSE");
@@ -288,8 +297,11 @@ async fn bind_error_without_retry_or_fallback() {
 #[tokio::test]
 async fn bind_error_then_kernel_fallback() {
     let ip = v4(7);
-    let (_blocker, p, listener, remote) = busy_port(ip).await;
-    let registry = Registry::new(config(p, p, 0, true));
+    let blocker = std::net::TcpListener::bind(SocketAddr::new(ip, 0)).unwrap();
+    let p = blocker.local_addr().unwrap().port();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let remote = listener.local_addr().unwrap();
+    let registry = Registry::new(config(p, p, 0, true)).unwrap();
     let f = flow(&registry, Some(ip), remote);
     let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
     assert!(c.kernel_chosen);
@@ -308,7 +320,7 @@ async fn refused_connect_ages_the_port() {
         l.local_addr().unwrap()
     };
     let p = free_port(ip);
-    let registry = Registry::new(config(p, p, 0, false));
+    let registry = Registry::new(config(p, p, 0, false)).unwrap();
     let f = flow(&registry, Some(ip), dead);
     let err = connect(one(&f), dead, TIMEOUT, None).await.unwrap_err();
     assert!(matches!(err, Error::Sys { syscall: "connect", .. }), "{err:?}");
@@ -355,7 +367,7 @@ async fn timeout_gives_the_port_back() {
     let ip = v4(9);
     let (_listener, remote) = stuck_listener();
     let p = free_port(ip);
-    let registry = Registry::new(config(p, p.saturating_add(15), 4, false));
+    let registry = Registry::new(config(p, p.saturating_add(15), 4, false)).unwrap();
     let f = flow(&registry, Some(ip), remote);
     let (held, err, took) = fill(&f, remote, Duration::from_millis(300)).await;
     assert!(
@@ -390,7 +402,7 @@ async fn cancellation_gives_the_port_back() {
     let ip = v4(10);
     let (_listener, remote) = stuck_listener();
     let p = free_port(ip);
-    let registry = Registry::new(config(p, p.saturating_add(15), 4, false));
+    let registry = Registry::new(config(p, p.saturating_add(15), 4, false)).unwrap();
     let f = flow(&registry, Some(ip), remote);
     let (held, err, _) = fill(&f, remote, Duration::from_millis(300)).await;
     assert_eq!(err.code(), "ETIMEDOUT");
@@ -442,7 +454,7 @@ async fn a_zero_timeout_fails_a_connect_that_is_still_pending() {
     let ip = v4(11);
     let (_listener, remote) = stuck_listener();
     let p = free_port(ip);
-    let registry = Registry::new(config(p, p.saturating_add(15), 4, false));
+    let registry = Registry::new(config(p, p.saturating_add(15), 4, false)).unwrap();
     let f = flow(&registry, Some(ip), remote);
     let (_held, _, _) = fill(&f, remote, Duration::from_millis(300)).await;
     let err = connect(one(&f), remote, Some(Duration::ZERO), None).await.unwrap_err();
@@ -484,9 +496,10 @@ fn threads_share_one_flow_without_duplicates() {
     let clock = Arc::new(ManualClock::new());
     let config = Config {
         range: PortRange::new(40000, 40007).unwrap(),
+        mode: Mode::Pool,
         ..Config::default()
     };
-    let registry = Registry::with_clock(config, clock);
+    let registry = Registry::with_clock(config, clock).unwrap();
     let remote = SocketAddr::new(v4(1), 9);
     let f = flow(&registry, None, remote);
     hammer(&f, 4, 1000, false);
@@ -509,10 +522,11 @@ fn threads_share_one_flow_without_duplicates() {
 fn threads_release_into_aging_in_deadline_order() {
     let config = Config {
         range: PortRange::new(41000, 45999).unwrap(),
+        mode: Mode::Pool,
         aging: Duration::from_secs(60),
         ..Config::default()
     };
-    let registry = Registry::new(config);
+    let registry = Registry::new(config).unwrap();
     let f = flow(&registry, None, SocketAddr::new(v4(1), 9));
     hammer(&f, 4, 1000, true);
     let stats = registry.stats();
@@ -537,7 +551,7 @@ async fn poll_now_settles_finished_connects_and_defers_the_rest() {
     let listener = TcpListener::bind(SocketAddr::new(local, 0)).await.unwrap();
     let target = listener.local_addr().unwrap();
     let first = free_port(local);
-    let registry = Registry::new(config(first, first, 0, false));
+    let registry = Registry::new(config(first, first, 0, false)).unwrap();
     let f = flow(&registry, Some(local), target);
     let connected = match start(one(&f), target).unwrap().poll_now() {
         Progress::Done(result) => result.unwrap(),

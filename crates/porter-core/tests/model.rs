@@ -8,7 +8,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use porter_core::{Config, Flow, FlowKey, ManualClock, Marked, Pool, PortRange, Registry, Released};
+use porter_core::{
+    Config, Flow, FlowKey, HostPorts, KernelFeatures, ManualClock, Marked, Mode, Pool, PortRange, Registry, Released,
+    Zones,
+};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------
@@ -19,6 +22,8 @@ use proptest::prelude::*;
 #[derive(Debug, Default, Clone)]
 struct ModelFlow {
     in_use: BTreeSet<u16>,
+    /// Extra holders of ports in use (the kernel handed a port in use out again).
+    extra: std::collections::BTreeMap<u16, u32>,
     /// Release order, which is deadline order (the clock never goes back).
     aging: Vec<(u16, u64)>,
 }
@@ -63,11 +68,12 @@ impl Harness {
         let clock = Arc::new(ManualClock::new());
         let config = Config {
             range,
+            mode: Mode::Pool,
             aging: Duration::from_micros(aging_us),
             retry_attempts: 0,
             kernel_fallback: false,
         };
-        let registry = Registry::with_clock(config, clock.clone());
+        let registry = pool_registry(config, clock.clone());
         let flows = flow_keys(nflows).into_iter().map(|k| registry.flow(k)).collect();
         Self {
             range,
@@ -109,6 +115,14 @@ impl Harness {
 
     fn expected_release(&mut self, f: usize, port: u16, aging: bool) -> Released {
         let model = &mut self.model[f];
+        if let Some(n) = model.extra.get_mut(&port) {
+            // Another holder keeps the port in use.
+            *n -= 1;
+            if *n == 0 {
+                model.extra.remove(&port);
+            }
+            return if aging { Released::Aging } else { Released::Immediate };
+        }
         if !model.in_use.remove(&port) {
             return Released::NotInUse;
         }
@@ -135,6 +149,7 @@ impl Harness {
         let got = self.flows[f].mark_in_use(port);
         if model.in_use.contains(&port) {
             assert_eq!(got, Marked::AlreadyInUse);
+            *model.extra.entry(port).or_default() += 1;
             return;
         }
         if model.is_aging(port, now) {
@@ -287,6 +302,9 @@ fn run(range: PortRange, aging_us: u64, nflows: usize, ops: &[Op]) {
                     continue;
                 }
                 let port = *in_use.iter().nth(pick % in_use.len()).unwrap();
+                if h.model[flow].extra.contains_key(&port) {
+                    continue; // held more than once: the second release is a real one
+                }
                 h.release(flow, port, first_aging);
                 let before = h.registry.snapshot();
                 let stats = h.registry.stats();
@@ -353,15 +371,26 @@ proptest! {
 // Fixed cases
 // ---------------------------------------------------------------------------------------
 
+/// A host with nothing reserved: the model knows of no port the pool must pass over.
+fn plain_host() -> HostPorts {
+    HostPorts::new(PortRange::LINUX_EPHEMERAL, vec![], KernelFeatures::probe())
+}
+
+/// A registry in pool mode (every port of the range bound by porter) on a plain host.
+fn pool_registry(config: Config, clock: Arc<ManualClock>) -> Arc<Registry> {
+    Registry::with_host(config, plain_host(), vec![], clock).unwrap()
+}
+
 fn registry(first: u16, last: u16, aging: Duration) -> (Arc<ManualClock>, Arc<Registry>) {
     let clock = Arc::new(ManualClock::new());
     let config = Config {
         range: PortRange::new(first, last).unwrap(),
+        mode: Mode::Pool,
         aging,
         retry_attempts: 0,
         kernel_fallback: false,
     };
-    (clock.clone(), Registry::with_clock(config, clock))
+    (clock.clone(), pool_registry(config, clock))
 }
 
 #[test]
@@ -482,21 +511,38 @@ fn expired_port_queues_behind_never_used_ports() {
 /// Past one lap of the cursor the order is the cursor's, not the release order: strict
 /// least-recently-released-first would need an order for every free port ever released,
 /// memory that grows with the range, not with the ports in use (docs/ARCHITECTURE.md).
-/// Every port was handed out, so the cursor stands at the start of the range; ports
-/// released in another order come back in range order.
+/// Every port was handed out, so the cursor stands where the walk started (a random
+/// port); ports released in another order come back in the cursor's order from there.
 #[test]
 fn after_a_full_lap_ports_come_back_in_cursor_order() {
     let (_clock, reg) = registry(9000, 9009, Duration::from_micros(10));
     let flow = reg.flow(flow_keys(1)[0]);
-    for _ in 0..10 {
+    let start = flow.allocate_port().unwrap();
+    for _ in 1..10 {
         flow.allocate_port().unwrap();
     }
     for p in [9009, 9005, 9000] {
         assert_eq!(flow.release(p, false), Released::Immediate);
     }
     let got: Vec<u16> = (0..3).map(|_| flow.allocate_port().unwrap()).collect();
-    assert_eq!(got, vec![9000, 9005, 9009]);
+    let mut want = vec![9000, 9005, 9009];
+    let at = want.iter().position(|&p| p >= start).unwrap_or(0);
+    want.rotate_left(at);
+    assert_eq!(got, want, "walk started at {start}");
     assert_eq!(flow.allocate_port(), None);
+}
+
+/// Two registries (two processes) towards one destination do not walk the range in
+/// step: their pools start at different, random places.
+#[test]
+fn walks_start_at_random_places() {
+    let starts: BTreeSet<u16> = (0..8)
+        .map(|_| {
+            let (_clock, reg) = registry(10_000, 29_999, Duration::from_micros(10));
+            reg.flow(flow_keys(1)[0]).allocate_port().unwrap()
+        })
+        .collect();
+    assert!(starts.len() >= 7, "eight registries started at {starts:?}");
 }
 
 #[test]
@@ -568,25 +614,26 @@ fn sparse_to_dense_and_back_on_the_full_range() {
 #[test]
 fn pool_memory_follows_the_ports_taken() {
     let range = PortRange::DEFAULT;
+    let zones = Zones::new(range, Mode::Pool, &plain_host());
     let mut pool = Pool::new();
     assert_eq!(pool.heap_bytes(), 0);
-    let ten: Vec<u16> = (0..10).map(|_| pool.allocate(range, 0).unwrap()).collect();
+    let ten: Vec<u16> = (0..10).map(|_| pool.allocate(&zones, 0).unwrap()).collect();
     assert!(pool.heap_bytes() <= 64, "ten ports cost {} bytes", pool.heap_bytes());
     // The switch: a list of 4,033 ports (8,066 bytes) outgrows the 8,064-byte bitmap.
     let mut ports = ten;
     while ports.len() < 4032 {
-        ports.push(pool.allocate(range, 0).unwrap());
+        ports.push(pool.allocate(&zones, 0).unwrap());
     }
     let sparse = pool.heap_bytes();
     assert!((8064..=8192).contains(&sparse), "4,032 ports as a list: {sparse} bytes");
-    ports.push(pool.allocate(range, 0).unwrap());
+    ports.push(pool.allocate(&zones, 0).unwrap());
     let dense = pool.heap_bytes();
     assert!(
         (8064..8064 + 128).contains(&dense),
         "4,033 ports as a bitmap: {dense} bytes"
     );
     for _ in 0..20_000 {
-        ports.push(pool.allocate(range, 0).unwrap());
+        ports.push(pool.allocate(&zones, 0).unwrap());
     }
     assert_eq!(pool.heap_bytes(), dense, "a bitmap does not grow");
     assert_eq!(
@@ -602,7 +649,7 @@ fn pool_memory_follows_the_ports_taken() {
         assert_eq!(pool.release(range, p, None), Released::Immediate);
     }
     assert_eq!(pool.in_use_count(), 0);
-    assert_eq!(pool.free_count(range), range.len());
+    assert_eq!(pool.free_count(&zones), range.len());
     assert!(
         pool.heap_bytes() <= 16,
         "an empty pool keeps {} bytes",
@@ -610,13 +657,13 @@ fn pool_memory_follows_the_ports_taken() {
     );
     // The same through aging.
     for _ in 0..5000 {
-        let p = pool.allocate(range, 10).unwrap();
+        let p = pool.allocate(&zones, 10).unwrap();
         pool.release(range, p, Some(20));
     }
     assert_eq!(pool.aging_count(), 5000);
-    assert_eq!(pool.free_count(range), range.len() - 5000);
+    assert_eq!(pool.free_count(&zones), range.len() - 5000);
     assert_eq!(
-        pool.allocate(range, 20).map(|p| pool.release(range, p, None)),
+        pool.allocate(&zones, 20).map(|p| pool.release(range, p, None)),
         Some(Released::Immediate)
     );
     assert_eq!(pool.aging_count(), 0);
@@ -637,10 +684,10 @@ fn assert_within_4_bytes_a_port(pool: &Pool, what: &str) {
 
 #[test]
 fn memory_per_port_on_the_way_up() {
-    let range = PortRange::DEFAULT;
+    let zones = Zones::new(PortRange::DEFAULT, Mode::Pool, &plain_host());
     let mut pool = Pool::new();
     for _ in 0..20_000 {
-        pool.allocate(range, 0).unwrap();
+        pool.allocate(&zones, 0).unwrap();
         assert_within_4_bytes_a_port(&pool, "growing");
     }
 }
@@ -649,9 +696,10 @@ fn memory_per_port_on_the_way_up() {
 #[test]
 fn memory_per_port_on_the_way_down() {
     let range = PortRange::DEFAULT;
+    let zones = Zones::new(range, Mode::Pool, &plain_host());
     for peak in [4_000u16, 20_000] {
         let mut pool = Pool::new();
-        let ports: Vec<u16> = (0..peak).map(|_| pool.allocate(range, 0).unwrap()).collect();
+        let ports: Vec<u16> = (0..peak).map(|_| pool.allocate(&zones, 0).unwrap()).collect();
         for &p in &ports {
             assert_eq!(pool.release(range, p, None), Released::Immediate);
             assert_within_4_bytes_a_port(&pool, &format!("shrinking from {peak}"));

@@ -14,10 +14,29 @@ use crate::route::Route;
 pub struct AllocatorOptions {
     pub range_first: u32,
     pub range_last: u32,
+    /// 'hybrid', 'pool' or 'kernel'.
+    pub mode: String,
     pub aging_ms: f64,
     pub retry_attempts: u32,
     pub kernel_fallback: bool,
     pub local_addresses: Option<Vec<String>>,
+}
+
+/// How a registry's range is split between porter and the kernel.
+#[napi(object)]
+pub struct CapacityInfo {
+    pub mode: String,
+    /// Ports porter binds itself, per destination and source address.
+    pub explicit: u32,
+    /// Ports of the kernel's window, per destination and source address.
+    pub kernel: u32,
+    pub per_destination: u32,
+    pub explicit_ports: Vec<convert::Interval>,
+    pub kernel_window: Option<convert::Interval>,
+    /// Whether sockets carry IP_LOCAL_PORT_RANGE to keep the kernel in its window.
+    pub kernel_window_narrowed: bool,
+    /// The ephemeral range read when the registry was made.
+    pub ephemeral: convert::Interval,
 }
 
 #[napi(object)]
@@ -89,6 +108,7 @@ pub struct NativeStats {
     pub retries: Vec<CodeCount>,
     pub exhausted: f64,
     pub kernel_fallbacks: f64,
+    pub kernel_picks: f64,
     pub connect_errors: Vec<CodeCount>,
     pub duration_bounds: Vec<f64>,
     pub duration_buckets: Vec<f64>,
@@ -130,6 +150,7 @@ fn config(options: &AllocatorOptions) -> Result<Config> {
     }
     Ok(Config {
         range: convert::range(options.range_first, options.range_last)?,
+        mode: convert::mode(&options.mode)?,
         aging: Duration::from_secs_f64(options.aging_ms / 1000.0),
         retry_attempts: options.retry_attempts,
         kernel_fallback: options.kernel_fallback,
@@ -165,7 +186,7 @@ impl Allocator {
     #[napi(constructor, catch_unwind)]
     pub fn new(options: AllocatorOptions) -> Result<Self> {
         Ok(Self {
-            inner: Registry::new(config(&options)?),
+            inner: Registry::new(config(&options)?).map_err(convert::error)?,
         })
     }
 
@@ -191,10 +212,29 @@ impl Allocator {
         AllocatorOptions {
             range_first: config.range.first().into(),
             range_last: config.range.last().into(),
+            mode: config.mode.name().to_owned(),
             aging_ms: config.aging.as_secs_f64() * 1000.0,
             retry_attempts: config.retry_attempts,
             kernel_fallback: config.kernel_fallback,
             local_addresses: Some(self.inner.local_addresses().iter().map(ToString::to_string).collect()),
+        }
+    }
+
+    /// How the range is split between porter and the kernel, per destination.
+    #[napi(catch_unwind)]
+    pub fn capacity(&self) -> CapacityInfo {
+        let zones = self.inner.zones();
+        CapacityInfo {
+            mode: zones.mode().name().to_owned(),
+            explicit: zones.explicit_len(),
+            kernel: zones.kernel_len(),
+            per_destination: zones.capacity(),
+            explicit_ports: zones.explicit().iter().map(|&(a, b)| convert::interval(a, b)).collect(),
+            kernel_window: zones
+                .kernel_window()
+                .map(|w| convert::interval(w.ports.first(), w.ports.last())),
+            kernel_window_narrowed: zones.kernel_window().is_some_and(|w| w.narrowed),
+            ephemeral: convert::interval(zones.ephemeral().first(), zones.ephemeral().last()),
         }
     }
 
@@ -284,6 +324,7 @@ impl Allocator {
             retries: counts(s.retries),
             exhausted: s.exhausted as f64,
             kernel_fallbacks: s.kernel_fallbacks as f64,
+            kernel_picks: s.kernel_picks as f64,
             connect_errors: counts(s.connect_errors),
             duration_bounds: porter_core::DURATION_BUCKETS.to_vec(),
             duration_buckets: s.duration_buckets.into_iter().map(|c| c as f64).collect(),

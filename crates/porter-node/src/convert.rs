@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use porter_core::PortRange;
+use porter_core::{Mode, PortRange};
 
 /// A porter-core error as data, in the shape Node gives system errors.
 #[napi(object)]
@@ -63,4 +63,22 @@ pub fn ip(text: &str) -> Result<IpAddr> {
 
 pub fn socket_addr(address: &str, port_number: u32) -> Result<SocketAddr> {
     Ok(SocketAddr::new(ip(address)?, port(port_number, "port")?))
+}
+
+pub fn mode(name: &str) -> Result<Mode> {
+    Mode::from_name(name).ok_or_else(|| invalid_arg(format!("mode must be 'hybrid', 'pool' or 'kernel', got {name:?}")))
+}
+
+/// An inclusive interval of ports.
+#[napi(object)]
+pub struct Interval {
+    pub first: u32,
+    pub last: u32,
+}
+
+pub fn interval(first: u16, last: u16) -> Interval {
+    Interval {
+        first: first.into(),
+        last: last.into(),
+    }
 }

@@ -26,11 +26,38 @@ pub fn partition_range(first: u32, last: u32, index: u32, count: u32) -> Result<
     Ok(vec![range.first().into(), range.last().into()])
 }
 
-/// The system's `ip_local_port_range`, as `[first, last]`.
+/// The host's port settings, read now from the calling thread's network namespace.
+#[napi(object)]
+pub struct HostPortsInfo {
+    /// `net.ipv4.ip_local_port_range`.
+    pub ephemeral: convert::Interval,
+    /// `net.ipv4.ip_local_reserved_ports`, as sorted intervals.
+    pub reserved: Vec<convert::Interval>,
+    /// False when /proc could not be read and Linux's defaults stand in.
+    pub read_from_system: bool,
+    /// Whether the kernel has IP_BIND_ADDRESS_NO_PORT (Linux 4.2).
+    pub bind_address_no_port: bool,
+    /// Whether the kernel has IP_LOCAL_PORT_RANGE (Linux 6.3).
+    pub local_port_range: bool,
+}
+
+/// The host's port settings (ephemeral and reserved ports, kernel options), read now.
 #[napi(catch_unwind)]
-pub fn system_port_range() -> Result<Vec<u32>> {
-    let range = porter_core::PortRange::from_system().map_err(convert::error)?;
-    Ok(vec![range.first().into(), range.last().into()])
+pub fn host_ports() -> HostPortsInfo {
+    let host = porter_core::HostPorts::read();
+    HostPortsInfo {
+        ephemeral: convert::interval(host.ephemeral.first(), host.ephemeral.last()),
+        reserved: host.reserved.iter().map(|&(a, b)| convert::interval(a, b)).collect(),
+        read_from_system: host.read_from_system,
+        bind_address_no_port: host.features.bind_address_no_port,
+        local_port_range: host.features.local_port_range,
+    }
+}
+
+/// The collisions a mode retries when the user sets no `retry.attempts`.
+#[napi(catch_unwind)]
+pub fn default_retries(mode: String) -> Result<u32> {
+    Ok(porter_core::Config::default_retries(convert::mode(&mode)?))
 }
 
 /// Panics on purpose: proves that a panic reaches JavaScript as an error.

@@ -13,6 +13,12 @@ export const ErrorCodes = {
   EXHAUSTED: 'ERR_PORTER_EXHAUSTED',
   /** The default instance was configured twice with different options. */
   DEFAULT_CONFIGURED: 'ERR_PORTER_DEFAULT_CONFIGURED',
+  /**
+   * The mode cannot keep its promise on this host: mode 'kernel' with a range that has no
+   * port in the kernel's ephemeral range, or that covers part of it on a kernel without
+   * IP_LOCAL_PORT_RANGE (Linux 6.3). Thrown by the Porter constructor.
+   */
+  MODE_UNSUPPORTED: 'ERR_PORTER_MODE_UNSUPPORTED',
   /** A lease was released twice, or its handle is unknown. */
   LEASE_RELEASED: 'ERR_PORTER_LEASE_RELEASED',
   /** Something failed inside the native addon (a bug): the call failed, nothing else. */

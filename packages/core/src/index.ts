@@ -19,10 +19,13 @@ export {
   systemError,
 } from './errors.js';
 export { type Lease, leaseOf, PortLease, portLeaseOf, type ReleaseOptions } from './lease.js';
-export type { PorterOptions, ResolvedOptions } from './options.js';
+export type { PorterOptions, PortMode, ResolvedOptions } from './options.js';
 export {
   type AllocateOptions,
+  type Capacity,
   type ConnectOptions,
+  type HostPorts,
+  hostPorts,
   type PoolCounts,
   type PoolSnapshot,
   type PoolSummary,

@@ -10,18 +10,48 @@ import {
   validatePort,
 } from './validate.js';
 
+/**
+ * How a Porter chooses ports (see the package README, "Host safety"):
+ * - `'hybrid'` (default): porter binds the ports of its range that lie outside the
+ *   kernel's ephemeral range (`net.ipv4.ip_local_port_range`) itself, and lets the
+ *   kernel pick those inside it at `connect()` (IP_BIND_ADDRESS_NO_PORT, narrowed to the
+ *   range with IP_LOCAL_PORT_RANGE), so it never takes ephemeral ports from the rest of
+ *   the host. Capacity per destination: the whole range.
+ * - `'kernel'`: the kernel picks every port, within the part of the range inside its
+ *   ephemeral range; for many processes sharing destinations, or to follow the kernel's
+ *   TIME_WAIT rules everywhere.
+ * - `'pool'`: porter binds every port of the range itself, as the Erlang original does.
+ *   Ports it holds inside the ephemeral range are then unavailable to every other
+ *   outgoing connection of the host: choose it only on a host that is porter's alone.
+ *
+ * Reserved ports (`net.ipv4.ip_local_reserved_ports`) are skipped in every mode.
+ */
+export type PortMode = 'hybrid' | 'pool' | 'kernel';
+
 /** How a Porter hands out ports. Every field is optional. */
 export interface PorterOptions {
   /**
    * Inclusive range of local ports, default [1024, 65535]. Never read from the system
-   * unless you pass 'system' (then net.ipv4.ip_local_port_range is read once).
+   * unless you pass 'system' (then net.ipv4.ip_local_port_range is read once). In every
+   * mode but 'pool', the ports of the range inside the kernel's ephemeral range are left
+   * to the kernel to pick, so a range of your own is as safe for the host as the default.
    */
   portRange?: readonly [number, number] | 'system';
+  /** Which ports porter binds itself and which the kernel picks (default 'hybrid'). */
+  mode?: PortMode;
   /** How long a port rests after this side closed first, in ms (default 30 000). */
   agingMs?: number;
-  /** Extra ports to try on EADDRINUSE / EADDRNOTAVAIL (default { attempts: 0 }). */
+  /**
+   * Extra ports to try on EADDRINUSE / EADDRNOTAVAIL (collisions with sockets porter does
+   * not know of, such as another process's). Default: 8 in mode 'hybrid', 0 in 'pool'
+   * (as in the Erlang original) and 'kernel' (the kernel's own choice never collides).
+   */
   retry?: { attempts?: number };
-  /** After that, let the kernel pick the port and track it (default true). */
+  /**
+   * When the range has no port left for a destination, let the kernel pick one anywhere
+   * in its ephemeral range and track it (default true). It takes nothing from the host:
+   * the kernel shares such ports between destinations.
+   */
   kernelFallback?: boolean;
   /**
    * Local source addresses to use for every destination of their family, in order: when
@@ -35,6 +65,7 @@ export interface PorterOptions {
 /** A normalised configuration. */
 export interface ResolvedOptions {
   portRange: [number, number];
+  mode: PortMode;
   agingMs: number;
   retry: { attempts: number };
   kernelFallback: boolean;
@@ -46,8 +77,8 @@ export function resolveOptions(options: PorterOptions | undefined): ResolvedOpti
   validateObject(options, 'options');
   let portRange: [number, number] = [1024, 65535];
   if (options.portRange === 'system') {
-    const [first, last] = callNative(() => native.systemPortRange());
-    portRange = [first as number, last as number];
+    const { ephemeral } = callNative(() => native.hostPorts());
+    portRange = [ephemeral.first, ephemeral.last];
   } else if (options.portRange !== undefined) {
     const r = options.portRange as unknown;
     if (!Array.isArray(r) || r.length !== 2) {
@@ -58,9 +89,16 @@ export function resolveOptions(options: PorterOptions | undefined): ResolvedOpti
     if (first > last) throw invalidArgValue('options.portRange', r, 'must have first <= last');
     portRange = [first, last];
   }
+  let mode: PortMode = 'hybrid';
+  if (options.mode !== undefined) {
+    if (options.mode !== 'hybrid' && options.mode !== 'pool' && options.mode !== 'kernel') {
+      throw invalidArgValue('options.mode', options.mode, "must be one of: 'hybrid', 'pool', 'kernel'");
+    }
+    mode = options.mode;
+  }
   const agingMs =
     options.agingMs === undefined ? 30_000 : validateNumber(options.agingMs, 'options.agingMs', 0, 2 ** 31 - 1);
-  let attempts = 0;
+  let attempts: number | undefined;
   if (options.retry !== undefined) {
     validateObject(options.retry, 'options.retry');
     if (options.retry.attempts !== undefined) {
@@ -76,13 +114,15 @@ export function resolveOptions(options: PorterOptions | undefined): ResolvedOpti
     }
     localAddresses = options.localAddresses.map((a, i) => validateIp(a, `options.localAddresses[${i}]`));
   }
-  return { portRange, agingMs, retry: { attempts }, kernelFallback, localAddresses };
+  attempts ??= callNative(() => native.defaultRetries(mode));
+  return { portRange, mode, agingMs, retry: { attempts }, kernelFallback, localAddresses };
 }
 
 export function toNative(o: ResolvedOptions): native.AllocatorOptions {
   return {
     rangeFirst: o.portRange[0],
     rangeLast: o.portRange[1],
+    mode: o.mode,
     agingMs: o.agingMs,
     retryAttempts: o.retry.attempts,
     kernelFallback: o.kernelFallback,
@@ -94,6 +134,7 @@ export function toNative(o: ResolvedOptions): native.AllocatorOptions {
 export function fromNative(o: native.AllocatorOptions): PorterOptions {
   return {
     portRange: [o.rangeFirst, o.rangeLast],
+    mode: o.mode as PortMode,
     agingMs: o.agingMs,
     retry: { attempts: o.retryAttempts },
     kernelFallback: o.kernelFallback,

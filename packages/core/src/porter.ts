@@ -17,7 +17,7 @@ import {
   systemError,
 } from './errors.js';
 import { type Lease, PortLease } from './lease.js';
-import { type PorterOptions, type ResolvedOptions, resolveOptions, toNative } from './options.js';
+import { type PorterOptions, type PortMode, type ResolvedOptions, resolveOptions, toNative } from './options.js';
 import { socketFor } from './socket.js';
 import {
   validateAbortSignal,
@@ -97,7 +97,10 @@ export interface PorterStats {
   releases: { aging: number; immediate: number };
   retries: Record<string, number>;
   exhausted: number;
+  /** Connections whose port the kernel picked outside the range (the fallback). */
   kernelFallbacks: number;
+  /** Connections whose port the kernel picked inside the range (its window; see `mode`). */
+  kernelPicks: number;
   connectErrors: Record<string, number>;
   connectDuration: { bounds: number[]; counts: number[]; count: number; sumSeconds: number };
   pools: number;
@@ -107,6 +110,25 @@ export interface PorterStats {
    * their own because none was ready or the reserve is off (`madeInline`).
    */
   socketReserve: { capacity: number; ready: { ipv4: number; ipv6: number }; taken: number; madeInline: number };
+}
+
+/** How a Porter's range is split between porter and the kernel, from {@link Porter.capacity}. */
+export interface Capacity {
+  mode: PortMode;
+  /** Ports porter binds itself, per destination and source address. */
+  explicit: number;
+  /** Ports the kernel may pick in its window of the range, per destination and source address. */
+  kernel: number;
+  /** `explicit + kernel`: connections per destination and source address. */
+  perDestination: number;
+  /** The ports porter binds itself, as inclusive `[first, last]` intervals. */
+  explicitPorts: [number, number][];
+  /** The part of the range the kernel picks in, or null (mode 'pool', or no overlap). */
+  kernelWindow: [number, number] | null;
+  /** Whether sockets carry IP_LOCAL_PORT_RANGE to keep the kernel inside its window. */
+  kernelWindowNarrowed: boolean;
+  /** The kernel's ephemeral range, as read when the Porter was made. */
+  ephemeral: [number, number];
 }
 
 /** One destination (from one choice of local addresses) and its native route. */
@@ -389,6 +411,7 @@ export class Porter {
       retries: byCode(s.retries),
       exhausted: s.exhausted,
       kernelFallbacks: s.kernelFallbacks,
+      kernelPicks: s.kernelPicks,
       connectErrors: byCode(s.connectErrors),
       connectDuration: {
         bounds: s.durationBounds,
@@ -403,6 +426,25 @@ export class Porter {
         taken: s.socketReserve.taken,
         madeInline: s.socketReserve.madeInline,
       },
+    };
+  }
+
+  /**
+   * How the range is split between the ports porter binds itself and the kernel's window,
+   * per destination and source address, on the host settings read when it was made.
+   */
+  capacity(): Capacity {
+    const c = callNative(() => this.#allocator.capacity());
+    const pair = (i: native.Interval): [number, number] => [i.first, i.last];
+    return {
+      mode: c.mode as PortMode,
+      explicit: c.explicit,
+      kernel: c.kernel,
+      perDestination: c.perDestination,
+      explicitPorts: c.explicitPorts.map(pair),
+      kernelWindow: c.kernelWindow ? pair(c.kernelWindow) : null,
+      kernelWindowNarrowed: c.kernelWindowNarrowed,
+      ephemeral: pair(c.ephemeral),
     };
   }
 
@@ -467,4 +509,35 @@ function race<T>(
 export function partitionRange(range: readonly [number, number], index: number, count: number): [number, number] {
   const [first, last] = callNative(() => native.partitionRange(range[0], range[1], index, count));
   return [first as number, last as number];
+}
+
+/** The host's port settings, read now (see {@link hostPorts}). */
+export interface HostPorts {
+  /** `net.ipv4.ip_local_port_range`: where the kernel picks ports for everyone's connect(). */
+  ephemeral: [number, number];
+  /** `net.ipv4.ip_local_reserved_ports`, as inclusive `[first, last]` intervals. */
+  reserved: [number, number][];
+  /** False when /proc could not be read and Linux's defaults (32768-60999) stand in. */
+  readFromSystem: boolean;
+  /** The kernel options porter uses to let the kernel pick ports. */
+  features: {
+    /** IP_BIND_ADDRESS_NO_PORT (Linux 4.2). */
+    bindAddressNoPort: boolean;
+    /** IP_LOCAL_PORT_RANGE (Linux 6.3). */
+    localPortRange: boolean;
+  };
+}
+
+/**
+ * The host's port settings as the kernel reports them now, for this process's network
+ * namespace: what a Porter reads when it is made (a Porter never reads them again).
+ */
+export function hostPorts(): HostPorts {
+  const h = callNative(() => native.hostPorts());
+  return {
+    ephemeral: [h.ephemeral.first, h.ephemeral.last],
+    reserved: h.reserved.map((i) => [i.first, i.last] as [number, number]),
+    readFromSystem: h.readFromSystem,
+    features: { bindAddressNoPort: h.bindAddressNoPort, localPortRange: h.localPortRange },
+  };
 }

@@ -98,6 +98,7 @@ export function registerPorterMetrics(options: PorterMetricsOptions = {}): Porte
     'retries_total',
     'exhausted_total',
     'kernel_fallbacks_total',
+    'kernel_picks_total',
     'connect_errors_total',
     'connect_duration_seconds',
   ].map(n);
@@ -207,9 +208,15 @@ export function registerPorterMetrics(options: PorterMetricsOptions = {}): Porte
   );
   counter(
     'kernel_fallbacks_total',
-    'Connections whose local port the kernel chose because porter had none left for that destination (kernelFallback).',
+    'Connections whose local port the kernel chose outside the range because porter had none left for that destination (kernelFallback).',
     [],
     (s) => [[{}, s.kernelFallbacks]],
+  );
+  counter(
+    'kernel_picks_total',
+    "Connections whose local port the kernel chose inside the range: the part of it in the kernel's ephemeral range, which porter never binds itself (mode 'hybrid' or 'kernel').",
+    [],
+    (s) => [[{}, s.kernelPicks]],
   );
   counter(
     'connect_errors_total',

@@ -1,0 +1,346 @@
+//! Which ports of a registry's range porter binds itself, and which it leaves to the
+//! kernel to pick at `connect()`.
+//!
+//! A port bound explicitly is skipped by the kernel whenever it picks a port for anyone
+//! else's `connect()` (the bind bucket is marked as bound-by-bind), so a port held inside
+//! the kernel's ephemeral range is taken from every other outgoing connection of the host.
+//! The [`Mode`] decides what porter does about it:
+//!
+//! | mode | porter binds itself | the kernel picks at `connect()` |
+//! | --- | --- | --- |
+//! | [`Mode::Hybrid`] (default) | the range minus the ephemeral range and reserved ports | the range inside the ephemeral range |
+//! | [`Mode::Kernel`] | nothing | the range inside the ephemeral range |
+//! | [`Mode::Pool`] | the range minus reserved ports (the Erlang original) | nothing |
+//!
+//! Reserved ports (`ip_local_reserved_ports`) are never bound in any mode, and the kernel
+//! never picks them itself.
+
+use crate::error::{Error, Result};
+use crate::host::HostPorts;
+use crate::range::PortRange;
+
+/// How a registry chooses local ports. See the module comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Bind ports outside the kernel's ephemeral range; let the kernel pick inside it.
+    #[default]
+    Hybrid,
+    /// Bind every port of the range but reserved ones: the Erlang original's behaviour,
+    /// which takes ephemeral ports from the rest of the host.
+    Pool,
+    /// Let the kernel pick every port, within the range (`IP_LOCAL_PORT_RANGE`).
+    Kernel,
+}
+
+impl Mode {
+    /// The name users write: `hybrid`, `pool` or `kernel`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Hybrid => "hybrid",
+            Mode::Pool => "pool",
+            Mode::Kernel => "kernel",
+        }
+    }
+
+    /// The mode called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "hybrid" => Some(Mode::Hybrid),
+            "pool" => Some(Mode::Pool),
+            "kernel" => Some(Mode::Kernel),
+            _ => None,
+        }
+    }
+}
+
+/// The kernel's share of a registry's range: the window it picks ports in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelWindow {
+    /// The ports of the range inside the ephemeral range.
+    pub ports: PortRange,
+    /// Whether each socket must carry `IP_LOCAL_PORT_RANGE` to keep the kernel inside the
+    /// window (false when the window is the whole ephemeral range, or when the kernel
+    /// lacks the option: then it picks anywhere in its ephemeral range, see `Zones::new`).
+    pub narrowed: bool,
+}
+
+/// A registry's range split between porter and the kernel; fixed for the registry's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zones {
+    mode: Mode,
+    range: PortRange,
+    /// The ports porter binds itself: sorted, disjoint, inclusive intervals of the range.
+    explicit: Box<[(u16, u16)]>,
+    explicit_len: u32,
+    kernel: Option<KernelWindow>,
+    /// Ports of the kernel window it may hand out (reserved ones excluded).
+    kernel_len: u32,
+    /// Whether the kernel fallback (any port of the ephemeral range) can give a port the
+    /// window cannot.
+    fallback_differs: bool,
+    ephemeral: PortRange,
+    /// Why the mode cannot work on this host, if it cannot.
+    problem: Option<String>,
+}
+
+/// `a` minus the `holes` (sorted, disjoint), as sorted intervals.
+fn subtract(a: (u16, u16), holes: &[(u16, u16)]) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    let mut next = u32::from(a.0);
+    for &(h0, h1) in holes {
+        if h1 < a.0 || h0 > a.1 {
+            continue;
+        }
+        if u32::from(h0) > next {
+            out.push((next as u16, h0 - 1));
+        }
+        next = next.max(u32::from(h1) + 1);
+    }
+    if next <= u32::from(a.1) {
+        out.push((next as u16, a.1));
+    }
+    out
+}
+
+fn len_of(intervals: &[(u16, u16)]) -> u32 {
+    intervals.iter().map(|&(a, b)| u32::from(b) - u32::from(a) + 1).sum()
+}
+
+fn intersect(a: PortRange, b: PortRange) -> Option<PortRange> {
+    PortRange::new(a.first().max(b.first()), a.last().min(b.last())).ok()
+}
+
+impl Zones {
+    /// Splits `range` for `mode` on a host with `host`'s settings. See [`Zones::check`]
+    /// for the cases that leave [`Mode::Kernel`] nothing it can keep.
+    pub fn new(range: PortRange, mode: Mode, host: &HostPorts) -> Self {
+        let range_pair = (range.first(), range.last());
+        let window = intersect(range, host.ephemeral);
+        let covers_ephemeral = window == Some(host.ephemeral);
+        let kernel = match mode {
+            Mode::Pool => None,
+            Mode::Hybrid | Mode::Kernel => window.map(|ports| KernelWindow {
+                ports,
+                narrowed: !covers_ephemeral && host.features.local_port_range,
+            }),
+        };
+        let problem = match mode {
+            Mode::Kernel if window.is_none() => Some(format!(
+                "the range {}-{} has no port in the kernel's ephemeral range {}-{} (net.ipv4.ip_local_port_range), \
+                 the only ports the kernel picks",
+                range.first(),
+                range.last(),
+                host.ephemeral.first(),
+                host.ephemeral.last()
+            )),
+            Mode::Kernel if !covers_ephemeral && !host.features.local_port_range => Some(
+                "keeping the kernel's choice inside a range needs IP_LOCAL_PORT_RANGE (Linux 6.3), which this kernel \
+                 lacks; use a range that covers the whole ephemeral range, or mode 'hybrid'"
+                    .to_owned(),
+            ),
+            _ => None,
+        };
+        let explicit = match mode {
+            Mode::Kernel => Vec::new(),
+            Mode::Pool => subtract(range_pair, &host.reserved),
+            Mode::Hybrid => {
+                let mut holes = host.reserved.clone();
+                holes.push((host.ephemeral.first(), host.ephemeral.last()));
+                subtract(range_pair, &crate::host::normalize(holes))
+            }
+        };
+        let kernel_len = kernel.map_or(0, |w| {
+            len_of(&subtract((w.ports.first(), w.ports.last()), &host.reserved))
+        });
+        Self {
+            mode,
+            range,
+            explicit_len: len_of(&explicit),
+            explicit: explicit.into_boxed_slice(),
+            kernel,
+            kernel_len,
+            fallback_differs: !covers_ephemeral || mode == Mode::Pool,
+            ephemeral: host.ephemeral,
+            problem,
+        }
+    }
+
+    /// Fails with [`Error::ModeUnsupported`] for [`Mode::Kernel`] when the range has no
+    /// port in the ephemeral range, or covers only part of it on a kernel without
+    /// `IP_LOCAL_PORT_RANGE` (the kernel's choice could not be kept inside the range).
+    /// [`Mode::Hybrid`] carries on in that case: the kernel then picks anywhere in its
+    /// ephemeral range, which takes nothing from the host, and porter tracks the port.
+    pub fn check(&self) -> Result<()> {
+        match &self.problem {
+            Some(reason) => Err(Error::ModeUnsupported {
+                mode: self.mode,
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The whole range.
+    pub fn range(&self) -> PortRange {
+        self.range
+    }
+
+    /// The ephemeral range these zones were made for.
+    pub fn ephemeral(&self) -> PortRange {
+        self.ephemeral
+    }
+
+    /// The ports porter binds itself, as sorted inclusive intervals.
+    pub fn explicit(&self) -> &[(u16, u16)] {
+        &self.explicit
+    }
+
+    /// How many ports porter binds itself, per flow.
+    pub fn explicit_len(&self) -> u32 {
+        self.explicit_len
+    }
+
+    /// The window the kernel picks ports in, if any.
+    pub fn kernel_window(&self) -> Option<KernelWindow> {
+        self.kernel
+    }
+
+    /// How many ports the kernel may hand out in its window, per flow.
+    pub fn kernel_len(&self) -> u32 {
+        self.kernel_len
+    }
+
+    /// Ports per flow in all: porter's own plus the kernel's window.
+    pub fn capacity(&self) -> u32 {
+        self.explicit_len + self.kernel_len
+    }
+
+    /// Whether the kernel fallback can give a port that the window cannot.
+    pub fn fallback_differs(&self) -> bool {
+        self.fallback_differs
+    }
+
+    /// Whether porter may bind `port` itself.
+    pub fn is_explicit(&self, port: u16) -> bool {
+        self.first_explicit_from(port) == Some(port)
+    }
+
+    /// The first port porter may bind at or after `from`, if any.
+    #[inline]
+    pub fn first_explicit_from(&self, from: u16) -> Option<u16> {
+        let i = self.explicit.partition_point(|&(_, last)| last < from);
+        self.explicit.get(i).map(|&(first, _)| first.max(from))
+    }
+
+    /// The first port porter binds itself (the start of a lap), if any.
+    pub fn first_explicit(&self) -> Option<u16> {
+        self.explicit.first().map(|&(first, _)| first)
+    }
+
+    /// The `n mod explicit_len`-th port porter binds itself: a uniform pick from a
+    /// random `n`. `None` when porter binds none.
+    pub fn nth_explicit(&self, n: u64) -> Option<u16> {
+        if self.explicit_len == 0 {
+            return None;
+        }
+        let mut k = (n % u64::from(self.explicit_len)) as u32;
+        for &(a, b) in self.explicit.iter() {
+            let len = u32::from(b) - u32::from(a) + 1;
+            if k < len {
+                return Some(a + k as u16);
+            }
+            k -= len;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::KernelFeatures;
+
+    fn r(a: u16, b: u16) -> PortRange {
+        PortRange::new(a, b).unwrap()
+    }
+
+    fn host(e: (u16, u16), reserved: Vec<(u16, u16)>, local_port_range: bool) -> HostPorts {
+        HostPorts::new(
+            r(e.0, e.1),
+            reserved,
+            KernelFeatures {
+                bind_address_no_port: true,
+                local_port_range,
+            },
+        )
+    }
+
+    #[test]
+    fn hybrid_binds_outside_the_ephemeral_range_and_reserved_ports() {
+        let h = host((32768, 60999), vec![(5000, 5009)], true);
+        let z = Zones::new(PortRange::DEFAULT, Mode::Hybrid, &h);
+        assert_eq!(z.explicit(), &[(1024, 4999), (5010, 32767), (61000, 65535)]);
+        assert_eq!(z.explicit_len(), 64512 - 28232 - 10);
+        let w = z.kernel_window().unwrap();
+        assert_eq!(w.ports, r(32768, 60999));
+        assert!(!w.narrowed, "the window is the whole ephemeral range: no option needed");
+        assert_eq!(z.capacity(), 64512 - 10);
+        assert!(!z.fallback_differs());
+        assert_eq!(z.first_explicit_from(5000), Some(5010));
+        assert_eq!(z.first_explicit_from(32768), Some(61000));
+        assert_eq!(z.first_explicit_from(65535), Some(65535));
+        assert!(!z.is_explicit(40000) && z.is_explicit(1024));
+    }
+
+    #[test]
+    fn hybrid_narrows_the_kernel_to_the_range() {
+        let h = host((2000, 2999), vec![], true);
+        let z = Zones::new(r(1500, 2499), Mode::Hybrid, &h);
+        assert_eq!(z.explicit(), &[(1500, 1999)]);
+        let w = z.kernel_window().unwrap();
+        assert_eq!((w.ports, w.narrowed), (r(2000, 2499), true));
+        assert!(z.fallback_differs());
+        // Without IP_LOCAL_PORT_RANGE hybrid carries on, unnarrowed.
+        let old = host((2000, 2999), vec![], false);
+        let z = Zones::new(r(1500, 2499), Mode::Hybrid, &old);
+        assert!(!z.kernel_window().unwrap().narrowed);
+    }
+
+    #[test]
+    fn kernel_mode_needs_a_window_it_can_keep() {
+        let h = host((2000, 2999), vec![(2100, 2199)], true);
+        let z = Zones::new(r(1000, 2499), Mode::Kernel, &h);
+        assert_eq!(z.explicit_len(), 0);
+        assert_eq!(z.nth_explicit(7), None);
+        assert_eq!(z.kernel_len(), 400);
+        let e = Zones::new(r(1000, 1999), Mode::Kernel, &h).check().unwrap_err();
+        assert_eq!(e.code(), "ERR_PORTER_MODE_UNSUPPORTED");
+        let old = host((2000, 2999), vec![], false);
+        assert!(Zones::new(r(1000, 2499), Mode::Kernel, &old).check().is_err());
+        assert!(Zones::new(r(1000, 3000), Mode::Kernel, &old).check().is_ok());
+    }
+
+    #[test]
+    fn pool_mode_is_the_range_minus_reserved() {
+        let h = host((2000, 2999), vec![(1, 1100)], true);
+        let z = Zones::new(r(1000, 3999), Mode::Pool, &h);
+        assert_eq!(z.explicit(), &[(1101, 3999)]);
+        assert!(z.kernel_window().is_none());
+        assert!(z.fallback_differs());
+    }
+
+    #[test]
+    fn nth_explicit_is_uniform_over_the_intervals() {
+        let h = host((20, 29), vec![], true);
+        let z = Zones::new(r(10, 39), Mode::Hybrid, &h);
+        let got: Vec<u16> = (0..20).map(|n| z.nth_explicit(n).unwrap()).collect();
+        let want: Vec<u16> = (10..20).chain(30..40).collect();
+        assert_eq!(got, want);
+        assert_eq!(z.nth_explicit(20), Some(10));
+    }
+}
