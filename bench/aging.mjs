@@ -75,6 +75,24 @@ export async function runAging({ quick = false, samples, agingMs = 50 } = {}) {
   return out;
 }
 
+/** This benchmark's part of docs/benchmarks.md (lines, without the heading). */
+export function agingReport(a) {
+  const out = [];
+  out.push(
+    `A Porter with a one-port range and agingMs ${a.agingMs}: the lease is released into aging, then, from 10 ms ` +
+      `before the deadline, \`allocate()\` is polled in a tight loop until the port comes back; ${a.samples} ` +
+      'samples. How long after ' +
+      `its deadline the port was handed out again: p50 ${fmtMs(a.late_p50_ms)}, p99 ${fmtMs(a.late_p99_ms)}, ` +
+      `max ${fmtMs(a.late_max_ms)}; handed out before the deadline: ${a.early} times. The core's own part: the ` +
+      'last poll refused (ERR_PORTER_EXHAUSTED) had been asked at most ' +
+      `${fmtUs(a.refused_after_deadline_max_ms * 1000, 1)} after the deadline (p99 ${fmtUs(a.refused_after_deadline_p99_ms * 1000, 1)}), ` +
+      'so the rest of the tail is the polling process not running (a shared machine, garbage collection), not ' +
+      'the core holding the port. (The Erlang library frees aging ports in one batch every 30 s: from 0 to 30 s ' +
+      'late.)',
+  );
+  return out;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const r = await runAging({ samples: Number(process.argv[2]) || undefined });
   process.stdout.write(`${JSON.stringify(r)}\n`);

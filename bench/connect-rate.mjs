@@ -1,6 +1,8 @@
 /**
  * Connect rate on loopback: connections per second reaching 'connect' with a fixed
- * concurrency, porter.connect beside Node's net.connect (the kernel picks the port) and
+ * concurrency, porter.connect with default options (mode 'hybrid': ports below the
+ * kernel's ephemeral range bound by porter), in mode 'pool' and in mode 'kernel' (the
+ * kernel picks every port), beside Node's net.connect (the kernel picks the port) and
  * beside net.connect with a local port chosen by a counter in JavaScript; then TLS,
  * @porter/tls beside tls.connect (when @porter/tls is built). The server is a child
  * process with a listen backlog of 4096 that closes every connection first, so the
@@ -18,14 +20,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drive, netConnect, quiet, tlsConnect } from './lib/connectors.mjs';
+import { countersTable, errorsCell, fmtRate, fmtRatio, missing, table } from './lib/format.mjs';
 import { namespaceUnavailable, runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { startServer } from './lib/spawn-server.mjs';
 import { log, median, nstatDelta, readNstat, readSysctl, rotate } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const tlsDist = fileURLToPath(new URL('../packages/tls/dist/esm/index.js', import.meta.url));
-/** Local port ranges: porter's, and the JavaScript counter's; the kernel keeps its own. */
-const PORTER_RANGE = [10000, 19999];
+/** Local port ranges: porter's in mode 'pool', and the JavaScript counter's (both below
+ * the kernel's ephemeral range). */
+const POOL_RANGE = [10000, 19999];
 const COUNTER_RANGE = [20000, 29999];
 
 export async function runConnectRate({ quick = false } = {}) {
@@ -100,7 +104,10 @@ async function measure(config) {
   // TCP
   const server = await startServer({ count: 1, mode: 'close', host: '127.0.0.1', backlog: 4096 });
   const target = { host: '127.0.0.1', port: server.ports[0] };
-  const porter = new Porter({ portRange: PORTER_RANGE, retry: { attempts: 3 } });
+  // Default options: what a user gets without configuring anything.
+  const porter = new Porter();
+  const pool = new Porter({ mode: 'pool', portRange: POOL_RANGE });
+  const kernel = new Porter({ mode: 'kernel' });
   let next = COUNTER_RANGE[0];
   const counterPort = () => {
     const p = next;
@@ -109,6 +116,8 @@ async function measure(config) {
   };
   const methods = {
     porter: quiet((t) => porter.connect(t)),
+    porter_pool: quiet((t) => pool.connect(t)),
+    porter_kernel: quiet((t) => kernel.connect(t)),
     net: (t) => netConnect(t),
     net_js_port: (t) => netConnect({ ...t, localAddress: '127.0.0.1', localPort: counterPort() }),
   };
@@ -119,9 +128,17 @@ async function measure(config) {
     ...config.tcp,
     ...tcp,
     ratio_porter_vs_net: perRoundRatio(tcp.rates.porter, tcp.rates.net),
+    ratio_pool_vs_net: perRoundRatio(tcp.rates.porter_pool, tcp.rates.net),
+    ratio_kernel_vs_net: perRoundRatio(tcp.rates.porter_kernel, tcp.rates.net),
     ratio_porter_vs_net_js_port: perRoundRatio(tcp.rates.porter, tcp.rates.net_js_port),
     ratio_net_js_port_vs_net: perRoundRatio(tcp.rates.net_js_port, tcp.rates.net),
-    porterStats: { retries: ps.retries, kernelFallbacks: ps.kernelFallbacks, connectErrors: ps.connectErrors },
+    porterStats: {
+      options: porter.options,
+      retries: ps.retries,
+      kernelPicks: ps.kernelPicks,
+      kernelFallbacks: ps.kernelFallbacks,
+      connectErrors: ps.connectErrors,
+    },
   };
 
   // TLS
@@ -167,7 +184,7 @@ async function measure(config) {
     });
     const tlsTarget = { host: '127.0.0.1', port: tlsServer.ports[0] };
     const porterTls = await import('@porter/tls');
-    const tlsPorter = new Porter({ portRange: PORTER_RANGE, retry: { attempts: 3 } });
+    const tlsPorter = new Porter();
     const common = { ca, servername: 'localhost' };
     const tlsMethods = {
       porter_tls: quiet((t) => porterTls.connect({ ...t, ...common, porter: tlsPorter })),
@@ -191,6 +208,85 @@ async function measure(config) {
 async function child(config) {
   setupNamespace(config.hostNetns, null);
   return measure(config);
+}
+
+/** Rows of a rates table: label, median, every round, errors. */
+function rateRows(t, labels) {
+  return labels.map(([label, k]) => [
+    label,
+    fmtRate(t.medians[k]),
+    t.rates[k].map((x) => x.toFixed(0)).join(', '),
+    errorsCell(t.errors[k]),
+  ]);
+}
+
+/** This benchmark's part of docs/benchmarks.md (lines, without the heading). */
+export function connectReport(c) {
+  const out = [];
+  const t = c.tcp;
+  out.push(
+    `Connections per second until 'connect', ${t.connections} connections per method and round, ${t.concurrency} at ` +
+      `a time, ${t.rounds} interleaved rounds, in a ${c.where}. The server is a child process (listen backlog ` +
+      `${c.backlog}; somaxconn ${c.somaxconn} there, ${c.hostSomaxconn} on the host) that closes every ` +
+      'connection as soon as it accepts it, so the client side never holds TIME_WAIT. The ratio is the median ' +
+      "of the per-round ratios. The namespace keeps the kernel's default ephemeral range (32768-60999).",
+  );
+  out.push('');
+  out.push(
+    table(
+      ['method', 'median rate', 'rounds', 'errors'],
+      rateRows(t, [
+        ["`porter.connect`, default options (mode 'hybrid', range 1024-65535)", 'porter'],
+        ["`porter.connect`, mode 'pool' (portRange 10000-19999)", 'porter_pool'],
+        ["`porter.connect`, mode 'kernel' (the kernel picks every port)", 'porter_kernel'],
+        ['`net.connect` (the kernel picks the port)', 'net'],
+        ['`net.connect` with `localAddress` and a `localPort` from a counter in JS (20000-29999)', 'net_js_port'],
+      ]),
+    ),
+  );
+  out.push('');
+  out.push(
+    `porter (default) / net.connect: **${fmtRatio(t.ratio_porter_vs_net)}**; mode 'pool' / net.connect: ` +
+      `${fmtRatio(t.ratio_pool_vs_net)}; mode 'kernel' / net.connect: ${fmtRatio(t.ratio_kernel_vs_net)}; ` +
+      `porter / JS counter: ${fmtRatio(t.ratio_porter_vs_net_js_port)}; JS counter / net.connect: ` +
+      `${fmtRatio(t.ratio_net_js_port_vs_net)}. Default porter's retries: ${JSON.stringify(t.porterStats.retries)}, ` +
+      `kernel picks: ${t.porterStats.kernelPicks ?? 'n/a'}, kernel fallbacks: ${t.porterStats.kernelFallbacks}.`,
+  );
+  out.push('');
+  out.push(countersTable(t.counters));
+  out.push('');
+  out.push(
+    'About the JS counter: `net.connect` cannot set socket options before its bind, but libuv sets SO_REUSEADDR ' +
+      'on every TCP socket it binds, so a port chosen in JavaScript can be shared between destinations. What it ' +
+      'cannot do is know which ports are free for a destination: a port still held towards the same destination ' +
+      'fails at connect() with EADDRNOTAVAIL, one held by a listener or by a socket without SO_REUSEADDR fails ' +
+      'at bind() with EADDRINUSE, and the counter has no pool to skip them.',
+  );
+  out.push('');
+  const tl = c.tls;
+  if (missing(tl)) {
+    out.push(`TLS: ${missing(tl)}.`);
+    return out;
+  }
+  out.push(
+    `TLS (certificate generated for the run with openssl, ECDSA P-256), ${tl.connections} connections per method ` +
+      `and round, ${tl.concurrency} at a time, ${tl.rounds} rounds, until 'secureConnect':`,
+  );
+  out.push('');
+  out.push(
+    table(
+      ['method', 'median rate', 'rounds', 'errors'],
+      rateRows(tl, [
+        ['`connect` of @porter/tls', 'porter_tls'],
+        ['`tls.connect`', 'tls'],
+      ]),
+    ),
+  );
+  out.push('');
+  out.push(`@porter/tls / tls.connect: **${fmtRatio(tl.ratio_porter_vs_tls)}**.`);
+  out.push('');
+  out.push(countersTable(tl.counters));
+  return out;
 }
 
 if (!runIfChild(child) && process.argv[1] === self) {

@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fmtB, fmtNs, fmtRate, fmtRatio, missing, num, table } from './lib/format.mjs';
 import { lastJsonLine, log, runCommand, tail } from './lib/util.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -117,6 +118,92 @@ export async function runCriterion({ quick = false } = {}) {
       : null,
     expiry_ns_per_port_by_size: Object.fromEntries(expiry.map((b) => [b.id.split('/').pop(), b.ns_per_element])),
   };
+}
+
+/** The Rust core's part of docs/benchmarks.md (lines, without the heading). */
+export function coreReport(core) {
+  const out = [];
+  const mem = core?.memory;
+  if (missing(mem)) {
+    out.push(`Memory bench: ${missing(mem)}.`);
+  } else {
+    out.push(
+      "From `cargo bench -p porter-core --bench memory` (heap bytes counted by a global allocator; malloc's own " +
+        'per-chunk overhead comes on top):',
+    );
+    out.push('');
+    const rows = [
+      ['allocate + release pairs/s, one thread', fmtRate(mem.core_alloc_release_per_sec)],
+      ['bytes per idle pool (a destination with no port in use)', fmtB(mem.pool_bytes_idle)],
+      ['bytes per port in use', fmtB(mem.pool_bytes_per_port)],
+    ];
+    if (num(mem.pool_bytes_per_aging_port)) rows.push(['bytes per aging port', fmtB(mem.pool_bytes_per_aging_port)]);
+    if (mem.pool_bytes_per_port_by_count) {
+      rows.push([
+        'bytes per port in use, by ports in use',
+        Object.entries(mem.pool_bytes_per_port_by_count)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', '),
+      ]);
+    }
+    out.push(table(['figure', 'value'], rows));
+    out.push('');
+    out.push(
+      'For comparison, the Erlang library this project follows builds a 64,512-entry table for every new ' +
+        'destination (about 4.6 MB each).',
+    );
+  }
+  out.push('');
+  const cr = core?.criterion;
+  if (missing(cr)) {
+    out.push(`Criterion: ${missing(cr)}.`);
+  } else {
+    out.push('From criterion (`cargo bench -p porter-core --bench core`), medians:');
+    out.push('');
+    out.push(
+      table(
+        ['figure', 'value'],
+        [
+          ['pairs/s, one thread, one destination', fmtRate(cr.pairs_single_thread_per_sec)],
+          ['pairs/s, two threads on two destinations (total)', fmtRate(cr.pairs_two_threads_two_destinations_per_sec)],
+          [
+            'pairs/s, two threads on the same destination (total)',
+            fmtRate(cr.pairs_two_threads_same_destination_per_sec),
+          ],
+          [
+            'two threads, same / two destinations',
+            fmtRatio(
+              num(cr.pairs_two_threads_same_destination_per_sec) && num(cr.pairs_two_threads_two_destinations_per_sec)
+                ? cr.pairs_two_threads_same_destination_per_sec / cr.pairs_two_threads_two_destinations_per_sec
+                : null,
+            ),
+          ],
+          ['first allocation for a new destination', fmtNs(cr.new_destination_first_allocate_ns)],
+          ['expiry, per aged port (largest queue)', fmtNs(cr.expiry_ns_per_port)],
+        ],
+      ),
+    );
+    out.push('');
+    if (cr.complaints?.length) {
+      out.push('Criterion wrote no estimate for some benchmarks in this run (their figures show n/a):');
+      out.push('');
+      for (const c of cr.complaints) out.push(`- ${c}`);
+      out.push('');
+    }
+    out.push('<details><summary>Every criterion benchmark</summary>');
+    out.push('');
+    out.push(
+      table(
+        ['benchmark', 'median per iteration', 'per element', 'elements/s'],
+        cr.benches.map((b) => [`\`${b.id}\``, fmtNs(b.median_ns), fmtNs(b.ns_per_element), fmtRate(b.per_sec)]),
+      ),
+    );
+    out.push('');
+    out.push('</details>');
+  }
+  out.push('');
+
+  return out;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

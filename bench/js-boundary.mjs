@@ -24,6 +24,7 @@ export async function runJsBoundary({ quick = false } = {}) {
   const allocator = new native.Allocator({
     rangeFirst: 10000,
     rangeLast: 59999,
+    mode: 'hybrid',
     agingMs: 1000,
     retryAttempts: 0,
     kernelFallback: false,
@@ -76,6 +77,40 @@ export async function runJsBoundary({ quick = false } = {}) {
     native_pair_cost_vs_noop_pair: ratio(med.napi_noop_pair, med.native_allocate_release),
     js_pair_cost_vs_native_pair: ratio(med.native_allocate_release, med.porter_allocate_release),
   };
+}
+
+/** This benchmark's part of docs/benchmarks.md (lines, without the heading). */
+export function jsReport(js) {
+  const out = [];
+  out.push(
+    `tinybench, ${js.rounds} interleaved rounds, each task call a batch of ${js.batch} operations; medians. The ` +
+      'baseline is a bare N-API call that does nothing (`noop` of @porter/native), made twice per operation: as ' +
+      'many calls into the addon as one allocate + release.',
+  );
+  out.push('');
+  out.push(
+    table(
+      ['operation', 'per second', 'cost vs. two bare calls'],
+      [
+        [
+          '`porter.allocate({ address, port }).release({ aging: false })`',
+          fmtRate(js.js_alloc_release_per_sec),
+          fmtRatio(js.js_pair_cost_vs_noop_pair),
+        ],
+        [
+          '`routeRelease(route, routeAllocate(route), false)` (the raw native pair)',
+          fmtRate(js.native_alloc_release_per_sec),
+          fmtRatio(js.native_pair_cost_vs_noop_pair),
+        ],
+        ['`noop(); noop()` (baseline)', fmtRate(js.js_noop_pair_per_sec), '1.00x'],
+      ],
+    ),
+  );
+  out.push('');
+  out.push(
+    `The TypeScript layer over the raw native pair costs ${fmtRatio(js.js_pair_cost_vs_native_pair)} the time of the raw pair.`,
+  );
+  return out;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -7,7 +7,7 @@
  * `node bench/run.mjs --render bench/results/<date>.json` writes the docs again from a
  * results file, without measuring.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runAging } from './aging.mjs';
@@ -19,7 +19,9 @@ import { runLatency } from './latency.mjs';
 import { machine } from './lib/machine.mjs';
 import { evaluateTargets, fmtRate, fmtRatio, markdown } from './lib/report.mjs';
 import { latencyChart } from './lib/svg.mjs';
-import { lastJsonLine, log, runCommand, tail } from './lib/util.mjs';
+import { log } from './lib/util.mjs';
+import { runMetricsOverhead } from './metrics.mjs';
+import { runSharedHost } from './shared-host.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -42,19 +44,6 @@ async function section(name, fn) {
   const seconds = (performance.now() - t0) / 1000;
   log(`   ${name}: ${seconds.toFixed(1)} s`);
   return { result, seconds };
-}
-
-async function runMetricsOverhead() {
-  const script = join(root, 'bench', 'metrics-overhead.mjs');
-  if (!existsSync(script)) return { missing: 'bench/metrics-overhead.mjs not found' };
-  const res = await runCommand(process.execPath, quick ? [script, '--quick'] : [script], {
-    cwd: root,
-    timeoutMs: quick ? 60_000 : 300_000,
-    echo: true,
-  });
-  const json = lastJsonLine(res.stdout);
-  if (res.code !== 0 || !json) return { missing: `metrics-overhead failed (exit ${res.code}): ${tail(res.stderr, 3)}` };
-  return json;
 }
 
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -107,7 +96,8 @@ async function main() {
   const connect = await timed('connect rate', () => runConnectRate({ quick }));
   const latency = await timed('latency at occupancy', () => runLatency({ quick }));
   const capacity = await timed('capacity', () => runCapacity({ quick }));
-  const metrics = await timed('metrics overhead', runMetricsOverhead);
+  const sharedHost = await timed('processes sharing a host', () => runSharedHost({ quick }));
+  const metrics = await timed('metrics overhead', () => runMetricsOverhead({ quick }));
   const durationSec = (performance.now() - started) / 1000;
 
   const summary = {
@@ -126,6 +116,8 @@ async function main() {
     connect_porter_per_sec: num(connect?.tcp?.medians?.porter),
     connect_net_per_sec: num(connect?.tcp?.medians?.net),
     connect_net_js_port_per_sec: num(connect?.tcp?.medians?.net_js_port),
+    connect_pool_ratio_vs_net: num(connect?.tcp?.ratio_pool_vs_net),
+    connect_kernel_ratio_vs_net: num(connect?.tcp?.ratio_kernel_vs_net),
     tls_connect_ratio_vs_tls: num(connect?.tls?.ratio_porter_vs_tls),
     latency_p99_ratio_at_90pct: num(latency?.latency_p99_ratio_at_90pct),
     latency_p50_ratio_at_90pct: num(latency?.latency_p50_ratio_at_90pct),
@@ -134,6 +126,12 @@ async function main() {
         capacity.summary.plain_connect_exact &&
         capacity.summary.porter_exact
       : null,
+    shared_host_failed: Array.isArray(sharedHost?.cases)
+      ? sharedHost.cases.at(-1)?.error
+        ? null
+        : Object.values(sharedHost.cases.at(-1)?.errors ?? {}).reduce((a, b) => a + b, 0)
+      : null,
+    shared_host_ratio_vs_net: num(sharedHost?.ratio_porter_vs_net_7000),
     aging_late_p50_ms: num(aging?.late_p50_ms),
     aging_late_p99_ms: num(aging?.late_p99_ms),
   };
@@ -150,6 +148,7 @@ async function main() {
     connect,
     latency,
     capacity,
+    sharedHost,
     aging,
     metrics,
   };
