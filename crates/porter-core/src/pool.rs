@@ -23,20 +23,27 @@ use crate::zones::Zones;
 #[derive(Debug, Default)]
 pub struct Pool {
     in_use: PortSet,
-    aging: Option<Box<Aging>>,
-    /// What only kernel-picked ports need, boxed and absent almost always.
-    kernel: Option<Box<KernelState>>,
+    /// Aging ports and what only kernel-picked ports need, boxed and absent while there
+    /// is none of either: an idle pool pays one pointer for them.
+    more: Option<Box<More>>,
     cursor: u16,
 }
 
-/// A pool's state about the ports the kernel picks.
+/// The parts of a pool that most pools do not need most of the time.
 #[derive(Debug, Default)]
-struct KernelState {
+struct More {
+    aging: Aging,
     /// Extra holders of ports in use: one entry per additional socket the kernel put on a
     /// port this pool already counted (sorted, repeats allowed).
     shared: Vec<u16>,
     /// Until when the kernel's window is known to be full for this flow (0: not known).
-    full_until_us: u64,
+    kernel_full_until_us: u64,
+}
+
+impl More {
+    fn is_empty(&self) -> bool {
+        self.aging.is_empty() && self.shared.is_empty() && self.kernel_full_until_us == 0
+    }
 }
 
 /// What a release did.
@@ -81,13 +88,27 @@ impl Pool {
         self.cursor = port;
     }
 
+    /// The aging ports, when there are any.
+    fn aging_ref(&self) -> Option<&Aging> {
+        self.more.as_deref().map(|m| &m.aging).filter(|a| !a.is_empty())
+    }
+
+    fn more_mut(&mut self) -> &mut More {
+        self.more.get_or_insert_with(Box::default)
+    }
+
+    /// Gives the boxed parts back once they hold nothing.
+    fn tidy(&mut self) {
+        if self.more.as_deref().is_some_and(More::is_empty) {
+            self.more = None;
+        }
+    }
+
     /// Frees every aging port whose deadline is at or before `now_us`.
     pub fn expire(&mut self, range: PortRange, now_us: u64) {
-        if let Some(aging) = &mut self.aging {
-            aging.expire(range, now_us, |_| {});
-            if aging.is_empty() {
-                self.aging = None;
-            }
+        if let Some(more) = &mut self.more {
+            more.aging.expire(range, now_us, |_| {});
+            self.tidy();
         }
     }
 
@@ -102,11 +123,7 @@ impl Pool {
         let range = zones.range();
         self.expire(range, now_us);
         let first = zones.first_explicit()?;
-        let start = if range.contains(self.cursor) {
-            self.cursor
-        } else {
-            first
-        };
+        let start = if range.contains(self.cursor) { self.cursor } else { first };
         let port = self.first_free_from(zones, start, skip).or_else(|| {
             if start > first {
                 self.first_free_from(zones, first, skip)
@@ -123,11 +140,12 @@ impl Pool {
     /// itself and that is neither in use, nor aging, nor in `skip`.
     fn first_free_from(&self, zones: &Zones, from: u16, skip: &[u16]) -> Option<u16> {
         let range = zones.range();
+        let aging = self.aging_ref();
         let mut candidate = from;
         loop {
             let a = zones.first_explicit_from(candidate)?;
             let b = self.in_use.first_absent_from(range, a)?;
-            let c = match &self.aging {
+            let c = match aging {
                 Some(aging) => aging.first_absent_from(range, b)?,
                 None => b,
             };
@@ -152,25 +170,25 @@ impl Pool {
         } else {
             Released::Immediate
         };
-        if let Some(kernel) = &mut self.kernel {
-            if let Ok(i) = kernel.shared.binary_search(&port) {
+        if let Some(more) = &mut self.more {
+            if let Ok(i) = more.shared.binary_search(&port) {
                 // Another socket still holds the port: it stays in use.
-                kernel.shared.remove(i);
-                self.drop_empty_kernel_state();
+                more.shared.remove(i);
+                self.tidy();
                 return done;
             }
         }
         if !self.in_use.remove(range, port) {
             return Released::NotInUse;
         }
-        if let Some(kernel) = &mut self.kernel {
+        if let Some(more) = &mut self.more {
             // Something came back: try the kernel's window again the next time it is
             // needed (one failed connect() if it is still full).
-            kernel.full_until_us = 0;
-            self.drop_empty_kernel_state();
+            more.kernel_full_until_us = 0;
         }
-        if let Some(deadline) = aging_deadline_us {
-            self.aging.get_or_insert_with(Box::default).push(range, port, deadline);
+        match aging_deadline_us {
+            Some(deadline) => self.more_mut().aging.push(range, port, deadline),
+            None => self.tidy(),
         }
         done
     }
@@ -178,21 +196,16 @@ impl Pool {
     /// Records `port`, which the kernel chose, as in use, whatever its state was.
     pub fn mark_in_use(&mut self, range: PortRange, port: u16) -> Marked {
         if self.in_use.contains(range, port) {
-            let shared = &mut self.kernel.get_or_insert_with(Box::default).shared;
+            let shared = &mut self.more_mut().shared;
             let i = shared.partition_point(|&p| p <= port);
             shared.insert(i, port);
             return Marked::AlreadyInUse;
         }
-        let was_aging = match &mut self.aging {
-            Some(aging) => {
-                let removed = aging.remove(range, port);
-                if aging.is_empty() {
-                    self.aging = None;
-                }
-                removed
-            }
+        let was_aging = match &mut self.more {
+            Some(more) => more.aging.remove(range, port),
             None => false,
         };
+        self.tidy();
         self.in_use.insert(range, port);
         if was_aging {
             Marked::WasAging
@@ -204,23 +217,13 @@ impl Pool {
     /// Whether the kernel's window was found full for this flow and no port of it has
     /// come back since, until `now_us`.
     pub fn kernel_window_full(&self, now_us: u64) -> bool {
-        self.kernel.as_ref().is_some_and(|k| k.full_until_us > now_us)
+        self.more.as_ref().is_some_and(|m| m.kernel_full_until_us > now_us)
     }
 
     /// Remembers that the kernel found its window full for this flow, until `until_us` or
     /// the next release, whichever comes first.
     pub fn set_kernel_window_full(&mut self, until_us: u64) {
-        self.kernel.get_or_insert_with(Box::default).full_until_us = until_us.max(1);
-    }
-
-    fn drop_empty_kernel_state(&mut self) {
-        if self
-            .kernel
-            .as_ref()
-            .is_some_and(|k| k.shared.is_empty() && k.full_until_us == 0)
-        {
-            self.kernel = None;
-        }
+        self.more_mut().kernel_full_until_us = until_us.max(1);
     }
 
     /// Whether `port` is in use.
@@ -230,7 +233,7 @@ impl Pool {
 
     /// Whether `port` is aging.
     pub fn is_aging(&self, range: PortRange, port: u16) -> bool {
-        self.aging.as_ref().is_some_and(|a| a.contains(range, port))
+        self.aging_ref().is_some_and(|a| a.contains(range, port))
     }
 
     /// Ports in use, ascending (the kernel's choices outside the range included).
@@ -245,24 +248,24 @@ impl Pool {
 
     /// Aging ports in deadline order.
     pub fn aging(&self) -> Vec<AgingPort> {
-        self.aging.as_ref().map(|a| a.iter().collect()).unwrap_or_default()
+        self.aging_ref().map(|a| a.iter().collect()).unwrap_or_default()
     }
 
     /// Number of aging ports.
     pub fn aging_count(&self) -> usize {
-        self.aging.as_ref().map_or(0, |a| a.len())
+        self.aging_ref().map_or(0, |a| a.len())
     }
 
-    /// Whether nothing is in use and nothing ages.
+    /// Whether nothing is in use, nothing ages and nothing is remembered about the kernel.
     pub fn is_idle(&self) -> bool {
-        self.in_use.is_empty() && self.aging.is_none() && self.kernel.is_none()
+        self.in_use.is_empty() && self.more.is_none()
     }
 
     /// Ports of the flow's capacity (porter's own and the kernel's window) that are
     /// neither in use nor aging.
     pub fn free_count(&self, zones: &Zones) -> u32 {
         let range = zones.range();
-        let aging = self.aging.as_ref().map_or(0, |a| a.count_in(range));
+        let aging = self.aging_ref().map_or(0, |a| a.count_in(range));
         zones
             .capacity()
             .saturating_sub(self.in_use.count_in(range))
@@ -272,11 +275,9 @@ impl Pool {
     /// Heap bytes held by the pool (its own size not included).
     pub fn heap_bytes(&self) -> usize {
         self.in_use.heap_bytes()
-            + self.aging.as_ref().map_or(0, |a| a.heap_bytes())
-            + self
-                .kernel
-                .as_ref()
-                .map_or(0, |k| std::mem::size_of::<KernelState>() + k.shared.capacity() * 2)
+            + self.more.as_ref().map_or(0, |m| {
+                std::mem::size_of::<More>() + m.aging.heap_bytes() - std::mem::size_of::<Aging>() + m.shared.capacity() * 2
+            })
     }
 }
 
