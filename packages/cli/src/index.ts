@@ -1,0 +1,14 @@
+/**
+ * @porter/cli: the `porter` command. Run it with `npx porter --help` (or `npx
+ * @porter/cli --help`). This module exports the shapes of the commands' `--json` output,
+ * for programs that read it, and {@link main} to run a command line in-process.
+ *
+ * @packageDocumentation
+ */
+export type { DoctorReport, Finding } from './doctor.js';
+export type { HoldReport } from './hold.js';
+export type { InspectState } from './inspect.js';
+export type { Bucket } from './latency.js';
+export { main } from './main.js';
+export type { PoolRow } from './pools.js';
+export { type UsageCode, UsageCodes } from './usage.js';
