@@ -5,6 +5,7 @@
  * connection was reset (no TIME_WAIT here).
  */
 import type { Socket } from 'node:net';
+import { type InspectOptionsStylized, inspect } from 'node:util';
 import * as native from '@porter/native';
 import { callNative, ErrorCodes, fromThrown, PorterError } from './errors.js';
 import { validateBoolean, validateObject } from './validate.js';
@@ -116,6 +117,12 @@ export class PortLease implements Lease {
     this.#detach = watch(socket, this);
     if (this.#localAddress === '0.0.0.0' || this.#localAddress === '::') this.#resolveFrom = socket;
     leases.set(socket, this);
+  }
+
+  /** `util.inspect(lease)`: every field, the getters' values included. */
+  [inspect.custom](depth: number, options: InspectOptionsStylized, inspectFn: typeof inspect): string {
+    if (depth < 0) return options.stylize('[PortLease]', 'special');
+    return `PortLease ${inspectFn(this.toJSON(), { ...options, depth })}`;
   }
 
   toJSON(): object {

@@ -6,6 +6,7 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { closeSync } from 'node:fs';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
+import { type InspectOptionsStylized, inspect } from 'node:util';
 import * as native from '@porter/native';
 import {
   AbortError,
@@ -446,6 +447,20 @@ export class Porter {
       kernelWindowNarrowed: c.kernelWindowNarrowed,
       ephemeral: pair(c.ephemeral),
     };
+  }
+
+  /** `util.inspect(porter)`: the options in force and the totals over every pool. */
+  [inspect.custom](depth: number, options: InspectOptionsStylized, inspectFn: typeof inspect): string {
+    let pools: object;
+    try {
+      const { pools: count, inUse, aging, free } = this.poolSummary(0).others;
+      pools = { pools: count, inUse, aging, free };
+    } catch (err) {
+      pools = { error: (err as Error).message };
+    }
+    if (depth < 0) return options.stylize('[Porter]', 'special');
+    // `depth` is what is left at this level (null: no limit).
+    return `Porter ${inspectFn({ options: this.#options, ...pools }, { ...options, depth })}`;
   }
 
   /** Whether `other` shares this Porter's registry (true for default instances everywhere). */
