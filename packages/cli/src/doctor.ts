@@ -71,6 +71,15 @@ export interface DoctorReport {
 }
 
 const size = (r: [number, number]): number => r[1] - r[0] + 1;
+
+/** Ports of `range` in none of `excluded`. */
+function outside(range: [number, number], excluded: readonly [number, number][]): number {
+  let n = 0;
+  for (let port = range[0]; port <= range[1]; port++) {
+    if (!excluded.some(([a, b]) => port >= a && port <= b)) n++;
+  }
+  return n;
+}
 const finite = (n: number | 'unlimited' | undefined): number =>
   n === undefined || n === 'unlimited' ? Number.POSITIVE_INFINITY : n;
 
@@ -87,9 +96,7 @@ export function diagnose(settings: HostSettings, options: DoctorOptions): Doctor
   // once per source address. After that the kernel may pick, for that destination, the
   // ephemeral ports porter's range does not already cover.
   const explicit = (size(range) - (system ? overlap(range[0], range[1], reserved) : 0)) * locals;
-  const kernelExtra = options.fallback
-    ? Math.max(0, ephemeralFree - overlap(range[0], range[1], [ephemeral])) * locals
-    : 0;
+  const kernelExtra = options.fallback ? outside(ephemeral, [range, ...reserved]) * locals : 0;
   const perDestination = explicit + kernelExtra;
   const softFiles = finite(settings.openFiles?.soft);
   const total = Math.min(perDestination * options.destinations, softFiles);
@@ -159,28 +166,31 @@ export function diagnose(settings: HostSettings, options: DoctorOptions): Doctor
   } else {
     const value = `soft ${files.soft}, hard ${files.hard}`;
     const wanted = perDestination * options.destinations;
-    if (finite(files.soft) < wanted && finite(files.soft) < finite(files.hard)) {
-      findings.push({
-        id: 'open_files',
-        status: 'warn',
-        value,
-        message: `every connection is a descriptor: the soft limit caps this process at ${fmt(finite(files.soft))} connections, below the ${fmt(wanted)} its ports allow; the hard limit allows more`,
-        fix: `ulimit -n ${files.hard === 'unlimited' ? finite(settings.nrOpen) : files.hard}`,
-      });
-    } else if (finite(files.soft) < wanted) {
-      findings.push({
-        id: 'open_files',
-        status: 'warn',
-        value,
-        message: `every connection is a descriptor: the limit caps this process at ${fmt(finite(files.soft))} connections, below the ${fmt(wanted)} its ports allow`,
-        fix: `raise the hard limit (LimitNOFILE=${Math.min(wanted + 1024, finite(settings.nrOpen))} in the service's systemd unit, or "* hard nofile ${Math.min(wanted + 1024, finite(settings.nrOpen))}" in /etc/security/limits.conf), then ulimit -n ${Math.min(wanted + 1024, finite(settings.nrOpen))}`,
-      });
-    } else {
+    const soft = finite(files.soft);
+    const hard = finite(files.hard);
+    const raiseTo = Math.min(wanted + 1024, finite(settings.nrOpen));
+    if (soft >= wanted) {
       findings.push({
         id: 'open_files',
         status: 'ok',
         value,
         message: 'the descriptor limit is above what the ports allow',
+      });
+    } else if (soft < hard) {
+      findings.push({
+        id: 'open_files',
+        status: 'warn',
+        value,
+        message: `every connection is a descriptor: the soft limit caps this process at ${fmt(soft)} connections, below the ${fmt(wanted)} its ports allow (Node raises its soft limit to the hard one at start; other programs may not)`,
+        fix: `ulimit -n ${files.hard === 'unlimited' ? raiseTo : Math.min(hard, raiseTo)}`,
+      });
+    } else {
+      findings.push({
+        id: 'open_files',
+        status: 'warn',
+        value,
+        message: `every connection is a descriptor: the hard limit caps a process at ${fmt(hard)} connections, below the ${fmt(wanted)} its ports allow. Raise it as root in the shell that starts the process, or with LimitNOFILE=${raiseTo} in a systemd unit`,
+        fix: `ulimit -n ${raiseTo}`,
       });
     }
   }

@@ -328,7 +328,14 @@ export async function main(argv: string[]): Promise<number> {
         .replace(/\n+/g, ' ');
       const first = argv.find((a) => !a.startsWith('-')) ?? '';
       const command = out.command || (COMMANDS.includes(first) ? first : '');
-      const argument = /'([^']+)'/.exec(text)?.[1] ?? (command || 'porter');
+      const quoted = /'([^']+)'/.exec(text)?.[1];
+      // As the usage line spells them: options as typed, arguments in angle brackets.
+      const argument =
+        quoted === undefined
+          ? command || 'porter'
+          : quoted.startsWith('-') || quoted === first
+            ? quoted
+            : `<${quoted}>`;
       const help = `porter${command ? ` ${command}` : ''} --help`;
       const fix = {
         [UsageCodes.UNKNOWN_OPTION]: `leave it out, or use an option "${help}" lists`,
