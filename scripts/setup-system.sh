@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use when they are missing: openssl (test
 # certificates), mosquitto (a real MQTT broker), prometheus (promtool and a real server),
-# iproute2 (network namespaces). Needs root when something is missing.
+# iproute2 (network namespaces), tmux (a real terminal for the CLI's live view). Needs
+# root when something is missing. Then actionlint (scripts/install-actionlint.sh).
 set -euo pipefail
 need=()
 command -v openssl >/dev/null || need+=(openssl)
@@ -11,14 +12,20 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v nstat >/dev/null || need+=(iproute2)
 command -v tmux >/dev/null || need+=(tmux)
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-echo "installing: ${need[*]}"
-if [ "$(id -u)" -ne 0 ]; then echo "run as root, or install: ${need[*]}" >&2; exit 1; fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# The Debian packages start their services; the tests start their own instances.
-for svc in mosquitto prometheus; do
-  (command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null) || true
-  (command -v service >/dev/null && service "$svc" stop 2>/dev/null) || true
-done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "run as root, or install: ${need[*]}" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The Debian packages start their services; the tests start their own instances.
+  for svc in mosquitto prometheus; do
+    (command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null) || true
+    (command -v service >/dev/null && service "$svc" stop 2>/dev/null) || true
+  done
+fi
+
+# actionlint (checks .github/workflows), built from the Go module proxy. Only the
+# actionlint check needs it, and fails by itself when it is missing.
+bash "$(dirname "$0")/install-actionlint.sh" >/dev/null ||
+  echo "actionlint could not be installed: the actionlint check will fail" >&2

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project, in order, and ends with one line
 # "N passed, N failed" that counts every test that ran (cargo's, ava's) plus one per
-# check (rustfmt, clippy, tsc, biome). Exits non-zero if anything failed.
+# check (rustfmt, clippy, tsc, biome, actionlint, the API docs). Exits non-zero if
+# anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,12 @@ check "rustfmt --check" cargo fmt --all -- --check
 check "cargo clippy -D warnings" cargo clippy --workspace --all-targets --quiet -- -D warnings
 check "tsc --noEmit" npm run typecheck --silent
 check "biome check" npx biome check .
+actionlint() { # the version scripts/setup-system.sh installed; missing is a failure
+  local bin
+  bin=$(bash scripts/install-actionlint.sh) && "$bin" -color=false
+}
+check "actionlint (.github/workflows)" actionlint
+check "typedoc: API docs, warnings are errors" npm run docs --silent
 
 step "cargo test"
 cargo test --workspace 2>&1 | tee "$log_dir/cargo.log"
