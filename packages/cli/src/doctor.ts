@@ -299,21 +299,31 @@ export function formatReport(report: DoctorReport, color: boolean): string {
       color,
     ),
   );
+  const plural = (n: number, word: string): string => `${fmt(n)} ${word}${n === 1 ? '' : 's'}`;
+  const sources = c.porter.local_addresses.length || 1;
+  const times = (n: number): number => n * c.destinations;
   out.push(
     '',
-    `Capacity, porter range ${range(c.porter.range)}, ${c.porter.local_addresses.length || 1} source address(es), ${c.destinations} destination(s):`,
+    `Capacity: porter on ${range(c.porter.range)} from ${plural(sources, 'source address')}` +
+      `${c.porter.local_addresses.length === 0 ? ' (the kernel picks it)' : ''}, ${plural(c.destinations, 'destination')}:`,
   );
   out.push(
     table(
-      ['', 'per destination', 'in total'],
+      ['connections', 'per destination', `to ${plural(c.destinations, 'destination')}`],
       [
+        ["porter: its range's ports, once per source address", c.porter.explicit, times(c.porter.explicit)],
         [
-          `porter (${fmt(c.porter.explicit)} own${c.porter.kernel > 0 ? ` + ${fmt(c.porter.kernel)} kernel fallback` : ''})`,
-          c.porter.per_destination,
-          c.porter.total,
+          'porter: then the kernel fallback (ephemeral ports outside the range)',
+          c.porter.kernel,
+          times(c.porter.kernel),
         ],
-        ['kernel alone, connect() without bind', c.kernel_alone.per_destination, c.kernel_alone.total],
-        ['kernel alone, bind(address, 0) first', c.kernel_alone.per_source_address, c.kernel_alone.per_source_address],
+        ['porter in all, at most one per open file', c.porter.per_destination, c.porter.total],
+        ['the kernel alone: connect() without bind()', c.kernel_alone.per_destination, c.kernel_alone.total],
+        [
+          'the kernel alone: bind(address, 0) before connect()',
+          c.kernel_alone.per_source_address,
+          Math.min(c.kernel_alone.per_source_address, finite(s.open_files?.soft)),
+        ],
       ],
       color,
     ),
