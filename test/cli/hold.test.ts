@@ -208,6 +208,12 @@ test('hold: bad arguments exit 2 with a stable code that names the argument and 
       argument: '--ca',
       fix: /readable file/,
     },
+    {
+      args: ['127.0.0.1:80', '--metrics', 'web:x'],
+      code: 'ERR_INVALID_ARG_VALUE',
+      argument: '--metrics',
+      fix: /--metrics 9464/,
+    },
     { args: ['127.0.0.1:80', '--cont', '5'], code: 'ERR_UNKNOWN_OPTION', argument: '--cont', fix: /--help/ },
     { args: [], code: 'ERR_MISSING_ARGUMENT', argument: '<host:port>', fix: /--help/ },
   ];

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { PoolSnapshot, PorterStats } from '@porter/core';
 import test, { type ExecutionContext } from 'ava';
-import { findFreePortBlock } from '../helpers/servers.js';
+import { findFreePortBlock, startServers } from '../helpers/servers.js';
 import { freePort } from '../tls/helpers/servers.js';
 import { lastJson, porter } from './helpers.js';
 
@@ -146,4 +146,39 @@ test('inspect: an endpoint that cannot be read exits 1, a bad URL 2', async (t) 
   const bad = await porter(['inspect', 'localhost:9464', '--json']);
   t.is(bad.code, 2);
   t.like(lastJson<{ error: object }>(bad.stdout).error, { code: 'ERR_INVALID_ARG_VALUE', argument: '<metrics-url>' });
+});
+
+test("hold --metrics serves the run's metrics: inspect, run meanwhile, sees its pools", async (t) => {
+  const servers = await startServers({ mode: 'echo' });
+  t.teardown(() => servers.stop());
+  const range = await findFreePortBlock(64);
+  const target = `127.0.0.1:${servers.ports[0]}`;
+  let inspected: Promise<Awaited<ReturnType<typeof porter>>> | undefined;
+  const hold = await porter(
+    ['hold', target, '-n', '30', '-d', '30', '--range', `${range[0]}-${range[1]}`, '--metrics', '0', '--json'],
+    {
+      onSpawn(child) {
+        let err = '';
+        child.stderr?.on('data', (d: Buffer) => {
+          err += d.toString();
+          const url = /metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(err)?.[1];
+          if (url !== undefined && inspected === undefined && /holding 30/.test(err)) {
+            inspected = porter(['inspect', url, '--json']);
+            void inspected.finally(() => child.kill('SIGINT'));
+          }
+        });
+      },
+    },
+  );
+  t.is(hold.code, 130, hold.stderr);
+  const report = lastJson<{ metrics_url: string; opened: number }>(hold.stdout);
+  t.regex(report.metrics_url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+  t.is(report.opened, 30);
+  if (inspected === undefined) throw new Error('inspect never ran');
+  const run = await inspected;
+  t.is(run.code, 0, run.stderr);
+  const state = lastJson<State>(run.stdout);
+  t.deepEqual(state.pools, [{ remote: target, local: '0.0.0.0', in_use: 30, aging: 0, free: 64 - 30 }]);
+  t.is(state.counters.allocations, 30);
+  t.is(state.connect_duration.count, 30);
 });

@@ -8,7 +8,9 @@ import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type PoolSummary, Porter, type PorterOptions } from '@porter/core';
+import { type MetricsServer, registerPorterMetrics, serveMetrics } from '@porter/metrics';
 import { connect as tlsConnect } from '@porter/tls';
+import { Registry } from 'prom-client';
 import { type Bucket, formatMs, Latencies, round3 } from './latency.js';
 import { POOL_HEAD, type PoolRow, poolRow, poolTableRows } from './pools.js';
 import { errorsText, type Progress, type ProgressView, plainView, terminalView } from './progress.js';
@@ -34,6 +36,8 @@ export interface HoldOptions {
   duration: number;
   send: Buffer | undefined;
   tls: { servername?: string; ca?: Buffer; insecure: boolean } | undefined;
+  /** Serve this run's @porter/metrics on this address while it runs (port 0: any free port). */
+  metrics?: { host: string; port: number } | undefined;
   json: boolean;
 }
 
@@ -69,6 +73,8 @@ export interface HoldReport {
   other_pools: { pools: number; in_use: number; aging: number; free: number } | null;
   /** True when Ctrl-C stopped it. */
   interrupted: boolean;
+  /** Where this run served its metrics (--metrics), else null. */
+  metrics_url: string | null;
 }
 
 const MAX_POOLS = 100;
@@ -93,6 +99,13 @@ async function closeAll(sockets: Set<Socket>, graceMs: number): Promise<void> {
   await all;
 }
 
+/** Serves `porter`'s metrics (a registry of its own) for `porter inspect`. */
+async function serve(porter: Porter, at: { host: string; port: number }): Promise<MetricsServer> {
+  const registry = new Registry();
+  registerPorterMetrics({ porter, registry });
+  return serveMetrics({ host: at.host, port: at.port, registry });
+}
+
 /** Runs `porter hold`; resolves to the exit code and the report. */
 export async function runHold(options: HoldOptions): Promise<{ code: number; report: HoldReport }> {
   const human = options.json ? process.stderr : process.stdout;
@@ -104,6 +117,8 @@ export async function runHold(options: HoldOptions): Promise<{ code: number; rep
     ...(options.local.length > 0 ? { localAddresses: options.local } : {}),
   };
   const porter = new Porter(porterOptions);
+  const metrics = options.metrics === undefined ? undefined : await serve(porter, options.metrics);
+  if (metrics !== undefined) human.write(`porter hold: metrics at ${metrics.url} (porter inspect ${metrics.url})\n`);
   const latencies = new Latencies();
   const sockets = new Set<Socket>();
   const errors: Record<string, number> = {};
@@ -236,6 +251,7 @@ export async function runHold(options: HoldOptions): Promise<{ code: number; rep
   view.stop(progress());
   process.off('SIGINT', onSigint);
   process.off('SIGTERM', onSigint);
+  await metrics?.close();
 
   const report: HoldReport = {
     targets: options.targets.map((t) => t.text),
@@ -260,6 +276,7 @@ export async function runHold(options: HoldOptions): Promise<{ code: number; rep
         ? { pools: held.others.pools, in_use: held.others.inUse, aging: held.others.aging, free: held.others.free }
         : null,
     interrupted,
+    metrics_url: metrics?.url ?? null,
   };
   human.write(`\n${formatHoldReport(report, color)}\n`);
   if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -10,6 +10,7 @@ import {
   decodeEscapes,
   parseAddresses,
   parseInteger,
+  parseListen,
   parseNumber,
   parseRange,
   parseTarget,
@@ -50,6 +51,7 @@ interface HoldFlags {
   servername?: string;
   ca?: string;
   insecure?: boolean;
+  metrics?: string;
   json?: boolean;
 }
 
@@ -173,6 +175,10 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
     .option('--servername <name>', 'TLS server name (SNI) and name to verify (default: the host)')
     .option('--ca <file>', 'PEM file of the CA certificates to trust')
     .option('--insecure', 'do not verify the server certificate')
+    .option(
+      '--metrics <[host:]port>',
+      "serve this run's @porter/metrics while it runs, for porter inspect (host default 127.0.0.1)",
+    )
     .option('--json', 'human output to stderr, and one JSON object on stdout')
     .addHelpText(
       'after',
@@ -181,6 +187,7 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
         'porter hold 10.1.4.148:1883 10.1.4.149:1883 -n 100000 -c 500 --local 10.0.0.2,10.0.0.3',
         "porter hold broker.example:8883 --tls --ca ca.pem -n 1000 --send 'PING\\r\\n'",
         'porter hold 127.0.0.1:6379 --range 20000-20999 --no-fallback --json | tail -n 1 | jq .errors',
+        'porter hold 127.0.0.1:8080 -n 50000 -r 2000 -d 60 --metrics 9464   # then: porter inspect http://127.0.0.1:9464/metrics',
       ]),
     )
     .action((targets: string[], flags: HoldFlags, cmd: Command) => {
@@ -204,6 +211,7 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
         duration: parseNumber(flags.duration, '--duration', 0, '30'),
         send,
         tls: tlsFlags(flags),
+        metrics: flags.metrics === undefined ? undefined : parseListen(flags.metrics, '--metrics'),
         json: flags.json === true,
       };
       run(import('./hold.js').then((m) => m.runHold(options)).then((r) => r.code));

@@ -90,6 +90,19 @@ export function parseTarget(text: string): Target {
   return { host, port, text };
 }
 
+/** `port` or `host:port` to listen on (`[::1]:9464` for IPv6); host default 127.0.0.1. */
+export function parseListen(value: string, argument: string): { host: string; port: number } {
+  const fix = `pass a port or host:port, e.g. ${argument} 9464 or ${argument} 0.0.0.0:9464 (0: any free port)`;
+  const match = /^(?:\[([^\]]+)\]:|([^:[\]]+):)?(\d+)$/.exec(value.trim());
+  const port = match ? Number(match[3]) : Number.NaN;
+  if (match === null || !(port >= 0 && port <= 65535))
+    throw invalid(argument, `${argument} "${value}" is not [host:]port`, fix);
+  const host = match[1] ?? match[2] ?? '127.0.0.1';
+  if (isIP(host) === 0 && host !== 'localhost')
+    throw invalid(argument, `${argument}: "${host}" is not an IP address`, fix);
+  return { host, port };
+}
+
 /** `lo-hi`, inclusive; or 'system' (the kernel's ip_local_port_range). */
 export function parseRange(value: string, argument = '--range'): [number, number] | 'system' {
   if (value === 'system') return 'system';
