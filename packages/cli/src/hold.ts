@@ -299,7 +299,7 @@ export function formatHoldReport(r: HoldReport, color: boolean): string {
         ['opened', r.opened],
         ['failed', `${r.failed.toLocaleString('en-US')}${errorsText(r.errors)}`],
         ['dropped while held', r.dropped],
-        ['rate', `${r.rate_per_sec.toLocaleString('en-US')} connections/s over ${formatMs(r.open_ms)}`],
+        ['rate', `${Math.round(r.rate_per_sec).toLocaleString('en-US')} connections/s over ${formatMs(r.open_ms)}`],
         [
           'connect latency',
           `p50 ${formatMs(r.connect_p50_ms ?? undefined)}, p90 ${formatMs(r.connect_p90_ms ?? undefined)}, p99 ${formatMs(r.connect_p99_ms ?? undefined)}, max ${formatMs(r.connect_max_ms ?? undefined)}`,
