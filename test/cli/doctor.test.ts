@@ -20,8 +20,19 @@ interface Report {
     tcp_timestamps: number;
     open_files: { soft: number | 'unlimited'; hard: number | 'unlimited' };
   };
+  kernel_features: { ip_bind_address_no_port: boolean; ip_local_port_range: boolean };
   capacity: {
-    porter: { range: [number, number]; explicit: number; kernel: number; per_destination: number; total: number };
+    porter: {
+      mode: string;
+      range: [number, number];
+      explicit_ports: [number, number][];
+      kernel_window: [number, number] | null;
+      explicit: number;
+      kernel: number;
+      fallback: number;
+      per_destination: number;
+      total: number;
+    } | null;
     kernel_alone: { per_destination: number; per_source_address: number; total: number };
     destinations: number;
   };
@@ -57,18 +68,25 @@ test("doctor --json reports the namespace's own settings, and a fix for each one
   t.regex(finding(r, 'tcp_tw_reuse')?.fix ?? '', /^sysctl -w net\.ipv4\.tcp_tw_reuse=1/);
   t.like(finding(r, 'tcp_timestamps'), { status: 'warn', value: '0' });
   t.regex(finding(r, 'tcp_timestamps')?.fix ?? '', /^sysctl -w net\.ipv4\.tcp_timestamps=1/);
-  // 4 destinations of 10,999 ports each, plus 1024 to spare.
-  t.like(finding(r, 'open_files'), { status: 'warn', value: 'soft 4000, hard 4000', fix: 'ulimit -n 45020' });
-  // Porter's range 30000-40499 overlaps the ephemeral 40000-40999 and the reserved 40100-40199.
-  t.like(finding(r, 'ip_local_port_range'), { status: 'info' });
-  t.like(finding(r, 'ip_local_reserved_ports'), { status: 'info', fix: 'porter hold ... --range system' });
+  // Porter's range 30000-40499 takes in the ephemeral 40000-40499 and the reserved 40100-40199.
+  t.like(finding(r, 'ip_local_port_range'), { status: 'ok', value: '40000-40999 (1,000 ports)' });
+  t.like(finding(r, 'ip_local_reserved_ports'), { status: 'ok', value: '40100-40199,40500' });
 
-  // Capacity: porter hands out its 10,500 ports per destination, and the kernel fallback
-  // the ephemeral ports outside porter's range that are not reserved (40500-40999 less 40500).
-  t.is(r.capacity.porter.explicit, 10_500);
-  t.is(r.capacity.porter.kernel, 499);
-  t.is(r.capacity.porter.per_destination, 10_999);
-  t.is(r.capacity.porter.total, 4000, 'four destinations, but only 4000 descriptors');
+  // Capacity, mode hybrid: porter binds 30000-39999 itself, the kernel picks in 40000-40499
+  // but the reserved 40100-40199, and the fallback in the rest of the ephemeral range but 40500.
+  const porter = r.capacity.porter;
+  t.like(porter, {
+    mode: 'hybrid',
+    explicit_ports: [[30000, 39999]],
+    kernel_window: [40000, 40499],
+    explicit: 10_000,
+    kernel: 400,
+    fallback: 499,
+    per_destination: 10_899,
+  });
+  t.is(porter?.total, 4000, 'four destinations, but only 4000 descriptors');
+  // 4 destinations of 10,899 ports each, plus 1024 to spare.
+  t.like(finding(r, 'open_files'), { status: 'warn', value: 'soft 4000, hard 4000', fix: 'ulimit -n 44620' });
   t.is(r.capacity.kernel_alone.per_destination, 1000 - 101);
   t.is(r.capacity.destinations, 4);
 });
@@ -85,7 +103,7 @@ test('doctor: nothing to change exits 0; it changes no setting; the report for p
     [],
   );
   t.deepEqual(r.settings.ip_local_reserved_ports, []);
-  t.is(r.capacity.porter.explicit, 8976);
+  t.like(r.capacity.porter, { explicit: 8976, kernel: 0, fallback: 0, per_destination: 8976 });
 
   // Read-only: no setting of the namespace differs after the doctor ran.
   const readonly = await inNetns(t, [bin], { script, sysctls: { 'net.ipv4.tcp_tw_reuse': 0 } });
@@ -100,4 +118,53 @@ test('doctor: nothing to change exits 0; it changes no setting; the report for p
   t.regex(text.stdout, /WARN tcp_tw_reuse = 0/);
   t.regex(text.stdout, /fix: sysctl -w net\.ipv4\.tcp_tw_reuse=1/);
   t.regex(text.stdout, /porter doctor changed nothing/);
+});
+
+test("doctor --mode: pool's ports inside the ephemeral range are a finding; a mode that cannot run here is one too", async (t) => {
+  const sysctls = { 'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.ip_local_reserved_ports': '' };
+  const pool = await inNetns(t, ['doctor', '--json', '--mode', 'pool', '--range', '39990-40009'], { sysctls });
+  const p = lastJson<Report>(pool.stdout);
+  t.like(p.capacity.porter, {
+    mode: 'pool',
+    explicit_ports: [[39990, 40009]],
+    kernel_window: null,
+    explicit: 20,
+    kernel: 0,
+  });
+  t.like(finding(p, 'ip_local_port_range'), {
+    status: 'warn',
+    fix: 'porter hold ... --mode hybrid, or --range 39990-39999',
+  });
+  t.is(pool.code, 1);
+
+  const hybrid = await inNetns(t, ['doctor', '--json', '--range', '39990-40009', '--no-fallback'], { sysctls });
+  const h = lastJson<Report>(hybrid.stdout);
+  t.like(h.capacity.porter, {
+    mode: 'hybrid',
+    explicit_ports: [[39990, 39999]],
+    kernel_window: [40000, 40009],
+    explicit: 10,
+    kernel: 10,
+  });
+  t.like(finding(h, 'ip_local_port_range'), { status: 'ok' });
+
+  const kernel = await inNetns(t, ['doctor', '--json', '--mode', 'kernel', '--range', '30000-30009'], { sysctls });
+  t.is(kernel.code, 1);
+  const k = lastJson<Report>(kernel.stdout);
+  t.is(k.capacity.porter, null);
+  t.like(finding(k, 'mode'), {
+    status: 'warn',
+    value: 'kernel',
+    fix: 'porter hold ... --mode hybrid, or --range 40000-40999',
+  });
+  t.regex(finding(k, 'mode')?.message ?? '', /no port in the kernel's ephemeral range 40000-40999/);
+
+  // The kernel's features, as porter itself probes them.
+  const { hostPorts } = await import('@porter/core');
+  const features = hostPorts().features;
+  t.deepEqual(k.kernel_features, {
+    ip_bind_address_no_port: features.bindAddressNoPort,
+    ip_local_port_range: features.localPortRange,
+  });
+  t.like(finding(k, 'kernel_ip_bind_address_no_port'), { value: features.bindAddressNoPort ? 'yes' : 'no' });
 });

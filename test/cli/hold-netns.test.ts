@@ -1,24 +1,33 @@
+/**
+ * `porter hold` in network namespaces of its own, where fixed port ranges and the
+ * kernel's ephemeral range can be set without touching the host.
+ */
 import { fileURLToPath } from 'node:url';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { bin, type HoldJson, inNetns, lastJson } from './helpers.js';
 
-const script = fileURLToPath(new URL('./fixtures/hold-in-netns.mjs', import.meta.url));
+const script = fileURLToPath(new URL('./fixtures/hold-runs.mjs', import.meta.url));
 
-interface Result {
+interface Runs {
   target: string;
-  one: { code: number; stderr: string; report: HoldJson };
-  three: { code: number; stderr: string; report: HoldJson };
+  runs: {
+    code: number;
+    stderr: string;
+    report: HoldJson & { kernel_picks: number; kernel_fallbacks: number; mode: string };
+  }[];
 }
 
 test('in a namespace, a range of 10 ports: one --local address opens 10, three open 30', async (t) => {
-  // The namespace has a port space of its own, so a fixed range is free there.
-  const run = await inNetns(t, [bin, '40000-40009', '30'], {
+  const hold = ['hold', '{target}', '-n', '30', '--range', '40000-40009', '--no-fallback', '--json'];
+  const run = await inNetns(t, [bin, JSON.stringify([hold, [...hold, '--local', '127.0.0.1,127.0.0.2,127.0.0.3']])], {
     script,
     // TIME_WAIT from the first run must not stop the second from reusing the 4-tuples.
     sysctls: { 'net.ipv4.ip_local_port_range': '50000 50999', 'net.ipv4.tcp_tw_reuse': 1 },
   });
   t.is(run.code, 0, run.stderr);
-  const { target, one, three } = lastJson<Result>(run.stdout);
+  const { target, runs } = lastJson<Runs>(run.stdout);
+  const [one, three] = runs;
+  if (one === undefined || three === undefined) throw new Error('two runs expected');
 
   t.is(one.code, 1, one.stderr);
   t.is(one.report.opened, 10);
@@ -33,5 +42,55 @@ test('in a namespace, a range of 10 ports: one --local address opens 10, three o
     [...three.report.pools].sort((a, b) => a.local.localeCompare(b.local)),
     ['127.0.0.1', '127.0.0.2', '127.0.0.3'].map((local) => ({ remote: target, local, in_use: 10, aging: 0, free: 0 })),
     'each source address adds the whole range for the destination',
+  );
+});
+
+/** One `porter hold` run in a namespace of its own whose ephemeral range is 40000-40999. */
+async function holdInNamespace(t: ExecutionContext, args: string[]): Promise<Runs['runs'][number]> {
+  const run = await inNetns(t, [bin, JSON.stringify([['hold', '{target}', ...args, '--json']])], {
+    script,
+    sysctls: { 'net.ipv4.ip_local_port_range': '40000 40999' },
+  });
+  t.is(run.code, 0, run.stderr);
+  const result = lastJson<Runs>(run.stdout).runs[0];
+  if (result === undefined) throw new Error('no run');
+  return result;
+}
+
+// Porter's range 39990-40009: 10 ports below the ephemeral range 40000-40999, 10 inside.
+const range = ['--range', '39990-40009', '--no-fallback'];
+
+test('--mode hybrid (the default): porter binds the 10 ports outside the ephemeral range, the kernel picks the 10 inside', async (t) => {
+  const hybrid = await holdInNamespace(t, ['-n', '25', ...range]);
+  t.is(hybrid.code, 1, hybrid.stderr);
+  t.like(hybrid.report, { mode: 'hybrid', opened: 20, kernel_picks: 10, kernel_fallbacks: 0 });
+  t.deepEqual(hybrid.report.errors, { ERR_PORTER_EXHAUSTED: 5 });
+  t.like(hybrid.report.pools[0], { in_use: 20, free: 0 });
+});
+
+test('--mode pool: porter binds all 20 itself', async (t) => {
+  const pool = await holdInNamespace(t, ['-n', '25', '--mode', 'pool', ...range]);
+  t.is(pool.code, 1, pool.stderr);
+  t.like(pool.report, { mode: 'pool', opened: 20, kernel_picks: 0 });
+  t.deepEqual(pool.report.errors, { ERR_PORTER_EXHAUSTED: 5 });
+});
+
+test('--mode kernel: only the 10 ports inside the ephemeral range, each picked by the kernel', async (t) => {
+  const kernel = await holdInNamespace(t, ['-n', '25', '--mode', 'kernel', ...range]);
+  t.is(kernel.code, 1, kernel.stderr);
+  t.like(kernel.report, { mode: 'kernel', opened: 10, kernel_picks: 10 });
+  t.deepEqual(kernel.report.errors, { ERR_PORTER_EXHAUSTED: 15 });
+});
+
+test('--mode kernel with a range outside the ephemeral range: a usage error naming the fix, exit 2', async (t) => {
+  const unsupported = await holdInNamespace(t, ['-n', '5', '--mode', 'kernel', '--range', '30000-30009']);
+  t.is(unsupported.code, 2, unsupported.stderr);
+  t.like((unsupported.report as unknown as { error: object }).error, {
+    code: 'ERR_PORTER_MODE_UNSUPPORTED',
+    argument: '--mode',
+  });
+  t.regex(
+    unsupported.stderr,
+    /fix: use --mode hybrid, or a --range that covers the kernel's ephemeral range, e\.g\. --range 40000-40999/,
   );
 });

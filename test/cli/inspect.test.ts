@@ -27,6 +27,7 @@ interface State {
     retries: Record<string, number>;
     exhausted: number;
     kernel_fallbacks: number;
+    kernel_picks: number;
     connect_errors: Record<string, number>;
   };
   connect_duration: { buckets: { le: number | '+Inf'; count: number }[]; count: number; sum_seconds: number };
@@ -82,6 +83,7 @@ test("inspect --json reads a process's @porter/metrics and matches its snapshot(
     retries: s.retries,
     exhausted: s.exhausted,
     kernel_fallbacks: s.kernelFallbacks,
+    kernel_picks: s.kernelPicks,
     connect_errors: s.connectErrors,
   });
   t.deepEqual(s.connectErrors, { ECONNREFUSED: 1 });

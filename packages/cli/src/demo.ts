@@ -40,6 +40,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       concurrency: 64,
       local: [],
       range,
+      mode: 'hybrid',
       // Retries step over ports some other program on this host may hold.
       retries: 16,
       fallback: true,

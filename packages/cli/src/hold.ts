@@ -7,7 +7,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type PoolSummary, Porter, type PorterOptions } from '@porter/core';
+import { hostPorts, type PoolSummary, Porter, type PorterOptions, type PortMode } from '@porter/core';
 import { type MetricsServer, registerPorterMetrics, serveMetrics } from '@porter/metrics';
 import { connect as tlsConnect } from '@porter/tls';
 import { Registry } from 'prom-client';
@@ -15,7 +15,7 @@ import { type Bucket, formatMs, Latencies, round3 } from './latency.js';
 import { POOL_HEAD, type PoolRow, poolRow, poolTableRows } from './pools.js';
 import { errorsText, type Progress, type ProgressView, plainView, terminalView } from './progress.js';
 import { histogram, keyValues, table, wantsColor } from './render.js';
-import type { Target } from './usage.js';
+import { type Target, UsageCodes, UsageError } from './usage.js';
 
 /** Options of `porter hold`, validated. */
 export interface HoldOptions {
@@ -28,7 +28,9 @@ export interface HoldOptions {
   concurrency: number;
   local: string[];
   range: [number, number] | 'system' | undefined;
-  retries: number;
+  mode: PortMode;
+  /** Undefined: porter's default for the mode. */
+  retries: number | undefined;
   fallback: boolean;
   /** Per connect (and TLS handshake), in ms. */
   timeout: number;
@@ -45,6 +47,8 @@ export interface HoldOptions {
 export interface HoldReport {
   targets: string[];
   tls: boolean;
+  /** Porter's mode (--mode). */
+  mode: PortMode;
   /** Connections asked for (--count). */
   count: number;
   /** Connects started (fewer than count after Ctrl-C). */
@@ -55,6 +59,12 @@ export interface HoldReport {
   errors: Record<string, number>;
   /** Opened connections that the peer closed or reset while they were held. */
   dropped: number;
+  /** Connects whose port the kernel picked inside the range (modes hybrid and kernel). */
+  kernel_picks: number;
+  /** Connects whose port the kernel picked outside the range, porter's having none left. */
+  kernel_fallbacks: number;
+  /** Connects retried on another port, by the error that caused it. */
+  retries: Record<string, number>;
   /** Connections opened per second, from the first connect to the last. */
   rate_per_sec: number;
   connect_p50_ms: number | null;
@@ -99,6 +109,23 @@ async function closeAll(sockets: Set<Socket>, graceMs: number): Promise<void> {
   await all;
 }
 
+/** A Porter for these options; a mode this host cannot honour is a usage error. */
+function makePorter(options: PorterOptions): Porter {
+  try {
+    return new Porter(options);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e.code !== UsageCodes.MODE_UNSUPPORTED) throw err;
+    const ephemeral = hostPorts().ephemeral;
+    throw new UsageError(
+      UsageCodes.MODE_UNSUPPORTED,
+      '--mode',
+      e.message,
+      `use --mode hybrid, or a --range that covers the kernel's ephemeral range, e.g. --range ${ephemeral[0]}-${ephemeral[1]}`,
+    );
+  }
+}
+
 /** Serves `porter`'s metrics (a registry of its own) for `porter inspect`. */
 async function serve(porter: Porter, at: { host: string; port: number }): Promise<MetricsServer> {
   const registry = new Registry();
@@ -111,12 +138,13 @@ export async function runHold(options: HoldOptions): Promise<{ code: number; rep
   const human = options.json ? process.stderr : process.stdout;
   const color = wantsColor(human);
   const porterOptions: PorterOptions = {
-    retry: { attempts: options.retries },
+    mode: options.mode,
+    ...(options.retries !== undefined ? { retry: { attempts: options.retries } } : {}),
     kernelFallback: options.fallback,
     ...(options.range !== undefined ? { portRange: options.range } : {}),
     ...(options.local.length > 0 ? { localAddresses: options.local } : {}),
   };
-  const porter = new Porter(porterOptions);
+  const porter = makePorter(porterOptions);
   const metrics = options.metrics === undefined ? undefined : await serve(porter, options.metrics);
   if (metrics !== undefined) human.write(`porter hold: metrics at ${metrics.url} (porter inspect ${metrics.url})\n`);
   const latencies = new Latencies();
@@ -228,6 +256,7 @@ export async function runHold(options: HoldOptions): Promise<{ code: number; rep
   const attempted = opened + failed;
   const openMs = lastSettled - openedAt;
   const held = porter.poolSummary(MAX_POOLS);
+  const stats = porter.stats();
 
   const holdStart = performance.now();
   if (!stop.signal.aborted && options.duration > 0 && sockets.size > 0) {
@@ -256,12 +285,16 @@ export async function runHold(options: HoldOptions): Promise<{ code: number; rep
   const report: HoldReport = {
     targets: options.targets.map((t) => t.text),
     tls: tls !== undefined,
+    mode: options.mode,
     count: options.count,
     attempted,
     opened,
     failed,
     errors,
     dropped,
+    kernel_picks: stats.kernelPicks,
+    kernel_fallbacks: stats.kernelFallbacks,
+    retries: Object.fromEntries(Object.entries(stats.retries).filter(([, n]) => n > 0)),
     rate_per_sec: openMs > 0 ? Math.round((opened * 1000 * 10) / openMs) / 10 : 0,
     connect_p50_ms: round3(latencies.quantile(0.5)),
     connect_p90_ms: round3(latencies.quantile(0.9)),

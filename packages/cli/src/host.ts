@@ -1,7 +1,8 @@
 /**
- * Host settings porter does not expose, read from /proc: the TCP sysctls of this
- * process's network namespace and its open-file limits. Read-only; a setting that is
- * missing (another kernel, no /proc) reads as undefined.
+ * Host settings porter does not expose, read from /proc: TIME_WAIT reuse and TCP
+ * timestamps (of this process's network namespace) and the open-file limits. The port
+ * ranges come from porter itself (`hostPorts()` of @porter/core). Read-only; a setting
+ * that is missing (another kernel, no /proc) reads as undefined.
  */
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
@@ -10,10 +11,6 @@ import { release } from 'node:os';
 export interface HostSettings {
   /** Linux release (uname -r). */
   kernel: string;
-  /** net.ipv4.ip_local_port_range: the kernel's ephemeral ports, inclusive. */
-  ipLocalPortRange: [number, number] | undefined;
-  /** net.ipv4.ip_local_reserved_ports, as inclusive ranges. */
-  ipLocalReservedPorts: [number, number][] | undefined;
   /** net.ipv4.tcp_tw_reuse: 0 off, 1 on, 2 loopback only. */
   tcpTwReuse: number | undefined;
   /** net.ipv4.tcp_timestamps: 0 off, 1 on, 2 on without per-connection offsets. */
@@ -43,19 +40,6 @@ function sysctlNumber(name: string): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** `1000-1010,2000` as [[1000, 1010], [2000, 2000]]. */
-export function parsePortList(text: string): [number, number][] {
-  const ranges: [number, number][] = [];
-  for (const part of text.split(',')) {
-    const item = part.trim();
-    if (item === '') continue;
-    const [a, b] = item.split('-').map(Number);
-    if (a === undefined || !Number.isInteger(a)) continue;
-    ranges.push([a, b !== undefined && Number.isInteger(b) ? b : a]);
-  }
-  return ranges;
-}
-
 /** The "Max open files" line of /proc/self/limits. */
 function openFiles(): HostSettings['openFiles'] {
   const text = read('/proc/self/limits');
@@ -68,16 +52,8 @@ function openFiles(): HostSettings['openFiles'] {
 
 /** Reads every setting now. */
 export function readHostSettings(): HostSettings {
-  const range = read(sysctlPath('net.ipv4.ip_local_port_range'));
-  const numbers = range?.split(/\s+/).map(Number);
-  const reserved = read(sysctlPath('net.ipv4.ip_local_reserved_ports'));
   return {
     kernel: release(),
-    ipLocalPortRange:
-      numbers !== undefined && numbers.length === 2 && numbers.every(Number.isInteger)
-        ? [numbers[0] as number, numbers[1] as number]
-        : undefined,
-    ipLocalReservedPorts: reserved === undefined ? undefined : parsePortList(reserved),
     tcpTwReuse: sysctlNumber('net.ipv4.tcp_tw_reuse'),
     tcpTimestamps: sysctlNumber('net.ipv4.tcp_timestamps'),
     openFiles: openFiles(),

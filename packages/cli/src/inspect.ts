@@ -37,6 +37,8 @@ export interface InspectState {
     retries: Record<string, number>;
     exhausted: number;
     kernel_fallbacks: number;
+    /** Ports the kernel picked inside the range (modes hybrid and kernel). */
+    kernel_picks: number;
     connect_errors: Record<string, number>;
   };
   /** Successful connects' durations: count per bucket (`le` in seconds; not cumulative). */
@@ -128,6 +130,7 @@ export function parseState(text: string, prefix: string, url: string): InspectSt
       retries: byLabel('retries_total', 'code'),
       exhausted: single('exhausted_total'),
       kernel_fallbacks: single('kernel_fallbacks_total'),
+      kernel_picks: single('kernel_picks_total'),
       connect_errors: byLabel('connect_errors_total', 'code'),
     },
     connect_duration: { buckets, count: num(duration?.count), sum_seconds: num(duration?.sum) },
@@ -221,6 +224,7 @@ export function formatState(
           `${retriesTotal.toLocaleString('en-US')}${errorsText(Object.fromEntries(Object.entries(c.retries).filter(([, n]) => n > 0)))}`,
         ],
         ['exhausted', c.exhausted],
+        ['kernel picks in the range', c.kernel_picks],
         ['kernel fallbacks', c.kernel_fallbacks],
       ],
       color,

@@ -11,6 +11,7 @@ import {
   parseAddresses,
   parseInteger,
   parseListen,
+  parseMode,
   parseNumber,
   parseRange,
   parseTarget,
@@ -42,7 +43,8 @@ interface HoldFlags {
   concurrency: string;
   local?: string;
   range?: string;
-  retries: string;
+  mode: string;
+  retries?: string;
   fallback: boolean;
   timeout: string;
   duration: string;
@@ -123,6 +125,11 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
       "porter's local port range, or 'system' (the kernel's ip_local_port_range)",
       '1024-65535',
     )
+    .option(
+      '--mode <mode>',
+      "porter's mode: hybrid (porter binds the ports outside the kernel's ephemeral range, the kernel picks those inside), pool or kernel",
+      'hybrid',
+    )
     .option('--local <a,b,...>', 'source addresses porter will use (each adds a range of ports per destination)')
     .option('--no-fallback', 'count without the kernel fallback (porter --no-fallback)')
     .option('--destinations <n>', 'how many destinations, for the total', '1')
@@ -137,12 +144,13 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
     )
     .action(
       (
-        flags: { range: string; local?: string; fallback: boolean; destinations: string; json?: boolean },
+        flags: { range: string; mode: string; local?: string; fallback: boolean; destinations: string; json?: boolean },
         cmd: Command,
       ) => {
         out.command = cmd.name();
         const options = {
           range: parseRange(flags.range),
+          mode: parseMode(flags.mode),
           local: flags.local === undefined ? [] : parseAddresses(flags.local),
           fallback: flags.fallback,
           destinations: parseInteger(flags.destinations, '--destinations', 1, 1_000_000_000, '50'),
@@ -163,7 +171,15 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
     .option('-c, --concurrency <n>', 'connects in flight at once', '100')
     .option('--local <a,b,...>', 'source addresses: when one has no port left for a destination, the next is used')
     .option('--range <lo-hi>', "local ports porter hands out, or 'system' (default: porter's, 1024-65535)")
-    .option('--retries <n>', 'other ports to try after EADDRINUSE / EADDRNOTAVAIL', '0')
+    .option(
+      '--mode <mode>',
+      "hybrid (porter binds the ports outside the kernel's ephemeral range, the kernel picks those inside), pool (porter binds all) or kernel (the kernel picks all)",
+      'hybrid',
+    )
+    .option(
+      '--retries <n>',
+      "other ports to try after EADDRINUSE / EADDRNOTAVAIL (default: porter's, 8 in mode hybrid, else 0)",
+    )
     .option(
       '--no-fallback',
       'fail with ERR_PORTER_EXHAUSTED instead of letting the kernel pick a port when porter has none',
@@ -205,7 +221,8 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
         concurrency: parseInteger(flags.concurrency, '--concurrency', 1, 100_000, '100'),
         local: flags.local === undefined ? [] : parseAddresses(flags.local),
         range: flags.range === undefined ? undefined : parseRange(flags.range),
-        retries: parseInteger(flags.retries, '--retries', 0, 65_535, '8'),
+        mode: parseMode(flags.mode),
+        retries: flags.retries === undefined ? undefined : parseInteger(flags.retries, '--retries', 0, 65_535, '8'),
         fallback: flags.fallback,
         timeout: parseInteger(flags.timeout, '--timeout', 1, 3_600_000, '5000'),
         duration: parseNumber(flags.duration, '--duration', 0, '30'),
@@ -351,6 +368,7 @@ export async function main(argv: string[]): Promise<number> {
         [UsageCodes.MISSING_ARGUMENT]: `add it; "${help}" shows the usage and examples`,
         [UsageCodes.EXCESS_ARGUMENTS]: `leave out the extra arguments; "${help}" shows the usage`,
         [UsageCodes.INVALID_ARG_VALUE]: `"${help}" shows what each option takes`,
+        [UsageCodes.MODE_UNSUPPORTED]: `"${help}" shows the modes`,
       }[code];
       return usageFailure(new UsageError(code, argument, text, fix), command, json);
     }

@@ -16,6 +16,8 @@ export const UsageCodes = {
   EXCESS_ARGUMENTS: 'ERR_EXCESS_ARGUMENTS',
   /** A command porter does not have. */
   UNKNOWN_COMMAND: 'ERR_UNKNOWN_COMMAND',
+  /** --mode cannot work with this --range on this host (porter's own code). */
+  MODE_UNSUPPORTED: 'ERR_PORTER_MODE_UNSUPPORTED',
 } as const;
 
 export type UsageCode = (typeof UsageCodes)[keyof typeof UsageCodes];
@@ -101,6 +103,16 @@ export function parseListen(value: string, argument: string): { host: string; po
   if (isIP(host) === 0 && host !== 'localhost')
     throw invalid(argument, `${argument}: "${host}" is not an IP address`, fix);
   return { host, port };
+}
+
+/** Porter's allocation mode. */
+export function parseMode(value: string, argument = '--mode'): 'hybrid' | 'pool' | 'kernel' {
+  if (value === 'hybrid' || value === 'pool' || value === 'kernel') return value;
+  throw invalid(
+    argument,
+    `${argument} must be hybrid, pool or kernel, got "${value}"`,
+    `pass ${argument} hybrid (the default), ${argument} pool or ${argument} kernel`,
+  );
 }
 
 /** `lo-hi`, inclusive; or 'system' (the kernel's ip_local_port_range). */
