@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { findFreePortBlock } from '../helpers/servers.js';
-import { bin, type HoldJson, lastJson, porter } from './helpers.js';
+import { bin, type HoldJson, lastJson, porter, root } from './helpers.js';
 
 test('demo: two destinations through one range, each with every port of it', async (t) => {
   const range = await findFreePortBlock(300);
@@ -19,13 +19,27 @@ test('demo: two destinations through one range, each with every port of it', asy
   t.regex(run.stderr, /600 connections from 300 local ports/);
 });
 
-test('the bin in a checkout that was not built says how to build it', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'porter-cli-unbuilt-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await mkdir(join(dir, 'bin'));
-  await cp(bin, join(dir, 'bin', 'porter.js'));
-  await cp(join(bin, '..', '..', 'package.json'), join(dir, 'package.json'));
-  const run = spawnSync(process.execPath, [join(dir, 'bin', 'porter.js'), '--help'], { encoding: 'utf8' });
+test('before the build: --help runs from the sources; without them the bin says how to build', async (t) => {
+  const cli = join(bin, '..', '..');
+  // A copy of the package without dist/, inside the repository so that its dev
+  // dependencies (tsx, commander) resolve as they do in a checkout after npm ci.
+  const cache = join(root, 'node_modules', '.cache');
+  await mkdir(cache, { recursive: true });
+  const unbuilt = await mkdtemp(join(cache, 'porter-cli-unbuilt-'));
+  t.teardown(() => rm(unbuilt, { recursive: true, force: true }));
+  for (const part of ['bin', 'src', 'package.json'])
+    await cp(join(cli, part), join(unbuilt, part), { recursive: true });
+  const help = spawnSync(process.execPath, [join(unbuilt, 'bin', 'porter.js'), 'hold', '--help'], { encoding: 'utf8' });
+  t.is(help.status, 0, help.stderr);
+  t.regex(help.stdout, /^Usage: porter hold \[options\] <host:port\.\.\.>/);
+
+  // Published or copied without its sources and dev dependencies: a message, exit 1.
+  const bare = await mkdtemp(join(tmpdir(), 'porter-cli-unbuilt-'));
+  t.teardown(() => rm(bare, { recursive: true, force: true }));
+  await mkdir(join(bare, 'bin'));
+  await cp(bin, join(bare, 'bin', 'porter.js'));
+  await cp(join(cli, 'package.json'), join(bare, 'package.json'));
+  const run = spawnSync(process.execPath, [join(bare, 'bin', 'porter.js'), '--help'], { encoding: 'utf8' });
   t.is(run.status, 1);
   t.is(run.stdout, '');
   t.regex(run.stderr, /not built in this checkout/);
