@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export type { DoctorReport, Finding } from './doctor.js';
+export type { DoctorReport, Finding, PorterCapacity } from './doctor.js';
 export type { HoldReport } from './hold.js';
 export type { InspectState } from './inspect.js';
 export type { Bucket } from './latency.js';
