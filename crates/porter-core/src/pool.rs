@@ -123,7 +123,11 @@ impl Pool {
         let range = zones.range();
         self.expire(range, now_us);
         let first = zones.first_explicit()?;
-        let start = if range.contains(self.cursor) { self.cursor } else { first };
+        let start = if range.contains(self.cursor) {
+            self.cursor
+        } else {
+            first
+        };
         let port = self.first_free_from(zones, start, skip).or_else(|| {
             if start > first {
                 self.first_free_from(zones, first, skip)
@@ -276,7 +280,8 @@ impl Pool {
     pub fn heap_bytes(&self) -> usize {
         self.in_use.heap_bytes()
             + self.more.as_ref().map_or(0, |m| {
-                std::mem::size_of::<More>() + m.aging.heap_bytes() - std::mem::size_of::<Aging>() + m.shared.capacity() * 2
+                std::mem::size_of::<More>() + m.aging.heap_bytes() - std::mem::size_of::<Aging>()
+                    + m.shared.capacity() * 2
             })
     }
 }
