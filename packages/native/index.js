@@ -835,13 +835,14 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.Allocator = nativeBinding.Allocator
 module.exports.CancelToken = nativeBinding.CancelToken
+module.exports.Registry = nativeBinding.Registry
 module.exports.defaultRetries = nativeBinding.defaultRetries
 module.exports.hostPorts = nativeBinding.hostPorts
 module.exports.noop = nativeBinding.noop
 module.exports.panicForTest = nativeBinding.panicForTest
 module.exports.partitionRange = nativeBinding.partitionRange
+module.exports.routeAdopt = nativeBinding.routeAdopt
 module.exports.routeAllocate = nativeBinding.routeAllocate
 module.exports.routeClose = nativeBinding.routeClose
 module.exports.routeConnect = nativeBinding.routeConnect

@@ -81,7 +81,10 @@ test('default options: 3,000 connections held, and every plain connect of the ho
   t.is(r.options.mode, 'hybrid');
   t.is(r.held, 3000);
   t.is(r.ports.distinct, 3000);
-  t.is(r.ports.inEphemeral, 0, 'porter bound no port of the ephemeral range');
+  // Porter bound no port of the ephemeral range: any there was the kernel's pick (after a
+  // collision, say with a listener of the namespace).
+  t.is(r.ports.inEphemeral, r.stats.kernelPicks, 'porter bound no port of the ephemeral range');
+  t.true(r.ports.inEphemeral <= 10);
   t.deepEqual(r.capacity.explicitPorts, [
     [1024, 1999],
     [3000, 65535],

@@ -2,9 +2,16 @@ import { type ConnectOptions, Porter, type PorterOptions } from '@porter/core';
 import test from 'ava';
 import { findFreePortBlock, startServers } from '../helpers/servers.js';
 
-type Code = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
+type Code =
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_OUT_OF_RANGE'
+  | 'ERR_SOCKET_BAD_PORT'
+  | 'ERR_INVALID_IP_ADDRESS'
+  | 'ERR_MISSING_ARGS';
+// The classes Node throws these codes with.
 const classOf = (code: Code): typeof TypeError | typeof RangeError =>
-  code === 'ERR_OUT_OF_RANGE' ? RangeError : TypeError;
+  code === 'ERR_OUT_OF_RANGE' || code === 'ERR_SOCKET_BAD_PORT' ? RangeError : TypeError;
 
 // Casts: these tests pass what TypeScript would reject, as JavaScript users can.
 const bad = <T>(value: unknown): T => value as T;
@@ -16,9 +23,9 @@ const constructorCases: [string, unknown, Code][] = [
   ['portRange of one element', { portRange: [1024] }, 'ERR_INVALID_ARG_TYPE'],
   ['portRange of three elements', { portRange: [1024, 2000, 3000] }, 'ERR_INVALID_ARG_TYPE'],
   ['portRange with a non-number', { portRange: [{}, 2000] }, 'ERR_INVALID_ARG_TYPE'],
-  ['portRange starting at 0', { portRange: [0, 2000] }, 'ERR_OUT_OF_RANGE'],
-  ['portRange beyond 65535', { portRange: [1024, 65536] }, 'ERR_OUT_OF_RANGE'],
-  ['portRange with a fraction', { portRange: [1024.5, 2000] }, 'ERR_OUT_OF_RANGE'],
+  ['portRange starting at 0', { portRange: [0, 2000] }, 'ERR_SOCKET_BAD_PORT'],
+  ['portRange beyond 65535', { portRange: [1024, 65536] }, 'ERR_SOCKET_BAD_PORT'],
+  ['portRange with a fraction', { portRange: [1024.5, 2000] }, 'ERR_SOCKET_BAD_PORT'],
   ['portRange reversed', { portRange: [2000, 1024] }, 'ERR_INVALID_ARG_VALUE'],
   ['agingMs a string', { agingMs: '100' }, 'ERR_INVALID_ARG_TYPE'],
   ['agingMs negative', { agingMs: -1 }, 'ERR_OUT_OF_RANGE'],
@@ -33,7 +40,7 @@ const constructorCases: [string, unknown, Code][] = [
   ['mode unknown', { mode: 'fast' }, 'ERR_INVALID_ARG_VALUE'],
   ['mode a number', { mode: 1 }, 'ERR_INVALID_ARG_VALUE'],
   ['localAddresses a string', { localAddresses: '127.0.0.2' }, 'ERR_INVALID_ARG_TYPE'],
-  ['localAddresses with a name', { localAddresses: ['localhost'] }, 'ERR_INVALID_ARG_VALUE'],
+  ['localAddresses with a name', { localAddresses: ['localhost'] }, 'ERR_INVALID_IP_ADDRESS'],
   ['localAddresses with a number', { localAddresses: [127] }, 'ERR_INVALID_ARG_TYPE'],
 ];
 
@@ -74,12 +81,12 @@ test('new Porter: good options are accepted and normalised', (t) => {
 const connectCases: [string, unknown, Code][] = [
   ['options undefined', undefined, 'ERR_INVALID_ARG_TYPE'],
   ['options a string', '127.0.0.1:80', 'ERR_INVALID_ARG_TYPE'],
-  ['port missing', { host: '127.0.0.1' }, 'ERR_INVALID_ARG_VALUE'],
-  ['port 0', { host: '127.0.0.1', port: 0 }, 'ERR_OUT_OF_RANGE'],
-  ['port negative', { host: '127.0.0.1', port: -1 }, 'ERR_OUT_OF_RANGE'],
-  ['port 65536', { host: '127.0.0.1', port: 65536 }, 'ERR_OUT_OF_RANGE'],
-  ['port a fraction', { host: '127.0.0.1', port: 80.5 }, 'ERR_OUT_OF_RANGE'],
-  ['port a word', { host: '127.0.0.1', port: 'http' }, 'ERR_INVALID_ARG_TYPE'],
+  ['port missing', { host: '127.0.0.1' }, 'ERR_MISSING_ARGS'],
+  ['port 0', { host: '127.0.0.1', port: 0 }, 'ERR_SOCKET_BAD_PORT'],
+  ['port negative', { host: '127.0.0.1', port: -1 }, 'ERR_SOCKET_BAD_PORT'],
+  ['port 65536', { host: '127.0.0.1', port: 65536 }, 'ERR_SOCKET_BAD_PORT'],
+  ['port a fraction', { host: '127.0.0.1', port: 80.5 }, 'ERR_SOCKET_BAD_PORT'],
+  ['port a word', { host: '127.0.0.1', port: 'http' }, 'ERR_SOCKET_BAD_PORT'],
   ['port an object', { host: '127.0.0.1', port: {} }, 'ERR_INVALID_ARG_TYPE'],
   ['host a number', { host: 127, port: 80 }, 'ERR_INVALID_ARG_TYPE'],
   ['host empty', { host: '', port: 80 }, 'ERR_INVALID_ARG_TYPE'],
@@ -91,7 +98,7 @@ const connectCases: [string, unknown, Code][] = [
   ['signal null', { host: '127.0.0.1', port: 80, signal: null }, 'ERR_INVALID_ARG_TYPE'],
   ['family 5', { host: '127.0.0.1', port: 80, family: 5 }, 'ERR_INVALID_ARG_VALUE'],
   ['family a word', { host: '127.0.0.1', port: 80, family: 'inet' }, 'ERR_INVALID_ARG_VALUE'],
-  ['localAddress a name', { host: '127.0.0.1', port: 80, localAddress: 'localhost' }, 'ERR_INVALID_ARG_VALUE'],
+  ['localAddress a name', { host: '127.0.0.1', port: 80, localAddress: 'localhost' }, 'ERR_INVALID_IP_ADDRESS'],
   ['localAddress a number', { host: '127.0.0.1', port: 80, localAddress: 1 }, 'ERR_INVALID_ARG_TYPE'],
   ['localPort set', { host: '127.0.0.1', port: 80, localPort: 40_000 }, 'ERR_INVALID_ARG_VALUE'],
   ['noDelay a string', { host: '127.0.0.1', port: 80, noDelay: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
@@ -136,13 +143,13 @@ const allocateCases: [string, unknown, Code][] = [
   ['options undefined', undefined, 'ERR_INVALID_ARG_TYPE'],
   ['options null', null, 'ERR_INVALID_ARG_TYPE'],
   ['address missing', { port: 80 }, 'ERR_INVALID_ARG_TYPE'],
-  ['address a host name', { address: 'localhost', port: 80 }, 'ERR_INVALID_ARG_VALUE'],
+  ['address a host name', { address: 'localhost', port: 80 }, 'ERR_INVALID_IP_ADDRESS'],
   ['address a number', { address: 0x7f000001, port: 80 }, 'ERR_INVALID_ARG_TYPE'],
   ['port missing', { address: '127.0.0.1' }, 'ERR_INVALID_ARG_TYPE'],
-  ['port 0', { address: '127.0.0.1', port: 0 }, 'ERR_OUT_OF_RANGE'],
-  ['port 70000', { address: '127.0.0.1', port: 70_000 }, 'ERR_OUT_OF_RANGE'],
-  ['port a fraction', { address: '127.0.0.1', port: 1.5 }, 'ERR_OUT_OF_RANGE'],
-  ['localAddress not an IP', { address: '127.0.0.1', port: 80, localAddress: 'eth0' }, 'ERR_INVALID_ARG_VALUE'],
+  ['port 0', { address: '127.0.0.1', port: 0 }, 'ERR_SOCKET_BAD_PORT'],
+  ['port 70000', { address: '127.0.0.1', port: 70_000 }, 'ERR_SOCKET_BAD_PORT'],
+  ['port a fraction', { address: '127.0.0.1', port: 1.5 }, 'ERR_SOCKET_BAD_PORT'],
+  ['localAddress not an IP', { address: '127.0.0.1', port: 80, localAddress: 'eth0' }, 'ERR_INVALID_IP_ADDRESS'],
   [
     'localAddress of the other family',
     { address: '127.0.0.1', port: 80, localAddress: '::1' },

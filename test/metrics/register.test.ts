@@ -212,23 +212,41 @@ test('20,000 pools: 100 series of their own plus other, and the sums stay exact'
   let inUse = 0;
   for (let i = 0; i < 20_000; i++) {
     const address = `10.0.${i >> 8}.${i & 255}`;
-    // Every 250th destination holds 3 leases, every 7th ages one port.
+    // Every 250th destination holds 3 leases; every one ages one port (so that none of
+    // the 20,000 pools holds nothing: those are dropped, see the test below).
     const held = i % 250 === 0 ? 3 : 0;
     for (let k = 0; k < held; k++) leases.push(porter.allocate({ address, port: 443 }));
     inUse += held;
-    porter.allocate({ address, port: 443 }).release({ aging: i % 7 === 0 });
+    porter.allocate({ address, port: 443 }).release({ aging: true });
   }
   const s = await scrape(registry);
   const series = select(s, 'porter_ports_in_use');
   t.is(series.length, 101);
   t.is(sumOf(s, 'porter_ports_in_use'), inUse);
-  t.is(sumOf(s, 'porter_ports_aging'), Math.ceil(20_000 / 7));
+  t.is(sumOf(s, 'porter_ports_aging'), 20_000);
   t.is(sumOf(s, 'porter_ports_in_use') + sumOf(s, 'porter_ports_aging') + sumOf(s, 'porter_ports_free'), 20_000 * 8);
   // The 80 destinations with leases are all among the busiest, 3 ports each.
   t.is(series.filter((x) => x.value === 3).length, 80);
   t.is(sampleValue(s, 'porter_ports_in_use', { remote: 'other', local: 'other' }), 0);
   t.is(sampleValue(s, 'porter_pools'), 20_000);
   for (const l of leases) l.release({ aging: false });
+});
+
+test('porter_pools counts the pools that hold something: one released at once is dropped', async (t) => {
+  const porter = new Porter({ portRange: [20_000, 20_007], agingMs: 600_000 });
+  const registry = new Registry();
+  registerPorterMetrics({ porter, registry });
+  // 3,000 destinations: more than the 1,024 routes a Porter keeps open, so that most are
+  // closed (a route holds its pools); a third age a port, the others give it back at once.
+  for (let i = 0; i < 3_000; i++) {
+    porter.allocate({ address: `10.1.${i >> 8}.${i & 255}`, port: 443 }).release({ aging: i % 3 === 0 });
+  }
+  const s = await scrape(registry);
+  t.is(sumOf(s, 'porter_ports_aging'), 1_000);
+  const pools = sampleValue(s, 'porter_pools');
+  // The aging ones, and at most the 1,024 routes still open.
+  t.true(pools >= 1_000 && pools <= 1_000 + 1_024, `${pools} pools`);
+  t.true(porter.stats().poolsRetired >= 3_000 - 1_000 - 1_024);
 });
 
 test('maxPools 0 sums every pool; with pools under the cap there is no "other" series', async (t) => {

@@ -304,7 +304,7 @@ test('bad options throw synchronously with Node codes', (t) => {
   t.throws(call({ port: 1, porter, session: 'abc' }), { code: 'ERR_INVALID_ARG_TYPE' });
   t.throws(call({ port: 1, porter, socket: {} }), { code: 'ERR_INVALID_ARG_VALUE' });
   t.throws(call({ port: 1, porter, path: '/tmp/x' }), { code: 'ERR_INVALID_ARG_VALUE' });
-  t.throws(call({ port: 70_000, porter }), { code: 'ERR_OUT_OF_RANGE' });
+  t.throws(call({ port: 70_000, porter }), { code: 'ERR_SOCKET_BAD_PORT', instanceOf: RangeError });
   t.throws(call({ port: 1, porter, timeout: -1 }), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(call({ port: 1, porter, signal: 'x' }), { code: 'ERR_INVALID_ARG_TYPE' });
   // The secure context is built up front: a bad key throws before any connection.

@@ -87,6 +87,11 @@ impl Aging {
         self.queue.len()
     }
 
+    /// The latest deadline (of the last port pushed), if any port ages.
+    pub(crate) fn last_deadline(&self) -> Option<u64> {
+        self.queue.back().map(|&e| e >> PORT_BITS)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

@@ -21,8 +21,8 @@ use tokio::io::Interest;
 pub use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::flow::{Flow, Lease};
 use crate::range::PortRange;
-use crate::registry::{Flow, Lease};
 use crate::reserve::Reserve;
 use crate::sys;
 
@@ -31,6 +31,7 @@ use crate::sys;
 pub struct Attempt {
     socket: Socket,
     lease: Lease,
+    flow_index: usize,
     local: SocketAddr,
     remote: SocketAddr,
     started: Instant,
@@ -45,6 +46,8 @@ pub struct Connected {
     pub socket: Socket,
     /// Its port. Release it when the socket closes (aging if this side closed first).
     pub lease: Lease,
+    /// The position of the lease's flow among the flows the connect was given.
+    pub flow_index: usize,
     /// The local address.
     pub local: SocketAddr,
     /// The remote address.
@@ -57,6 +60,11 @@ impl Attempt {
     /// The local address bound.
     pub fn local(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The position of its flow among the flows the connect was given.
+    pub fn flow_index(&self) -> usize {
+        self.flow_index
     }
 }
 
@@ -85,7 +93,7 @@ enum Step {
 }
 
 /// Binds a port porter chose and connects.
-fn try_port(lease: Lease, remote: SocketAddr, started: Instant) -> Step {
+fn try_port(lease: Lease, flow_index: usize, remote: SocketAddr, started: Instant) -> Step {
     let local = lease.local_addr();
     let sys_err = |source, syscall, bound: bool| Error::Sys {
         source,
@@ -121,6 +129,7 @@ fn try_port(lease: Lease, remote: SocketAddr, started: Instant) -> Step {
         Ok(in_progress) => Step::Started(Attempt {
             socket,
             lease,
+            flow_index,
             local,
             remote,
             started,
@@ -156,7 +165,13 @@ enum KernelStep {
 /// for the unspecified address), within `window` when given (`IP_LOCAL_PORT_RANGE`). A
 /// port picked this way is shared with other destinations by the kernel and never kept
 /// from anyone else's `connect()`. The port it picked is recorded as in use for the flow.
-fn kernel_choice(flow: &Flow, remote: SocketAddr, started: Instant, window: Option<PortRange>) -> KernelStep {
+fn kernel_choice(
+    flow: &Flow,
+    flow_index: usize,
+    remote: SocketAddr,
+    started: Instant,
+    window: Option<PortRange>,
+) -> KernelStep {
     let local_ip = flow.key().local;
     // No port of ours is bound here: the errors name none.
     let sys_err = |source, syscall| Error::Sys {
@@ -198,6 +213,7 @@ fn kernel_choice(flow: &Flow, remote: SocketAddr, started: Instant, window: Opti
     KernelStep::Started(Attempt {
         socket,
         lease: Lease::new(flow.clone(), local.port()),
+        flow_index,
         local,
         remote,
         started,
@@ -215,6 +231,12 @@ fn kernel_choice(flow: &Flow, remote: SocketAddr, started: Instant, window: Opti
 /// anywhere in its ephemeral range. Never blocks. `flows` must be non-empty and share one
 /// registry and one remote address.
 pub fn start(flows: &[Flow], remote: SocketAddr) -> Result<Attempt> {
+    start_from(flows, 0, remote)
+}
+
+/// [`start`], looking for ports porter binds itself from the flow at `from` on (the
+/// caller knows the flows before it have none free).
+pub fn start_from(flows: &[Flow], from: usize, remote: SocketAddr) -> Result<Attempt> {
     let started = Instant::now();
     let Some(first) = flows.first() else {
         return Err(Error::Io {
@@ -223,20 +245,20 @@ pub fn start(flows: &[Flow], remote: SocketAddr) -> Result<Attempt> {
         });
     };
     let registry = first.registry();
-    let result = choose(flows, first, remote, started);
+    let result = choose(flows, from, first, remote, started);
     if let Err(e) = &result {
         registry.stats.connect_error(e.code());
     }
     result
 }
 
-fn choose(flows: &[Flow], first: &Flow, remote: SocketAddr, started: Instant) -> Result<Attempt> {
+fn choose(flows: &[Flow], from: usize, first: &Flow, remote: SocketAddr, started: Instant) -> Result<Attempt> {
     let registry = first.registry();
     let config = *registry.config();
     let zones = registry.zones();
     let kernel_window = zones.kernel_window();
     let fallback = config.kernel_fallback && zones.fallback_differs();
-    let collision = match explicit(flows, remote, started, config.retry_attempts) {
+    let collision = match explicit(flows, from, remote, started, config.retry_attempts) {
         Explicit::Started(attempt) => return Ok(attempt),
         Explicit::Failed(e) => return Err(e),
         Explicit::Collided(e) => Some(e),
@@ -252,11 +274,11 @@ fn choose(flows: &[Flow], first: &Flow, remote: SocketAddr, started: Instant) ->
     }
     if let Some(window) = kernel_window {
         let narrowed = window.narrowed.then_some(window.ports);
-        for flow in flows {
+        for (index, flow) in flows.iter().enumerate() {
             if flow.kernel_window_full() {
                 continue;
             }
-            match kernel_choice(flow, remote, started, narrowed) {
+            match kernel_choice(flow, index, remote, started, narrowed) {
                 KernelStep::Started(attempt) => {
                     registry.stats.kernel_picks.fetch_add(1, Ordering::Relaxed);
                     return Ok(attempt);
@@ -267,7 +289,7 @@ fn choose(flows: &[Flow], first: &Flow, remote: SocketAddr, started: Instant) ->
         }
     }
     if fallback {
-        return match kernel_choice(first, remote, started, None) {
+        return match kernel_choice(first, 0, remote, started, None) {
             KernelStep::Started(attempt) => {
                 registry.stats.kernel_fallbacks.fetch_add(1, Ordering::Relaxed);
                 Ok(attempt)
@@ -295,13 +317,13 @@ enum Explicit {
 /// for at a random place ([`Flow::scatter`]); the connect moves on to the kernel's window
 /// at once when the flow has one with room (the kernel's own search never collides), and
 /// otherwise tries up to `retries` more ports of porter's own.
-fn explicit(flows: &[Flow], remote: SocketAddr, started: Instant, retries: u32) -> Explicit {
+fn explicit(flows: &[Flow], from: usize, remote: SocketAddr, started: Instant, retries: u32) -> Explicit {
     let registry = flows[0].registry();
     let has_window = registry.zones().kernel_window().is_some();
     let mut retries_left = retries;
-    for flow in flows {
+    for (index, flow) in flows.iter().enumerate().skip(from) {
         while let Some(port) = flow.allocate_port() {
-            match try_port(Lease::new(flow.clone(), port), remote, started) {
+            match try_port(Lease::new(flow.clone(), port), index, remote, started) {
                 Step::Started(attempt) => return Explicit::Started(attempt),
                 Step::Failed(e) => return Explicit::Failed(e),
                 Step::Collision(e) => {
@@ -358,6 +380,7 @@ impl Attempt {
         let Attempt {
             socket,
             lease,
+            flow_index,
             local,
             remote,
             started,
@@ -368,6 +391,7 @@ impl Attempt {
             socket,
             Outcome {
                 lease,
+                flow_index,
                 local,
                 remote,
                 started,
@@ -380,6 +404,7 @@ impl Attempt {
 /// Everything of an attempt but its socket: what settling its outcome needs.
 struct Outcome {
     lease: Lease,
+    flow_index: usize,
     local: SocketAddr,
     remote: SocketAddr,
     started: Instant,
@@ -391,6 +416,7 @@ impl Outcome {
     fn settle(self, result: Result<Socket>) -> Result<Connected> {
         let Outcome {
             lease,
+            flow_index,
             local,
             remote,
             started,
@@ -403,6 +429,7 @@ impl Outcome {
                 Ok(Connected {
                     socket,
                     lease,
+                    flow_index,
                     local,
                     remote,
                     kernel_chosen,

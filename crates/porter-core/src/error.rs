@@ -29,6 +29,18 @@ pub enum Error {
     },
     /// The process-wide registry exists already with another configuration.
     GlobalConfigured,
+    /// A source address of another family than the destination's.
+    FamilyMismatch {
+        /// The source address.
+        local: IpAddr,
+        /// The destination.
+        remote: SocketAddr,
+    },
+    /// A lease id that names no flow of its route.
+    UnknownLease {
+        /// The id, as [`crate::LeaseId::to_bits`] gives it.
+        id: u64,
+    },
     /// The mode cannot keep its promise on this host (see [`crate::Zones::check`]).
     ModeUnsupported {
         /// The mode asked for.
@@ -84,6 +96,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidRange { .. } | Error::InvalidPartition { .. } => "ERR_OUT_OF_RANGE",
+            Error::FamilyMismatch { .. } | Error::UnknownLease { .. } => "ERR_INVALID_ARG_VALUE",
             Error::GlobalConfigured => "ERR_PORTER_DEFAULT_CONFIGURED",
             Error::ModeUnsupported { .. } => "ERR_PORTER_MODE_UNSUPPORTED",
             Error::Exhausted { .. } => "ERR_PORTER_EXHAUSTED",
@@ -122,9 +135,10 @@ impl Error {
     /// The destination, for connect errors.
     pub fn remote(&self) -> Option<SocketAddr> {
         match self {
-            Error::Sys { remote, .. } | Error::TimedOut { remote, .. } | Error::Exhausted { remote, .. } => {
-                Some(*remote)
-            }
+            Error::Sys { remote, .. }
+            | Error::TimedOut { remote, .. }
+            | Error::Exhausted { remote, .. }
+            | Error::FamilyMismatch { remote, .. } => Some(*remote),
             _ => None,
         }
     }
@@ -145,6 +159,10 @@ impl fmt::Display for Error {
                     "the default porter instance is already in use with another configuration"
                 )
             }
+            Error::FamilyMismatch { local, remote } => {
+                write!(f, "local address {local} is not of the family of {}", remote.ip())
+            }
+            Error::UnknownLease { id } => write!(f, "no lease {id} on this route"),
             Error::ModeUnsupported { mode, reason } => {
                 write!(f, "mode '{}' cannot be used on this host: {reason}", mode.name())
             }
@@ -203,33 +221,143 @@ impl std::error::Error for Error {
     }
 }
 
-/// The symbolic name of an errno, as Node spells it (`ECONNREFUSED`, ...).
+/// The symbolic name of an errno on Linux (`ECONNREFUSED`, ...), for the core's messages
+/// and codes. JavaScript names errnos with Node's own `util.getSystemErrorName`.
 pub fn errno_name(errno: Option<i32>) -> &'static str {
+    let Some(errno) = errno else {
+        return "EUNKNOWN";
+    };
     match errno {
-        Some(libc::EADDRINUSE) => "EADDRINUSE",
-        Some(libc::EADDRNOTAVAIL) => "EADDRNOTAVAIL",
-        Some(libc::ECONNREFUSED) => "ECONNREFUSED",
-        Some(libc::ECONNRESET) => "ECONNRESET",
-        Some(libc::ECONNABORTED) => "ECONNABORTED",
-        Some(libc::ETIMEDOUT) => "ETIMEDOUT",
-        Some(libc::ENETUNREACH) => "ENETUNREACH",
-        Some(libc::EHOSTUNREACH) => "EHOSTUNREACH",
-        Some(libc::ENETDOWN) => "ENETDOWN",
-        Some(libc::EHOSTDOWN) => "EHOSTDOWN",
-        Some(libc::EACCES) => "EACCES",
-        Some(libc::EPERM) => "EPERM",
-        Some(libc::EINVAL) => "EINVAL",
-        Some(libc::EAFNOSUPPORT) => "EAFNOSUPPORT",
-        Some(libc::EMFILE) => "EMFILE",
-        Some(libc::ENFILE) => "ENFILE",
-        Some(libc::ENOBUFS) => "ENOBUFS",
-        Some(libc::ENOMEM) => "ENOMEM",
-        Some(libc::EPIPE) => "EPIPE",
-        Some(libc::EAGAIN) => "EAGAIN",
-        Some(libc::EINTR) => "EINTR",
-        Some(libc::EBADF) => "EBADF",
-        Some(libc::EPROTO) => "EPROTO",
-        Some(libc::EISCONN) => "EISCONN",
-        _ => "EIO",
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::ENXIO => "ENXIO",
+        libc::E2BIG => "E2BIG",
+        libc::ENOEXEC => "ENOEXEC",
+        libc::EBADF => "EBADF",
+        libc::ECHILD => "ECHILD",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::ENOTBLK => "ENOTBLK",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EXDEV => "EXDEV",
+        libc::ENODEV => "ENODEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::EMFILE => "EMFILE",
+        libc::ENOTTY => "ENOTTY",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::EFBIG => "EFBIG",
+        libc::ENOSPC => "ENOSPC",
+        libc::ESPIPE => "ESPIPE",
+        libc::EROFS => "EROFS",
+        libc::EMLINK => "EMLINK",
+        libc::EPIPE => "EPIPE",
+        libc::EDOM => "EDOM",
+        libc::ERANGE => "ERANGE",
+        libc::EDEADLK => "EDEADLK",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ENOLCK => "ENOLCK",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::ELOOP => "ELOOP",
+        libc::ENOMSG => "ENOMSG",
+        libc::EIDRM => "EIDRM",
+        libc::ECHRNG => "ECHRNG",
+        libc::EL2NSYNC => "EL2NSYNC",
+        libc::EL3HLT => "EL3HLT",
+        libc::EL3RST => "EL3RST",
+        libc::ELNRNG => "ELNRNG",
+        libc::EUNATCH => "EUNATCH",
+        libc::ENOCSI => "ENOCSI",
+        libc::EL2HLT => "EL2HLT",
+        libc::EBADE => "EBADE",
+        libc::EBADR => "EBADR",
+        libc::EXFULL => "EXFULL",
+        libc::ENOANO => "ENOANO",
+        libc::EBADRQC => "EBADRQC",
+        libc::EBADSLT => "EBADSLT",
+        libc::EBFONT => "EBFONT",
+        libc::ENOSTR => "ENOSTR",
+        libc::ENODATA => "ENODATA",
+        libc::ETIME => "ETIME",
+        libc::ENOSR => "ENOSR",
+        libc::ENONET => "ENONET",
+        libc::ENOPKG => "ENOPKG",
+        libc::EREMOTE => "EREMOTE",
+        libc::ENOLINK => "ENOLINK",
+        libc::EADV => "EADV",
+        libc::ESRMNT => "ESRMNT",
+        libc::ECOMM => "ECOMM",
+        libc::EPROTO => "EPROTO",
+        libc::EMULTIHOP => "EMULTIHOP",
+        libc::EDOTDOT => "EDOTDOT",
+        libc::EBADMSG => "EBADMSG",
+        libc::EOVERFLOW => "EOVERFLOW",
+        libc::ENOTUNIQ => "ENOTUNIQ",
+        libc::EBADFD => "EBADFD",
+        libc::EREMCHG => "EREMCHG",
+        libc::ELIBACC => "ELIBACC",
+        libc::ELIBBAD => "ELIBBAD",
+        libc::ELIBSCN => "ELIBSCN",
+        libc::ELIBMAX => "ELIBMAX",
+        libc::ELIBEXEC => "ELIBEXEC",
+        libc::EILSEQ => "EILSEQ",
+        libc::ERESTART => "ERESTART",
+        libc::ESTRPIPE => "ESTRPIPE",
+        libc::EUSERS => "EUSERS",
+        libc::ENOTSOCK => "ENOTSOCK",
+        libc::EDESTADDRREQ => "EDESTADDRREQ",
+        libc::EMSGSIZE => "EMSGSIZE",
+        libc::EPROTOTYPE => "EPROTOTYPE",
+        libc::ENOPROTOOPT => "ENOPROTOOPT",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
+        libc::ESOCKTNOSUPPORT => "ESOCKTNOSUPPORT",
+        libc::ENOTSUP => "ENOTSUP",
+        libc::EPFNOSUPPORT => "EPFNOSUPPORT",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::ENETDOWN => "ENETDOWN",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::ENETRESET => "ENETRESET",
+        libc::ECONNABORTED => "ECONNABORTED",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::EISCONN => "EISCONN",
+        libc::ENOTCONN => "ENOTCONN",
+        libc::ESHUTDOWN => "ESHUTDOWN",
+        libc::ETOOMANYREFS => "ETOOMANYREFS",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::EHOSTDOWN => "EHOSTDOWN",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::EALREADY => "EALREADY",
+        libc::EINPROGRESS => "EINPROGRESS",
+        libc::ESTALE => "ESTALE",
+        libc::EUCLEAN => "EUCLEAN",
+        libc::ENOTNAM => "ENOTNAM",
+        libc::ENAVAIL => "ENAVAIL",
+        libc::EISNAM => "EISNAM",
+        libc::EREMOTEIO => "EREMOTEIO",
+        libc::EDQUOT => "EDQUOT",
+        libc::ENOMEDIUM => "ENOMEDIUM",
+        libc::EMEDIUMTYPE => "EMEDIUMTYPE",
+        libc::ECANCELED => "ECANCELED",
+        libc::ENOKEY => "ENOKEY",
+        libc::EKEYEXPIRED => "EKEYEXPIRED",
+        libc::EKEYREVOKED => "EKEYREVOKED",
+        libc::EKEYREJECTED => "EKEYREJECTED",
+        libc::EOWNERDEAD => "EOWNERDEAD",
+        libc::ENOTRECOVERABLE => "ENOTRECOVERABLE",
+        libc::ERFKILL => "ERFKILL",
+        _ => "EUNKNOWN",
     }
 }

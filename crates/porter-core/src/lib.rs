@@ -8,8 +8,10 @@
 //!   to the kernel to pick at `connect()` (the [`Mode`]);
 //! - `portset` / `aging` / [`Pool`]: the taken ports of one flow, sparse, with an aging
 //!   FIFO whose every port carries its own deadline;
-//! - [`Registry`] / [`Flow`] / [`Lease`]: the process-wide map of flows to pools, safe
-//!   from every thread;
+//! - [`Registry`] / [`Flow`] / [`Lease`]: the map of flows to pools of one configuration,
+//!   safe from every thread, which drops pools that hold nothing;
+//! - [`Route`]: one destination and its flows (one per source address), what callers
+//!   keep per destination;
 //! - [`connect`]: sockets bound to leased ports, connected without blocking;
 //! - [`reserve`]: sockets made ahead of need on a helper thread, for `connect`.
 #![deny(missing_docs)]
@@ -20,12 +22,15 @@ mod clock;
 mod config;
 pub mod connect;
 mod error;
+mod flow;
 mod host;
+mod inspect;
 mod pool;
 mod portset;
 mod range;
 mod registry;
 pub mod reserve;
+mod route;
 mod stats;
 mod sys;
 mod zones;
@@ -35,9 +40,12 @@ pub use blocked::BLOCK_PERIOD;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{Config, HYBRID_RETRIES};
 pub use error::{errno_name, Error, Result};
+pub use flow::{Flow, FlowKey, Lease};
 pub use host::{HostPorts, KernelFeatures};
+pub use inspect::{PoolCounts, PoolSnapshot, PoolSummary, PoolTotals};
 pub use pool::{Marked, Pool, Released};
 pub use range::PortRange;
-pub use registry::{allocate_first, Flow, FlowKey, Lease, PoolCounts, PoolSnapshot, PoolSummary, PoolTotals, Registry};
+pub use registry::Registry;
+pub use route::{LeaseId, Route};
 pub use stats::{StatsSnapshot, DURATION_BUCKETS};
 pub use zones::{KernelWindow, Mode, Zones};

@@ -255,6 +255,16 @@ impl Pool {
         self.aging_ref().map(|a| a.iter().collect()).unwrap_or_default()
     }
 
+    /// When the first aging port comes back, if any ages.
+    pub fn first_aging_deadline(&self) -> Option<u64> {
+        self.aging_ref().and_then(|a| a.iter().next()).map(|a| a.deadline_us)
+    }
+
+    /// When the last aging port comes back, if any ages.
+    pub fn last_aging_deadline(&self) -> Option<u64> {
+        self.aging_ref().and_then(Aging::last_deadline)
+    }
+
     /// Number of aging ports.
     pub fn aging_count(&self) -> usize {
         self.aging_ref().map_or(0, |a| a.len())

@@ -1,68 +1,45 @@
-//! The registry: every flow's pool, shared safely by every thread of the process.
+//! The registry: every flow's pool for one configuration (one `Porter`), shared safely by
+//! every thread of the process.
 //!
-//! A flow is (local address, remote address, remote port). Flows live in a map split into
-//! shards, each behind its own read-write lock, and each pool has its own mutex, so two
-//! threads only meet when they use the same flow. A [`Flow`] handle keeps the pool it
-//! found, so callers that hold one (the JavaScript binding does, per destination) skip the
-//! map entirely on the allocation path: one uncontended lock per allocate or release.
+//! Flows live in a map split into shards, each behind its own read-write lock, and each
+//! pool has its own mutex, so two threads only meet when they use the same flow (or, for a
+//! moment, when they create flows in the same shard). Creating a flow is one hash lookup
+//! and one insert, whatever the number of flows.
+//!
+//! **Retirement.** A pool that holds nothing (no port in use, none aging) and that nobody
+//! holds a handle on is dropped, so memory follows the destinations in use, not every
+//! destination ever used. A flow that lets go of its last port in use, or the last handle
+//! on an idle flow, puts the flow on its shard's list of candidates (a heap by the time the
+//! pool will hold nothing: its last aging deadline, or at once); a candidate is checked
+//! when it is due, at the next creation of a flow in that shard (two candidates per
+//! creation) or the next inspection of the registry (all that are due). So a pool waits at
+//! most its aging period past its last use, and then until the registry is next used.
 
 use std::borrow::Borrow;
+use std::collections::BinaryHeap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxBuildHasher, FxHashSet};
 
 use crate::aging::AgingPort;
-use crate::blocked::{Blocked, BLOCK_PERIOD};
+use crate::blocked::Blocked;
 use crate::clock::{Clock, MonotonicClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::flow::{Flow, FlowEntry, FlowKey, Slot};
 use crate::host::HostPorts;
-use crate::pool::{Marked, Pool, Released};
+use crate::inspect::{summarize, PoolCounts, PoolSnapshot, PoolSummary};
+use crate::pool::Pool;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::zones::Zones;
 
 const SHARDS: usize = 16;
-
-/// The identity of a pool: (local address, remote address, remote port).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FlowKey {
-    /// Local source address; the unspecified address of the family by default.
-    pub local: IpAddr,
-    /// Remote address.
-    pub remote: IpAddr,
-    /// Remote port.
-    pub remote_port: u16,
-}
-
-impl FlowKey {
-    /// The key for `remote` from `local` (or the unspecified address of its family).
-    pub fn new(local: Option<IpAddr>, remote: SocketAddr) -> Self {
-        let local = local.unwrap_or(match remote {
-            SocketAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            SocketAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-        });
-        Self {
-            local,
-            remote: remote.ip(),
-            remote_port: remote.port(),
-        }
-    }
-
-    /// The destination as a socket address.
-    pub fn remote_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.remote, self.remote_port)
-    }
-}
-
-#[derive(Debug)]
-struct FlowEntry {
-    key: FlowKey,
-    pool: Mutex<Pool>,
-}
+/// Candidates checked for retirement at each creation of a flow in their shard.
+const RETIRE_PER_CREATION: usize = 2;
 
 #[derive(Debug)]
 struct FlowRef(Arc<FlowEntry>);
@@ -84,6 +61,37 @@ impl PartialEq for FlowRef {
 }
 impl Eq for FlowRef {}
 
+/// A flow that may be dropped once `due_us` has come.
+struct Candidate {
+    due_us: u64,
+    entry: Weak<FlowEntry>,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.due_us == other.due_us
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    /// The earliest due first out of a max-heap.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.due_us.cmp(&self.due_us)
+    }
+}
+
+/// One shard: its flows, and its candidates for retirement.
+#[derive(Default)]
+struct Shard {
+    flows: RwLock<FxHashSet<FlowRef>>,
+    retiring: Mutex<BinaryHeap<Candidate>>,
+}
+
 /// All pools of one configuration.
 pub struct Registry {
     config: Config,
@@ -92,8 +100,8 @@ pub struct Registry {
     local_addresses: Vec<IpAddr>,
     aging_us: u64,
     clock: Box<dyn Clock>,
-    shards: Box<[RwLock<FxHashSet<FlowRef>>]>,
-    blocked: Blocked,
+    shards: Box<[Shard]>,
+    pub(crate) blocked: Blocked,
     /// State of the registry's random numbers (splitmix64), seeded per registry.
     random: AtomicU64,
     pub(crate) stats: Stats,
@@ -107,73 +115,6 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-/// One pool as seen at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolSnapshot {
-    /// The flow.
-    pub key: FlowKey,
-    /// Ports in use, ascending.
-    pub in_use: Vec<u16>,
-    /// Ports aging, by deadline, with the microseconds left.
-    pub aging: Vec<(u16, u64)>,
-    /// Ports of the range free for this flow.
-    pub free: u32,
-}
-
-/// One pool's counts at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolCounts {
-    /// The flow.
-    pub key: FlowKey,
-    /// Ports in use.
-    pub in_use: u32,
-    /// Ports aging.
-    pub aging: u32,
-    /// Ports of the range free for this flow.
-    pub free: u32,
-}
-
-/// Counts summed over a number of pools.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PoolTotals {
-    /// How many pools.
-    pub pools: u64,
-    /// Ports in use.
-    pub in_use: u64,
-    /// Ports aging.
-    pub aging: u64,
-    /// Ports free.
-    pub free: u64,
-}
-
-impl PoolTotals {
-    fn add(&mut self, p: &PoolCounts) {
-        self.pools += 1;
-        self.in_use += u64::from(p.in_use);
-        self.aging += u64::from(p.aging);
-        self.free += u64::from(p.free);
-    }
-}
-
-/// The busiest pools with their own counts, and the others summed: what an exporter
-/// with a cap on its series needs, without one value per pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolSummary {
-    /// At most the number asked for, busiest first (see [`Registry::pool_summary`]).
-    pub busiest: Vec<PoolCounts>,
-    /// Every other pool, summed.
-    pub others: PoolTotals,
-}
-
-/// Busiest first: more ports in use, then more aging, then by flow key (so that ties
-/// always fall the same way).
-fn busiest_first(a: &PoolCounts, b: &PoolCounts) -> std::cmp::Ordering {
-    b.in_use
-        .cmp(&a.in_use)
-        .then(b.aging.cmp(&a.aging))
-        .then(a.key.cmp(&b.key))
-}
-
 static GLOBAL: OnceLock<Arc<Registry>> = OnceLock::new();
 
 /// splitmix64's output function: a well-mixed 64-bit value from a counter.
@@ -185,7 +126,6 @@ fn mix(mut z: u64) -> u64 {
 
 /// A seed that differs between processes and between registries of one process.
 fn seed() -> u64 {
-    use std::hash::BuildHasher;
     static COUNT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -229,7 +169,8 @@ impl Registry {
     }
 
     fn build(config: Config, host: HostPorts, local_addresses: Vec<IpAddr>, clock: impl Clock) -> Arc<Self> {
-        let shards = (0..SHARDS).map(|_| RwLock::new(FxHashSet::default())).collect();
+        let shards = (0..SHARDS).map(|_| Shard::default()).collect();
+        let local_addresses = local_addresses.iter().map(IpAddr::to_canonical).collect();
         Arc::new(Self {
             zones: Zones::new(config.range, config.mode, &host),
             host,
@@ -259,6 +200,7 @@ impl Registry {
 
     /// [`Registry::init_global`] with source addresses (see [`Registry::with_local_addresses`]).
     pub fn init_global_with(config: Config, local_addresses: Vec<IpAddr>) -> Result<&'static Arc<Registry>> {
+        let local_addresses: Vec<IpAddr> = local_addresses.iter().map(IpAddr::to_canonical).collect();
         if GLOBAL.get().is_none() {
             // Checked before it becomes the global one: a failed check leaves none.
             let registry = Registry::with_local_addresses(config, local_addresses.clone())?;
@@ -282,11 +224,6 @@ impl Registry {
         &self.zones
     }
 
-    /// A random number (splitmix64 over a per-registry seed; not for cryptography).
-    pub(crate) fn random(&self) -> u64 {
-        mix(self.random.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed))
-    }
-
     /// The source addresses its users take, in order (empty: the unspecified address).
     pub fn local_addresses(&self) -> &[IpAddr] {
         &self.local_addresses
@@ -297,38 +234,57 @@ impl Registry {
         &self.config
     }
 
+    /// The aging period, in microseconds.
+    pub fn aging_us(&self) -> u64 {
+        self.aging_us
+    }
+
     /// The registry clock, in microseconds.
     pub fn now_us(&self) -> u64 {
         self.clock.now_us()
     }
 
-    fn shard(&self, key: &FlowKey) -> &RwLock<FxHashSet<FlowRef>> {
+    /// A random number (splitmix64 over a per-registry seed; not for cryptography).
+    pub(crate) fn random(&self) -> u64 {
+        mix(self.random.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed))
+    }
+
+    fn shard(&self, key: &FlowKey) -> &Shard {
         let hash = FxBuildHasher.hash_one(key);
         &self.shards[(hash >> 32) as usize % SHARDS]
     }
 
-    /// The flow for `key`, creating its (empty) pool on first use.
+    /// The flow for `key`, creating its (empty) pool on first use. The key is taken in
+    /// canonical form (IPv4-mapped IPv6 addresses as IPv4, see [`FlowKey`]).
     pub fn flow(self: &Arc<Self>, key: FlowKey) -> Flow {
+        let key = FlowKey::new(Some(key.local), key.remote_addr());
         let shard = self.shard(&key);
-        let found = shard.read().get(&key).map(|f| f.0.clone());
+        let found = shard.flows.read().get(&key).map(|f| f.0.clone());
         let entry = match found {
             Some(entry) => entry,
             None => {
-                let mut map = shard.write();
-                match map.get(&key) {
-                    Some(f) => f.0.clone(),
-                    None => {
-                        // Each pool starts its walk at a random port: processes that share the
-                        // host then do not try the same ports in the same order.
-                        let start = self.zones.nth_explicit(self.random()).unwrap_or(0);
-                        let entry = Arc::new(FlowEntry {
-                            key,
-                            pool: Mutex::new(Pool::starting_at(start)),
-                        });
-                        map.insert(FlowRef(entry.clone()));
-                        entry
+                let created = {
+                    let mut map = shard.flows.write();
+                    match map.get(&key) {
+                        Some(f) => f.0.clone(),
+                        None => {
+                            // Each pool starts its walk at a random port: processes that
+                            // share the host then do not try the same ports in the same order.
+                            let start = self.zones.nth_explicit(self.random()).unwrap_or(0);
+                            let entry = Arc::new(FlowEntry {
+                                key,
+                                slot: Mutex::new(Slot {
+                                    pool: Pool::starting_at(start),
+                                    queued: false,
+                                }),
+                            });
+                            map.insert(FlowRef(entry.clone()));
+                            entry
+                        }
                     }
-                }
+                };
+                self.retire_due(shard, self.now_us(), RETIRE_PER_CREATION);
+                created
             }
         };
         Flow {
@@ -337,27 +293,88 @@ impl Registry {
         }
     }
 
-    /// Every pool with its ports in use, aging and free, after expiring aging ports.
-    /// Sorted by flow.
+    /// Puts `entry` on its shard's candidates for retirement, due at `due_us`.
+    pub(crate) fn retire_later(&self, entry: &Arc<FlowEntry>, due_us: u64) {
+        self.shard(&entry.key).retiring.lock().push(Candidate {
+            due_us,
+            entry: Arc::downgrade(entry),
+        });
+    }
+
+    /// Checks up to `limit` candidates of `shard` that are due at `now`.
+    fn retire_due(&self, shard: &Shard, now: u64, limit: usize) {
+        for _ in 0..limit {
+            let candidate = {
+                let mut heap = shard.retiring.lock();
+                match heap.peek() {
+                    Some(c) if c.due_us <= now => heap.pop(),
+                    _ => None,
+                }
+            };
+            let Some(candidate) = candidate else { return };
+            if let Some(entry) = candidate.entry.upgrade() {
+                self.try_retire(shard, entry, now);
+            }
+        }
+    }
+
+    /// Drops `entry` from the map if it holds nothing and nobody else holds it; otherwise
+    /// leaves it to be queued again when that changes.
+    fn try_retire(&self, shard: &Shard, entry: Arc<FlowEntry>, now: u64) {
+        let mut map = shard.flows.write();
+        let mut slot = entry.slot.lock();
+        slot.pool.expire(self.config.range, now);
+        let in_map = map.get(&entry.key).is_some_and(|f| Arc::ptr_eq(&f.0, &entry));
+        // Ours and the map's: no route, lease or connect holds it, and none can take it
+        // while the shard is locked.
+        let unheld = Arc::strong_count(&entry) == 2;
+        if !in_map || !unheld || slot.pool.in_use_count() > 0 {
+            // Whoever holds it, or the release of its last port, queues it again.
+            slot.queued = false;
+            return;
+        }
+        if let Some(deadline) = slot.pool.last_aging_deadline().filter(|&d| d > now) {
+            // Still aging (a port came back and went again since it was queued).
+            drop(slot);
+            drop(map);
+            self.retire_later(&entry, deadline);
+            return;
+        }
+        map.remove(&entry.key);
+        self.stats.pools_retired.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Checks every candidate that is due, in every shard (inspection does this first, so
+    /// what it reports has no pool that should be gone).
+    pub fn retire_idle(&self) {
+        let now = self.now_us();
+        for shard in self.shards.iter() {
+            self.retire_due(shard, now, usize::MAX);
+        }
+    }
+
+    /// Every pool with its ports in use, aging and free, after expiring aging ports and
+    /// dropping idle pools. Sorted by flow.
     pub fn snapshot(&self) -> Vec<PoolSnapshot> {
+        self.retire_idle();
         let now = self.now_us();
         let range = self.config.range;
-        let zones = &self.zones;
         let mut out = Vec::new();
         for shard in self.shards.iter() {
-            let map = shard.read();
+            let map = shard.flows.read();
             for flow in map.iter() {
-                let mut pool = flow.0.pool.lock();
-                pool.expire(range, now);
+                let mut slot = flow.0.slot.lock();
+                slot.pool.expire(range, now);
                 out.push(PoolSnapshot {
                     key: flow.0.key,
-                    in_use: pool.in_use(range),
-                    aging: pool
+                    in_use: slot.pool.in_use(range),
+                    aging: slot
+                        .pool
                         .aging()
                         .into_iter()
                         .map(|AgingPort { port, deadline_us }| (port, deadline_us.saturating_sub(now)))
                         .collect(),
-                    free: pool.free_count(zones),
+                    free: slot.pool.free_count(&self.zones),
                 });
             }
         }
@@ -377,260 +394,40 @@ impl Registry {
     /// busiest first, and the others summed; aging ports expired first. Linear in the
     /// number of pools plus `busiest * log(busiest)`.
     pub fn pool_summary(&self, busiest: usize) -> PoolSummary {
-        let mut all = self.counts();
-        if busiest < all.len() {
-            all.select_nth_unstable_by(busiest, busiest_first);
-        }
-        let rest = all.split_off(busiest.min(all.len()));
-        all.sort_unstable_by(busiest_first);
-        let mut others = PoolTotals::default();
-        for p in &rest {
-            others.add(p);
-        }
-        PoolSummary { busiest: all, others }
+        summarize(self.counts(), busiest)
     }
 
     /// Every pool's counts, in no order.
     fn counts(&self) -> Vec<PoolCounts> {
+        self.retire_idle();
         let now = self.now_us();
         let range = self.config.range;
         let mut out = Vec::with_capacity(self.pool_count());
         for shard in self.shards.iter() {
-            for flow in shard.read().iter() {
-                let mut pool = flow.0.pool.lock();
-                pool.expire(range, now);
+            for flow in shard.flows.read().iter() {
+                let mut slot = flow.0.slot.lock();
+                slot.pool.expire(range, now);
                 out.push(PoolCounts {
                     key: flow.0.key,
-                    in_use: pool.in_use_count() as u32,
-                    aging: pool.aging_count() as u32,
-                    free: pool.free_count(&self.zones),
+                    in_use: slot.pool.in_use_count() as u32,
+                    aging: slot.pool.aging_count() as u32,
+                    free: slot.pool.free_count(&self.zones),
                 });
             }
         }
         out
     }
 
-    /// Number of pools.
+    /// Number of pools (without dropping idle ones first).
     pub fn pool_count(&self) -> usize {
-        self.shards.iter().map(|s| s.read().len()).sum()
+        self.shards.iter().map(|s| s.flows.read().len()).sum()
     }
 
-    /// The counters now.
+    /// The counters now, after dropping the idle pools that are due.
     pub fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
-    }
-}
-
-/// A handle on one flow's pool. Cheap to clone; keeps the registry alive.
-#[derive(Debug, Clone)]
-pub struct Flow {
-    registry: Arc<Registry>,
-    entry: Arc<FlowEntry>,
-}
-
-impl Flow {
-    /// The flow's key.
-    pub fn key(&self) -> &FlowKey {
-        &self.entry.key
-    }
-
-    /// The registry the flow belongs to.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
-    /// Takes a port porter binds itself, or `None` when every such port is in use or
-    /// aging (or blocked on the flow's local address). The caller owes exactly one
-    /// [`Flow::release`] for it; see [`Flow::allocate`] for a guard that gives it back by
-    /// itself.
-    #[inline]
-    pub fn allocate_port(&self) -> Option<u16> {
-        let reg = &self.registry;
-        let port = if reg.blocked.any() {
-            let now = reg.clock.now_us();
-            let skip = reg.blocked.ports(self.entry.key.local, now);
-            self.entry.pool.lock().allocate_skipping(&reg.zones, now, &skip)
-        } else {
-            let mut pool = self.entry.pool.lock();
-            // The clock only matters when something ages: skip reading it otherwise.
-            let now = if pool.aging_count() > 0 { reg.clock.now_us() } else { 0 };
-            pool.allocate(&reg.zones, now)
-        };
-        if port.is_some() {
-            self.registry.stats.allocations.inc();
-        }
-        port
-    }
-
-    /// After a collision with a socket porter does not know of (another process's, on the
-    /// same port towards the same destination): the next port is looked for at a random
-    /// place, not next to this one, where the other process is likely busy too.
-    pub fn scatter(&self) {
-        if let Some(port) = self.registry.zones.nth_explicit(self.registry.random()) {
-            self.entry.pool.lock().jump_to(port);
-        }
-    }
-
-    /// `bind()` refused `port` on this flow's local address (`EADDRINUSE`: a listener, or
-    /// a socket bound without `SO_REUSEADDR`): every flow from that address passes over it
-    /// for [`BLOCK_PERIOD`].
-    pub fn block_port(&self, port: u16) {
-        let reg = &self.registry;
-        let until = reg.clock.now_us().saturating_add(BLOCK_PERIOD.as_micros() as u64);
-        reg.blocked.block(self.entry.key.local, port, until);
-    }
-
-    /// Whether the kernel found its window full for this flow lately (and no port of the
-    /// flow came back since): then a connect goes on without asking it again.
-    pub fn kernel_window_full(&self) -> bool {
-        let pool = self.entry.pool.lock();
-        pool.kernel_window_full(self.registry.clock.now_us())
-    }
-
-    /// Remembers, for up to a second or until a port of the flow comes back, that the
-    /// kernel found no port in its window for this flow.
-    pub fn set_kernel_window_full(&self) {
-        let until = self.registry.clock.now_us().saturating_add(1_000_000);
-        self.entry.pool.lock().set_kernel_window_full(until);
-    }
-
-    /// Takes a port as a [`Lease`], or fails with [`Error::Exhausted`].
-    pub fn allocate(&self) -> Result<Lease> {
-        match self.allocate_port() {
-            Some(port) => Ok(Lease {
-                flow: self.clone(),
-                port,
-                armed: true,
-            }),
-            None => Err(self.exhausted(None)),
-        }
-    }
-
-    /// Counts an exhaustion of this flow and builds its error (`fallback`: why the kernel
-    /// fallback failed, if it was tried).
-    pub(crate) fn exhausted(&self, fallback: Option<std::io::Error>) -> Error {
-        self.registry
-            .stats
-            .exhausted
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Error::Exhausted {
-            local: self.entry.key.local,
-            remote: self.entry.key.remote_addr(),
-            range: self.registry.config.range,
-            kernel_window: self.registry.zones.kernel_window().map(|w| w.ports),
-            fallback,
-        }
-    }
-
-    /// Gives `port` back, into aging or at once. [`Released::NotInUse`] (and no change)
-    /// if it was not in use: a port is never released twice.
-    #[inline]
-    pub fn release(&self, port: u16, aging: bool) -> Released {
-        let reg = &self.registry;
-        let released = {
-            let mut pool = self.entry.pool.lock();
-            // Read the clock under the lock, so that deadlines enter the pool's FIFO in
-            // order however the threads interleave.
-            let deadline = aging.then(|| reg.clock.now_us().saturating_add(reg.aging_us));
-            pool.release(reg.config.range, port, deadline)
-        };
-        match released {
-            Released::Aging => reg.stats.releases_aging.inc(),
-            Released::Immediate => reg.stats.releases_immediate.inc(),
-            Released::NotInUse => {}
-        }
-        released
-    }
-
-    /// Records a port the kernel chose as in use for this flow (one more holder if it was
-    /// in use already). The caller owes one [`Flow::release`] for it.
-    pub fn mark_in_use(&self, port: u16) -> Marked {
-        let marked = self.entry.pool.lock().mark_in_use(self.registry.config.range, port);
-        self.registry.stats.allocations.inc();
-        marked
-    }
-
-    /// Whether `port` is in use for this flow.
-    pub fn is_in_use(&self, port: u16) -> bool {
-        self.entry.pool.lock().is_in_use(self.registry.config.range, port)
-    }
-
-    /// Whether `port` is aging for this flow (expiring first).
-    pub fn is_aging(&self, port: u16) -> bool {
-        let mut pool = self.entry.pool.lock();
-        pool.expire(self.registry.config.range, self.registry.clock.now_us());
-        pool.is_aging(self.registry.config.range, port)
-    }
-}
-
-/// Takes a port from the first of `flows` (the local addresses of one destination, in
-/// order) that has one free, and returns its index with the port; the caller owes one
-/// [`Flow::release`]. [`Error::Exhausted`] for the first flow (and counted) when none has.
-pub fn allocate_first(flows: &[Flow]) -> Result<(usize, u16)> {
-    for (i, flow) in flows.iter().enumerate() {
-        if let Some(port) = flow.allocate_port() {
-            return Ok((i, port));
-        }
-    }
-    let Some(first) = flows.first() else {
-        return Err(Error::Io {
-            syscall: "allocate",
-            source: std::io::Error::from_raw_os_error(libc::EINVAL),
-        });
-    };
-    Err(first.exhausted(None))
-}
-
-/// A port taken from a flow. Released into aging when dropped, unless released or
-/// handed over with [`Lease::into_port`] first: a port cannot be lost on an error path.
-#[derive(Debug)]
-pub struct Lease {
-    flow: Flow,
-    port: u16,
-    armed: bool,
-}
-
-impl Lease {
-    pub(crate) fn new(flow: Flow, port: u16) -> Self {
-        Self {
-            flow,
-            port,
-            armed: true,
-        }
-    }
-
-    /// The local port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The flow it belongs to.
-    pub fn flow(&self) -> &Flow {
-        &self.flow
-    }
-
-    /// The local socket address to bind.
-    pub fn local_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.flow.key().local, self.port)
-    }
-
-    /// Gives the port back, into aging or at once.
-    pub fn release(mut self, aging: bool) -> Released {
-        self.armed = false;
-        self.flow.release(self.port, aging)
-    }
-
-    /// Hands the duty to release over to the caller, who must call [`Flow::release`].
-    pub fn into_port(mut self) -> u16 {
-        self.armed = false;
-        self.port
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if self.armed {
-            self.flow.release(self.port, true);
-        }
+        self.retire_idle();
+        let mut s = self.stats.snapshot();
+        s.pools = self.pool_count() as u64;
+        s
     }
 }

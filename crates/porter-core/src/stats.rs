@@ -64,6 +64,7 @@ pub struct Stats {
     pub(crate) exhausted: AtomicU64,
     pub(crate) kernel_fallbacks: AtomicU64,
     pub(crate) kernel_picks: AtomicU64,
+    pub(crate) pools_retired: AtomicU64,
     connect_errors: Mutex<BTreeMap<&'static str, u64>>,
     duration_buckets: [AtomicU64; DURATION_BUCKETS.len()],
     duration_count: AtomicU64,
@@ -87,6 +88,10 @@ pub struct StatsSnapshot {
     pub kernel_fallbacks: u64,
     /// Connections whose port the kernel chose inside porter's range (its window).
     pub kernel_picks: u64,
+    /// Pools now (set by the registry).
+    pub pools: u64,
+    /// Idle pools dropped so far.
+    pub pools_retired: u64,
     /// Failed connects by code.
     pub connect_errors: Vec<(&'static str, u64)>,
     /// Connect durations: counts per bucket of [`DURATION_BUCKETS`] (not cumulative).
@@ -133,6 +138,8 @@ impl Stats {
             exhausted: self.exhausted.load(Ordering::Relaxed),
             kernel_fallbacks: self.kernel_fallbacks.load(Ordering::Relaxed),
             kernel_picks: self.kernel_picks.load(Ordering::Relaxed),
+            pools: 0,
+            pools_retired: self.pools_retired.load(Ordering::Relaxed),
             connect_errors: self.connect_errors.lock().iter().map(|(k, v)| (*k, *v)).collect(),
             duration_buckets: self
                 .duration_buckets

@@ -86,6 +86,7 @@ async fn exchange(connected: Connected, listener: &TcpListener) -> Connected {
     let Connected {
         socket,
         lease,
+        flow_index,
         local,
         remote,
         kernel_chosen,
@@ -102,6 +103,7 @@ async fn exchange(connected: Connected, listener: &TcpListener) -> Connected {
     Connected {
         socket,
         lease,
+        flow_index,
         local,
         remote,
         kernel_chosen,

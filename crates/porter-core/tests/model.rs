@@ -422,10 +422,12 @@ fn flows_are_independent() {
 #[test]
 fn snapshot_and_pool_counts_are_sorted_by_flow() {
     let (_clock, reg) = registry(5000, 5001, Duration::from_millis(10));
-    // Created in reverse order, across both families and many shards.
+    // Created in reverse order, across both families and many shards (and held: a pool
+    // that holds nothing and that nobody holds is dropped).
+    let mut held = Vec::new();
     for port in (1..=64u16).rev() {
         for ip in [IpAddr::V6(Ipv6Addr::LOCALHOST), IpAddr::V4(Ipv4Addr::LOCALHOST)] {
-            reg.flow(FlowKey::new(None, SocketAddr::new(ip, port)));
+            held.push(reg.flow(FlowKey::new(None, SocketAddr::new(ip, port))));
         }
     }
     let snapshot: Vec<FlowKey> = reg.snapshot().iter().map(|p| p.key).collect();
@@ -721,6 +723,7 @@ proptest! {
         pools in prop::collection::vec((0u16..4, 0u16..3, any::<bool>()), 0..40),
     ) {
         let (clock, reg) = registry(7000, 7009, Duration::from_micros(100));
+        let mut held = Vec::new();
         for (i, &(in_use, aging, v6)) in pools.iter().enumerate() {
             let remote = if v6 {
                 SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 1 + i as u16)
@@ -735,6 +738,7 @@ proptest! {
             for _ in 0..in_use {
                 flow.allocate_port().unwrap();
             }
+            held.push(flow);
         }
         clock.advance_us(1);
         let mut sorted = reg.pool_counts();

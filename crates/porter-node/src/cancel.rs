@@ -10,7 +10,7 @@ pub struct CancelToken {
 
 #[napi]
 impl CancelToken {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new() -> Self {
         Self {
             inner: CancellationToken::new(),

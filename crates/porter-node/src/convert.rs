@@ -1,51 +1,11 @@
-//! Conversions between JavaScript values and porter-core types, and the error mapping.
+//! Conversions between JavaScript values and porter-core types.
 
 use std::net::{IpAddr, SocketAddr};
 
-use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use porter_core::{Mode, PortRange};
 
-/// A porter-core error as data, in the shape Node gives system errors.
-#[napi(object)]
-#[derive(Debug)]
-pub struct NativeError {
-    pub code: String,
-    pub message: String,
-    pub errno: Option<i32>,
-    pub syscall: Option<String>,
-    pub address: Option<String>,
-    pub port: Option<u32>,
-    pub local_address: Option<String>,
-    pub local_port: Option<u32>,
-}
-
-impl From<&porter_core::Error> for NativeError {
-    fn from(e: &porter_core::Error) -> Self {
-        let remote = e.remote();
-        let local = e.local();
-        NativeError {
-            code: e.code().to_owned(),
-            message: e.to_string(),
-            errno: e.errno(),
-            syscall: e.syscall().map(str::to_owned),
-            address: remote.map(|a| a.ip().to_string()),
-            port: remote.map(|a| a.port().into()),
-            local_address: local.map(|a| a.ip().to_string()),
-            local_port: local.map(|a| a.port().into()),
-        }
-    }
-}
-
-/// A thrown napi error whose JS `code` is the core error's code.
-pub fn error(e: porter_core::Error) -> Error {
-    Error::new(Status::GenericFailure, format!("{}|{}", e.code(), e))
-}
-
-/// An invalid argument, with Node's code.
-pub fn invalid_arg(message: String) -> Error {
-    Error::new(Status::InvalidArg, format!("ERR_INVALID_ARG_VALUE|{message}"))
-}
+use crate::error::{from_core, invalid_arg, Result};
 
 pub fn port(value: u32, what: &str) -> Result<u16> {
     u16::try_from(value).map_err(|_| invalid_arg(format!("{what} must be a port number, got {value}")))
@@ -53,12 +13,15 @@ pub fn port(value: u32, what: &str) -> Result<u16> {
 
 pub fn range(first: u32, last: u32) -> Result<PortRange> {
     let (first, last) = (port(first, "range start")?, port(last, "range end")?);
-    PortRange::new(first, last).map_err(error)
+    PortRange::new(first, last).map_err(from_core)
 }
 
 pub fn ip(text: &str) -> Result<IpAddr> {
-    text.parse()
-        .map_err(|_| invalid_arg(format!("not an IP address: {text:?}")))
+    text.parse().map_err(|_| coded_ip(text))
+}
+
+fn coded_ip(text: &str) -> napi::Error<String> {
+    crate::error::coded("ERR_INVALID_IP_ADDRESS", format!("Invalid IP address: {text}"))
 }
 
 pub fn socket_addr(address: &str, port_number: u32) -> Result<SocketAddr> {
@@ -80,5 +43,37 @@ pub fn interval(first: u16, last: u16) -> Interval {
     Interval {
         first: first.into(),
         last: last.into(),
+    }
+}
+
+/// A count per code (connect errors, retries).
+#[napi(object)]
+pub struct CodeCount {
+    pub code: String,
+    pub count: f64,
+}
+
+pub fn counts(list: Vec<(&'static str, u64)>) -> Vec<CodeCount> {
+    list.into_iter()
+        .map(|(code, count)| CodeCount {
+            code: code.to_owned(),
+            count: count as f64,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_ports_and_modes() {
+        assert_eq!(socket_addr("::1", 80).unwrap(), "[::1]:80".parse().unwrap());
+        assert_eq!(ip("nope").unwrap_err().status, "ERR_INVALID_IP_ADDRESS");
+        assert_eq!(port(65_536, "port").unwrap_err().status, "ERR_INVALID_ARG_VALUE");
+        assert_eq!(range(10, 5).unwrap_err().status, "ERR_OUT_OF_RANGE");
+        assert_eq!(range(1024, 65535).unwrap(), PortRange::DEFAULT);
+        assert_eq!(mode("kernel").unwrap(), Mode::Kernel);
+        assert!(mode("fast").is_err());
     }
 }

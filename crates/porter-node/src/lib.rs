@@ -1,20 +1,25 @@
 //! The napi-rs binding of porter: every exported item converts types and errors and
 //! calls `porter-core`; nothing here decides anything about pools or sockets.
-//! Every exported function catches panics, so a Rust panic becomes a JS error.
+//! Every exported function catches panics, so a Rust panic becomes a JS error
+//! (`code` 'GenericFailure' from napi-rs, which @porter/core reports as ERR_PORTER_INTERNAL).
 #![allow(missing_docs)]
 // napi-rs generates no exports in test builds, which leaves the exported items unused there.
 #![cfg_attr(test, allow(dead_code))]
 
-mod allocator;
 mod cancel;
 mod convert;
+mod error;
+mod inspect;
+mod registry;
 mod route;
 
-use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::convert::interval;
+use crate::error::{from_core, Result};
+
 /// Does nothing: the cost of a bare call into the addon, for benchmarks.
-#[napi]
+#[napi(catch_unwind)]
 pub fn noop() {}
 
 /// The `index`-th of `count` equal slices of `[first, last]`, as `[first, last]`.
@@ -22,7 +27,7 @@ pub fn noop() {}
 pub fn partition_range(first: u32, last: u32, index: u32, count: u32) -> Result<Vec<u32>> {
     let range = convert::range(first, last)?
         .partition(index, count)
-        .map_err(convert::error)?;
+        .map_err(from_core)?;
     Ok(vec![range.first().into(), range.last().into()])
 }
 
@@ -46,8 +51,8 @@ pub struct HostPortsInfo {
 pub fn host_ports() -> HostPortsInfo {
     let host = porter_core::HostPorts::read();
     HostPortsInfo {
-        ephemeral: convert::interval(host.ephemeral.first(), host.ephemeral.last()),
-        reserved: host.reserved.iter().map(|&(a, b)| convert::interval(a, b)).collect(),
+        ephemeral: interval(host.ephemeral.first(), host.ephemeral.last()),
+        reserved: host.reserved.iter().map(|&(a, b)| interval(a, b)).collect(),
         read_from_system: host.read_from_system,
         bind_address_no_port: host.features.bind_address_no_port,
         local_port_range: host.features.local_port_range,

@@ -7,8 +7,9 @@ import type { Socket } from 'node:net';
 import * as native from '@porter/native';
 import { callNative } from './errors.js';
 import type { Lease } from './lease.js';
-import { fromNative, type PorterOptions, resolveOptions, toNative } from './options.js';
-import { type AllocateOptions, type ConnectOptions, type PoolSnapshot, Porter } from './porter.js';
+import { optionsFromNative, type PorterOptions, resolveOptions, toNative } from './options.js';
+import { Porter } from './porter.js';
+import type { AllocateOptions, ConnectOptions, PoolSnapshot } from './types.js';
 
 let instance: Porter | undefined;
 
@@ -19,17 +20,20 @@ let instance: Porter | undefined;
  */
 export function configureDefault(options: PorterOptions): Porter {
   const resolved = resolveOptions(options);
-  const allocator = callNative(() => native.Allocator.shared(toNative(resolved)));
-  instance = new Porter(options, allocator);
+  const registry = callNative(() => native.Registry.shared(toNative(resolved)));
+  instance = new Porter(options, registry);
   return instance;
 }
 
-/** The process-wide default instance. */
+/**
+ * The process-wide default instance. Closing it closes this thread's instance only: the
+ * next call makes a new one on the same shared pools.
+ */
 export function defaultPorter(): Porter {
-  if (instance === undefined) {
-    // Another thread may have configured the shared allocator: take its options.
-    const allocator = callNative(() => native.Allocator.shared());
-    instance = new Porter(fromNative(allocator.options()), allocator);
+  if (instance === undefined || instance.closed) {
+    // Another thread may have configured the shared registry: take its options.
+    const registry = callNative(() => native.Registry.shared());
+    instance = new Porter(optionsFromNative(registry.options()), registry);
   }
   return instance;
 }

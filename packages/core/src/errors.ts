@@ -1,13 +1,14 @@
 /**
- * Errors porter raises, in Node's conventions: a stable `code`, and for system errors
- * the shape of Node's own (`errno` negative, `syscall`, `address`, `port`,
- * `localAddress`, `localPort`). Also the one place that turns errors coming from the
- * native binding into these.
+ * Errors porter raises, in Node's conventions: a stable `code`, the class Node uses for
+ * that code (TypeError, RangeError), and for system errors the shape of Node's own
+ * (`errno` negative, `syscall`, `address`, `port`, `localAddress`, `localPort`). Also the
+ * one place that turns what the native binding reports (errors as data, or thrown with
+ * a `code`) into these.
  */
-import { inspect } from 'node:util';
+import { getSystemErrorName, inspect } from 'node:util';
 import type { NativeError } from '@porter/native';
 
-/** Every code porter raises itself. */
+/** Every code porter raises itself, and Node's codes it uses for bad input. */
 export const ErrorCodes = {
   /** No port is free for the destination and no fallback is allowed, or it failed too. */
   EXHAUSTED: 'ERR_PORTER_EXHAUSTED',
@@ -19,6 +20,8 @@ export const ErrorCodes = {
    * IP_LOCAL_PORT_RANGE (Linux 6.3). Thrown by the Porter constructor.
    */
   MODE_UNSUPPORTED: 'ERR_PORTER_MODE_UNSUPPORTED',
+  /** `connect()` / `allocate()` on a Porter that was closed. */
+  CLOSED: 'ERR_PORTER_CLOSED',
   /** A lease was released twice, or its handle is unknown. */
   LEASE_RELEASED: 'ERR_PORTER_LEASE_RELEASED',
   /** Something failed inside the native addon (a bug): the call failed, nothing else. */
@@ -26,6 +29,12 @@ export const ErrorCodes = {
   INVALID_ARG_TYPE: 'ERR_INVALID_ARG_TYPE',
   INVALID_ARG_VALUE: 'ERR_INVALID_ARG_VALUE',
   OUT_OF_RANGE: 'ERR_OUT_OF_RANGE',
+  /** A port that is not an integer in 0-65535 (or 1-65535 where 0 makes no sense). */
+  SOCKET_BAD_PORT: 'ERR_SOCKET_BAD_PORT',
+  /** Not an IP address where one is required. */
+  INVALID_IP_ADDRESS: 'ERR_INVALID_IP_ADDRESS',
+  /** A required option was not given. */
+  MISSING_ARGS: 'ERR_MISSING_ARGS',
   ABORT_ERR: 'ABORT_ERR',
 } as const;
 
@@ -62,17 +71,32 @@ export class AbortError extends Error {
   }
 }
 
-function describe(value: unknown): string {
+/** How Node describes a received value in its messages ("Received type number (5)"). */
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
   if (typeof value === 'object') {
-    const ctor = (value as object).constructor?.name;
-    return ctor ? `an instance of ${ctor}` : inspect(value, { depth: -1 });
+    let ctor: string | undefined;
+    try {
+      ctor = (value as object).constructor?.name;
+    } catch {
+      // A throwing getter or a revoked Proxy: describe it without its constructor.
+    }
+    return ctor ? `an instance of ${ctor}` : safeInspect(value, { depth: -1 });
   }
-  let shown = inspect(value, { colors: false });
+  let shown = safeInspect(value, { colors: false });
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
   return `type ${typeof value} (${shown})`;
+}
+
+/** util.inspect that never throws (a Proxy with throwing traps, say). */
+function safeInspect(value: unknown, options: Parameters<typeof inspect>[1]): string {
+  try {
+    return inspect(value, options);
+  } catch {
+    return `[${typeof value}]`;
+  }
 }
 
 /** A bad argument, as Node reports it: a TypeError with a `code`. */
@@ -111,7 +135,7 @@ export function invalidArgType(name: string, expected: string, actual: unknown):
 export function invalidArgValue(name: string, actual: unknown, reason = 'is invalid'): PorterTypeError {
   return new PorterTypeError(
     ErrorCodes.INVALID_ARG_VALUE,
-    `The argument '${name}' ${reason}. Received ${inspect(actual, { depth: 1 })}`,
+    `The argument '${name}' ${reason}. Received ${safeInspect(actual, { depth: 1 })}`,
   );
 }
 
@@ -119,17 +143,46 @@ export function invalidArgValue(name: string, actual: unknown, reason = 'is inva
 export function outOfRange(name: string, range: string, actual: unknown): PorterRangeError {
   return new PorterRangeError(
     ErrorCodes.OUT_OF_RANGE,
-    `The value of "${name}" is out of range. It must be ${range}. Received ${inspect(actual)}`,
+    `The value of "${name}" is out of range. It must be ${range}. Received ${safeInspect(actual, {})}`,
   );
 }
 
-/** A system error in the shape Node gives them. */
+/** Node's ERR_SOCKET_BAD_PORT, as net.connect throws it. */
+export function badPort(name: string, actual: unknown, allowZero: boolean): PorterRangeError {
+  return new PorterRangeError(
+    ErrorCodes.SOCKET_BAD_PORT,
+    `${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${describe(actual)}.`,
+  );
+}
+
+/**
+ * Node's ERR_INVALID_IP_ADDRESS, as net.connect throws it for a bad localAddress (with the
+ * argument's name added, which Node's message leaves out).
+ */
+export function invalidIpAddress(name: string, actual: unknown): PorterTypeError {
+  return new PorterTypeError(
+    ErrorCodes.INVALID_IP_ADDRESS,
+    `Invalid IP address: ${safeInspect(actual, {})} (the "${name}" argument)`,
+  );
+}
+
+/** The system's name for a (positive) errno, as Node gives it. */
+function errnoName(errno: number, fallback: string): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return fallback;
+  }
+}
+
+/** A system error in the shape Node gives them, from what the native connect reported. */
 export function systemError(e: NativeError): SystemError {
+  const code = typeof e.errno === 'number' && e.errno > 0 ? errnoName(e.errno, e.code) : e.code;
   const where = e.address !== undefined && e.address !== null ? ` ${e.address}:${e.port}` : '';
   const local =
     e.localAddress !== undefined && e.localAddress !== null ? ` - Local (${e.localAddress}:${e.localPort})` : '';
-  const err = new Error(`${e.syscall ?? 'connect'} ${e.code}${where}${local}`) as SystemError;
-  err.code = e.code;
+  const err = new Error(`${e.syscall ?? 'connect'} ${code}${where}${local}`) as SystemError;
+  err.code = code;
   err.errno = e.errno !== undefined && e.errno !== null ? -e.errno : 0;
   err.syscall = e.syscall ?? 'connect';
   if (e.address !== undefined && e.address !== null) err.address = e.address;
@@ -139,28 +192,41 @@ export function systemError(e: NativeError): SystemError {
   return err;
 }
 
+/** Codes of bad input, by the class Node throws them with. */
+const TYPE_ERRORS = new Set<string>([
+  ErrorCodes.MISSING_ARGS,
+  ErrorCodes.INVALID_ARG_TYPE,
+  ErrorCodes.INVALID_ARG_VALUE,
+  ErrorCodes.INVALID_IP_ADDRESS,
+]);
+const RANGE_ERRORS = new Set<string>([ErrorCodes.OUT_OF_RANGE, ErrorCodes.SOCKET_BAD_PORT]);
+
+/** A porter error (thrown by the binding with `code` set, or reported as data) for users. */
+function coded(code: string, message: string, cause?: unknown): Error {
+  if (TYPE_ERRORS.has(code)) return new PorterTypeError(code, message);
+  if (RANGE_ERRORS.has(code)) return new PorterRangeError(code, message);
+  return new PorterError(code, message, cause === undefined ? undefined : { cause });
+}
+
 /** Turns an error the native connect returned as data into the error users see. */
-export function fromNative(e: NativeError, signal?: AbortSignal): Error {
+export function fromNativeError(e: NativeError, signal?: AbortSignal): Error {
   if (e.code === ErrorCodes.ABORT_ERR) return new AbortError(undefined, { cause: signal?.reason });
-  if (e.code.startsWith('ERR_')) return new PorterError(e.code, e.message);
+  if (e.code.startsWith('ERR_')) return coded(e.code, e.message);
   return systemError(e);
 }
 
 /**
- * Turns an error thrown by the native binding ("CODE|message", or a Rust panic) into a
- * PorterError.
+ * Turns what the native binding threw into porter's errors: errors it raises carry a
+ * `code` porter defines (ERR_*), kept as they are; anything else (a Rust panic, which
+ * napi-rs reports with its own status, or a failure inside napi) is ERR_PORTER_INTERNAL.
  */
 export function fromThrown(thrown: unknown): Error {
-  if (!(thrown instanceof Error)) return new PorterError(ErrorCodes.INTERNAL, String(thrown));
-  const bar = thrown.message.indexOf('|');
-  const code = bar > 0 ? thrown.message.slice(0, bar) : '';
-  if (/^(ERR_[A-Z_]+|E[A-Z]+)$/.test(code)) {
-    const message = thrown.message.slice(bar + 1);
-    if (code === ErrorCodes.OUT_OF_RANGE) return new PorterRangeError(code, message);
-    if (code === ErrorCodes.INVALID_ARG_VALUE) return new PorterTypeError(code, message);
-    return new PorterError(code, message);
+  if (thrown instanceof Error) {
+    const code = (thrown as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_')) return coded(code, thrown.message);
   }
-  return new PorterError(ErrorCodes.INTERNAL, `porter native addon failed: ${thrown.message}`, { cause: thrown });
+  const message = thrown instanceof Error ? thrown.message : String(thrown);
+  return new PorterError(ErrorCodes.INTERNAL, `porter native addon failed: ${message}`, { cause: thrown });
 }
 
 /** Calls into the native binding, turning whatever it throws into porter's errors. */

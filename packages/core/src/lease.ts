@@ -7,7 +7,8 @@
 import type { Socket } from 'node:net';
 import { type InspectOptionsStylized, inspect } from 'node:util';
 import * as native from '@porter/native';
-import { callNative, ErrorCodes, fromThrown, PorterError } from './errors.js';
+import { callNative, ErrorCodes, fromThrown, invalidArgType, PorterError } from './errors.js';
+import type { NativeRoute } from './routes.js';
 import { validateBoolean, validateObject } from './validate.js';
 
 /** Options of {@link Lease.release}. */
@@ -39,7 +40,8 @@ const leases: WeakMap<object, PortLease> = shared[leasesKey];
 
 /** A lease on one port of one route. */
 export class PortLease implements Lease {
-  readonly #route: number;
+  readonly #route: NativeRoute;
+  /** `flow * 65536 + port`: the source address's position in the route, and the port. */
   readonly #handle: number;
   #released = false;
   #detach: (() => void) | undefined;
@@ -50,11 +52,11 @@ export class PortLease implements Lease {
   readonly remoteAddress: string;
   readonly remotePort: number;
 
-  constructor(route: number, handle: number, localAddress: string, remoteAddress: string, remotePort: number) {
+  constructor(route: NativeRoute, handle: number, localAddress: string, remoteAddress: string, remotePort: number) {
     this.#route = route;
     this.#handle = handle;
     this.#localAddress = localAddress;
-    this.localPort = handle & 0xffff;
+    this.localPort = handle % 65536;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
   }
@@ -80,7 +82,13 @@ export class PortLease implements Lease {
     return this.#released;
   }
 
+  /** Whether `value` is a lease of this package (not merely an object that looks like one). */
+  static isLease(value: unknown): value is PortLease {
+    return typeof value === 'object' && value !== null && #handle in value;
+  }
+
   release(options?: ReleaseOptions): boolean {
+    if (!PortLease.isLease(this)) throw invalidArgType('this', 'a lease of @porter/core', this);
     let aging = true;
     if (options !== undefined) {
       validateObject(options, 'options');
@@ -107,6 +115,7 @@ export class PortLease implements Lease {
 
   /** Whether the port is aging now (after release into aging, until its deadline). */
   isAging(): boolean {
+    if (!PortLease.isLease(this)) throw invalidArgType('this', 'a lease of @porter/core', this);
     return callNative(() => native.routeIsAging(this.#route, this.#handle));
   }
 

@@ -118,7 +118,7 @@ export function resolveOptions(options: PorterOptions | undefined): ResolvedOpti
   return { portRange, mode, agingMs, retry: { attempts }, kernelFallback, localAddresses };
 }
 
-export function toNative(o: ResolvedOptions): native.AllocatorOptions {
+export function toNative(o: ResolvedOptions): native.RegistryOptions {
   return {
     rangeFirst: o.portRange[0],
     rangeLast: o.portRange[1],
@@ -130,8 +130,8 @@ export function toNative(o: ResolvedOptions): native.AllocatorOptions {
   };
 }
 
-/** The options of an existing native allocator (the process default, in any thread). */
-export function fromNative(o: native.AllocatorOptions): PorterOptions {
+/** The options of an existing native registry (the process default, in any thread). */
+export function optionsFromNative(o: native.RegistryOptions): PorterOptions {
   return {
     portRange: [o.rangeFirst, o.rangeLast],
     mode: o.mode as PortMode,

@@ -1,11 +1,22 @@
 /**
- * Synchronous validation of every option users pass, with Node's error codes
- * (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE).
+ * The one set of validators of porter's packages, with Node's codes and classes as Node's
+ * own functions throw them: ERR_INVALID_ARG_TYPE and ERR_INVALID_ARG_VALUE (TypeError),
+ * ERR_OUT_OF_RANGE (RangeError), ERR_SOCKET_BAD_PORT (RangeError) for ports and
+ * ERR_INVALID_IP_ADDRESS (TypeError) for addresses, as net.connect does. Every check
+ * reads each property once (a getter runs once) and throws synchronously.
  */
 import { isIP } from 'node:net';
-import { invalidArgType, invalidArgValue, outOfRange } from './errors.js';
+import {
+  badPort,
+  ErrorCodes,
+  invalidArgType,
+  invalidArgValue,
+  invalidIpAddress,
+  outOfRange,
+  PorterTypeError,
+} from './errors.js';
 
-export function validateObject(value: unknown, name: string): asserts value is Record<string, unknown> {
+export function validateObject(value: unknown, name: string): asserts value is object {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw invalidArgType(name, 'of type object', value);
   }
@@ -31,19 +42,31 @@ export function validateBoolean(value: unknown, name: string): boolean {
   return value;
 }
 
+export function validateString(value: unknown, name: string): string {
+  if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
+  return value;
+}
+
+/**
+ * A port as net.connect takes it: a number or a numeric string (ERR_INVALID_ARG_TYPE
+ * otherwise), an integer from 0 (or 1 when `allowZero` is false) to 65535
+ * (ERR_SOCKET_BAD_PORT otherwise).
+ */
 export function validatePort(value: unknown, name: string, allowZero = false): number {
-  // Node accepts numeric strings for ports; so do we.
-  const n = typeof value === 'string' && /^[0-9]+$/.test(value.trim()) ? Number(value) : value;
-  if (typeof n !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (typeof value !== 'number' && typeof value !== 'string') {
+    throw invalidArgType(name, 'one of type number or string', value);
+  }
+  const n = typeof value === 'string' ? (value.trim() === '' ? Number.NaN : Number(value)) : value;
   if (!Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 65535) {
-    throw outOfRange(name, `>= ${allowZero ? 0 : 1} and <= 65535`, value);
+    throw badPort(name === 'options.port' ? 'Port' : name, value, allowZero);
   }
   return n;
 }
 
+/** An IP literal (IPv4, IPv6, IPv4-mapped IPv6): a string (ERR_INVALID_ARG_TYPE), valid (ERR_INVALID_IP_ADDRESS). */
 export function validateIp(value: unknown, name: string): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
-  if (isIP(value) === 0) throw invalidArgValue(name, value, 'must be an IP address');
+  if (isIP(value) === 0) throw invalidIpAddress(name, value);
   return value;
 }
 
@@ -55,15 +78,22 @@ export function validateFamily(value: unknown, name: string): 0 | 4 | 6 {
   return value;
 }
 
+export function validateFunction(value: unknown, name: string): (...args: never[]) => unknown {
+  if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value);
+  return value as (...args: never[]) => unknown;
+}
+
+/**
+ * An AbortSignal (or undefined). Only a real AbortSignal is taken: an object that merely
+ * looks like one cannot be trusted to fire 'abort' once, or at all.
+ */
 export function validateAbortSignal(value: unknown, name: string): AbortSignal | undefined {
   if (value === undefined) return undefined;
-  if (
-    value === null ||
-    typeof value !== 'object' ||
-    !('aborted' in value) ||
-    typeof (value as AbortSignal).addEventListener !== 'function'
-  ) {
-    throw invalidArgType(name, 'an instance of AbortSignal', value);
-  }
-  return value as AbortSignal;
+  if (!(value instanceof AbortSignal)) throw invalidArgType(name, 'an instance of AbortSignal', value);
+  return value;
+}
+
+/** Node's ERR_MISSING_ARGS, for an option that must be given. */
+export function missingArg(message: string): PorterTypeError {
+  return new PorterTypeError(ErrorCodes.MISSING_ARGS, message);
 }

@@ -5,6 +5,7 @@
  * path.
  */
 import { defaultPorter, type PoolSummary, type PorterStats } from '@porter/core';
+import { invalidArgValue, validateInteger, validateObject, validateString } from '@porter/core/internal';
 import {
   Counter,
   Gauge,
@@ -15,7 +16,6 @@ import {
 } from 'prom-client';
 import { CollectedHistogram } from './histogram.js';
 import { type PoolRow, summaryRows } from './pools.js';
-import { invalidValue, validateInteger, validateObject, validateString } from './validate.js';
 
 /** What registerPorterMetrics reads: a Porter from @porter/core (any copy of it). */
 export interface PorterSource {
@@ -74,15 +74,15 @@ export function registerPorterMetrics(options: PorterMetricsOptions = {}): Porte
   validateObject(options, 'options');
   const porter = options.porter ?? defaultPorter();
   if (typeof porter?.poolSummary !== 'function' || typeof porter?.stats !== 'function') {
-    throw invalidValue('options.porter', typeof porter, 'must be a Porter');
+    throw invalidArgValue('options.porter', typeof porter, 'must be a Porter');
   }
   const registry: Registry<RegistryContentType> = options.registry ?? globalRegistry;
   if (typeof registry?.registerMetric !== 'function' || typeof registry?.getSingleMetric !== 'function') {
-    throw invalidValue('options.registry', typeof registry, 'must be a prom-client Registry');
+    throw invalidArgValue('options.registry', typeof registry, 'must be a prom-client Registry');
   }
   const prefix = options.prefix === undefined ? 'porter_' : validateString(options.prefix, 'options.prefix');
   if (prefix !== '' && !METRIC_NAME.test(prefix)) {
-    throw invalidValue('options.prefix', prefix, 'must be a valid start of a Prometheus metric name');
+    throw invalidArgValue('options.prefix', prefix, 'must be a valid start of a Prometheus metric name');
   }
   const maxPools =
     options.maxPools === undefined ? 100 : validateInteger(options.maxPools, 'options.maxPools', 0, 2 ** 31 - 1);

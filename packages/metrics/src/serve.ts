@@ -4,8 +4,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { invalidArgValue, validateObject, validatePort, validateString } from '@porter/core/internal';
 import { register as globalRegistry, type Registry, type RegistryContentType } from 'prom-client';
-import { invalidValue, validateInteger, validateObject, validateString } from './validate.js';
 
 /** Options of {@link serveMetrics}. */
 export interface ServeMetricsOptions {
@@ -39,13 +39,13 @@ export interface MetricsServer {
  */
 export function serveMetrics(options: ServeMetricsOptions = {}): Promise<MetricsServer> {
   validateObject(options, 'options');
-  const port = options.port === undefined ? 9464 : validateInteger(options.port, 'options.port', 0, 65535);
+  const port = options.port === undefined ? 9464 : validatePort(options.port, 'options.port', true);
   const host = options.host === undefined ? '127.0.0.1' : validateString(options.host, 'options.host');
   const path = options.path === undefined ? '/metrics' : validateString(options.path, 'options.path');
-  if (!path.startsWith('/')) throw invalidValue('options.path', path, "must start with '/'");
+  if (!path.startsWith('/')) throw invalidArgValue('options.path', path, "must start with '/'");
   const registry: Registry<RegistryContentType> = options.registry ?? globalRegistry;
   if (typeof registry?.metrics !== 'function') {
-    throw invalidValue('options.registry', typeof registry, 'must be a prom-client Registry');
+    throw invalidArgValue('options.registry', typeof registry, 'must be a prom-client Registry');
   }
 
   const server = createServer((req, res) => {

@@ -7,14 +7,8 @@
 import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
-import {
-  AbortError,
-  defaultPorter,
-  type Porter,
-  type PortLease,
-  portLeaseOf,
-  type ConnectOptions as TcpConnectOptions,
-} from '@porter/core';
+import { AbortError, defaultPorter, type Porter, type ConnectOptions as TcpConnectOptions } from '@porter/core';
+import { MAX_TIMER_MS, type PortLease, portLeaseOf } from '@porter/core/internal';
 import { closedBeforeSecure, type Endpoints, handshakeTimeout, invalidArgType, invalidArgValue } from './errors.js';
 
 /** The options of `tls.connect` that porter takes over or that make no sense here. */
@@ -224,7 +218,11 @@ function handshake(
   signal: AbortSignal | undefined,
 ): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const timer = remaining === undefined ? undefined : setTimeout(() => fail(handshakeTimeout(where)), remaining);
+    // Beyond what a Node timer holds (about 24.8 days), no timer: it would fire at once.
+    const timer =
+      remaining === undefined || remaining > MAX_TIMER_MS
+        ? undefined
+        : setTimeout(() => fail(handshakeTimeout(where)), remaining);
     const onAbort = (): void => fail(new AbortError(undefined, { cause: signal?.reason }));
     const onError = (err: Error): void => fail(err);
     const onClose = (): void => fail(closedBeforeSecure(where));

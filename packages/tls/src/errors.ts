@@ -4,9 +4,10 @@
  * did not finish in time, in the shape of Node's system errors.
  */
 import { constants } from 'node:os';
-import { type SystemError, systemError } from '@porter/core';
+import type { SystemError } from '@porter/core';
+import { systemError } from '@porter/core/internal';
 
-export { invalidArgType, invalidArgValue } from '@porter/core';
+export { invalidArgType, invalidArgValue } from '@porter/core/internal';
 
 /** Where a connection was going, and from where, for error messages. */
 export interface Endpoints {

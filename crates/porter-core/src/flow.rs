@@ -1,0 +1,344 @@
+//! Flows: one pool of ports per (local address, remote address, remote port), and the
+//! handles that reach it.
+//!
+//! A [`Flow`] is a cheap handle on one flow's pool; holding one keeps the pool (and its
+//! registry) alive, so callers that keep one per destination (a [`crate::Route`] does)
+//! skip the registry's map on the allocation path: one uncontended lock per allocate or
+//! release. A [`Lease`] is one port taken from a flow, given back when dropped unless
+//! handed over.
+//!
+//! A pool nobody holds and that holds nothing (no port in use, none aging) is dropped by
+//! its registry (see `registry.rs`, "retirement"): a flow that lets go of its last port,
+//! or the last handle that lets go of an idle flow, puts it on its shard's list of
+//! candidates.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::blocked::BLOCK_PERIOD;
+use crate::error::{Error, Result};
+use crate::pool::{Marked, Pool, Released};
+use crate::registry::Registry;
+
+/// The identity of a pool: (local address, remote address, remote port).
+///
+/// Addresses are kept in canonical form: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`)
+/// is the IPv4 address it maps, since the kernel gives both the same 4-tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// Local source address; the unspecified address of the family by default.
+    pub local: IpAddr,
+    /// Remote address.
+    pub remote: IpAddr,
+    /// Remote port.
+    pub remote_port: u16,
+}
+
+impl FlowKey {
+    /// The key for `remote` from `local` (or the unspecified address of its family), both
+    /// in canonical form.
+    pub fn new(local: Option<IpAddr>, remote: SocketAddr) -> Self {
+        let remote_ip = remote.ip().to_canonical();
+        let local = local.map_or_else(|| unspecified_like(remote_ip), |ip| ip.to_canonical());
+        Self {
+            local,
+            remote: remote_ip,
+            remote_port: remote.port(),
+        }
+    }
+
+    /// The destination as a socket address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.remote, self.remote_port)
+    }
+}
+
+/// The unspecified address of `ip`'s family.
+pub(crate) fn unspecified_like(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// A flow's pool with its registry bookkeeping, behind one lock.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    pub(crate) pool: Pool,
+    /// Whether the flow is on its shard's list of candidates for retirement.
+    pub(crate) queued: bool,
+}
+
+/// One flow as the registry's map holds it.
+#[derive(Debug)]
+pub(crate) struct FlowEntry {
+    pub(crate) key: FlowKey,
+    pub(crate) slot: Mutex<Slot>,
+}
+
+/// A handle on one flow's pool. Cheap to clone; keeps the pool and the registry alive.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) entry: Arc<FlowEntry>,
+}
+
+impl Flow {
+    /// The flow's key.
+    pub fn key(&self) -> &FlowKey {
+        &self.entry.key
+    }
+
+    /// The registry the flow belongs to.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Takes a port porter binds itself, or `None` when every such port is in use or
+    /// aging (or blocked on the flow's local address). The caller owes exactly one
+    /// [`Flow::release`] for it; see [`Flow::allocate`] for a guard that gives it back by
+    /// itself.
+    #[inline]
+    pub fn allocate_port(&self) -> Option<u16> {
+        let reg = &self.registry;
+        let zones = reg.zones();
+        let port = if reg.blocked.any() {
+            let now = reg.now_us();
+            let skip = reg.blocked.ports(self.entry.key.local, now);
+            self.entry.slot.lock().pool.allocate_skipping(zones, now, &skip)
+        } else {
+            let mut slot = self.entry.slot.lock();
+            // The clock only matters when something ages: skip reading it otherwise.
+            let now = if slot.pool.aging_count() > 0 { reg.now_us() } else { 0 };
+            slot.pool.allocate(zones, now)
+        };
+        if port.is_some() {
+            reg.stats.allocations.inc();
+        }
+        port
+    }
+
+    /// Takes a port as a [`Lease`], or fails with [`Error::Exhausted`].
+    pub fn allocate(&self) -> Result<Lease> {
+        match self.allocate_port() {
+            Some(port) => Ok(Lease::new(self.clone(), port)),
+            None => Err(self.exhausted(None)),
+        }
+    }
+
+    /// Counts an exhaustion of this flow and builds its error (`fallback`: why the kernel
+    /// fallback failed, if it was tried).
+    pub(crate) fn exhausted(&self, fallback: Option<std::io::Error>) -> Error {
+        let reg = &self.registry;
+        reg.stats.exhausted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Error::Exhausted {
+            local: self.entry.key.local,
+            remote: self.entry.key.remote_addr(),
+            range: reg.config().range,
+            kernel_window: reg.zones().kernel_window().map(|w| w.ports),
+            fallback,
+        }
+    }
+
+    /// Gives `port` back, into aging or at once. [`Released::NotInUse`] (and no change)
+    /// if it was not in use: a port is never released twice.
+    #[inline]
+    pub fn release(&self, port: u16, aging: bool) -> Released {
+        let reg = &self.registry;
+        let range = reg.config().range;
+        let (released, idle_at) = {
+            let mut slot = self.entry.slot.lock();
+            // Read the clock under the lock, so that deadlines enter the pool's FIFO in
+            // order however the threads interleave.
+            let now = aging.then(|| reg.now_us());
+            let released = slot
+                .pool
+                .release(range, port, now.map(|t| t.saturating_add(reg.aging_us())));
+            (released, Self::now_idle(&mut slot, now))
+        };
+        match released {
+            Released::Aging => reg.stats.releases_aging.inc(),
+            Released::Immediate => reg.stats.releases_immediate.inc(),
+            Released::NotInUse => {}
+        }
+        if let Some(due) = idle_at {
+            reg.retire_later(&self.entry, due);
+        }
+        released
+    }
+
+    /// When the pool holds no port in use (and is not queued yet): marks it queued and
+    /// returns when it will hold nothing at all (its last aging deadline, or now).
+    fn now_idle(slot: &mut Slot, now: Option<u64>) -> Option<u64> {
+        if slot.queued || slot.pool.in_use_count() > 0 {
+            return None;
+        }
+        slot.queued = true;
+        Some(slot.pool.last_aging_deadline().or(now).unwrap_or(0))
+    }
+
+    /// After a collision with a socket porter does not know of (another process's, on the
+    /// same port towards the same destination): the next port is looked for at a random
+    /// place, not next to this one, where the other process is likely busy too.
+    pub fn scatter(&self) {
+        if let Some(port) = self.registry.zones().nth_explicit(self.registry.random()) {
+            self.entry.slot.lock().pool.jump_to(port);
+        }
+    }
+
+    /// `bind()` refused `port` on this flow's local address (`EADDRINUSE`: a listener, or
+    /// a socket bound without `SO_REUSEADDR`): every flow from that address passes over it
+    /// for [`BLOCK_PERIOD`].
+    pub fn block_port(&self, port: u16) {
+        let reg = &self.registry;
+        let until = reg.now_us().saturating_add(BLOCK_PERIOD.as_micros() as u64);
+        reg.blocked.block(self.entry.key.local, port, until);
+    }
+
+    /// Whether the kernel found its window full for this flow lately (and no port of the
+    /// flow came back since): then a connect goes on without asking it again.
+    pub fn kernel_window_full(&self) -> bool {
+        let slot = self.entry.slot.lock();
+        slot.pool.kernel_window_full(self.registry.now_us())
+    }
+
+    /// Remembers, for up to a second or until a port of the flow comes back, that the
+    /// kernel found no port in its window for this flow.
+    pub fn set_kernel_window_full(&self) {
+        let until = self.registry.now_us().saturating_add(1_000_000);
+        self.entry.slot.lock().pool.set_kernel_window_full(until);
+    }
+
+    /// Records a port the kernel chose as in use for this flow (one more holder if it was
+    /// in use already). The caller owes one [`Flow::release`] for it.
+    pub fn mark_in_use(&self, port: u16) -> Marked {
+        let marked = self
+            .entry
+            .slot
+            .lock()
+            .pool
+            .mark_in_use(self.registry.config().range, port);
+        self.registry.stats.allocations.inc();
+        marked
+    }
+
+    /// Whether `port` is in use for this flow.
+    pub fn is_in_use(&self, port: u16) -> bool {
+        self.entry
+            .slot
+            .lock()
+            .pool
+            .is_in_use(self.registry.config().range, port)
+    }
+
+    /// Whether `port` is aging for this flow (expiring first).
+    pub fn is_aging(&self, port: u16) -> bool {
+        let range = self.registry.config().range;
+        let mut slot = self.entry.slot.lock();
+        slot.pool.expire(range, self.registry.now_us());
+        slot.pool.is_aging(range, port)
+    }
+
+    /// The earliest time a port porter binds itself may come back to this flow without a
+    /// release: its first aging deadline (`u64::MAX` when nothing ages).
+    pub fn next_return_us(&self) -> u64 {
+        self.entry.slot.lock().pool.first_aging_deadline().unwrap_or(u64::MAX)
+    }
+
+    /// Whether `other` is a handle on the same pool.
+    pub fn same_as(&self, other: &Flow) -> bool {
+        Arc::ptr_eq(&self.entry, &other.entry)
+    }
+}
+
+impl Drop for Flow {
+    fn drop(&mut self) {
+        // The last handle but the registry's own going: an idle pool may be dropped now.
+        if Arc::strong_count(&self.entry) == 2 {
+            let idle_at = {
+                let mut slot = self.entry.slot.lock();
+                Self::now_idle(&mut slot, None)
+            };
+            if let Some(due) = idle_at {
+                self.registry.retire_later(&self.entry, due);
+            }
+        }
+    }
+}
+
+/// A port taken from a flow. Released into aging when dropped, unless released or
+/// handed over with [`Lease::into_port`] first: a port cannot be lost on an error path.
+#[derive(Debug)]
+pub struct Lease {
+    flow: Flow,
+    port: u16,
+    armed: bool,
+}
+
+impl Lease {
+    pub(crate) fn new(flow: Flow, port: u16) -> Self {
+        Self {
+            flow,
+            port,
+            armed: true,
+        }
+    }
+
+    /// The local port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The flow it belongs to.
+    pub fn flow(&self) -> &Flow {
+        &self.flow
+    }
+
+    /// The local socket address to bind.
+    pub fn local_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.flow.key().local, self.port)
+    }
+
+    /// Gives the port back, into aging or at once.
+    pub fn release(mut self, aging: bool) -> Released {
+        self.armed = false;
+        self.flow.release(self.port, aging)
+    }
+
+    /// Hands the duty to release over to the caller, who must call [`Flow::release`].
+    pub fn into_port(mut self) -> u16 {
+        self.armed = false;
+        self.port
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.armed {
+            self.flow.release(self.port, true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_mapped_addresses_are_their_ipv4_form() {
+        let v4: SocketAddr = "10.1.1.1:80".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:10.1.1.1]:80".parse().unwrap();
+        assert_eq!(FlowKey::new(None, v4), FlowKey::new(None, mapped));
+        assert_eq!(FlowKey::new(None, mapped).local, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let local: IpAddr = "::ffff:127.0.0.2".parse().unwrap();
+        assert_eq!(
+            FlowKey::new(Some(local), v4).local,
+            "127.0.0.2".parse::<IpAddr>().unwrap()
+        );
+        // A real IPv6 address stays what it is.
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        assert_eq!(FlowKey::new(None, v6).local, IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    }
+}

@@ -1,0 +1,191 @@
+//! `Registry`: one porter-core registry (a `Porter` instance, or the process default).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use porter_core::{Config, Registry as CoreRegistry};
+
+use crate::convert::{self, interval, Interval};
+use crate::error::{from_core, invalid_arg, Result};
+use crate::inspect::{NativeStats, PoolCountsInfo, PoolInfo, PoolSummaryInfo};
+use crate::route::RouteHandle;
+
+/// What V8 is told a registry costs beyond its JavaScript object (its shards, counters and
+/// zones), so that dropped Porters are collected before their native memory piles up.
+const REGISTRY_BYTES: i64 = 4096;
+
+#[napi(object)]
+pub struct RegistryOptions {
+    pub range_first: u32,
+    pub range_last: u32,
+    /// 'hybrid', 'pool' or 'kernel'.
+    pub mode: String,
+    pub aging_ms: f64,
+    pub retry_attempts: u32,
+    pub kernel_fallback: bool,
+    pub local_addresses: Option<Vec<String>>,
+}
+
+/// How a registry's range is split between porter and the kernel.
+#[napi(object)]
+pub struct CapacityInfo {
+    pub mode: String,
+    /// Ports porter binds itself, per destination and source address.
+    pub explicit: u32,
+    /// Ports of the kernel's window, per destination and source address.
+    pub kernel: u32,
+    pub per_destination: u32,
+    pub explicit_ports: Vec<Interval>,
+    pub kernel_window: Option<Interval>,
+    /// Whether sockets carry IP_LOCAL_PORT_RANGE to keep the kernel in its window.
+    pub kernel_window_narrowed: bool,
+    /// The ephemeral range read when the registry was made.
+    pub ephemeral: Interval,
+}
+
+fn config(options: &RegistryOptions) -> Result<Config> {
+    if !(options.aging_ms.is_finite() && options.aging_ms >= 0.0) {
+        return Err(invalid_arg(format!(
+            "agingMs must be a finite number >= 0, got {}",
+            options.aging_ms
+        )));
+    }
+    Ok(Config {
+        range: convert::range(options.range_first, options.range_last)?,
+        mode: convert::mode(&options.mode)?,
+        aging: Duration::from_secs_f64(options.aging_ms / 1000.0),
+        retry_attempts: options.retry_attempts,
+        kernel_fallback: options.kernel_fallback,
+    })
+}
+
+fn local_addresses(options: &RegistryOptions) -> Result<Vec<std::net::IpAddr>> {
+    options
+        .local_addresses
+        .iter()
+        .flatten()
+        .map(|a| convert::ip(a))
+        .collect()
+}
+
+#[napi(custom_finalize)]
+pub struct Registry {
+    inner: Arc<CoreRegistry>,
+    /// Whether V8 was told of this registry's native memory (not for the shared one).
+    accounted: bool,
+}
+
+impl ObjectFinalize for Registry {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        if self.accounted {
+            env.adjust_external_memory(-REGISTRY_BYTES)?;
+        }
+        Ok(())
+    }
+}
+
+#[napi]
+impl Registry {
+    /// A registry of its own.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: RegistryOptions) -> Result<Self> {
+        let inner = CoreRegistry::new(config(&options)?).map_err(from_core)?;
+        let accounted = env.adjust_external_memory(REGISTRY_BYTES).is_ok();
+        Ok(Self { inner, accounted })
+    }
+
+    /// The process-wide registry, the same from every worker thread. With `options`, it
+    /// must not exist yet with other options.
+    #[napi(factory, catch_unwind)]
+    pub fn shared(options: Option<RegistryOptions>) -> Result<Self> {
+        let registry = match options {
+            Some(options) => {
+                CoreRegistry::init_global_with(config(&options)?, local_addresses(&options)?).map_err(from_core)?
+            }
+            None => CoreRegistry::global(),
+        };
+        Ok(Self {
+            inner: registry.clone(),
+            accounted: false,
+        })
+    }
+
+    /// The options the registry was made with.
+    #[napi(catch_unwind)]
+    pub fn options(&self) -> RegistryOptions {
+        let config = self.inner.config();
+        RegistryOptions {
+            range_first: config.range.first().into(),
+            range_last: config.range.last().into(),
+            mode: config.mode.name().to_owned(),
+            aging_ms: config.aging.as_secs_f64() * 1000.0,
+            retry_attempts: config.retry_attempts,
+            kernel_fallback: config.kernel_fallback,
+            local_addresses: Some(self.inner.local_addresses().iter().map(ToString::to_string).collect()),
+        }
+    }
+
+    /// How the range is split between porter and the kernel, per destination.
+    #[napi(catch_unwind)]
+    pub fn capacity(&self) -> CapacityInfo {
+        let zones = self.inner.zones();
+        CapacityInfo {
+            mode: zones.mode().name().to_owned(),
+            explicit: zones.explicit_len(),
+            kernel: zones.kernel_len(),
+            per_destination: zones.capacity(),
+            explicit_ports: zones.explicit().iter().map(|&(a, b)| interval(a, b)).collect(),
+            kernel_window: zones.kernel_window().map(|w| interval(w.ports.first(), w.ports.last())),
+            kernel_window_narrowed: zones.kernel_window().is_some_and(|w| w.narrowed),
+            ephemeral: interval(zones.ephemeral().first(), zones.ephemeral().last()),
+        }
+    }
+
+    /// Whether `other` is the same registry.
+    #[napi(catch_unwind)]
+    pub fn same_as(&self, other: &Registry) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The route to a destination from `locals`, in order (empty: the unspecified address
+    /// of the destination's family), as an opaque handle for the route functions.
+    #[napi(catch_unwind, ts_return_type = "ExternalObject<'Route'>")]
+    pub fn route(
+        &self,
+        locals: Vec<String>,
+        remote_address: String,
+        remote_port: u32,
+    ) -> Result<External<RouteHandle>> {
+        let remote = convert::socket_addr(&remote_address, remote_port)?;
+        let locals = locals.iter().map(|a| convert::ip(a)).collect::<Result<Vec<_>>>()?;
+        let route = porter_core::Route::new(&self.inner, &locals, remote).map_err(from_core)?;
+        Ok(RouteHandle::external(route))
+    }
+
+    /// Every pool, after expiring aging ports and dropping idle pools.
+    #[napi(catch_unwind)]
+    pub fn snapshot(&self) -> Vec<PoolInfo> {
+        self.inner.snapshot().into_iter().map(PoolInfo::from).collect()
+    }
+
+    /// Every pool's counts, after expiring aging ports (a snapshot without the ports).
+    #[napi(catch_unwind)]
+    pub fn pool_counts(&self) -> Vec<PoolCountsInfo> {
+        self.inner.pool_counts().iter().map(PoolCountsInfo::from).collect()
+    }
+
+    /// The `busiest` pools with the most ports in use (then aging), busiest first, and
+    /// every other pool summed; aging ports expired first.
+    #[napi(catch_unwind)]
+    pub fn pool_summary(&self, busiest: u32) -> PoolSummaryInfo {
+        self.inner.pool_summary(busiest as usize).into()
+    }
+
+    /// The counters.
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> NativeStats {
+        self.inner.stats().into()
+    }
+}

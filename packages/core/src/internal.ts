@@ -1,0 +1,35 @@
+/**
+ * @porter/core/internal: what porter's own packages (@porter/tls, @porter/metrics,
+ * @porter/cli) build on. Not part of the public API: it may change in any release.
+ *
+ * @internal
+ * @packageDocumentation
+ */
+export { canonicalIp, unspecified } from './address.js';
+export { MAX_TIMER_MS, race, timeoutError } from './deadline.js';
+export {
+  badPort,
+  callNative,
+  describe,
+  fromNativeError,
+  fromThrown,
+  invalidArgType,
+  invalidArgValue,
+  invalidIpAddress,
+  outOfRange,
+  systemError,
+} from './errors.js';
+export { PortLease, portLeaseOf } from './lease.js';
+export {
+  missingArg,
+  validateAbortSignal,
+  validateBoolean,
+  validateFamily,
+  validateFunction,
+  validateInteger,
+  validateIp,
+  validateNumber,
+  validateObject,
+  validatePort,
+  validateString,
+} from './validate.js';

@@ -1,0 +1,124 @@
+/** The shapes of what a Porter takes and reports. */
+import type { LookupFunction } from 'node:net';
+import type { PortMode } from './options.js';
+
+/** Options of {@link Porter.connect}: those of `net.connect` that make sense here. */
+export interface ConnectOptions {
+  /** Host name or IP literal (default 'localhost'). Names resolve through dns.lookup. */
+  host?: string;
+  port: number | string;
+  /** A source address (IP literal) for this connect, instead of the Porter's own. */
+  localAddress?: string;
+  /** Address family for name resolution: 0 (any), 4 or 6. */
+  family?: number;
+  /** A custom resolver with the signature of dns.lookup. */
+  lookup?: LookupFunction;
+  /** dns.lookup hints. */
+  hints?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+  allowHalfOpen?: boolean;
+  /** Milliseconds for the whole connect, resolution included; rejects with ETIMEDOUT. */
+  timeout?: number;
+  /** Aborts the connect; rejects with an AbortError (code ABORT_ERR). */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Porter.allocate}. */
+export interface AllocateOptions {
+  /** The remote address (an IP literal). */
+  address: string;
+  /** The remote port. */
+  port: number;
+  /** The local address the port is for (default: the Porter's, or unspecified). */
+  localAddress?: string;
+}
+
+/** One pool in a snapshot. */
+export interface PoolSnapshot {
+  localAddress: string;
+  remoteAddress: string;
+  remotePort: number;
+  inUse: number[];
+  aging: { port: number; remainingMs: number }[];
+  free: number;
+}
+
+/** One pool's counts in {@link Porter.poolCounts}. */
+export interface PoolCounts {
+  localAddress: string;
+  remoteAddress: string;
+  remotePort: number;
+  inUse: number;
+  aging: number;
+  free: number;
+}
+
+/** The busiest pools and the others summed, from {@link Porter.poolSummary}. */
+export interface PoolSummary {
+  /** At most the number asked for: most ports in use first, then most aging. */
+  busiest: PoolCounts[];
+  /** Every other pool, summed (`pools`: how many). */
+  others: { pools: number; inUse: number; aging: number; free: number };
+}
+
+/** Counters and the connect-duration histogram, read from the core. */
+export interface PorterStats {
+  allocations: number;
+  releases: { aging: number; immediate: number };
+  retries: Record<string, number>;
+  exhausted: number;
+  /** Connections whose port the kernel picked outside the range (the fallback). */
+  kernelFallbacks: number;
+  /** Connections whose port the kernel picked inside the range (its window; see `mode`). */
+  kernelPicks: number;
+  connectErrors: Record<string, number>;
+  connectDuration: { bounds: number[]; counts: number[]; count: number; sumSeconds: number };
+  /** Pools now: one per destination and source address with a port in use or aging, or held. */
+  pools: number;
+  /** Pools dropped so far because they held nothing and nobody held them. */
+  poolsRetired: number;
+  /**
+   * The process-wide reserve of ready sockets (the same for every Porter): its capacity
+   * per family, the sockets ready now, and how many connects took one (`taken`) or made
+   * their own because none was ready or the reserve is off (`madeInline`).
+   */
+  socketReserve: { capacity: number; ready: { ipv4: number; ipv6: number }; taken: number; madeInline: number };
+}
+
+/** How a Porter's range is split between porter and the kernel, from {@link Porter.capacity}. */
+export interface Capacity {
+  mode: PortMode;
+  /** Ports porter binds itself, per destination and source address. */
+  explicit: number;
+  /** Ports the kernel may pick in its window of the range, per destination and source address. */
+  kernel: number;
+  /** `explicit + kernel`: connections per destination and source address. */
+  perDestination: number;
+  /** The ports porter binds itself, as inclusive `[first, last]` intervals. */
+  explicitPorts: [number, number][];
+  /** The part of the range the kernel picks in, or null (mode 'pool', or no overlap). */
+  kernelWindow: [number, number] | null;
+  /** Whether sockets carry IP_LOCAL_PORT_RANGE to keep the kernel inside its window. */
+  kernelWindowNarrowed: boolean;
+  /** The kernel's ephemeral range, as read when the Porter was made. */
+  ephemeral: [number, number];
+}
+
+/** The host's port settings, read now (see {@link hostPorts}). */
+export interface HostPorts {
+  /** `net.ipv4.ip_local_port_range`: where the kernel picks ports for everyone's connect(). */
+  ephemeral: [number, number];
+  /** `net.ipv4.ip_local_reserved_ports`, as inclusive `[first, last]` intervals. */
+  reserved: [number, number][];
+  /** False when /proc could not be read and Linux's defaults (32768-60999) stand in. */
+  readFromSystem: boolean;
+  /** The kernel options porter uses to let the kernel pick ports. */
+  features: {
+    /** IP_BIND_ADDRESS_NO_PORT (Linux 4.2). */
+    bindAddressNoPort: boolean;
+    /** IP_LOCAL_PORT_RANGE (Linux 6.3). */
+    localPortRange: boolean;
+  };
+}
