@@ -90,7 +90,7 @@ test('a lease of the 65,537th source address names that address, and its release
   const inUse = new Map(porter.poolCounts().map((p) => [p.localAddress, p.inUse]));
   t.is(inUse.get(locals[0] as string), 1);
   t.is(inUse.get(locals.at(-1) as string), 0);
-  t.is(porter.allocate({ address: '10.3.0.1', port: 443 }).localAddress, locals.at(-1));
+  t.is(porter.allocate({ address: '10.3.0.1', port: 443 }).localAddress, locals.at(-1) as string);
   porter.close();
 });
 
