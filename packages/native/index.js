@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.CancelToken = nativeBinding.CancelToken
 module.exports.Registry = nativeBinding.Registry
 module.exports.defaultRetries = nativeBinding.defaultRetries
+module.exports.fastRouteFunctions = nativeBinding.fastRouteFunctions
 module.exports.hostPorts = nativeBinding.hostPorts
 module.exports.noop = nativeBinding.noop
 module.exports.panicForTest = nativeBinding.panicForTest

@@ -10,7 +10,7 @@ use porter_core::{Config, Registry as CoreRegistry};
 use crate::convert::{self, interval, Interval};
 use crate::error::{from_core, invalid_arg, Result};
 use crate::inspect::{NativeStats, PoolCountsInfo, PoolInfo, PoolSummaryInfo};
-use crate::route::RouteHandle;
+use crate::route;
 
 /// What V8 is told a registry costs beyond its JavaScript object (its shards, counters and
 /// zones), so that dropped Porters are collected before their native memory piles up.
@@ -149,19 +149,15 @@ impl Registry {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// The route to a destination from `locals`, in order (empty: the unspecified address
-    /// of the destination's family), as an opaque handle for the route functions.
-    #[napi(catch_unwind, ts_return_type = "ExternalObject<'Route'>")]
-    pub fn route(
-        &self,
-        locals: Vec<String>,
-        remote_address: String,
-        remote_port: u32,
-    ) -> Result<External<RouteHandle>> {
+    /// Opens the route to a destination from `locals`, in order (empty: the unspecified
+    /// address of the destination's family), in this thread's table; returns its id for
+    /// the route functions. Close it with `routeClose`.
+    #[napi(catch_unwind)]
+    pub fn route(&self, env: Env, locals: Vec<String>, remote_address: String, remote_port: u32) -> Result<f64> {
         let remote = convert::socket_addr(&remote_address, remote_port)?;
         let locals = locals.iter().map(|a| convert::ip(a)).collect::<Result<Vec<_>>>()?;
         let route = porter_core::Route::new(&self.inner, &locals, remote).map_err(from_core)?;
-        Ok(RouteHandle::external(route))
+        route::open(&env, route)
     }
 
     /// Every pool, after expiring aging ports and dropping idle pools.

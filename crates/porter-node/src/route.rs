@@ -1,21 +1,23 @@
-//! Routes as JavaScript holds them: an opaque handle on a porter-core [`Route`], and the
-//! functions that allocate, release and connect through it.
+//! Routes as JavaScript holds them: a number naming a porter-core [`Route`] in its
+//! environment's table, and the functions that allocate, release and connect through it.
 //!
-//! The handle also keeps the ledger of what its environment (the main thread or one worker
-//! thread) holds: every lease handed to JavaScript and not given back, and every connected
-//! descriptor on its way to JavaScript and not yet adopted by a socket. When the
-//! environment tears down (a worker that exits or is terminated), its cleanup hook gives
-//! every such port back into aging and closes every such descriptor, so none is lost; a
-//! handle collected with leases still open gives them back too.
+//! Each environment (the main thread, or one worker thread: one per thread in Node) has
+//! its own table of routes, reached without a lock. Opening a route takes a free slot off
+//! a list, closing one puts it back: O(1) whatever the number of routes. An id is the
+//! slot's index and a generation, so an id whose slot was reused names nothing.
 //!
-//! Plain functions on the handle rather than methods of a class: a napi function with
-//! number arguments costs about a third of a class method call on this path.
+//! The table also keeps the ledger of what its environment holds: every lease handed to
+//! JavaScript and not given back, and every connected descriptor on its way to
+//! JavaScript and not yet adopted by a socket. When the environment tears down (a worker
+//! that exits or is terminated), its cleanup hook closes every such descriptor and gives
+//! every such port back into aging, so none is lost. A closed route keeps its slot (and
+//! its pools) until its leases are back and no connect of it is in flight.
+//!
+//! Plain functions with number arguments rather than methods of a class: a napi call with
+//! a class instance as argument costs about three times one with numbers.
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
-use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
@@ -29,91 +31,131 @@ use crate::cancel::CancelToken;
 use crate::error::{coded, from_core, invalid_arg, NativeError, Result};
 
 /// A route and what its environment holds through it.
-pub struct RouteState {
-    /// `None` once closed and every lease is back.
-    route: RefCell<Option<Route>>,
+struct RouteState {
+    route: Route,
     /// Leases handed to JavaScript and not released, by [`LeaseId::to_bits`].
-    ledger: RefCell<FxHashSet<u64>>,
-    /// Connects still in flight on the reactor (their outcome not yet in JavaScript).
-    pending: Arc<AtomicU32>,
-    closed: Cell<bool>,
+    ledger: FxHashSet<u64>,
+    /// Connects in flight on the reactor (their outcome not yet in JavaScript).
+    pending: u32,
+    closed: bool,
 }
 
-/// The opaque value JavaScript holds for a route.
-pub struct RouteHandle(Rc<RouteState>);
+impl RouteState {
+    /// Whether the slot can be given back: closed, and nothing of it out.
+    fn settled(&self) -> bool {
+        self.closed && self.ledger.is_empty() && self.pending == 0
+    }
 
-/// What V8 is told a route costs beyond its JavaScript object.
-const ROUTE_BYTES: usize = 256;
+    /// Gives every lease of the ledger back into aging.
+    fn release_all(&mut self) {
+        for bits in self.ledger.drain() {
+            if let Some(id) = LeaseId::from_bits(bits) {
+                let _ = self.route.release(id, true);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    state: Option<RouteState>,
+}
+
+/// One environment's routes.
+#[derive(Default)]
+struct Table {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+/// Slot indexes below this fit beside the generation in an id (a JavaScript number).
+const INDEX_LIMIT: u32 = 1 << 24;
+const GENERATION_LIMIT: u32 = 1 << 28;
+
+impl Table {
+    fn open(&mut self, route: Route) -> Result<f64> {
+        let state = RouteState {
+            route,
+            ledger: FxHashSet::default(),
+            pending: 0,
+            closed: false,
+        };
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                let index = u32::try_from(self.slots.len()).unwrap_or(INDEX_LIMIT);
+                if index >= INDEX_LIMIT {
+                    return Err(coded("ERR_PORTER_INTERNAL", "more than 2^24 routes open in one thread"));
+                }
+                self.slots.push(Slot::default());
+                index
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.state = Some(state);
+        Ok(f64::from(slot.generation) * f64::from(INDEX_LIMIT) + f64::from(index))
+    }
+
+    fn slot_of(id: f64) -> Option<(usize, u32)> {
+        (id.is_finite() && id >= 0.0 && id.fract() == 0.0 && id < f64::from(INDEX_LIMIT) * f64::from(GENERATION_LIMIT))
+            .then(|| {
+                let bits = id as u64;
+                (
+                    (bits % u64::from(INDEX_LIMIT)) as usize,
+                    (bits / u64::from(INDEX_LIMIT)) as u32,
+                )
+            })
+    }
+
+    fn get(&mut self, id: f64) -> Result<&mut RouteState> {
+        let found = Self::slot_of(id).and_then(|(index, generation)| {
+            self.slots
+                .get_mut(index)
+                .filter(|s| s.generation == generation)
+                .and_then(|s| s.state.as_mut())
+        });
+        found.ok_or_else(|| invalid_arg(format!("unknown route {id}")))
+    }
+
+    /// The route of `id`, open for new work.
+    fn open_route(&mut self, id: f64) -> Result<&mut RouteState> {
+        let state = self.get(id)?;
+        if state.closed {
+            return Err(coded("ERR_PORTER_CLOSED", "the route was closed"));
+        }
+        Ok(state)
+    }
+
+    /// Frees the slot of `id` if its route is closed and nothing of it is out.
+    fn settle(&mut self, id: f64) {
+        if let Some((index, generation)) = Self::slot_of(id) {
+            if let Some(slot) = self.slots.get_mut(index) {
+                if slot.generation == generation && slot.state.as_ref().is_some_and(RouteState::settled) {
+                    slot.state = None;
+                    slot.generation = (slot.generation + 1) % GENERATION_LIMIT;
+                    self.free.push(index as u32);
+                }
+            }
+        }
+    }
+}
 
 thread_local! {
-    /// The routes of this thread's environment (one environment per thread in Node).
-    static ROUTES: RefCell<Vec<Weak<RouteState>>> = const { RefCell::new(Vec::new()) };
+    /// This thread's environment's routes.
+    static ROUTES: RefCell<Table> = RefCell::default();
     /// Connected descriptors handed to JavaScript and not yet adopted, with their port.
     static IN_FLIGHT: RefCell<FxHashMap<i32, (Flow, u16)>> = RefCell::new(FxHashMap::default());
     static CLEANUP_HOOKED: Cell<bool> = const { Cell::new(false) };
 }
 
-impl RouteState {
-    /// Gives every lease of the ledger back into aging.
-    fn release_all(&self) {
-        let leases: Vec<u64> = self.ledger.borrow_mut().drain().collect();
-        if let Some(route) = self.route.borrow().as_ref() {
-            for bits in leases {
-                if let Some(id) = LeaseId::from_bits(bits) {
-                    let _ = route.release(id, true);
-                }
-            }
-        }
-    }
-
-    /// Drops the route's flows once it is closed and nothing is out (no lease, no connect
-    /// in flight), so that its pools can be let go.
-    fn settle(&self) {
-        if self.closed.get() && self.ledger.borrow().is_empty() && self.pending.load(Ordering::Acquire) == 0 {
-            self.route.borrow_mut().take();
-        }
-    }
-}
-
-impl Drop for RouteHandle {
-    fn drop(&mut self) {
-        // Collected with leases out (an allocate() lease lost without release): give them back.
-        self.0.release_all();
-    }
-}
-
-impl RouteHandle {
-    pub(crate) fn external(route: Route) -> External<RouteHandle> {
-        let size = ROUTE_BYTES + route.flows().len() * 64;
-        let state = Rc::new(RouteState {
-            route: RefCell::new(Some(route)),
-            ledger: RefCell::default(),
-            pending: Arc::default(),
-            closed: Cell::new(false),
-        });
-        ROUTES.with_borrow_mut(|routes| {
-            if routes.len() == routes.capacity() {
-                routes.retain(|w| w.strong_count() > 0);
-            }
-            routes.push(Rc::downgrade(&state));
-        });
-        External::new_with_size_hint(RouteHandle(state), size)
-    }
-
-    fn open<T>(&self, f: impl FnOnce(&Route) -> Result<T>) -> Result<T> {
-        if self.0.closed.get() {
-            return Err(coded("ERR_PORTER_CLOSED", "the route was closed"));
-        }
-        match self.0.route.borrow().as_ref() {
-            Some(route) => f(route),
-            None => Err(coded("ERR_PORTER_CLOSED", "the route was closed")),
-        }
-    }
+fn with_routes<T>(f: impl FnOnce(&mut Table) -> Result<T>) -> Result<T> {
+    ROUTES.with_borrow_mut(f)
 }
 
 /// Registers, once per environment, the hook that gives back what the environment holds
 /// when it tears down.
-pub(crate) fn hook_cleanup(env: &Env) {
+fn hook_cleanup(env: &Env) {
     if CLEANUP_HOOKED.get() {
         return;
     }
@@ -131,11 +173,17 @@ fn teardown() {
         drop(unsafe { OwnedFd::from_raw_fd(fd) });
         flow.release(port, true);
     }
-    let routes: Vec<Weak<RouteState>> = ROUTES.with_borrow_mut(std::mem::take);
-    for state in routes.iter().filter_map(Weak::upgrade) {
+    let table = ROUTES.with_borrow_mut(std::mem::take);
+    for mut state in table.slots.into_iter().filter_map(|s| s.state) {
         state.release_all();
     }
     CLEANUP_HOOKED.set(false);
+}
+
+/// Opens a route in this environment's table; its id.
+pub(crate) fn open(env: &Env, route: Route) -> Result<f64> {
+    hook_cleanup(env);
+    with_routes(|t| t.open(route))
 }
 
 fn lease_id(handle: f64) -> Result<LeaseId> {
@@ -148,63 +196,64 @@ fn lease_id(handle: f64) -> Result<LeaseId> {
 
 /// Takes a port from the first source address of the route with one free; returns the
 /// lease handle (`flow * 65536 + port`). Throws ERR_PORTER_EXHAUSTED when none has.
-#[napi(catch_unwind, ts_args_type = "route: ExternalObject<'Route'>")]
-pub fn route_allocate(route: &External<RouteHandle>) -> Result<f64> {
-    let bits = route.open(|r| r.allocate().map(LeaseId::to_bits).map_err(from_core))?;
-    route.0.ledger.borrow_mut().insert(bits);
-    Ok(bits as f64)
+#[napi(catch_unwind)]
+pub fn route_allocate(route: f64) -> Result<f64> {
+    with_routes(|t| {
+        let state = t.open_route(route)?;
+        let bits = state.route.allocate().map_err(from_core)?.to_bits();
+        state.ledger.insert(bits);
+        Ok(bits as f64)
+    })
 }
 
 /// Gives a lease's port back. Returns false (and changes nothing) if it was not in use.
-#[napi(
-    catch_unwind,
-    ts_args_type = "route: ExternalObject<'Route'>, handle: number, aging: boolean"
-)]
-pub fn route_release(route: &External<RouteHandle>, handle: f64, aging: bool) -> Result<bool> {
+#[napi(catch_unwind)]
+pub fn route_release(route: f64, handle: f64, aging: bool) -> Result<bool> {
     let id = lease_id(handle)?;
-    let state = &route.0;
-    let released = match state.route.borrow().as_ref() {
-        Some(r) => r.release(id, aging).map_err(from_core)?,
-        None => return Ok(false),
-    };
-    state.ledger.borrow_mut().remove(&id.to_bits());
-    state.settle();
-    Ok(released != Released::NotInUse)
+    with_routes(|t| {
+        let state = t.get(route)?;
+        let released = state.route.release(id, aging).map_err(from_core)?;
+        state.ledger.remove(&id.to_bits());
+        t.settle(route);
+        Ok(released != Released::NotInUse)
+    })
 }
 
 /// Whether a lease's port is aging now.
-#[napi(catch_unwind, ts_args_type = "route: ExternalObject<'Route'>, handle: number")]
-pub fn route_is_aging(route: &External<RouteHandle>, handle: f64) -> Result<bool> {
+#[napi(catch_unwind)]
+pub fn route_is_aging(route: f64, handle: f64) -> Result<bool> {
     let id = lease_id(handle)?;
-    match route.0.route.borrow().as_ref() {
-        Some(r) => r.is_aging(id).map_err(from_core),
-        None => Ok(false),
-    }
+    with_routes(|t| t.get(route)?.route.is_aging(id).map_err(from_core))
 }
 
 /// Closes the route: later allocations and connects through it fail with
-/// ERR_PORTER_CLOSED; its leases still release, and its pools are let go once they have.
-#[napi(catch_unwind, ts_args_type = "route: ExternalObject<'Route'>")]
-pub fn route_close(route: &External<RouteHandle>) {
-    route.0.closed.set(true);
-    route.0.settle();
+/// ERR_PORTER_CLOSED; its leases still release, and it lets its pools go once they have
+/// and no connect of it is in flight. Closing a route twice, or one already gone, does
+/// nothing.
+#[napi(catch_unwind)]
+pub fn route_close(route: f64) -> Result<()> {
+    with_routes(|t| {
+        if let Ok(state) = t.get(route) {
+            state.closed = true;
+            t.settle(route);
+        }
+        Ok(())
+    })
 }
 
 /// JavaScript took over a connected descriptor (`fd`) and its lease: from here on the
 /// lease is in the route's ledger and the descriptor is JavaScript's to close. False if
 /// the descriptor was not waiting.
-#[napi(
-    catch_unwind,
-    ts_args_type = "route: ExternalObject<'Route'>, handle: number, fd: number"
-)]
-pub fn route_adopt(route: &External<RouteHandle>, handle: f64, fd: i32) -> Result<bool> {
+#[napi(catch_unwind)]
+pub fn route_adopt(route: f64, handle: f64, fd: i32) -> Result<bool> {
     let id = lease_id(handle)?;
     let waiting = IN_FLIGHT.with_borrow_mut(|m| m.remove(&fd)).is_some();
-    if waiting {
-        route.0.ledger.borrow_mut().insert(id.to_bits());
-    }
-    route.0.settle();
-    Ok(waiting)
+    with_routes(|t| {
+        if waiting {
+            t.get(route)?.ledger.insert(id.to_bits());
+        }
+        Ok(waiting)
+    })
 }
 
 /// A connected descriptor and its lease handle, for the rare handle that does not pack
@@ -232,23 +281,30 @@ fn pack(fd: i32, handle: u64) -> Option<f64> {
         .then(|| f64::from(fd) * PACKED_HANDLE_LIMIT as f64 + handle as f64)
 }
 
-/// The outcome of a connect on its way to JavaScript. Until it is converted it owns the
-/// socket and the lease: if JavaScript is gone (a worker that exited), dropping it closes
-/// the socket and ages the port, so neither leaks. Once converted, the descriptor waits in
+/// A connect's outcome on its way to JavaScript. Until it is converted it owns the socket
+/// and the lease: if JavaScript is gone (a worker that exited), dropping it closes the
+/// socket and ages the port, so neither leaks. Once converted, the descriptor waits in
 /// the environment's in-flight table until JavaScript adopts it.
-struct Outcome {
+struct Handover {
     result: porter_core::Result<Connected>,
-    /// The route's count of connects in flight, for one that was.
-    pending: Option<Arc<AtomicU32>>,
+    /// The route, for a connect that was in flight (its count of pending connects).
+    pending_on: Option<f64>,
 }
 
-impl ToNapiValue for Outcome {
+impl ToNapiValue for Handover {
     /// A connection as a packed number (or a `Connection` object), a failure as a
     /// `ConnectFailure`. No system call here: JavaScript knows the local address (the
-    /// pool's, or the socket's own when the pool's is unspecified).
+    /// pool's, or the socket's own when the pool's is unspecified). Runs on the
+    /// environment's own thread, which owns the route table.
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
-        if let Some(pending) = &value.pending {
-            pending.fetch_sub(1, Ordering::AcqRel);
+        if let Some(route) = value.pending_on {
+            let _ = with_routes(|t| {
+                if let Ok(state) = t.get(route) {
+                    state.pending -= 1;
+                    t.settle(route);
+                }
+                Ok(())
+            });
         }
         // SAFETY (all three): forwarded from our caller, who holds a live env.
         match value.result {
@@ -298,12 +354,11 @@ impl ToNapiValue for Outcome {
 /// `routeAdopt` for a connection.
 #[napi(
     catch_unwind,
-    ts_args_type = "route: ExternalObject<'Route'>, timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null",
     ts_return_type = "number | Connection | ConnectFailure | Promise<number | Connection | ConnectFailure>"
 )]
 pub fn route_connect<'env>(
     env: &'env Env,
-    route: &External<RouteHandle>,
+    route: f64,
     timeout_ms: Option<f64>,
     cancel: Option<&CancelToken>,
 ) -> Result<Unknown<'env>> {
@@ -312,27 +367,87 @@ pub fn route_connect<'env>(
         .filter(|t| t.is_finite() && *t >= 0.0)
         .map(|t| Duration::from_secs_f64(t / 1000.0));
     let token = cancel.map(|c| c.inner.clone());
-    let progress = route.open(|r| Ok(r.start().map(Attempt::poll_now)))?;
-    let now = |result| Outcome { result, pending: None };
+    let progress = with_routes(|t| {
+        let state = t.open_route(route)?;
+        let progress = state.route.start().map(Attempt::poll_now);
+        if matches!(progress, Ok(Progress::Pending(_))) {
+            state.pending += 1;
+        }
+        Ok(progress)
+    })?;
+    let internal = |e: napi::Error| coded("ERR_PORTER_INTERNAL", e.reason.clone());
+    let now = |result| Handover {
+        result,
+        pending_on: None,
+    };
     let value = match progress {
-        Ok(Progress::Pending(attempt)) => {
-            let pending = route.0.pending.clone();
-            pending.fetch_add(1, Ordering::AcqRel);
-            env.spawn_future(async move {
-                Ok(Outcome {
+        Ok(Progress::Pending(attempt)) => env
+            .spawn_future(async move {
+                Ok(Handover {
                     result: connect::finish(attempt, timeout, token).await,
-                    pending: Some(pending),
+                    pending_on: Some(route),
                 })
             })
-            .map_err(|e| coded("ERR_PORTER_INTERNAL", e.reason.clone()))?
-            .raw()
-        }
+            .map_err(internal)?
+            .raw(),
         // SAFETY (both): the env of the current call, on its own thread.
-        Ok(Progress::Done(result)) => unsafe { Outcome::to_napi_value(env.raw(), now(result)) }
-            .map_err(|e| coded("ERR_PORTER_INTERNAL", e.reason.clone()))?,
-        Err(e) => unsafe { Outcome::to_napi_value(env.raw(), now(Err(e))) }
-            .map_err(|e| coded("ERR_PORTER_INTERNAL", e.reason.clone()))?,
+        Ok(Progress::Done(result)) => unsafe { Handover::to_napi_value(env.raw(), now(result)) }.map_err(internal)?,
+        Err(e) => unsafe { Handover::to_napi_value(env.raw(), now(Err(e))) }.map_err(internal)?,
     };
     // SAFETY: a value just made in this env.
     Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_reused_with_a_new_generation() {
+        let mut table = Table::default();
+        let registry = porter_core::Registry::new(porter_core::Config::default()).unwrap();
+        let remote = "127.0.0.1:9".parse().unwrap();
+        let a = table.open(Route::new(&registry, &[], remote).unwrap()).unwrap();
+        let b = table.open(Route::new(&registry, &[], remote).unwrap()).unwrap();
+        assert_ne!(a, b);
+        table.get(a).unwrap().closed = true;
+        table.settle(a);
+        assert!(table.get(a).is_err(), "a freed id names nothing");
+        let c = table.open(Route::new(&registry, &[], remote).unwrap()).unwrap();
+        assert_ne!(c, a, "the slot is reused under another generation");
+        assert_eq!(Table::slot_of(c).unwrap().0, Table::slot_of(a).unwrap().0);
+        assert!(table.get(b).is_ok());
+        for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY, 1e300] {
+            assert!(table.get(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn a_closed_route_keeps_its_slot_while_a_lease_is_out() {
+        let mut table = Table::default();
+        let registry = porter_core::Registry::new(porter_core::Config::default()).unwrap();
+        let id = table
+            .open(Route::new(&registry, &[], "127.0.0.1:9".parse().unwrap()).unwrap())
+            .unwrap();
+        let state = table.get(id).unwrap();
+        let lease = state.route.allocate().unwrap();
+        state.ledger.insert(lease.to_bits());
+        state.closed = true;
+        table.settle(id);
+        assert!(table.get(id).is_ok(), "kept: a lease is out");
+        let state = table.get(id).unwrap();
+        state.route.release(lease, false).unwrap();
+        state.ledger.remove(&lease.to_bits());
+        table.settle(id);
+        assert!(table.get(id).is_err());
+    }
+
+    #[test]
+    fn packed_connections_unpack_as_javascript_does() {
+        let packed = pack(1234, LeaseId { flow: 3, port: 40_000 }.to_bits()).unwrap();
+        let handle = packed % PACKED_HANDLE_LIMIT as f64;
+        assert_eq!((packed - handle) / PACKED_HANDLE_LIMIT as f64, 1234.0);
+        assert_eq!(handle, (3 * 65_536 + 40_000) as f64);
+        assert!(pack(5, LeaseId { flow: 256, port: 1 }.to_bits()).is_none());
+    }
 }

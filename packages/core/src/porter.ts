@@ -22,7 +22,7 @@ import {
 import { type Lease, PortLease } from './lease.js';
 import { type PorterOptions, type ResolvedOptions, resolveOptions, toNative } from './options.js';
 import { lookupOnce } from './resolve.js';
-import { type Route, RouteCache } from './routes.js';
+import { closeWhenCollected, fast, type Route, RouteCache } from './routes.js';
 import { socketFor } from './socket.js';
 import { afterCloses, countConnect } from './turn.js';
 import type {
@@ -77,6 +77,7 @@ export class Porter {
     this.#options = resolveOptions(options);
     const config = toNative(this.#options);
     this.#registry = registry ?? callNative(() => new native.Registry(config));
+    closeWhenCollected.register(this, this.#routes, this.#routes);
   }
 
   /** The configuration in force, normalised. */
@@ -195,7 +196,7 @@ export class Porter {
       ({ fd, handle } = result);
     }
     // From here the descriptor is ours to close and the lease ours to release.
-    callNative(() => native.routeAdopt(route.native, handle, fd));
+    callNative(() => fast.adopt(route.native, handle, fd));
     const local = route.locals[Math.floor(handle / 65536)] ?? route.anyLocal;
     const lease = new PortLease(route.native, handle, local, address, port);
     if (signal?.aborted) {
@@ -247,7 +248,7 @@ export class Porter {
     );
     let handle: number;
     try {
-      handle = native.routeAllocate(route.native);
+      handle = fast.allocate(route.native);
     } catch (thrown) {
       throw fromThrown(thrown);
     }
@@ -344,6 +345,7 @@ export class Porter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    closeWhenCollected.unregister(this.#routes);
     this.#routes.closeAll();
   }
 

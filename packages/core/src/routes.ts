@@ -1,15 +1,22 @@
 /**
  * The routes a Porter keeps: one per destination (and choice of source addresses), each
- * a native route, in a cache of bounded size. A route evicted from the cache (or the
- * Porter closed) is closed natively at once; its leases still release, and the native
- * side lets its pools go once they have (so a Porter's memory follows the destinations
- * it uses, not every destination it ever used).
+ * a native route (a number naming it in this thread's table), in a cache of bounded size.
+ * A route evicted from the cache (or the Porter closed, or collected) is closed natively
+ * at once; its leases still release, and the native side lets its pools go once they
+ * have (so a Porter's memory follows the destinations it uses, not every destination it
+ * ever used).
  */
 import * as native from '@porter/native';
 import { callNative } from './errors.js';
 
-/** The opaque native route. */
-export type NativeRoute = ReturnType<native.Registry['route']>;
+/** A native route's id in this thread's table. */
+export type NativeRoute = number;
+
+/**
+ * The hot path's native calls, hand-written in the binding (cheaper than its generated
+ * functions): `allocate(route)`, `release(route, handle, aging)`, `adopt(route, handle, fd)`.
+ */
+export const fast = native.fastRouteFunctions();
 
 /** One destination from one choice of source addresses. */
 export interface Route {
@@ -101,3 +108,6 @@ export class RouteCache {
 function closeRoute(route: Route): void {
   callNative(() => native.routeClose(route.native));
 }
+
+/** Closes the routes of a Porter that was collected without being closed. */
+export const closeWhenCollected = new FinalizationRegistry<RouteCache>((routes) => routes.closeAll());
