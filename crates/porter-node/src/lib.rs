@@ -9,6 +9,8 @@
 mod cancel;
 mod convert;
 mod error;
+#[cfg(not(test))]
+mod fast;
 mod inspect;
 mod registry;
 mod route;

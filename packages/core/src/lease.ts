@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { type InspectOptionsStylized, inspect } from 'node:util';
 import * as native from '@porter/native';
 import { callNative, ErrorCodes, fromThrown, invalidArgType, PorterError } from './errors.js';
-import type { NativeRoute } from './routes.js';
+import { fast, type NativeRoute } from './routes.js';
 import { validateBoolean, validateObject } from './validate.js';
 
 /** Options of {@link Lease.release}. */
@@ -30,24 +30,35 @@ export interface Lease {
 }
 
 /**
- * Socket -> lease, kept on globalThis so that the ESM and CommonJS builds of this package,
- * loaded side by side in one app, share it.
+ * Where a socket keeps its lease: a registered symbol, so that the ESM and CommonJS
+ * builds of this package, loaded side by side in one app, find each other's.
  */
-const leasesKey = Symbol.for('@porter/core/leases');
-const shared = globalThis as { [leasesKey]?: WeakMap<object, PortLease> };
-if (shared[leasesKey] === undefined) shared[leasesKey] = new WeakMap<object, PortLease>();
-const leases: WeakMap<object, PortLease> = shared[leasesKey];
+const kLease = Symbol.for('@porter/core/lease');
 
-/** A lease on one port of one route. */
+/** A socket a lease follows. */
+type Followed = Socket & { [kLease]?: PortLease; resetAndDestroy?: () => Socket };
+
+/**
+ * A lease on one port of one route. It follows at most one socket at a time through
+ * listeners shared by every lease (no closure per connection: a porter socket costs about
+ * what a net.connect socket costs).
+ */
 export class PortLease implements Lease {
   readonly #route: NativeRoute;
   /** `flow * 65536 + port`: the source address's position in the route, and the port. */
   readonly #handle: number;
   #released = false;
-  #detach: (() => void) | undefined;
   #localAddress: string;
-  /** The socket followed while the local address is still the unspecified one. */
-  #resolveFrom: Socket | undefined;
+  /** The socket followed, if any. */
+  #followed: Followed | undefined;
+  /** Whether the local address must still be read from the followed socket. */
+  #unresolved = false;
+  /** The remote closed first (its FIN came before this side's end()). */
+  #remoteClosedFirst = false;
+  /** The connection was reset (RST sent or received): no TIME_WAIT. */
+  #reset = false;
+  /** The socket's own resetAndDestroy when it had one (null: the prototype's). */
+  #ownReset: (() => Socket) | null = null;
   readonly localPort: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -68,11 +79,11 @@ export class PortLease implements Lease {
    * every connect.
    */
   get localAddress(): string {
-    if (this.#resolveFrom !== undefined) {
-      const actual = this.#resolveFrom.localAddress;
+    if (this.#unresolved && this.#followed !== undefined) {
+      const actual = this.#followed.localAddress;
       if (actual !== undefined) {
         this.#localAddress = actual;
-        this.#resolveFrom = undefined;
+        this.#unresolved = false;
       }
     }
     return this.#localAddress;
@@ -101,13 +112,10 @@ export class PortLease implements Lease {
   releaseAs(aging: boolean): boolean {
     if (this.#released) return false;
     this.#released = true;
-    if (this.#detach !== undefined) {
-      this.#detach();
-      this.#detach = undefined;
-    }
-    this.#resolveFrom = undefined;
+    this.#unfollow();
+    this.#unresolved = false;
     try {
-      return native.routeRelease(this.#route, this.#handle, aging);
+      return fast.release(this.#route, this.#handle, aging);
     } catch (thrown) {
       throw fromThrown(thrown);
     }
@@ -122,11 +130,61 @@ export class PortLease implements Lease {
   /** Ties the lease to `socket`'s lifecycle, leaving any socket it followed before. */
   follow(socket: Socket): void {
     if (this.#released) throw new PorterError(ErrorCodes.LEASE_RELEASED, 'the lease was released already');
-    this.#detach?.();
-    this.#detach = watch(socket, this);
-    if (this.#localAddress === '0.0.0.0' || this.#localAddress === '::') this.#resolveFrom = socket;
-    leases.set(socket, this);
+    this.#unfollow();
+    const followed = socket as Followed;
+    this.#followed = followed;
+    this.#unresolved = this.#localAddress === '0.0.0.0' || this.#localAddress === '::';
+    followed[kLease] = this;
+    followed.on('end', PortLease.#onEnd);
+    followed.on('close', PortLease.#onClose);
+    if (typeof followed.resetAndDestroy === 'function') {
+      // resetAndDestroy() sends RST: no TIME_WAIT on this side.
+      this.#ownReset = Object.hasOwn(followed, 'resetAndDestroy') ? followed.resetAndDestroy : null;
+      followed.resetAndDestroy = PortLease.#resetAndDestroy;
+    }
   }
+
+  /** Stops following the socket (it keeps pointing at this lease, for leaseOf()). */
+  #unfollow(): void {
+    const socket = this.#followed;
+    if (socket === undefined) return;
+    socket.off('end', PortLease.#onEnd);
+    socket.off('close', PortLease.#onClose);
+    if (socket.resetAndDestroy === PortLease.#resetAndDestroy) {
+      // Assigned back rather than deleted: a delete would turn the socket into a slow
+      // dictionary-mode object for the rest of its life.
+      socket.resetAndDestroy = this.#ownReset ?? (Object.getPrototypeOf(socket) as Followed).resetAndDestroy;
+    }
+    this.#followed = undefined;
+  }
+
+  /** 'end' (the peer's FIN) before this side called end(): the remote closed first. */
+  static readonly #onEnd = function onEnd(this: Followed): void {
+    const lease = this[kLease];
+    if (lease !== undefined && lease.#followed === this && !this.writableEnded) lease.#remoteClosedFirst = true;
+  };
+
+  /**
+   * The socket closed: the port goes back, at once when the remote closed first or the
+   * connection was reset (a reset by the peer leaves no TIME_WAIT either), into aging
+   * otherwise. (No 'error' listener: adding one would change what an unhandled socket
+   * error does.)
+   */
+  static readonly #onClose = function onClose(this: Followed): void {
+    const lease = this[kLease];
+    if (lease === undefined || lease.#followed !== this) return;
+    const errored = (this as Socket & { errored?: NodeJS.ErrnoException | null }).errored;
+    if (errored?.code === 'ECONNRESET') lease.#reset = true;
+    lease.releaseAs(!(lease.#remoteClosedFirst || lease.#reset));
+  };
+
+  static readonly #resetAndDestroy = function resetAndDestroy(this: Followed): Socket {
+    const lease = this[kLease];
+    if (lease !== undefined && lease.#followed === this) lease.#reset = true;
+    const own = lease === undefined ? null : lease.#ownReset;
+    const original = own ?? (Object.getPrototypeOf(this) as Followed).resetAndDestroy;
+    return (original as () => Socket).call(this);
+  };
 
   /** `util.inspect(lease)`: every field, the getters' values included. */
   [inspect.custom](depth: number, options: InspectOptionsStylized, inspectFn: typeof inspect): string {
@@ -145,50 +203,12 @@ export class PortLease implements Lease {
   }
 }
 
-type Resettable = Socket & { resetAndDestroy?: () => Socket };
-
-/** Listens to `socket` and releases `lease` once it closes; returns the undo. */
-function watch(socket: Socket, lease: PortLease): () => void {
-  let remoteClosedFirst = false;
-  let reset = false;
-  const onEnd = (): void => {
-    // 'end' (the peer's FIN) before this side called end(): the remote closed first.
-    if (!socket.writableEnded) remoteClosedFirst = true;
-  };
-  const onClose = (): void => {
-    // A reset by the peer leaves no TIME_WAIT either. (No 'error' listener here: adding
-    // one would change what an unhandled socket error does.)
-    const errored = (socket as Socket & { errored?: NodeJS.ErrnoException | null }).errored;
-    if (errored?.code === 'ECONNRESET') reset = true;
-    lease.releaseAs(!(remoteClosedFirst || reset));
-  };
-  const resettable = socket as Resettable;
-  const original = Object.hasOwn(resettable, 'resetAndDestroy') ? resettable.resetAndDestroy : undefined;
-  const inherited = resettable.resetAndDestroy;
-  if (typeof inherited === 'function') {
-    // resetAndDestroy() sends RST: no TIME_WAIT on this side.
-    resettable.resetAndDestroy = function resetAndDestroy(this: Socket): Socket {
-      reset = true;
-      return inherited.call(this);
-    };
-  }
-  socket.on('end', onEnd);
-  socket.once('close', onClose);
-  return () => {
-    socket.off('end', onEnd);
-    socket.off('close', onClose);
-    // Assigned back rather than deleted: a delete would turn the socket into a slow
-    // dictionary-mode object for the rest of its life.
-    if (typeof inherited === 'function') resettable.resetAndDestroy = original ?? inherited;
-  };
-}
-
 /** The lease of a socket porter connected (TCP or TLS), or undefined. */
 export function leaseOf(socket: object): Lease | undefined {
-  return leases.get(socket);
+  return (socket as Followed)[kLease];
 }
 
 /** The internal lease object, for packages built on porter (such as @porter/tls). */
 export function portLeaseOf(socket: object): PortLease | undefined {
-  return leases.get(socket);
+  return (socket as Followed)[kLease];
 }
