@@ -33,6 +33,7 @@ pub mod reserve;
 mod route;
 mod stats;
 mod sys;
+mod trim;
 mod zones;
 
 pub use aging::AgingPort;

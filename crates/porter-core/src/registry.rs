@@ -38,6 +38,10 @@ use crate::stats::{Stats, StatsSnapshot};
 use crate::zones::Zones;
 
 const SHARDS: usize = 16;
+/// About what a dropped pool gives back (its entry, its parts, its map slot).
+const POOL_BYTES: usize = 256;
+/// About what a dropped registry gives back (shards, counters, zones).
+const REGISTRY_BYTES: usize = 4096;
 /// Candidates checked for retirement at each creation of a flow in their shard.
 const RETIRE_PER_CREATION: usize = 2;
 
@@ -92,6 +96,28 @@ struct Shard {
     retiring: Mutex<BinaryHeap<Candidate>>,
 }
 
+impl Shard {
+    /// Gives back the room of a map or heap that holds far less than it once did.
+    fn shrink(&self) {
+        let sparse = |len: usize, capacity: usize| capacity > 1024 && len * 4 < capacity;
+        {
+            let map = self.flows.read();
+            if !sparse(map.len(), map.capacity()) {
+                return self.shrink_heap(sparse);
+            }
+        }
+        self.flows.write().shrink_to_fit();
+        self.shrink_heap(sparse);
+    }
+
+    fn shrink_heap(&self, sparse: impl Fn(usize, usize) -> bool) {
+        let mut heap = self.retiring.lock();
+        if sparse(heap.len(), heap.capacity()) {
+            heap.shrink_to_fit();
+        }
+    }
+}
+
 /// All pools of one configuration.
 pub struct Registry {
     config: Config,
@@ -105,6 +131,15 @@ pub struct Registry {
     /// State of the registry's random numbers (splitmix64), seeded per registry.
     random: AtomicU64,
     pub(crate) stats: Stats,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        crate::trim::freed(REGISTRY_BYTES + self.pool_count() * POOL_BYTES);
+        // Registries go one by one, as the engine collects dropped Porters: trim once a
+        // megabyte of them has gone, not only every TRIM_EVERY bytes.
+        crate::trim::settle(crate::trim::TRIM_AFTER_SWEEP);
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -342,6 +377,9 @@ impl Registry {
         }
         map.remove(&entry.key);
         self.stats.pools_retired.fetch_add(1, Ordering::Relaxed);
+        drop(slot);
+        drop(map);
+        crate::trim::freed(POOL_BYTES);
     }
 
     /// Checks every candidate that is due, in every shard (inspection does this first, so
@@ -350,7 +388,9 @@ impl Registry {
         let now = self.now_us();
         for shard in self.shards.iter() {
             self.retire_due(shard, now, usize::MAX);
+            shard.shrink();
         }
+        crate::trim::settle(crate::trim::TRIM_AFTER_SWEEP);
     }
 
     /// Every pool with its ports in use, aging and free, after expiring aging ports and
