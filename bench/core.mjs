@@ -109,6 +109,12 @@ export async function runCriterion({ quick = false } = {}) {
     benches,
     complaints,
     pairs_single_thread_per_sec: find(/^pairs\/flow$/)?.per_sec ?? null,
+    pairs_bare_pool_per_sec: find(/^pairs\/pool$/)?.per_sec ?? null,
+    // A flow's pair (lock, counters, the registry's state) against the bare pool's, in one run.
+    flow_vs_pool_ratio:
+      find(/^pairs\/flow$/) && find(/^pairs\/pool$/)
+        ? find(/^pairs\/flow$/).per_sec / find(/^pairs\/pool$/).per_sec
+        : null,
     pairs_two_threads_two_destinations_per_sec: find(/threads.*(two|different|distinct).*dest/i)?.per_sec ?? null,
     pairs_two_threads_same_destination_per_sec: find(/threads.*same/i)?.per_sec ?? null,
     new_destination_first_allocate_ns: find(/new.?dest|first/i)?.ns_per_element ?? null,
@@ -165,6 +171,8 @@ export function coreReport(core) {
         ['figure', 'value'],
         [
           ['pairs/s, one thread, one destination', fmtRate(cr.pairs_single_thread_per_sec)],
+          ['pairs/s, the bare pool (no registry, no lock, no counter)', fmtRate(cr.pairs_bare_pool_per_sec)],
+          ["a flow's rate / the bare pool's", fmtRatio(cr.flow_vs_pool_ratio)],
           ['pairs/s, two threads on two destinations (total)', fmtRate(cr.pairs_two_threads_two_destinations_per_sec)],
           [
             'pairs/s, two threads on the same destination (total)',

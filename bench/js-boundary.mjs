@@ -21,7 +21,7 @@ export async function runJsBoundary({ quick = false } = {}) {
   const time = quick ? 300 : 1000;
   const destination = { address: '127.0.0.1', port: 9 };
   const porter = new Porter({ portRange: [10000, 59999], agingMs: 1000 });
-  const allocator = new native.Allocator({
+  const registry = new native.Registry({
     rangeFirst: 10000,
     rangeLast: 59999,
     mode: 'hybrid',
@@ -29,8 +29,9 @@ export async function runJsBoundary({ quick = false } = {}) {
     retryAttempts: 0,
     kernelFallback: false,
   });
-  const route = allocator.route([], '127.0.0.1', 9);
-  const { noop, routeAllocate, routeRelease } = native;
+  const route = registry.route([], '127.0.0.1', 9);
+  const { noop } = native;
+  const { allocate: routeAllocate, release: routeRelease } = native.fastRouteFunctions();
 
   const tasks = {
     porter_allocate_release: () => {

@@ -13,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { runAging } from './aging.mjs';
 import { runCapacity } from './capacity.mjs';
 import { runConnectRate } from './connect-rate.mjs';
+import { runConnectionMemory } from './connection-memory.mjs';
 import { buildCoreBenches, runCriterion, runMemoryBench } from './core.mjs';
+import { runDestinations } from './destinations.mjs';
 import { runJsBoundary } from './js-boundary.mjs';
 import { runLatency } from './latency.mjs';
 import { machine } from './lib/machine.mjs';
@@ -97,6 +99,8 @@ async function main() {
   const latency = await timed('latency at occupancy', () => runLatency({ quick }));
   const capacity = await timed('capacity', () => runCapacity({ quick }));
   const sharedHost = await timed('processes sharing a host', () => runSharedHost({ quick }));
+  const destinations = await timed('destinations and Porters', () => runDestinations({ quick }));
+  const connectionMemory = await timed('memory per connection', () => runConnectionMemory({ quick }));
   const metrics = await timed('metrics overhead', () => runMetricsOverhead({ quick }));
   const durationSec = (performance.now() - started) / 1000;
 
@@ -132,6 +136,16 @@ async function main() {
         : Object.values(sharedHost.cases.at(-1)?.errors ?? {}).reduce((a, b) => a + b, 0)
       : null,
     shared_host_ratio_vs_net: num(sharedHost?.ratio_porter_vs_net_7000),
+    core_flow_vs_pool_ratio: num(criterion?.flow_vs_pool_ratio),
+    js_pair_rate_vs_noop_pair: num(js?.js_pair_cost_vs_noop_pair) ? 1 / js.js_pair_cost_vs_noop_pair : null,
+    new_destination_ratio: num(destinations?.destinations?.ratioEndVs10k),
+    new_destination_count: num(destinations?.destinations?.count),
+    pools_after_aging_share: num(destinations?.destinations?.poolsAfterAgingShare),
+    destinations_rss_growth_mb: num(destinations?.destinations?.rssGrowthMb),
+    porters_count: num(destinations?.porters?.porters),
+    porters_rss_growth_mb: num(destinations?.porters?.rssGrowthMb),
+    connection_rss_ratio: num(connectionMemory?.rssRatio),
+    connection_heap_ratio: num(connectionMemory?.heapRatio),
     aging_late_p50_ms: num(aging?.late_p50_ms),
     aging_late_p99_ms: num(aging?.late_p99_ms),
   };
@@ -149,6 +163,8 @@ async function main() {
     latency,
     capacity,
     sharedHost,
+    destinations,
+    connectionMemory,
     aging,
     metrics,
   };

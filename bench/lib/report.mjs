@@ -6,7 +6,9 @@
 import { agingReport } from '../aging.mjs';
 import { capacityReport } from '../capacity.mjs';
 import { connectReport } from '../connect-rate.mjs';
+import { connectionMemoryReport } from '../connection-memory.mjs';
 import { coreReport } from '../core.mjs';
+import { destinationsReport } from '../destinations.mjs';
 import { jsReport } from '../js-boundary.mjs';
 import { latencyReport } from '../latency.mjs';
 import { metricsReport } from '../metrics.mjs';
@@ -65,6 +67,51 @@ export function evaluateTargets(s) {
       met: s.capacity_exact,
     },
     {
+      name: "core allocate + release on one flow / the bare pool's rate",
+      target: '>= 0.40x',
+      value: fmtRatio(s.core_flow_vs_pool_ratio),
+      met: ge(s.core_flow_vs_pool_ratio, 0.4),
+    },
+    {
+      name: 'JS allocate().release() rate / two bare napi calls',
+      target: '>= 0.25x',
+      value: fmtRatio(s.js_pair_rate_vs_noop_pair),
+      met: ge(s.js_pair_rate_vs_noop_pair, 0.25),
+    },
+    {
+      name: `cost per new destination at ${num(s.new_destination_count) ? s.new_destination_count.toLocaleString('en') : 'n/a'} / at 10,000`,
+      target: '<= 1.50x',
+      value: fmtRatio(s.new_destination_ratio),
+      met: le(s.new_destination_ratio, 1.5),
+    },
+    {
+      name: 'pools left once aging ended / the peak',
+      target: '<= 1 %',
+      value: num(s.pools_after_aging_share) ? `${(s.pools_after_aging_share * 100).toFixed(2)} %` : 'n/a',
+      met: le(s.pools_after_aging_share, 0.01),
+    },
+    {
+      name: 'RSS growth after those destinations (aging ended)',
+      target: '<= 50 MB',
+      value: num(s.destinations_rss_growth_mb) ? `${s.destinations_rss_growth_mb.toFixed(1)} MB` : 'n/a',
+      met: le(s.destinations_rss_growth_mb, 50),
+    },
+    {
+      name: `RSS growth after ${num(s.porters_count) ? s.porters_count.toLocaleString('en') : 'n/a'} Porters made and dropped`,
+      target: '<= 50 MB',
+      value: num(s.porters_rss_growth_mb) ? `${s.porters_rss_growth_mb.toFixed(1)} MB` : 'n/a',
+      met: le(s.porters_rss_growth_mb, 50),
+    },
+    {
+      name: 'memory per open connection (15,000 held), porter / net.connect: RSS, JS heap',
+      target: '<= 1.10x',
+      value: `${fmtRatio(s.connection_rss_ratio)}, ${fmtRatio(s.connection_heap_ratio)}`,
+      met:
+        num(s.connection_rss_ratio) && num(s.connection_heap_ratio)
+          ? s.connection_rss_ratio <= 1.1 && s.connection_heap_ratio <= 1.1
+          : null,
+    },
+    {
       name: 'four processes, 15,000 connections each to one destination: failed connects',
       target: '0',
       value: num(s.shared_host_failed) ? String(s.shared_host_failed) : 'n/a',
@@ -116,6 +163,8 @@ export function markdown(r, chartFile) {
   out.push(...section('From JavaScript', r.js, jsReport));
   out.push(...section('Connect rate', r.connect, connectReport));
   out.push(...section('Processes sharing a host', r.sharedHost, sharedHostReport));
+  out.push(...section('Destinations by the million, Porters that come and go', r.destinations, destinationsReport));
+  out.push(...section('Memory per open connection', r.connectionMemory, connectionMemoryReport));
   out.push(...section('Capacity', r.capacity, capacityReport));
   out.push(...section('Connect latency at occupancy', r.latency, (lat) => latencyReport(lat, chartFile)));
   out.push(...section('Aging precision', r.aging, agingReport));
@@ -129,7 +178,8 @@ export function markdown(r, chartFile) {
       "`unshare -n` (a private network namespace; the host's kernel settings are never changed); without it they " +
       'report why they were skipped, and the connect rate falls back to the host loopback. Each part also runs ' +
       'alone: `node bench/js-boundary.mjs`, `node bench/connect-rate.mjs`, `node bench/capacity.mjs`, ' +
-      '`node bench/latency.mjs`, `node bench/shared-host.mjs`, `node bench/aging.mjs`, `node bench/core.mjs`.',
+      '`node bench/latency.mjs`, `node bench/shared-host.mjs`, `node bench/destinations.mjs`, ' +
+      '`node bench/connection-memory.mjs`, `node bench/aging.mjs`, `node bench/core.mjs`.',
   );
   out.push('');
   return out.join('\n');
