@@ -3,6 +3,7 @@ import { Porter } from '@porter/core';
 import { registerPorterMetrics, serveMetrics } from '@porter/metrics';
 import test from 'ava';
 import { Counter, Registry } from 'prom-client';
+import { ipv6LoopbackMissing, testIf } from '../helpers/requirements.js';
 import { findFreePortBlock } from '../helpers/servers.js';
 import { freePort, parseExposition, sampleValue } from './exposition.js';
 
@@ -97,14 +98,10 @@ test('custom path and host, the global registry by default, 500 when a collect f
   t.regex(err.body, /collect failed/);
 });
 
-test('IPv6 loopback: the url has the address in brackets', async (t) => {
-  const server = await serveMetrics({ port: 0, host: '::1', registry: new Registry() }).catch(() => undefined);
-  if (server === undefined) {
-    t.log('::1 is not available here: skipped');
-    t.pass();
-    return;
-  }
+testIf(ipv6LoopbackMissing())('IPv6 loopback: the url has the address in brackets', async (t) => {
+  const server = await serveMetrics({ port: 0, host: '::1', registry: new Registry() });
   t.teardown(() => server.close());
+  t.is(server.host, '::1');
   t.is(server.url, `http://[::1]:${server.port}/metrics`);
   t.is((await httpRequest(server.url)).status, 200);
 });
