@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use when they are missing: openssl (test
 # certificates), mosquitto (a real MQTT broker), prometheus (promtool and a real server),
-# iproute2 (network namespaces), tmux (a real terminal for the CLI's live view). Needs
-# root when something is missing. Then actionlint (scripts/install-actionlint.sh).
+# iproute2 and util-linux (network namespaces), tmux (a real terminal for the CLI's live
+# view), perl-base (reads socket options back from the kernel; on every Debian system
+# already). Needs root when something is missing. Then actionlint
+# (scripts/install-actionlint.sh).
 set -euo pipefail
 need=()
 command -v openssl >/dev/null || need+=(openssl)
@@ -12,6 +14,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v nstat >/dev/null || need+=(iproute2)
 command -v tmux >/dev/null || need+=(tmux)
+perl -MSocket -e 1 2>/dev/null || need+=(perl-base)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "run as root, or install: ${need[*]}" >&2; exit 1; fi

@@ -20,24 +20,48 @@ for (const how of ['end', 'destroy'] as const) {
     sockets.push(socket);
     t.is(socket.localPort, first);
     const done = closed(socket);
+    // The release happens after this moment, so its deadline is at least AGING_MS after it.
+    const beforeClose = performance.now();
     if (how === 'end') socket.end();
     else socket.destroy();
     await done;
-    const closedAt = performance.now();
     t.true(leaseOf(socket)?.released);
     const pool = poolFor(porter.snapshot(), '127.0.0.1', port);
+    const sinceClose = performance.now() - beforeClose;
     t.deepEqual(pool?.inUse, []);
     t.is(pool?.aging.length, 1);
     const aging = pool?.aging[0];
     t.is(aging?.port, first);
-    t.true((aging?.remainingMs ?? -1) > 0 && (aging?.remainingMs ?? Infinity) <= AGING_MS, `${aging?.remainingMs}`);
+    // The time left is AGING_MS less what has passed since the release (at most
+    // sinceClose), whatever the load: no fixed window.
+    const remaining = aging?.remainingMs ?? Number.NaN;
+    t.true(
+      remaining <= AGING_MS && remaining >= AGING_MS - sinceClose - 1,
+      `${remaining} ms left, ${sinceClose} ms on`,
+    );
     t.is(pool?.free, 0);
-    // Before its deadline the only port cannot be handed out.
-    t.throws(() => porter.allocate({ address: '127.0.0.1', port }), { code: 'ERR_PORTER_EXHAUSTED' });
-    const err = await t.throwsAsync(porter.connect({ host: '127.0.0.1', port }));
-    t.is((err as NodeJS.ErrnoException).code, 'ERR_PORTER_EXHAUSTED');
-    // After it, it can.
-    await delay(Math.max(0, AGING_MS - (performance.now() - closedAt)) + 50);
+    // Before its deadline the only port cannot be handed out (if this machine was so slow
+    // that the deadline has passed by now, handing it out is right: check that instead).
+    const refusedOrDue = async (take: () => Promise<{ localPort?: number; release(): void }>) => {
+      try {
+        const taken = await take();
+        t.true(performance.now() - beforeClose >= AGING_MS - 1, `port ${taken.localPort} handed out early`);
+        taken.release();
+      } catch (e) {
+        t.is((e as NodeJS.ErrnoException).code, 'ERR_PORTER_EXHAUSTED');
+      }
+    };
+    await refusedOrDue(async () => {
+      const lease = porter.allocate({ address: '127.0.0.1', port });
+      return { localPort: lease.localPort, release: () => lease.release({ aging: false }) };
+    });
+    await refusedOrDue(async () => {
+      const s = await porter.connect({ host: '127.0.0.1', port });
+      return { localPort: s.localPort, release: () => s.resetAndDestroy() };
+    });
+    // After it, it can: the release came before 'close' was emitted, so AGING_MS from
+    // now is past the deadline.
+    await delay(AGING_MS + 1);
     t.deepEqual(poolFor(porter.snapshot(), '127.0.0.1', port)?.aging, []);
     const lease = porter.allocate({ address: '127.0.0.1', port });
     t.is(lease.localPort, first);
@@ -49,30 +73,35 @@ for (const how of ['end', 'destroy'] as const) {
   });
 }
 
+// The exact deadline is tested on the core's manual clock (crates/porter-core/tests:
+// aging_port_returns_exactly_at_its_own_deadline, a_closed_connection_ages_until_its_deadline);
+// here, on the real clock, only what no load can change: never before the deadline.
 test('the port is not handed out before its deadline even when asked repeatedly', async (t) => {
-  const { servers, port, porter } = await setup('echo', 300);
+  const agingMs = 300;
+  const { servers, port, first, porter } = await setup('echo', agingMs);
   t.teardown(() => servers.stop());
   const socket = await porter.connect({ host: '127.0.0.1', port });
   const done = closed(socket);
+  const beforeClose = performance.now();
   socket.end();
   await done;
-  const closedAt = performance.now();
-  let firstSuccess: number | undefined;
-  while (firstSuccess === undefined) {
+  let refusals = 0;
+  for (;;) {
+    const asked = performance.now();
     try {
-      porter.allocate({ address: '127.0.0.1', port }).release({ aging: false });
-      firstSuccess = performance.now() - closedAt;
+      const lease = porter.allocate({ address: '127.0.0.1', port });
+      t.is(lease.localPort, first);
+      lease.release({ aging: false });
+      // The release came after beforeClose, its deadline agingMs after the release.
+      t.true(asked - beforeClose >= agingMs - 1, `handed out ${asked - beforeClose} ms after the close began`);
+      break;
     } catch (e) {
       t.is((e as NodeJS.ErrnoException).code, 'ERR_PORTER_EXHAUSTED');
-      if (performance.now() - closedAt > 2_000) break;
+      refusals += 1;
       await delay(10);
     }
   }
-  t.truthy(firstSuccess, 'the port came back');
-  // The release happened at or before 'close' was emitted, so the deadline can be a
-  // little earlier than closedAt + agingMs, never much.
-  t.true((firstSuccess ?? 0) >= 300 - 30, `came back after ${firstSuccess} ms`);
-  t.true((firstSuccess ?? Infinity) < 300 + 700, `came back after ${firstSuccess} ms`);
+  t.log(`${refusals} refusals before the port came back`);
 });
 
 test('a remote close (server ends first) returns the port at once', async (t) => {
@@ -179,12 +208,13 @@ test('allocate(): lease fields, release() ages by default, release({aging: false
   t.is(portState(porter.snapshot(), '127.0.0.1', 9, a.localPort), 'aging');
   t.true(b.release({ aging: false }));
   t.is(portState(porter.snapshot(), '127.0.0.1', 9, b.localPort), 'free');
+  // The port released at once is the only one to hand out; the aging one is not.
   t.is(porter.allocate(dest).localPort, b.localPort);
-  // Another destination is another pool: the aging port is free there (walks start at a
-  // random port: take both).
-  const other = { address: '127.0.0.1', port: 10 };
-  t.deepEqual(
-    [porter.allocate(other).localPort, porter.allocate(other).localPort].sort((x, y) => x - y),
-    [first, last],
-  );
+  t.throws(() => porter.allocate(dest), { code: 'ERR_PORTER_EXHAUSTED' });
+  // Another destination is another pool: the aging port is free there.
+  const other = [
+    porter.allocate({ address: '127.0.0.1', port: 10 }),
+    porter.allocate({ address: '127.0.0.1', port: 10 }),
+  ];
+  t.true(other.some((l) => l.localPort === a.localPort));
 });

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { hostPorts, Porter } from '@porter/core';
 import test, { type ExecutionContext } from 'ava';
 import { netnsUnavailableReason, runInNetns } from '../helpers/netns.js';
+import { testIf } from '../helpers/requirements.js';
 
 const script = fileURLToPath(new URL('./fixtures/host-safety.mjs', import.meta.url));
 
@@ -48,13 +49,10 @@ interface Scenario {
   plain: number;
 }
 
-async function run(t: ExecutionContext, scenario: Scenario): Promise<Result | undefined> {
-  const reason = netnsUnavailableReason();
-  if (reason !== undefined) {
-    if (process.env.CI) t.fail(`network namespaces are required: ${reason}`);
-    else t.log(`SKIPPED: ${reason}`);
-    return undefined;
-  }
+/** The tests that run in namespaces: skipped (and counted) without them, failing in CI. */
+const inNetns = testIf(netnsUnavailableReason());
+
+async function run(t: ExecutionContext, scenario: Scenario): Promise<Result> {
   const run = await runInNetns(script, [JSON.stringify({ ephemeral: '2000 2999', ...scenario })], {
     timeoutMs: 90_000,
   });
@@ -75,9 +73,8 @@ const everyPlainConnectSucceeds = (t: ExecutionContext, r: Result, n: number): v
 
 const inWindow = (p: number, [first, last]: [number, number]): boolean => p >= first && p <= last;
 
-test('default options: 3,000 connections held, and every plain connect of the host still succeeds', async (t) => {
+inNetns('default options: 3,000 connections held, and every plain connect of the host still succeeds', async (t) => {
   const r = await run(t, { porter: {}, hold: 3000, plain: 900 });
-  if (!r) return;
   t.is(r.options.mode, 'hybrid');
   t.is(r.held, 3000);
   t.is(r.ports.distinct, 3000);
@@ -94,40 +91,43 @@ test('default options: 3,000 connections held, and every plain connect of the ho
   everyPlainConnectSucceeds(t, r, 900);
 });
 
-test("mode 'kernel': 3,000 connections from three addresses, all picked by the kernel, and the host keeps its ports", async (t) => {
-  const r = await run(t, {
-    porter: { mode: 'kernel', localAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3'] },
-    hold: 3001,
-    plain: 900,
-  });
-  if (!r) return;
-  t.is(r.capacity.explicit, 0);
-  t.is(r.capacity.kernel, 1000);
-  t.is(r.held, 3000, 'one window of 1,000 ports per source address');
-  t.is(r.holdError?.code, 'ERR_PORTER_EXHAUSTED');
-  t.is(r.ports.inEphemeral, 3000);
-  t.is(r.stats.kernelPicks, 3000);
-  t.is(r.inUse, 3000, 'porter tracks every port the kernel picked');
-  everyPlainConnectSucceeds(t, r, 900);
-});
+inNetns(
+  "mode 'kernel': 3,000 connections from three addresses, all picked by the kernel, and the host keeps its ports",
+  async (t) => {
+    const r = await run(t, {
+      porter: { mode: 'kernel', localAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3'] },
+      hold: 3001,
+      plain: 900,
+    });
+    t.is(r.capacity.explicit, 0);
+    t.is(r.capacity.kernel, 1000);
+    t.is(r.held, 3000, 'one window of 1,000 ports per source address');
+    t.is(r.holdError?.code, 'ERR_PORTER_EXHAUSTED');
+    t.is(r.ports.inEphemeral, 3000);
+    t.is(r.stats.kernelPicks, 3000);
+    t.is(r.inUse, 3000, 'porter tracks every port the kernel picked');
+    everyPlainConnectSucceeds(t, r, 900);
+  },
+);
 
-test('an explicit portRange gets the same protection: its ephemeral part is left to the kernel, and the whole range is usable', async (t) => {
-  const r = await run(t, { porter: { portRange: [1500, 2999], kernelFallback: false }, hold: 1501, plain: 900 });
-  if (!r) return;
-  t.is(r.capacity.explicit, 500);
-  t.is(r.capacity.kernel, 1000);
-  t.is(r.held, 1500, 'capacity is the whole range');
-  t.is(r.holdError?.code, 'ERR_PORTER_EXHAUSTED');
-  t.is(r.ports.min, 1500);
-  t.is(r.ports.max, 2999);
-  t.is(r.ports.inEphemeral, 1000);
-  t.is(r.stats.kernelPicks, 1000, 'the ports of the ephemeral range were picked by the kernel');
-  everyPlainConnectSucceeds(t, r, 900);
-});
+inNetns(
+  'an explicit portRange gets the same protection: its ephemeral part is left to the kernel, and the whole range is usable',
+  async (t) => {
+    const r = await run(t, { porter: { portRange: [1500, 2999], kernelFallback: false }, hold: 1501, plain: 900 });
+    t.is(r.capacity.explicit, 500);
+    t.is(r.capacity.kernel, 1000);
+    t.is(r.held, 1500, 'capacity is the whole range');
+    t.is(r.holdError?.code, 'ERR_PORTER_EXHAUSTED');
+    t.is(r.ports.min, 1500);
+    t.is(r.ports.max, 2999);
+    t.is(r.ports.inEphemeral, 1000);
+    t.is(r.stats.kernelPicks, 1000, 'the ports of the ephemeral range were picked by the kernel');
+    everyPlainConnectSucceeds(t, r, 900);
+  },
+);
 
-test('a range covering part of the ephemeral range keeps the kernel inside it (IP_LOCAL_PORT_RANGE)', async (t) => {
+inNetns('a range covering part of the ephemeral range keeps the kernel inside it (IP_LOCAL_PORT_RANGE)', async (t) => {
   const r = await run(t, { porter: { portRange: [1500, 2499], kernelFallback: false }, hold: 1001, plain: 100 });
-  if (!r) return;
   t.deepEqual(r.capacity.kernelWindow, [2000, 2499]);
   t.true(r.capacity.kernelWindowNarrowed);
   t.is(r.held, 1000);
@@ -139,11 +139,10 @@ test('a range covering part of the ephemeral range keeps the kernel inside it (I
   everyPlainConnectSucceeds(t, r, 100);
 });
 
-test("mode 'pool' is the opt-out: it binds inside the ephemeral range, and plain connects starve", async (t) => {
+inNetns("mode 'pool' is the opt-out: it binds inside the ephemeral range, and plain connects starve", async (t) => {
   // The Erlang original's behaviour, kept as a mode of its own: this is what the other
   // modes prevent, and it shows that the namespace's setup detects it.
   const r = await run(t, { porter: { mode: 'pool', portRange: [1500, 2999] }, hold: 1500, plain: 50 });
-  if (!r) return;
   t.is(r.held, 1500);
   t.is(r.ports.inEphemeral, 1000);
   t.is(r.stats.kernelPicks, 0);
@@ -151,10 +150,9 @@ test("mode 'pool' is the opt-out: it binds inside the ephemeral range, and plain
   t.deepEqual(r.otherProcess, { ok: 0, errors: { EADDRNOTAVAIL: 50 } });
 });
 
-test("portRange 'system' is the ephemeral range, reserved ports skipped in every mode", async (t) => {
+inNetns("portRange 'system' is the ephemeral range, reserved ports skipped in every mode", async (t) => {
   const reserved = '1500-1599,2500-2599';
   const r = await run(t, { reserved, porter: { portRange: 'system' }, hold: 901, plain: 100 });
-  if (!r) return;
   // hostPorts() reports the namespace's own settings.
   t.deepEqual(r.host.ephemeral, [2000, 2999]);
   t.deepEqual(r.host.reserved, [
@@ -173,7 +171,6 @@ test("portRange 'system' is the ephemeral range, reserved ports skipped in every
 
   // Pool mode binds every port of its range but the reserved ones.
   const pool = await run(t, { reserved, porter: { mode: 'pool', portRange: [1400, 1699] }, hold: 201, plain: 0 });
-  if (!pool) return;
   t.is(pool.capacity.explicit, 200);
   t.is(pool.ports.all.filter((p) => inWindow(p, [1400, 1699])).length, 200);
   t.false(

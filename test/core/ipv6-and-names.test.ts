@@ -1,6 +1,5 @@
 import { lookup } from 'node:dns/promises';
-import { readFileSync } from 'node:fs';
-import { isIP, type LookupFunction, type Socket } from 'node:net';
+import type { LookupFunction, Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
 import { closeAtTeardown, destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
@@ -13,11 +12,10 @@ test('IPv6 on ::1: ports from the range, pool keyed by ::, exhaustion', async (t
   const sockets = closeAtTeardown(t, servers);
   const port = servers.ports[0] as number;
   for (let i = 0; i < 3; i++) sockets.push(await porter.connect({ host: '::1', port }));
-  // The three ports of the range, in the walk's order from a random start.
-  const start = sockets[0]?.localPort as number;
+  const range = [first, first + 1, last];
   t.deepEqual(
-    sockets.map((s) => s.localPort),
-    [0, 1, 2].map((i) => first + ((start - first + i) % 3)),
+    sockets.map((s) => s.localPort).sort((a, b) => (a as number) - (b as number)),
+    range,
   );
   for (const s of sockets) {
     t.is(s.remoteAddress, '::1');
@@ -26,7 +24,7 @@ test('IPv6 on ::1: ports from the range, pool keyed by ::, exhaustion', async (t
   }
   const pool = poolFor(porter.snapshot(), '::1', port);
   t.is(pool?.localAddress, '::');
-  t.deepEqual(pool?.inUse, [first, first + 1, last]); // sorted
+  t.deepEqual(pool?.inUse, range);
   const err = await t.throwsAsync(porter.connect({ host: '::1', port }));
   t.is((err as NodeJS.ErrnoException).code, 'ERR_PORTER_EXHAUSTED');
   t.regex(err?.message ?? '', /::1/);
@@ -53,7 +51,7 @@ test('localAddresses apply per family', async (t) => {
   });
   t.is(v4.localAddress, '127.0.0.2');
   t.is(v6.localAddress, '::1');
-  for (const s of [v4, v6]) t.true((s.localPort as number) >= first && (s.localPort as number) <= last);
+  for (const s of [v4, v6]) t.true(s.localPort === first || s.localPort === last, `${s.localPort}`);
   t.truthy(poolFor(porter.snapshot(), '127.0.0.1', port, '127.0.0.2'));
   t.truthy(poolFor(porter.snapshot(), '::1', port, '::1'));
 });
@@ -78,36 +76,7 @@ test("host 'localhost' resolves, family 4 is honoured", async (t) => {
   t.true(v4.localPort !== undefined && v4.localPort >= first && v4.localPort <= last);
 });
 
-/** Whether /etc/hosts names localhost with an IPv6 address (then no DNS query is needed). */
-function hostsHasIpv6Localhost(): boolean {
-  try {
-    return readFileSync('/etc/hosts', 'utf8')
-      .split('\n')
-      .map((line) => line.replace(/#.*/, '').trim().split(/\s+/))
-      .some(([address, ...names]) => address !== undefined && isIP(address) === 6 && names.includes('localhost'));
-  } catch {
-    return false;
-  }
-}
-
-test("host 'localhost' with family 6 resolves to an IPv6 address", async (t) => {
-  if (!hostsHasIpv6Localhost()) {
-    // Looking it up would go past /etc/hosts to DNS: this test sends nothing off the host.
-    t.log('skipped: /etc/hosts gives localhost no IPv6 address (the custom lookup test covers family 6)');
-    t.pass();
-    return;
-  }
-  const servers = await startServers({ host: '::' });
-  t.teardown(() => servers.stop());
-  const [first, last] = await findFreePortBlock(2, ['::']);
-  const porter = new Porter({ portRange: [first, last], kernelFallback: false });
-  const port = servers.ports[0] as number;
-  const expected = (await lookup('localhost', { family: 6 })).address;
-  const v6 = await porter.connect({ host: 'localhost', port, family: 6 });
-  t.is(v6.remoteFamily, 'IPv6');
-  t.is(leaseOf(v6)?.remoteAddress, expected);
-  await destroyAll([v6]);
-});
+// With family 6 and hints through the real resolver: netns-names.test.ts.
 
 test('family 4 and 6 reach a custom lookup, and its answer is used', async (t) => {
   const servers = await startServers({ host: '::' });
@@ -149,8 +118,9 @@ test('timeout covers a slow resolver', async (t) => {
   const porter = new Porter({ portRange: [first, last], kernelFallback: false });
   const never = (() => {}) as unknown as LookupFunction;
   const started = performance.now();
+  // The resolver never answers: only the timeout can settle the connect.
   const err = await t.throwsAsync(porter.connect({ host: 'slow.test', port: 80, lookup: never, timeout: 150 }));
   t.is((err as NodeJS.ErrnoException).code, 'ETIMEDOUT');
-  t.true(performance.now() - started < 2_000);
+  t.true(performance.now() - started >= 150 - 1);
   t.deepEqual(porter.snapshot(), []);
 });

@@ -37,7 +37,7 @@ async function connectWith(prepared: string | undefined): Promise<Seen> {
   }
 }
 
-test('after the first connect the reserve holds 32 ready IPv4 sockets, close-on-exec', async (t) => {
+test('after the first connect the reserve fills to 32 ready IPv4 sockets, close-on-exec', async (t) => {
   const seen = await connectWith(undefined);
   // The connected socket, and the reserve filled back to its capacity.
   t.is(seen.added, 1 + 32);

@@ -1,9 +1,14 @@
 /**
  * Runs a Node script inside a network namespace of its own (`unshare -n`), with the
  * loopback interface up and the given sysctls set there. Kernel settings changed in the
- * namespace never touch the host's. Needs root (or CAP_SYS_ADMIN).
+ * namespace never touch the host's, and nothing sent there leaves it: its only interface
+ * is its own loopback. With `hosts`, the script also gets a mount namespace whose
+ * /etc/hosts is that text. Needs root (or CAP_SYS_ADMIN).
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface NetnsResult {
   code: number | null;
@@ -20,28 +25,41 @@ export interface NetnsOptions {
   /** Kill the child after this many ms. Default 60 s. */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** The text of /etc/hosts inside (a mount namespace of its own); the host's otherwise. */
+  hosts?: string;
 }
 
-let cached: string | undefined | null = null;
+const cached = new Map<string, string | undefined>();
 
 /**
  * Why namespaces cannot be used here, or undefined if they can: checks `id -u` is 0 and
- * that `unshare -n` can bring loopback up.
+ * that `unshare -n` can bring loopback up (with `mount`, that `unshare -mn` can also
+ * bind-mount a file over /etc/hosts). Synchronous, so that a test file can declare its
+ * tests skipped (see requirements.ts) when they cannot run.
  */
-export function netnsUnavailableReason(): string | undefined {
-  if (cached !== null) return cached;
+export function netnsUnavailableReason(options: { mount?: boolean } = {}): string | undefined {
+  const key = options.mount === true ? 'mount' : 'net';
+  if (cached.has(key)) return cached.get(key);
+  let reason: string | undefined;
   try {
     const uid = execFileSync('id', ['-u'], { encoding: 'utf8' }).trim();
     if (uid !== '0') {
-      cached = `not root (id -u is ${uid}): cannot create a network namespace`;
-      return cached;
+      reason = `not root (id -u is ${uid}): cannot create a network namespace`;
+    } else if (options.mount === true) {
+      execFileSync(
+        'unshare',
+        ['-mn', 'sh', '-c', 'ip link set lo up && mount --make-rprivate / && mount --bind /etc/hosts /etc/hosts'],
+        { stdio: 'pipe', timeout: 10_000 },
+      );
+    } else {
+      execFileSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up'], { stdio: 'pipe', timeout: 10_000 });
     }
-    execFileSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up'], { stdio: 'pipe', timeout: 10_000 });
-    cached = undefined;
   } catch (e) {
-    cached = `unshare -n with 'ip link set lo up' failed: ${(e as Error).message.split('\n')[0]}`;
+    const what = options.mount === true ? 'unshare -mn with a bind mount' : "unshare -n with 'ip link set lo up'";
+    reason = `${what} failed: ${(e as Error).message.split('\n')[0]}`;
   }
-  return cached;
+  cached.set(key, reason);
+  return reason;
 }
 
 const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
@@ -53,9 +71,18 @@ export function runInNetns(script: string, args: string[] = [], options: NetnsOp
     if (!/^[a-z0-9_.]+$/i.test(name)) throw new Error(`bad sysctl name ${name}`);
     setup.push(`printf '%s\\n' ${quote(String(value))} > /proc/sys/${name.replaceAll('.', '/')}`);
   }
+  let dir: string | undefined;
+  if (options.hosts !== undefined) {
+    dir = mkdtempSync(join(tmpdir(), 'porter-netns-'));
+    const hostsFile = join(dir, 'hosts');
+    writeFileSync(hostsFile, options.hosts);
+    // Private mounts first, so that the bind mount stays inside the namespace.
+    setup.push(`mount --make-rprivate / && mount --bind ${quote(hostsFile)} /etc/hosts`);
+  }
   const nodeArgs = options.nodeArgs ?? (script.endsWith('.ts') ? ['--import', 'tsx'] : []);
   const shell = `${setup.join(' && ')} && exec "$0" "$@"`;
-  const child = spawn('unshare', ['-n', '--', 'sh', '-c', shell, process.execPath, ...nodeArgs, script, ...args], {
+  const unshare = options.hosts === undefined ? '-n' : '-mn';
+  const child = spawn('unshare', [unshare, '--', 'sh', '-c', shell, process.execPath, ...nodeArgs, script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: options.env ?? process.env,
   });
@@ -71,11 +98,18 @@ export function runInNetns(script: string, args: string[] = [], options: NetnsOp
   return new Promise((resolve, reject) => {
     child.once('error', (e) => {
       clearTimeout(timer);
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
       reject(e);
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** The last line of `run`'s stdout, parsed as JSON (what the fixtures print). */
+export function lastJsonLine<T>(run: NetnsResult): T {
+  return JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as T;
 }

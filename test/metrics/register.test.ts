@@ -3,6 +3,8 @@ import { Porter } from '@porter/core';
 import { ERR_METRICS_REGISTERED, registerPorterMetrics } from '@porter/metrics';
 import test from 'ava';
 import { Registry, type RegistryContentType } from 'prom-client';
+import { collide } from '../helpers/collisions.js';
+import { testIf } from '../helpers/requirements.js';
 import { closed, destroyAll, endAndWait, findFreePortBlock, startServers } from '../helpers/servers.js';
 import {
   freePort,
@@ -148,9 +150,49 @@ test('gauges and counters follow real connections, releases, exhaustion and refu
     sumOf(s, 'porter_connect_errors_total'),
     Object.values(stats.connectErrors).reduce((a, b) => a + b, 0),
   );
-  for (const [code, count] of Object.entries(stats.retries))
-    t.is(sampleValue(s, 'porter_retries_total', { code }), count);
+  // No connect collided here: both retry series are there, at 0 (the retry test below
+  // makes them count).
+  t.deepEqual(
+    select(s, 'porter_retries_total').map((x) => [x.labels['code'], x.value]),
+    [
+      ['EADDRINUSE', 0],
+      ['EADDRNOTAVAIL', 0],
+    ],
+  );
+  t.deepEqual(stats.retries, { EADDRINUSE: 0, EADDRNOTAVAIL: 0 });
 });
+
+for (const holder of ['listener', '4-tuple'] as const) {
+  const code = holder === 'listener' ? 'EADDRINUSE' : 'EADDRNOTAVAIL';
+  test(`porter_retries_total{code="${code}"} and porter_kernel_fallbacks_total count real collisions`, async (t) => {
+    // Both ports of the range collide: the first is retried on the second, which collides
+    // too, and is retried through the kernel's choice. Two retries, one fallback.
+    const { porter, port, first, last, sockets } = await collide(t, holder, 2, 2, {
+      retry: { attempts: 1 },
+      kernelFallback: true,
+    });
+    const registry = new Registry();
+    registerPorterMetrics({ porter, registry });
+    const pool = { remote: `127.0.0.1:${port}`, local: ANY };
+    sockets.push(await porter.connect({ host: '127.0.0.1', port }));
+    let s = await scrape(registry);
+    t.is(sampleValue(s, 'porter_retries_total', { code }), 2);
+    t.is(sampleValue(s, 'porter_retries_total', { code: code === 'EADDRINUSE' ? 'EADDRNOTAVAIL' : 'EADDRINUSE' }), 0);
+    t.is(sampleValue(s, 'porter_kernel_fallbacks_total'), 1);
+    t.is(sampleValue(s, 'porter_ports_aging', pool), 2, `${first} and ${last} age`);
+    t.is(sampleValue(s, 'porter_ports_in_use', pool), 1);
+    t.is(sampleValue(s, 'porter_ports_free', pool), 0);
+    // Both ports aging: the next connect goes straight to the kernel, no retry.
+    sockets.push(await porter.connect({ host: '127.0.0.1', port }));
+    s = await scrape(registry);
+    t.is(sampleValue(s, 'porter_retries_total', { code }), 2);
+    t.is(sampleValue(s, 'porter_kernel_fallbacks_total'), 2);
+    t.is(sampleValue(s, 'porter_ports_in_use', pool), 2);
+    t.is(sampleValue(s, 'porter_allocations_total'), 4, 'two ports of the range and two of the kernel');
+    t.is(sampleValue(s, 'porter_exhausted_total'), 0);
+    t.is(select(s, 'porter_connect_errors_total').length, 0, 'no connect failed');
+  });
+}
 
 test('maxPools: the busiest pools keep their series, the rest is summed into remote="other"', async (t) => {
   const [first, last] = await findFreePortBlock(12);
@@ -269,35 +311,34 @@ test('maxPools 0 sums every pool; with pools under the cap there is no "other" s
   for (const l of leases) l.release({ aging: false });
 });
 
-test('promtool check metrics is clean on the exposition', async (t) => {
-  const promtool = promtoolPath();
-  if (promtool === undefined) {
-    t.log('promtool is not installed (Debian package prometheus): skipped');
-    t.pass();
-    return;
-  }
-  const echo = await startServers({ mode: 'echo' });
-  const [first, last] = await findFreePortBlock(3);
-  const porter = new Porter({ portRange: [first, last], kernelFallback: false });
-  const registry = new Registry();
-  const sockets: Socket[] = [];
-  t.teardown(async () => {
-    await destroyAll(sockets);
-    await echo.stop();
-  });
-  registerPorterMetrics({ porter, registry, maxPools: 1 });
-  for (let i = 0; i < 2; i++) sockets.push(await porter.connect({ host: '127.0.0.1', port: echo.ports[0]! }));
-  await t.throwsAsync(porter.connect({ host: '127.0.0.1', port: await freePort() }));
-  porter.allocate({ address: '::1', port: 443 }).release();
-  const text = await registry.metrics();
-  // Every kind of series is there: pools, other, labelled counters, the histogram.
-  t.regex(text, /porter_ports_in_use\{remote="other",local="other"\} \d/);
-  t.regex(text, /porter_connect_errors_total\{code="ECONNREFUSED"\} 1/);
-  t.regex(text, /porter_connect_duration_seconds_bucket\{le="\+Inf"\} 2/);
-  const { status, output } = promtoolCheck(promtool, text);
-  t.is(output.trim(), '', output);
-  t.is(status, 0);
-});
+const promtool = promtoolPath();
+
+testIf(promtool === undefined ? 'promtool (Debian package prometheus)' : undefined)(
+  'promtool check metrics is clean on the exposition',
+  async (t) => {
+    const echo = await startServers({ mode: 'echo' });
+    const [first, last] = await findFreePortBlock(3);
+    const porter = new Porter({ portRange: [first, last], kernelFallback: false });
+    const registry = new Registry();
+    const sockets: Socket[] = [];
+    t.teardown(async () => {
+      await destroyAll(sockets);
+      await echo.stop();
+    });
+    registerPorterMetrics({ porter, registry, maxPools: 1 });
+    for (let i = 0; i < 2; i++) sockets.push(await porter.connect({ host: '127.0.0.1', port: echo.ports[0]! }));
+    await t.throwsAsync(porter.connect({ host: '127.0.0.1', port: await freePort() }));
+    porter.allocate({ address: '::1', port: 443 }).release();
+    const text = await registry.metrics();
+    // Every kind of series is there: pools, other, labelled counters, the histogram.
+    t.regex(text, /porter_ports_in_use\{remote="other",local="other"\} \d/);
+    t.regex(text, /porter_connect_errors_total\{code="ECONNREFUSED"\} 1/);
+    t.regex(text, /porter_connect_duration_seconds_bucket\{le="\+Inf"\} 2/);
+    const { status, output } = promtoolCheck(promtool as string, text);
+    t.is(output.trim(), '', output);
+    t.is(status, 0);
+  },
+);
 
 test('unregister removes the metrics; a second registration under the same names is refused', async (t) => {
   const [first, last] = await findFreePortBlock(2);
@@ -350,12 +391,22 @@ test('resetMetrics() leaves the core counters alone; JSON and OpenMetrics output
 
 test('the default porter and registry are used when none are given', async (t) => {
   const { register } = await import('prom-client');
-  const { defaultPorter } = await import('@porter/core');
+  const { allocate, defaultPorter } = await import('@porter/core');
   const metrics = registerPorterMetrics();
   t.teardown(() => metrics.unregister());
   t.truthy(register.getSingleMetric('porter_pools'));
+  // Nothing else in this file uses the default instance: it has exactly these pools.
+  const leases = [defaultPorter().allocate({ address: '127.0.0.1', port: 7 }), allocate({ address: '::1', port: 7 })];
+  t.teardown(() => {
+    for (const l of leases) l.release({ aging: false });
+  });
   const s = parseExposition(await register.metrics());
-  t.is(sampleValue(s, 'porter_pools'), defaultPorter().stats().pools);
+  t.is(sampleValue(s, 'porter_pools'), 2);
+  t.is(sampleValue(s, 'porter_allocations_total'), 2);
+  t.is(sampleValue(s, 'porter_ports_in_use', { remote: '127.0.0.1:7', local: ANY }), 1);
+  t.is(sampleValue(s, 'porter_ports_in_use', { remote: '[::1]:7', local: '::' }), 1);
+  // And not those of another Porter in this file.
+  t.is(select(s, 'porter_ports_in_use').length, 2);
 });
 
 test('bad options throw as Node does', (t) => {

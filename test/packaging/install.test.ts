@@ -460,12 +460,13 @@ test.serial('without its platform package, loading fails with an error naming th
   const result = await mustRun(process.execPath, ['missing-binding.cjs'], { cwd: app, env });
   const report = JSON.parse(result.stdout.trim()) as Record<
     string,
-    { loaded: boolean; message: string; causes: string[] }
+    { loaded: boolean; message: string; code?: string; causes: string[] }
   >;
   t.log(JSON.stringify(report, null, 2));
   for (const name of ['@porter/native', '@porter/core']) {
     const seen = report[name];
     t.false(seen?.loaded, `${name} does not load without a binary`);
+    t.is(seen?.code, 'ERR_PORTER_NO_BINARY', `${name}: the documented code`);
     t.regex(seen?.message ?? '', new RegExp(`no prebuilt binary for this platform \\(${HOST_ABI}\\)`));
     t.regex(seen?.message ?? '', /reinstall without --omit=optional/, 'the message says what to do');
     t.regex(seen?.message ?? '', new RegExp(`@porter/native-${HOST_ABI}`), 'it names the platform package');

@@ -5,11 +5,13 @@
 import { once } from 'node:events';
 import type { ClientRequestArgs } from 'node:http';
 import { Agent, get } from 'node:https';
+import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import { createSecureContext, type TLSSocket } from 'node:tls';
 import { defaultPorter, Porter } from '@porter/core';
 import { connect, createConnection, leaseOf } from '@porter/tls';
 import test from 'ava';
+import { destroyAll, fillAcceptQueue, startServers } from '../helpers/servers.js';
 import { type Certs, makeCerts } from './helpers/certs.js';
 import { inUse, poolsTo } from './helpers/pools.js';
 import { startSilentServer, startTlsServer } from './helpers/servers.js';
@@ -213,6 +215,7 @@ test('handshake timeout against a server that never answers: ETIMEDOUT, the port
   const server = await startSilentServer();
   const porter = newPorter();
   const started = performance.now();
+  // The server never answers the handshake: only the timeout can settle the connect.
   const err = (await t.throwsAsync(
     connect({ host: '127.0.0.1', port: server.port, ca: certs.ca, porter, timeout: 300 }),
   )) as NodeJS.ErrnoException & { address?: string; port?: number };
@@ -220,8 +223,66 @@ test('handshake timeout against a server that never answers: ETIMEDOUT, the port
   t.is(err.code, 'ETIMEDOUT');
   t.is(err.syscall, 'connect');
   t.is(err.port, server.port);
-  t.true(elapsed >= 290 && elapsed < 2_000, `timed out after ${elapsed} ms`);
+  t.true(elapsed >= 300 - 1, `timed out after ${elapsed} ms`);
   t.is(server.connections(), 1, 'the TCP connection had been established');
+  assertOnePortAging(t, porter, server.port);
+  await server.close();
+});
+
+test('timeout in the TCP stage: a destination that never completes the connect, ETIMEDOUT', async (t) => {
+  const servers = await startServers({ mode: 'no-accept' });
+  const port = servers.ports[0] as number;
+  const fill = await fillAcceptQueue('127.0.0.1', port);
+  t.teardown(async () => {
+    await destroyAll(fill);
+    await servers.stop();
+  });
+  const porter = newPorter();
+  const err = (await t.throwsAsync(
+    connect({ host: '127.0.0.1', port, ca: certs.ca, porter, timeout: 300 }),
+  )) as NodeJS.ErrnoException & { port?: number; localPort?: number };
+  t.is(err.code, 'ETIMEDOUT');
+  t.is(err.syscall, 'connect');
+  t.is(err.port, port);
+  t.deepEqual(inUse(porter), []);
+  // Its SYN left: the port ages.
+  t.deepEqual(
+    poolsTo(porter, port).flatMap((p) => p.aging.map((a) => a.port)),
+    [err.localPort],
+  );
+});
+
+test('one timeout spans the TCP connect and the handshake: the handshake gets what is left', async (t) => {
+  const server = await startSilentServer();
+  const porter = newPorter();
+  const timeout = 1_500;
+  // The TCP stage takes half the timeout: the resolver answers after that long.
+  let resolved!: () => void;
+  const answered = new Promise<void>((resolve) => {
+    resolved = resolve;
+  });
+  const lookup = ((_host: string, _options: unknown, cb: (...a: unknown[]) => void) => {
+    setTimeout(() => {
+      cb(null, '127.0.0.1', 4);
+      resolved();
+    }, timeout / 2);
+  }) as unknown as LookupFunction;
+  const pending = connect({ host: 'slow.test', port: server.port, ca: certs.ca, porter, timeout, lookup });
+  const outcome = pending.then(
+    () => 'connected',
+    (e: NodeJS.ErrnoException) => e.code,
+  );
+  await answered;
+  // A handshake allowed the whole timeout again would end no earlier than this timer,
+  // set now with the same delay (timers of one delay fire in the order they were set).
+  let fullTimeoutPassed = false;
+  const marker = setTimeout(() => {
+    fullTimeoutPassed = true;
+  }, timeout);
+  t.teardown(() => clearTimeout(marker));
+  t.is(await outcome, 'ETIMEDOUT');
+  t.false(fullTimeoutPassed, 'the handshake was given a whole timeout of its own');
+  t.is(server.connections(), 1, 'the TCP connection had been established: the handshake timed out');
   assertOnePortAging(t, porter, server.port);
   await server.close();
 });
@@ -307,8 +368,12 @@ test('bad options throw synchronously with Node codes', (t) => {
   t.throws(call({ port: 70_000, porter }), { code: 'ERR_SOCKET_BAD_PORT', instanceOf: RangeError });
   t.throws(call({ port: 1, porter, timeout: -1 }), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(call({ port: 1, porter, signal: 'x' }), { code: 'ERR_INVALID_ARG_TYPE' });
-  // The secure context is built up front: a bad key throws before any connection.
-  t.throws(call({ port: 1, porter, cert: certs.client.cert, key: Buffer.from('not a key') }));
+  // The secure context is built up front: a bad key throws before any connection, with
+  // the code Node's own tls.createSecureContext gives it (OpenSSL's, so read, not written).
+  const badKey = { cert: certs.client.cert, key: Buffer.from('not a key') };
+  const nodeCode = (t.throws(() => createSecureContext(badKey)) as NodeJS.ErrnoException).code;
+  t.regex(String(nodeCode), /^ERR_/);
+  t.throws(call({ port: 1, porter, ...badKey }), { code: nodeCode });
   t.throws(call({ port: 1, porter, minVersion: 'TLSv9' }), { code: 'ERR_TLS_INVALID_PROTOCOL_VERSION' });
   t.deepEqual(porter.snapshot(), []);
 });

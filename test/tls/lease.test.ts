@@ -1,7 +1,7 @@
 /**
  * The lease of a porter TLS socket: its fields, aging when this side closes first, an
- * immediate return when the server closes first; and session resumption with a session
- * from an earlier porter socket.
+ * immediate return when the server closes first or resets the connection; and session
+ * resumption with a session from an earlier porter socket.
  */
 import { once } from 'node:events';
 import type { TLSSocket } from 'node:tls';
@@ -90,6 +90,34 @@ test('the server closes first: the port is free again at once', async (t) => {
   t.deepEqual(inUse(porter), []);
   t.false(isAging(porter, server.port, port));
   t.true(isFree(porter, server.port, port));
+  await server.close();
+});
+
+test('the server resets the connection: ECONNRESET, and the port is free again at once', async (t) => {
+  let server: Awaited<ReturnType<typeof startTlsServer>> | undefined;
+  server = await startTlsServer({ cert: certs.server.cert, key: certs.server.key }, (s) => {
+    s.once('data', () => server?.reset(s));
+  });
+  const porter = new Porter({ agingMs: 60_000 });
+  const socket = await connect({ host: '127.0.0.1', port: server.port, ca: certs.ca, porter });
+  const port = socket.localPort as number;
+  t.deepEqual(inUse(porter), [port]);
+  const errors: NodeJS.ErrnoException[] = [];
+  socket.on('error', (e) => errors.push(e));
+  // (once(socket, 'close') would reject on the 'error' that comes first.)
+  const done = new Promise((resolve) => socket.once('close', resolve));
+  socket.write('reset me');
+  await done;
+  t.deepEqual(
+    errors.map((e) => e.code),
+    ['ECONNRESET'],
+  );
+  t.true(leaseOf(socket)?.released);
+  // A reset leaves no TIME_WAIT on this side: not aging.
+  t.deepEqual(inUse(porter), []);
+  t.false(isAging(porter, server.port, port));
+  t.true(isFree(porter, server.port, port));
+  t.deepEqual(porter.stats().releases, { aging: 0, immediate: 1 });
   await server.close();
 });
 

@@ -26,17 +26,41 @@ fn v4(last: u8) -> IpAddr {
 
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
-/// A port the kernel just found free on `ip` (and let go again).
-fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind(SocketAddr::new(ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The kernel's ephemeral range (`net.ipv4.ip_local_port_range`).
+fn ephemeral_range() -> (u16, u16) {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let mut it = text.split_whitespace().map(|p| p.parse::<u16>().unwrap());
+    (it.next().unwrap(), it.next().unwrap())
 }
 
-/// Pool mode: porter binds every port of the range itself (these tests pick ranges the
-/// kernel just handed out, which lie in its ephemeral range).
+/// The first of `size` consecutive ports below the kernel's ephemeral range (ports porter
+/// binds explicitly, which the kernel never hands out by itself), each free on `ip` right
+/// now. Drawn at random, so that test processes running at the same time rarely meet.
+fn free_block(ip: IpAddr, size: u16) -> u16 {
+    let (ephemeral_first, _) = ephemeral_range();
+    let (low, high) = (10_000u32, u32::from(ephemeral_first) - u32::from(size));
+    assert!(high > low, "no room below the ephemeral range {ephemeral_first}");
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id().rotate_left(16);
+    for _ in 0..100 {
+        // xorshift: a fresh candidate each round.
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let first = (low + seed % (high - low)) as u16;
+        let all_free = (first..first + size).all(|p| std::net::TcpListener::bind(SocketAddr::new(ip, p)).is_ok());
+        if all_free {
+            return first;
+        }
+    }
+    panic!("no {size} free ports below {ephemeral_first} on {ip}");
+}
+
+/// Pool mode: porter binds every port of the range itself (the ranges of these tests,
+/// from `free_block`, lie below the kernel's ephemeral range anyway).
 fn config(first: u16, last: u16, retry_attempts: u32, kernel_fallback: bool) -> Config {
     Config {
         range: PortRange::new(first, last).unwrap(),
@@ -129,9 +153,9 @@ async fn connects_v4_from_the_leased_port() {
     let ip = v4(2);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let remote = listener.local_addr().unwrap();
-    let p = free_port(ip);
+    let p = free_block(ip, 32);
     // A few retries in case a port of the range is busy on this host.
-    let registry = Registry::new(config(p, p.saturating_add(31), 8, false)).unwrap();
+    let registry = Registry::new(config(p, p + 31, 8, false)).unwrap();
     let f = flow(&registry, Some(ip), remote);
     let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
     check_bound(&c, registry.config().range, ip, remote);
@@ -149,8 +173,8 @@ async fn connects_v4_from_the_leased_port() {
 async fn connects_v6_from_the_unspecified_address() {
     let listener = TcpListener::bind("[::1]:0").await.unwrap();
     let remote = listener.local_addr().unwrap();
-    let p = free_port(V6);
-    let registry = Registry::new(config(p, p.saturating_add(31), 8, false)).unwrap();
+    let p = free_block(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 32);
+    let registry = Registry::new(config(p, p + 31, 8, false)).unwrap();
     let f = flow(&registry, None, remote);
     assert_eq!(f.key().local, IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
@@ -169,7 +193,7 @@ async fn one_port_serves_two_destinations_at_once() {
     let a = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let b = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (ra, rb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
-    let p = free_port(ip);
+    let p = free_block(ip, 1);
     let registry = Registry::new(config(p, p, 0, false)).unwrap();
     let (fa, fb) = (flow(&registry, Some(ip), ra), flow(&registry, Some(ip), rb));
     let ca = connect(one(&fa), ra, TIMEOUT, None).await.unwrap();
@@ -200,7 +224,7 @@ async fn one_port_serves_two_destinations_at_once() {
 async fn kernel_fallback(ip: IpAddr, listen: &str) {
     let listener = TcpListener::bind(listen).await.unwrap();
     let remote = listener.local_addr().unwrap();
-    let p = free_port(ip);
+    let p = free_block(ip, 1);
     let registry = Registry::new(config(p, p, 0, true)).unwrap();
     let f = flow(&registry, Some(ip), remote);
     let first = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
@@ -242,36 +266,41 @@ async fn kernel_fallback_v6_tracks_the_kernels_port() {
     kernel_fallback(V6, "[::1]:0").await;
 }
 
-/// A registry over six ports from `ip` towards a new listener, and a listener holding
-/// the port the flow's walk tries next (walks start at a random port), so that porter's
-/// bind to it fails with EADDRINUSE.
-async fn busy_port(
-    ip: IpAddr,
-    retry_attempts: u32,
-) -> (std::net::TcpListener, u16, TcpListener, SocketAddr, Arc<Registry>, Flow) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let remote = listener.local_addr().unwrap();
-    let first = free_port(ip).min(65530);
-    let registry = Registry::new(config(first, first + 5, retry_attempts, false)).unwrap();
-    let f = flow(&registry, Some(ip), remote);
-    // The walk's next port follows the one just handed out (and given back at once).
-    let seen = f.allocate_port().unwrap();
-    f.release(seen, false);
-    let p = if seen == first + 5 { first } else { seen + 1 };
-    let blocker = std::net::TcpListener::bind(SocketAddr::new(ip, p)).unwrap();
-    (blocker, p, listener, remote, registry, f)
+/// A listener on port `p` of the source address `ip`, so that porter's bind to `ip:p`
+/// fails with EADDRINUSE.
+fn blocker(ip: IpAddr, p: u16) -> std::net::TcpListener {
+    std::net::TcpListener::bind(SocketAddr::new(ip, p)).unwrap()
 }
 
+/// A connection from `ip:p` to `remote`, bound with SO_REUSEADDR as porter's sockets are:
+/// porter's bind to `ip:p` succeeds, and its connect to `remote` fails with EADDRNOTAVAIL
+/// (the 4-tuple is taken).
+fn four_tuple_holder(ip: IpAddr, p: u16, remote: SocketAddr) -> Socket {
+    let s = Socket::new(Domain::for_address(remote), Type::STREAM, None).unwrap();
+    s.set_reuse_address(true).unwrap();
+    s.bind(&SocketAddr::new(ip, p).into()).unwrap();
+    s.connect(&remote.into()).unwrap();
+    s
+}
+
+/// The pool walks its range from wherever it starts: with one of two ports taken, the
+/// first connect lands on the other whichever it tried first, and after a second connect
+/// the taken port has collided (and aged) in every order.
 #[tokio::test]
 async fn retries_another_port_after_eaddrinuse() {
     let ip = v4(5);
-    let (_blocker, p, listener, remote, registry, f) = busy_port(ip, 1).await;
+    let p = free_block(ip, 2);
+    let _blocker = blocker(ip, p);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let remote = listener.local_addr().unwrap();
+    let registry = Registry::new(config(p, p + 1, 1, false)).unwrap();
+    let f = flow(&registry, Some(ip), remote);
     let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
-    let port = c.lease.port();
-    assert_ne!(port, p);
-    assert!(registry.config().range.contains(port));
+    assert_eq!(c.lease.port(), p + 1);
     check_bound(&c, registry.config().range, ip, remote);
     let _c = exchange(c, &listener).await;
+    let err = connect(one(&f), remote, TIMEOUT, None).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_PORTER_EXHAUSTED");
     assert!(f.is_aging(p), "the port that failed is not aging");
     assert!(!f.is_in_use(p));
     assert_eq!(retries(&registry, "EADDRINUSE"), 1);
@@ -282,7 +311,11 @@ async fn retries_another_port_after_eaddrinuse() {
 #[tokio::test]
 async fn bind_error_without_retry_or_fallback() {
     let ip = v4(6);
-    let (_blocker, p, _listener, remote, registry, f) = busy_port(ip, 0).await;
+    let p = free_block(ip, 1);
+    let _blocker = blocker(ip, p);
+    let remote = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let registry = Registry::new(config(p, p, 0, false)).unwrap();
+    let f = flow(&registry, Some(ip), remote);
     let err = connect(one(&f), remote, TIMEOUT, None).await.unwrap_err();
     assert!(matches!(err, Error::Sys { syscall: "bind", .. }), "{err:?}");
     assert_eq!(err.code(), "EADDRINUSE");
@@ -299,8 +332,8 @@ async fn bind_error_without_retry_or_fallback() {
 #[tokio::test]
 async fn bind_error_then_kernel_fallback() {
     let ip = v4(7);
-    let blocker = std::net::TcpListener::bind(SocketAddr::new(ip, 0)).unwrap();
-    let p = blocker.local_addr().unwrap().port();
+    let p = free_block(ip, 1);
+    let _blocker = blocker(ip, p);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let remote = listener.local_addr().unwrap();
     let registry = Registry::new(config(p, p, 0, true)).unwrap();
@@ -314,6 +347,43 @@ async fn bind_error_then_kernel_fallback() {
     assert_eq!(registry.stats().kernel_fallbacks, 1);
 }
 
+/// EADDRNOTAVAIL at connect: both ports of the range have their 4-tuple to the
+/// destination taken. The first collision is retried on the other port, the second
+/// through the kernel's choice; both ports age, for that destination only.
+#[tokio::test]
+async fn connect_error_eaddrnotavail_is_retried_and_the_ports_age() {
+    let ip = v4(12);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let remote = listener.local_addr().unwrap();
+    let p = free_block(ip, 2);
+    let _holders = [four_tuple_holder(ip, p, remote), four_tuple_holder(ip, p + 1, remote)];
+    // The listener's side of the holders' connections, accepted first.
+    let _accepted = [listener.accept().await.unwrap(), listener.accept().await.unwrap()];
+    let registry = Registry::new(config(p, p + 1, 1, true)).unwrap();
+    let f = flow(&registry, Some(ip), remote);
+    let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
+    assert!(c.kernel_chosen);
+    let kp = c.lease.port();
+    assert!(kp != p && kp != p + 1);
+    let _c = exchange(c, &listener).await;
+    assert!(f.is_aging(p) && f.is_aging(p + 1));
+    // Both collisions count: the first retried on the other port, the second through the
+    // kernel's choice.
+    assert_eq!(retries(&registry, "EADDRNOTAVAIL"), 2);
+    assert_eq!(retries(&registry, "EADDRINUSE"), 0);
+    assert_eq!(registry.stats().kernel_fallbacks, 1);
+    // Without the fallback, the last collision is the error, from connect.
+    let strict = Registry::new(config(p, p + 1, 1, false)).unwrap();
+    let g = flow(&strict, Some(ip), remote);
+    let err = connect(one(&g), remote, TIMEOUT, None).await.unwrap_err();
+    assert!(matches!(err, Error::Sys { syscall: "connect", .. }), "{err:?}");
+    assert_eq!(err.code(), "EADDRNOTAVAIL");
+    assert!(g.is_aging(p) && g.is_aging(p + 1));
+    // Another destination: those ports are free there.
+    let elsewhere = flow(&strict, Some(ip), SocketAddr::new(v4(13), remote.port()));
+    assert!(!elsewhere.is_aging(p) && !elsewhere.is_aging(p + 1));
+}
+
 #[tokio::test]
 async fn refused_connect_ages_the_port() {
     let ip = v4(8);
@@ -321,7 +391,7 @@ async fn refused_connect_ages_the_port() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let p = free_port(ip);
+    let p = free_block(ip, 1);
     let registry = Registry::new(config(p, p, 0, false)).unwrap();
     let f = flow(&registry, Some(ip), dead);
     let err = connect(one(&f), dead, TIMEOUT, None).await.unwrap_err();
@@ -336,6 +406,49 @@ async fn refused_connect_ages_the_port() {
     let snap = &registry.snapshot()[0];
     assert!(snap.in_use.is_empty());
     assert_eq!(snap.aging.iter().map(|a| a.0).collect::<Vec<_>>(), vec![p]);
+}
+
+/// A connection closed from this side ages its port for exactly the registry's aging
+/// period, on the registry's clock (driven by hand here): refused a microsecond before
+/// the deadline, connected again at it. The JavaScript tests run on the real clock and
+/// check only what no load can change: never before the deadline.
+#[tokio::test]
+async fn a_closed_connection_ages_until_its_deadline() {
+    let ip = v4(14);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let remote = listener.local_addr().unwrap();
+    let p = free_block(ip, 1);
+    let clock = Arc::new(ManualClock::new());
+    let aging = Config {
+        aging: Duration::from_millis(500),
+        ..config(p, p, 0, false)
+    };
+    let registry = Registry::with_clock(aging, clock.clone()).unwrap();
+    let f = flow(&registry, Some(ip), remote);
+    let c = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
+    assert_eq!(c.lease.port(), p);
+    let Connected { socket, lease, .. } = exchange(c, &listener).await;
+    // Closed with a reset, so that no TIME_WAIT stands in the way of the connect at the
+    // deadline: what is tested is the pool's aging, released as a local close releases.
+    socket.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(socket);
+    clock.advance_ms(7);
+    assert_eq!(lease.release(true), Released::Aging);
+    assert_eq!(registry.snapshot()[0].aging, vec![(p, 500_000)]);
+
+    clock.advance_us(500_000 - 1);
+    assert!(f.is_aging(p));
+    assert_eq!(registry.snapshot()[0].aging, vec![(p, 1)]);
+    let err = connect(one(&f), remote, TIMEOUT, None).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_PORTER_EXHAUSTED");
+
+    clock.advance_us(1);
+    assert!(!f.is_aging(p));
+    let again = connect(one(&f), remote, TIMEOUT, None).await.unwrap();
+    assert_eq!(again.lease.port(), p);
+    let again = exchange(again, &listener).await;
+    assert_eq!(registry.snapshot()[0].in_use, vec![p]);
+    drop(again);
 }
 
 /// A listener on 127.0.0.1 that never accepts, with the smallest backlog: once its
@@ -368,21 +481,19 @@ async fn fill(f: &Flow, remote: SocketAddr, timeout: Duration) -> (Vec<Connected
 async fn timeout_gives_the_port_back() {
     let ip = v4(9);
     let (_listener, remote) = stuck_listener();
-    let p = free_port(ip);
-    let registry = Registry::new(config(p, p.saturating_add(15), 4, false)).unwrap();
+    let p = free_block(ip, 16);
+    let registry = Registry::new(config(p, p + 15, 4, false)).unwrap();
     let f = flow(&registry, Some(ip), remote);
     let (held, err, took) = fill(&f, remote, Duration::from_millis(300)).await;
     assert!(
         !held.is_empty(),
         "not one connect went through before the queue was full"
     );
+    // Not before the timeout. (No upper bound: only the timeout can end a connect whose
+    // SYN is dropped, well before the kernel's own give-up after about two minutes.)
     assert!(
         took >= Duration::from_millis(300),
         "timed out after {took:?}, before the 300 ms"
-    );
-    assert!(
-        took < Duration::from_secs(3),
-        "timed out after {took:?}, long after the 300 ms"
     );
     assert!(matches!(err, Error::TimedOut { .. }), "{err:?}");
     assert_eq!(err.code(), "ETIMEDOUT");
@@ -403,8 +514,8 @@ async fn timeout_gives_the_port_back() {
 async fn cancellation_gives_the_port_back() {
     let ip = v4(10);
     let (_listener, remote) = stuck_listener();
-    let p = free_port(ip);
-    let registry = Registry::new(config(p, p.saturating_add(15), 4, false)).unwrap();
+    let p = free_block(ip, 16);
+    let registry = Registry::new(config(p, p + 15, 4, false)).unwrap();
     let f = flow(&registry, Some(ip), remote);
     let (held, err, _) = fill(&f, remote, Duration::from_millis(300)).await;
     assert_eq!(err.code(), "ETIMEDOUT");
@@ -419,14 +530,10 @@ async fn cancellation_gives_the_port_back() {
             token.cancel();
         })
     };
-    let t0 = Instant::now();
+    // The error tells the cancel from the 30 s timeout: no clock needed.
     let err = connect(one(&f), remote, Some(Duration::from_secs(30)), Some(token))
         .await
         .unwrap_err();
-    assert!(
-        t0.elapsed() < Duration::from_secs(10),
-        "the cancel did not stop the wait"
-    );
     assert!(matches!(err, Error::Cancelled), "{err:?}");
     assert_eq!(err.code(), "ABORT_ERR");
     canceller.await.unwrap();
@@ -455,8 +562,8 @@ async fn cancellation_gives_the_port_back() {
 async fn a_zero_timeout_fails_a_connect_that_is_still_pending() {
     let ip = v4(11);
     let (_listener, remote) = stuck_listener();
-    let p = free_port(ip);
-    let registry = Registry::new(config(p, p.saturating_add(15), 4, false)).unwrap();
+    let p = free_block(ip, 16);
+    let registry = Registry::new(config(p, p + 15, 4, false)).unwrap();
     let f = flow(&registry, Some(ip), remote);
     let (_held, _, _) = fill(&f, remote, Duration::from_millis(300)).await;
     let err = connect(one(&f), remote, Some(Duration::ZERO), None).await.unwrap_err();
@@ -552,7 +659,7 @@ async fn poll_now_settles_finished_connects_and_defers_the_rest() {
     let local = v4(30);
     let listener = TcpListener::bind(SocketAddr::new(local, 0)).await.unwrap();
     let target = listener.local_addr().unwrap();
-    let first = free_port(local);
+    let first = free_block(local, 1);
     let registry = Registry::new(config(first, first, 0, false)).unwrap();
     let f = flow(&registry, Some(local), target);
     let connected = match start(one(&f), target).unwrap().poll_now() {

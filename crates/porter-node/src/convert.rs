@@ -76,4 +76,62 @@ mod tests {
         assert_eq!(mode("kernel").unwrap(), Mode::Kernel);
         assert!(mode("fast").is_err());
     }
+
+    #[test]
+    fn ports_are_1_to_65535_and_anything_larger_is_an_invalid_value() {
+        assert_eq!(port(1, "port").unwrap(), 1);
+        assert_eq!(port(65535, "port").unwrap(), 65535);
+        let e = port(65536, "range end").unwrap_err();
+        assert_eq!(e.status, "ERR_INVALID_ARG_VALUE");
+        assert_eq!(e.reason, "range end must be a port number, got 65536");
+        assert!(port(u32::MAX, "port").is_err());
+    }
+
+    #[test]
+    fn ranges_are_checked_by_the_core_and_thrown_with_its_code() {
+        let one = range(20000, 20000).unwrap();
+        assert_eq!((one.first(), one.last(), one.len()), (20000, 20000, 1));
+        for (first, last) in [(0, 10), (2000, 1024)] {
+            let e = range(first, last).unwrap_err();
+            assert_eq!(e.status, "ERR_OUT_OF_RANGE");
+            assert!(e.reason.contains(&format!("{first}-{last}")), "{}", e.reason);
+        }
+        // A number that is no port fails as such before the range is looked at.
+        assert_eq!(range(1024, 70000).unwrap_err().status, "ERR_INVALID_ARG_VALUE");
+    }
+
+    #[test]
+    fn addresses_are_ip_literals_only() {
+        assert_eq!(ip("127.0.0.2").unwrap(), IpAddr::from([127, 0, 0, 2]));
+        assert_eq!(ip("::").unwrap(), IpAddr::from([0u16; 8]));
+        for bad in ["localhost", "", " 127.0.0.1", "127.0.0.256", "[::1]", "10.0.0.1:80"] {
+            let e = ip(bad).unwrap_err();
+            assert_eq!(e.status, "ERR_INVALID_IP_ADDRESS");
+            assert_eq!(e.reason, format!("Invalid IP address: {bad}"));
+        }
+        assert!(socket_addr("127.0.0.1", 65536).is_err());
+        assert!(socket_addr("broker", 1883).is_err());
+    }
+
+    #[test]
+    fn modes_by_their_names_only() {
+        assert_eq!(mode("hybrid").unwrap(), Mode::Hybrid);
+        assert_eq!(mode("pool").unwrap(), Mode::Pool);
+        for bad in ["Hybrid", "", "fast"] {
+            let e = mode(bad).unwrap_err();
+            assert_eq!(e.status, "ERR_INVALID_ARG_VALUE");
+            assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
+        }
+    }
+
+    #[test]
+    fn intervals_and_counts() {
+        let i = interval(1024, 65535);
+        assert_eq!((i.first, i.last), (1024, 65535));
+        let c = counts(vec![("EADDRINUSE", 3), ("EADDRNOTAVAIL", 0)]);
+        assert_eq!(
+            c.iter().map(|c| (c.code.as_str(), c.count)).collect::<Vec<_>>(),
+            [("EADDRINUSE", 3.0), ("EADDRNOTAVAIL", 0.0)]
+        );
+    }
 }

@@ -81,4 +81,88 @@ mod tests {
         let thrown = from_core(porter_core::Error::GlobalConfigured);
         assert_eq!(thrown.status, "ERR_PORTER_DEFAULT_CONFIGURED");
     }
+
+    fn remote() -> std::net::SocketAddr {
+        "10.1.4.148:8883".parse().unwrap()
+    }
+
+    #[test]
+    fn an_ipv6_error_gives_bare_addresses_and_no_local_where_none_was_bound() {
+        let e = porter_core::Error::Sys {
+            source: std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL),
+            syscall: "connect",
+            local: None,
+            remote: "[::1]:443".parse().unwrap(),
+        };
+        let n = NativeError::from(&e);
+        assert_eq!((n.code.as_str(), n.errno), ("EADDRNOTAVAIL", Some(libc::EADDRNOTAVAIL)));
+        assert_eq!(n.address.as_deref(), Some("::1"), "no brackets: Node's `address` field");
+        assert_eq!(n.port, Some(443));
+        assert_eq!((n.local_address, n.local_port), (None, None));
+        assert_eq!(n.message, e.to_string());
+    }
+
+    #[test]
+    fn porter_errors_carry_no_errno_and_timeouts_carry_etimedout() {
+        let exhausted = NativeError::from(&porter_core::Error::Exhausted {
+            local: "0.0.0.0".parse().unwrap(),
+            remote: remote(),
+            range: porter_core::PortRange::new(20000, 20009).unwrap(),
+            kernel_window: None,
+            fallback: None,
+        });
+        assert_eq!(exhausted.code, "ERR_PORTER_EXHAUSTED");
+        assert_eq!((exhausted.errno, exhausted.syscall.as_deref()), (None, None));
+        assert_eq!(
+            (exhausted.address.as_deref(), exhausted.port),
+            (Some("10.1.4.148"), Some(8883))
+        );
+        assert!(exhausted.message.contains("20000-20009"), "{}", exhausted.message);
+
+        let timed_out = NativeError::from(&porter_core::Error::TimedOut {
+            local: Some("127.0.0.1:20001".parse().unwrap()),
+            remote: remote(),
+        });
+        assert_eq!(timed_out.code, "ETIMEDOUT");
+        assert_eq!(timed_out.errno, Some(libc::ETIMEDOUT));
+        assert_eq!(timed_out.syscall.as_deref(), Some("connect"));
+        assert_eq!(timed_out.local_port, Some(20001));
+
+        let cancelled = NativeError::from(&porter_core::Error::Cancelled);
+        assert_eq!(cancelled.code, "ABORT_ERR");
+        assert_eq!((cancelled.errno, cancelled.address, cancelled.port), (None, None, None));
+    }
+
+    /// @porter/core's `fromThrown` keeps a thrown error's `code` only when it starts with
+    /// `ERR_`; anything else reaches users as ERR_PORTER_INTERNAL. Every core error that is
+    /// thrown (rather than returned as data) must keep its code.
+    #[test]
+    fn thrown_core_errors_keep_a_code_javascript_reads_back() {
+        let thrown = [
+            porter_core::Error::InvalidRange { first: 0, last: 5 },
+            porter_core::Error::InvalidPartition { index: 4, count: 4 },
+            porter_core::Error::GlobalConfigured,
+            porter_core::Error::ModeUnsupported {
+                mode: porter_core::Mode::Kernel,
+                reason: "no IP_LOCAL_PORT_RANGE here".into(),
+            },
+            porter_core::Error::Exhausted {
+                local: "::".parse().unwrap(),
+                remote: "[::1]:443".parse().unwrap(),
+                range: porter_core::PortRange::DEFAULT,
+                kernel_window: Some(porter_core::PortRange::new(32768, 60999).unwrap()),
+                fallback: Some(std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)),
+            },
+        ];
+        for e in thrown {
+            let (code, text) = (e.code(), e.to_string());
+            let napi = from_core(e);
+            assert_eq!((napi.status.as_str(), napi.reason.as_str()), (code, text.as_str()));
+            assert!(
+                code.starts_with("ERR_"),
+                "{code} would reach users as ERR_PORTER_INTERNAL"
+            );
+        }
+        assert_eq!(invalid_arg("x").status, "ERR_INVALID_ARG_VALUE");
+    }
 }

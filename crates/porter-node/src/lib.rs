@@ -72,3 +72,79 @@ pub fn default_retries(mode: String) -> Result<u32> {
 pub fn panic_for_test(message: String) {
     panic!("{message}");
 }
+
+#[cfg(test)]
+mod tests {
+    /// The binding's sources, read at compile time.
+    const SOURCES: [(&str, &str); 7] = [
+        ("lib.rs", include_str!("lib.rs")),
+        ("cancel.rs", include_str!("cancel.rs")),
+        ("convert.rs", include_str!("convert.rs")),
+        ("error.rs", include_str!("error.rs")),
+        ("inspect.rs", include_str!("inspect.rs")),
+        ("registry.rs", include_str!("registry.rs")),
+        ("route.rs", include_str!("route.rs")),
+    ];
+
+    /// Every `#[napi ...]` attribute on a function (an exported function, constructor,
+    /// factory or method) and the line of the function it is on.
+    fn exported_functions(source: &str) -> Vec<(String, String)> {
+        let lines: Vec<&str> = source.lines().map(str::trim).collect();
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            if !lines[i].starts_with("#[napi") {
+                i += 1;
+                continue;
+            }
+            // The attribute, up to the line where its brackets close.
+            let mut attribute = String::new();
+            let mut depth = 0i32;
+            while i < lines.len() {
+                attribute.push_str(lines[i]);
+                depth += lines[i].matches('[').count() as i32 - lines[i].matches(']').count() as i32;
+                i += 1;
+                if depth <= 0 {
+                    break;
+                }
+            }
+            while i < lines.len() && (lines[i].starts_with("#[") || lines[i].starts_with("///")) {
+                i += 1;
+            }
+            let item = lines.get(i).copied().unwrap_or_default();
+            if item.starts_with("pub fn ") || item.starts_with("fn ") {
+                found.push((attribute, item.to_owned()));
+            }
+        }
+        found
+    }
+
+    /// docs/ARCHITECTURE.md: every exported function catches panics, so that a Rust
+    /// panic reaches JavaScript as an error instead of aborting the process.
+    #[test]
+    fn every_exported_function_catches_panics() {
+        let mut all = Vec::new();
+        for (file, source) in SOURCES {
+            for (attribute, item) in exported_functions(source) {
+                assert!(
+                    attribute.contains("catch_unwind"),
+                    "{file}: `{item}` is exported with {attribute}, without catch_unwind"
+                );
+                all.push(item);
+            }
+        }
+        // The scan sees the exports (it would pass vacuously on none).
+        for expected in [
+            "pub fn noop()",
+            "pub fn new() -> Self",
+            "pub fn panic_for_test(",
+            "pub fn route_connect",
+        ] {
+            assert!(
+                all.iter().any(|item| item.starts_with(expected)),
+                "{expected} not found"
+            );
+        }
+        assert!(all.len() >= 20, "only {} exported functions found", all.len());
+    }
+}

@@ -442,12 +442,35 @@ mod tests {
         assert!(table.get(id).is_err());
     }
 
+    /// What @porter/core does with a packed connection: `handle = v % 2^24`,
+    /// `fd = (v - handle) / 2^24`, in floating point; then the port is `handle % 65536`
+    /// and the source address's index `floor(handle / 65536)`.
+    fn unpack_as_javascript_does(value: f64) -> (i32, u16, u32) {
+        let limit = PACKED_HANDLE_LIMIT as f64;
+        let handle = value % limit;
+        let fd = ((value - handle) / limit) as i32;
+        (fd, (handle % 65536.0) as u16, (handle / 65536.0).floor() as u32)
+    }
+
     #[test]
-    fn packed_connections_unpack_as_javascript_does() {
-        let packed = pack(1234, LeaseId { flow: 3, port: 40_000 }.to_bits()).unwrap();
-        let handle = packed % PACKED_HANDLE_LIMIT as f64;
-        assert_eq!((packed - handle) / PACKED_HANDLE_LIMIT as f64, 1234.0);
-        assert_eq!(handle, (3 * 65_536 + 40_000) as f64);
-        assert!(pack(5, LeaseId { flow: 256, port: 1 }.to_bits()).is_none());
+    fn descriptor_and_lease_pack_into_one_exact_javascript_number() {
+        let largest_fd = (1 << 29) - 1;
+        for (fd, flow, port) in [(0, 0, 1), (3, 0, 1024), (19_999, 7, 40000), (largest_fd, 255, 65535)] {
+            let bits = LeaseId { flow, port }.to_bits();
+            let packed = pack(fd, bits).unwrap();
+            assert!(packed < 2f64.powi(53), "{packed} is not exact in a JS number");
+            assert_eq!(packed.fract(), 0.0);
+            assert_eq!(unpack_as_javascript_does(packed), (fd, port, flow));
+        }
+    }
+
+    #[test]
+    fn what_does_not_pack_crosses_as_an_object() {
+        // A route with 256 or more source addresses: the lease needs more than 24 bits.
+        assert_eq!(pack(3, LeaseId { flow: 256, port: 1024 }.to_bits()), None);
+        assert_eq!(pack(3, PACKED_HANDLE_LIMIT), None);
+        // A descriptor at or above 2^29 would make the number inexact.
+        assert_eq!(pack(1 << 29, 0), None);
+        assert_eq!(pack(-1, 0), None);
     }
 }

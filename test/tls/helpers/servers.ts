@@ -43,6 +43,8 @@ export interface TlsServer extends Running {
   server: Server;
   /** Every TLS socket accepted so far, in order. */
   accepted: TLSSocket[];
+  /** Resets the TCP connection under `socket` (one of `accepted`): RST, no TLS alert. */
+  reset(socket: TLSSocket): void;
 }
 
 /**
@@ -68,7 +70,12 @@ export async function startTlsServer(
   });
   server.on('tlsClientError', () => {});
   const port = await listen(server, host);
-  return { port, server, accepted, close: closer(server, sockets) };
+  const reset = (socket: TLSSocket): void => {
+    const raw = [...sockets].find((r) => r.remotePort === socket.remotePort);
+    if (raw === undefined) throw new Error(`no connection from port ${socket.remotePort}`);
+    raw.resetAndDestroy();
+  };
+  return { port, server, accepted, reset, close: closer(server, sockets) };
 }
 
 /** A TCP server that accepts connections and never sends a byte. */
