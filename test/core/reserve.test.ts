@@ -23,13 +23,17 @@ interface Seen {
   afterSecond: ReserveStats;
 }
 
-/** One connect in a fresh process with PORTER_PREPARED_SOCKETS as given (unset: default). */
-async function connectWith(prepared: string | undefined): Promise<Seen> {
+/**
+ * One connect in a fresh process with PORTER_SOCKET_RESERVE (or, with `name`, the variable
+ * of that name) as given (unset: default).
+ */
+async function connectWith(prepared: string | undefined, name = 'PORTER_SOCKET_RESERVE'): Promise<Seen> {
   const servers = await startServers({ mode: 'echo' });
   try {
     const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
+    delete env.PORTER_SOCKET_RESERVE;
     delete env.PORTER_PREPARED_SOCKETS;
-    if (prepared !== undefined) env.PORTER_PREPARED_SOCKETS = prepared;
+    if (prepared !== undefined) env[name] = prepared;
     const { stdout } = await run(process.execPath, [script, String(servers.ports[0])], { env, timeout: 20_000 });
     return JSON.parse(stdout.trim().split('\n').at(-1) as string) as Seen;
   } finally {
@@ -52,8 +56,9 @@ test('after the first connect the reserve fills to 32 ready IPv4 sockets, close-
   t.is(seen.afterSecond.ready.ipv4, 31);
 });
 
-test('PORTER_PREPARED_SOCKETS sets the reserve size; 0 turns it off', async (t) => {
+test('PORTER_SOCKET_RESERVE sets the reserve size; 0 turns it off; the earlier name still works', async (t) => {
   t.is((await connectWith('8')).added, 1 + 8);
+  t.is((await connectWith('4', 'PORTER_PREPARED_SOCKETS')).added, 1 + 4);
   const off = await connectWith('0');
   t.is(off.added, 1);
   t.deepEqual(off.afterSecond, { capacity: 0, ready: { ipv4: 0, ipv6: 0 }, taken: 0, madeInline: 2 });

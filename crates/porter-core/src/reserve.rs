@@ -12,7 +12,7 @@
 //! A family is only stocked once a connect has asked for it. The reserve holds at most
 //! `capacity` descriptors per family (IPv4, IPv6); capacity 0 turns it off (every socket
 //! made inline, no thread). The process-wide reserve reads its capacity from
-//! `PORTER_PREPARED_SOCKETS` once (default [`DEFAULT_CAPACITY`]).
+//! `PORTER_SOCKET_RESERVE` once (default [`DEFAULT_CAPACITY`]).
 //!
 //! A socket belongs to the network namespace of the thread that made it: the helper's
 //! is that of the thread that first asked for a refill (for Node, the process's own). A
@@ -33,7 +33,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// Sockets kept ready per family by default.
 pub const DEFAULT_CAPACITY: usize = 32;
 /// The environment variable that sets the process-wide reserve's capacity.
-pub const CAPACITY_VAR: &str = "PORTER_PREPARED_SOCKETS";
+pub const CAPACITY_VAR: &str = "PORTER_SOCKET_RESERVE";
+/// Its earlier name, still read when the new one is not set.
+pub const CAPACITY_VAR_OLD: &str = "PORTER_PREPARED_SOCKETS";
 /// How long the reserve stays empty after running out of descriptors.
 pub const PRESSURE_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -125,11 +127,13 @@ impl Reserve {
         }
     }
 
-    /// The process-wide reserve, sized by `PORTER_PREPARED_SOCKETS` (read once).
+    /// The process-wide reserve, sized by `PORTER_SOCKET_RESERVE` (read once; its earlier
+    /// name, `PORTER_PREPARED_SOCKETS`, is read when it is not set).
     pub fn global() -> &'static Reserve {
         static GLOBAL: OnceLock<Reserve> = OnceLock::new();
         GLOBAL.get_or_init(|| {
             let capacity = std::env::var(CAPACITY_VAR)
+                .or_else(|_| std::env::var(CAPACITY_VAR_OLD))
                 .ok()
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .map_or(DEFAULT_CAPACITY, |n| n.min(4096));
