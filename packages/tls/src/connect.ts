@@ -8,7 +8,15 @@ import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
 import { AbortError, defaultPorter, type Porter, type ConnectOptions as TcpConnectOptions } from '@porter/core';
-import { MAX_TIMER_MS, type PortLease, portLeaseOf } from '@porter/core/internal';
+import {
+  MAX_TIMER_MS,
+  type PortLease,
+  portLeaseOf,
+  validateBoolean,
+  validateFunction,
+  validateObject,
+  validateString,
+} from '@porter/core/internal';
 import { closedBeforeSecure, type Endpoints, handshakeTimeout, invalidArgType, invalidArgValue } from './errors.js';
 
 /** The options of `tls.connect` that porter takes over or that make no sense here. */
@@ -73,14 +81,13 @@ interface Prepared {
 }
 
 function prepare(options: ConnectOptions): Prepared {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw invalidArgType('options', 'of type object', options);
-  }
+  validateObject(options, 'options');
   const porter = validatePorter(options.porter);
-  const loose = options as ConnectOptions & { socket?: unknown; path?: unknown };
+  const loose = options as ConnectOptions & { socket?: unknown; path?: unknown; localPort?: unknown };
   if (loose.socket !== undefined && loose.socket !== null) {
     throw invalidArgValue('options.socket', '[socket]', 'is made by porter');
   }
+  if (loose.localPort !== undefined) throw invalidArgValue('options.localPort', loose.localPort, 'is chosen by porter');
   if (loose.path !== undefined && loose.path !== null) {
     throw invalidArgValue('options.path', loose.path, 'is not supported (porter connects over TCP)');
   }
@@ -92,20 +99,28 @@ function prepare(options: ConnectOptions): Prepared {
   let servername: string | undefined;
   let identity = host;
   if (options.servername !== undefined && options.servername !== null && options.servername !== '') {
-    if (typeof options.servername !== 'string') {
-      throw invalidArgType('options.servername', 'of type string', options.servername);
-    }
+    validateString(options.servername, 'options.servername');
     if (isIP(options.servername) === 0) servername = options.servername;
     else identity = options.servername;
   } else if (isIP(host) === 0) {
     servername = host;
   }
 
-  if (options.checkServerIdentity !== undefined && typeof options.checkServerIdentity !== 'function') {
-    throw invalidArgType('options.checkServerIdentity', 'of type function', options.checkServerIdentity);
-  }
-  if (options.rejectUnauthorized !== undefined && typeof options.rejectUnauthorized !== 'boolean') {
-    throw invalidArgType('options.rejectUnauthorized', 'of type boolean', options.rejectUnauthorized);
+  if (options.checkServerIdentity !== undefined)
+    validateFunction(options.checkServerIdentity, 'options.checkServerIdentity');
+  if (options.rejectUnauthorized !== undefined)
+    validateBoolean(options.rejectUnauthorized, 'options.rejectUnauthorized');
+  // A secure context must be one tls.createSecureContext() made: anything else would only
+  // fail in tls.connect, after a TCP connection was made.
+  if (
+    options.secureContext !== undefined &&
+    !(options.secureContext instanceof (tls as unknown as { SecureContext: new () => object }).SecureContext)
+  ) {
+    throw invalidArgType(
+      'options.secureContext',
+      'an instance of SecureContext (tls.createSecureContext())',
+      options.secureContext,
+    );
   }
   if (options.session !== undefined && !isBufferLike(options.session)) {
     throw invalidArgType('options.session', 'an instance of Buffer or Uint8Array', options.session);
