@@ -116,6 +116,12 @@ export interface HostPortsInfo {
   localPortRange: boolean
 }
 
+/**
+ * The index of the network interface an IPv6 scope names (`eth0`, or a number), or
+ * null when there is no such interface.
+ */
+export declare function interfaceIndex(zone: string): number | null
+
 /** An inclusive interval of ports. */
 export interface Interval {
   first: number

@@ -196,7 +196,7 @@ fn kernel_choice(
         }
     }
     if bind {
-        if let Err(e) = socket.bind(&SockAddr::from(SocketAddr::new(local_ip, 0))) {
+        if let Err(e) = socket.bind(&SockAddr::from(flow.key().local_addr(0))) {
             return KernelStep::Failed(sys_err(e, "bind"));
         }
     }

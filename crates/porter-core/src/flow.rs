@@ -22,7 +22,8 @@ use crate::error::{Error, Result};
 use crate::pool::{Marked, Pool, Released};
 use crate::registry::Registry;
 
-/// The identity of a pool: (local address, remote address, remote port).
+/// The identity of a pool: (local address, remote address, remote port), with the IPv6
+/// scope (interface index) of each address where it has one (link-local addresses).
 ///
 /// Addresses are kept in canonical form: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`)
 /// is the IPv4 address it maps, since the kernel gives both the same 4-tuple.
@@ -34,24 +35,66 @@ pub struct FlowKey {
     pub remote: IpAddr,
     /// Remote port.
     pub remote_port: u16,
+    /// The local address's IPv6 scope id (0: none).
+    pub local_scope: u32,
+    /// The remote address's IPv6 scope id (0: none).
+    pub remote_scope: u32,
+}
+
+/// An address and its IPv6 scope id in canonical form: the scope is kept for a link-local
+/// address (fe80::/10) only, the one kind the kernel reads it for.
+fn canonical(ip: IpAddr, scope: u32) -> (IpAddr, u32) {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => (IpAddr::V6(v6), scope),
+        other => (other, 0),
+    }
+}
+
+fn scope_of(addr: SocketAddr) -> u32 {
+    match addr {
+        SocketAddr::V6(a) => a.scope_id(),
+        SocketAddr::V4(_) => 0,
+    }
 }
 
 impl FlowKey {
     /// The key for `remote` from `local` (or the unspecified address of its family), both
-    /// in canonical form.
+    /// in canonical form; the remote scope is `remote`'s.
     pub fn new(local: Option<IpAddr>, remote: SocketAddr) -> Self {
-        let remote_ip = remote.ip().to_canonical();
-        let local = local.map_or_else(|| unspecified_like(remote_ip), |ip| ip.to_canonical());
+        Self::scoped(local.map(|ip| SocketAddr::new(ip, 0)), remote)
+    }
+
+    /// [`FlowKey::new`] with the local address's scope too (the port of `local` is ignored).
+    pub fn scoped(local: Option<SocketAddr>, remote: SocketAddr) -> Self {
+        let (remote_ip, remote_scope) = canonical(remote.ip(), scope_of(remote));
+        let (local, local_scope) = match local {
+            Some(l) => canonical(l.ip(), scope_of(l)),
+            None => (unspecified_like(remote_ip), 0),
+        };
         Self {
             local,
             remote: remote_ip,
             remote_port: remote.port(),
+            local_scope,
+            remote_scope,
         }
     }
 
-    /// The destination as a socket address.
+    /// The destination as a socket address (with its scope).
     pub fn remote_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.remote, self.remote_port)
+        with_scope(self.remote, self.remote_port, self.remote_scope)
+    }
+
+    /// The source address as a socket address with `port` (and its scope).
+    pub fn local_addr(&self, port: u16) -> SocketAddr {
+        with_scope(self.local, port, self.local_scope)
+    }
+}
+
+fn with_scope(ip: IpAddr, port: u16, scope: u32) -> SocketAddr {
+    match ip {
+        IpAddr::V6(v6) => SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, scope)),
+        IpAddr::V4(_) => SocketAddr::new(ip, port),
     }
 }
 
@@ -298,7 +341,7 @@ impl Lease {
 
     /// The local socket address to bind.
     pub fn local_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.flow.key().local, self.port)
+        self.flow.key().local_addr(self.port)
     }
 
     /// Gives the port back, into aging or at once.
@@ -340,5 +383,29 @@ mod tests {
         // A real IPv6 address stays what it is.
         let v6: SocketAddr = "[::1]:80".parse().unwrap();
         assert_eq!(FlowKey::new(None, v6).local, IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    }
+
+    #[test]
+    fn scoped_addresses_keep_their_scope_and_differ_by_it() {
+        let on = |scope| SocketAddr::V6(std::net::SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, scope));
+        let a = FlowKey::scoped(Some(on(1)), on(1));
+        assert_eq!((a.local_scope, a.remote_scope), (1, 1));
+        assert_eq!(a.remote_addr(), on(1));
+        assert_eq!(a.local_addr(80), on(1));
+        assert_ne!(a, FlowKey::scoped(Some(on(2)), on(2)));
+        // IPv4 has no scope, whatever the mapped form carried.
+        let mapped = SocketAddr::V6(std::net::SocketAddrV6::new(
+            "::ffff:10.0.0.1".parse().unwrap(),
+            80,
+            0,
+            3,
+        ));
+        assert_eq!(FlowKey::new(None, mapped).remote_scope, 0);
+        // Nor has an address the kernel reads no scope for.
+        let global = SocketAddr::V6(std::net::SocketAddrV6::new("::1".parse().unwrap(), 80, 0, 3));
+        assert_eq!(
+            FlowKey::new(None, global),
+            FlowKey::new(None, "[::1]:80".parse().unwrap())
+        );
     }
 }

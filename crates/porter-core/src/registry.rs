@@ -292,7 +292,7 @@ impl Registry {
     /// The flow for `key`, creating its (empty) pool on first use. The key is taken in
     /// canonical form (IPv4-mapped IPv6 addresses as IPv4, see [`FlowKey`]).
     pub fn flow(self: &Arc<Self>, key: FlowKey) -> Flow {
-        let key = FlowKey::new(Some(key.local), key.remote_addr());
+        let key = FlowKey::scoped(Some(key.local_addr(0)), key.remote_addr());
         let shard = self.shard(&key);
         let found = shard.flows.read().get(&key).map(|f| f.0.clone());
         let entry = match found {

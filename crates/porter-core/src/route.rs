@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use crate::connect::{self, Attempt};
 use crate::error::{Error, Result};
-use crate::flow::{unspecified_like, Flow, FlowKey};
+use crate::flow::{Flow, FlowKey};
 use crate::pool::Released;
 use crate::registry::Registry;
 
@@ -69,18 +69,29 @@ impl Route {
     /// IPv6 as IPv4); a source address of the other family fails with
     /// [`Error::FamilyMismatch`].
     pub fn new(registry: &Arc<Registry>, locals: &[IpAddr], remote: SocketAddr) -> Result<Self> {
-        let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+        let locals: Vec<SocketAddr> = locals.iter().map(|&ip| SocketAddr::new(ip, 0)).collect();
+        Self::scoped(registry, &locals, remote)
+    }
+
+    /// [`Route::new`] with source addresses given as socket addresses, so that an IPv6
+    /// link-local one carries its scope (the ports are ignored).
+    pub fn scoped(registry: &Arc<Registry>, locals: &[SocketAddr], remote: SocketAddr) -> Result<Self> {
+        let any = FlowKey::scoped(None, remote);
+        let remote = any.remote_addr();
         let flows: Box<[Flow]> = if locals.is_empty() {
-            Box::new([registry.flow(FlowKey::new(Some(unspecified_like(remote.ip())), remote))])
+            Box::new([registry.flow(any)])
         } else {
             locals
                 .iter()
-                .map(|local| {
-                    let local = local.to_canonical();
-                    if local.is_ipv4() != remote.is_ipv4() {
-                        return Err(Error::FamilyMismatch { local, remote });
+                .map(|&local| {
+                    let key = FlowKey::scoped(Some(local), remote);
+                    if key.local.is_ipv4() != remote.is_ipv4() {
+                        return Err(Error::FamilyMismatch {
+                            local: key.local,
+                            remote,
+                        });
                     }
-                    Ok(registry.flow(FlowKey::new(Some(local), remote)))
+                    Ok(registry.flow(key))
                 })
                 .collect::<Result<_>>()?
         };

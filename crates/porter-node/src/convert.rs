@@ -1,6 +1,7 @@
 //! Conversions between JavaScript values and porter-core types.
 
-use std::net::{IpAddr, SocketAddr};
+use std::ffi::{CStr, CString};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use napi_derive::napi;
 use porter_core::{Mode, PortRange};
@@ -16,8 +17,57 @@ pub fn range(first: u32, last: u32) -> Result<PortRange> {
     PortRange::new(first, last).map_err(from_core)
 }
 
+/// An IP literal; an IPv6 one may carry a scope (`fe80::1%eth0`, `fe80::1%2`), which is
+/// read and dropped (see [`scoped`] to keep it).
 pub fn ip(text: &str) -> Result<IpAddr> {
-    text.parse().map_err(|_| coded_ip(text))
+    Ok(scoped(text, 0)?.ip())
+}
+
+/// An IP literal and `port_number` as a socket address; an IPv6 literal's scope, given
+/// as an interface's name or index after `%`, is its scope id.
+pub fn scoped(text: &str, port_number: u32) -> Result<SocketAddr> {
+    let port = port(port_number, "port")?;
+    let Some((address, zone)) = text.split_once('%') else {
+        return text
+            .parse()
+            .map(|ip| SocketAddr::new(ip, port))
+            .map_err(|_| coded_ip(text));
+    };
+    let ip: Ipv6Addr = address.parse().map_err(|_| coded_ip(text))?;
+    let scope = interface_index(zone).ok_or_else(|| {
+        crate::error::coded(
+            "ERR_INVALID_IP_ADDRESS",
+            format!("Invalid IP address: {text} (no network interface {zone:?})"),
+        )
+    })?;
+    Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)))
+}
+
+/// The index of the interface named `zone`, or `zone` itself when it is a number.
+pub fn interface_index(zone: &str) -> Option<u32> {
+    if !zone.is_empty() && zone.bytes().all(|b| b.is_ascii_digit()) {
+        return zone.parse().ok().filter(|&i| i > 0);
+    }
+    let name = CString::new(zone).ok()?;
+    // SAFETY: `name` is a NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index > 0).then_some(index)
+}
+
+/// `ip` as text, with `%` and its interface's name (or index) where it has a scope.
+pub fn show(ip: IpAddr, scope: u32) -> String {
+    if scope == 0 {
+        return ip.to_string();
+    }
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has the IF_NAMESIZE bytes if_indextoname may write.
+    let name = unsafe { libc::if_indextoname(scope, buf.as_mut_ptr()) };
+    if name.is_null() {
+        return format!("{ip}%{scope}");
+    }
+    // SAFETY: on success if_indextoname wrote a NUL-terminated name into `buf`.
+    let name = unsafe { CStr::from_ptr(buf.as_ptr()) };
+    format!("{ip}%{}", name.to_string_lossy())
 }
 
 fn coded_ip(text: &str) -> napi::Error<String> {
@@ -25,7 +75,7 @@ fn coded_ip(text: &str) -> napi::Error<String> {
 }
 
 pub fn socket_addr(address: &str, port_number: u32) -> Result<SocketAddr> {
-    Ok(SocketAddr::new(ip(address)?, port(port_number, "port")?))
+    scoped(address, port_number)
 }
 
 pub fn mode(name: &str) -> Result<Mode> {
@@ -111,6 +161,28 @@ mod tests {
         }
         assert!(socket_addr("127.0.0.1", 65536).is_err());
         assert!(socket_addr("broker", 1883).is_err());
+    }
+
+    #[test]
+    fn ipv6_scopes_by_interface_name_or_index() {
+        let lo = interface_index("lo").expect("a loopback interface");
+        let on = |scope| SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, scope));
+        assert_eq!(scoped("fe80::1%lo", 80).unwrap(), on(lo));
+        assert_eq!(scoped("fe80::1%7", 80).unwrap(), on(7));
+        assert_eq!(ip("fe80::1%lo").unwrap(), "fe80::1".parse::<IpAddr>().unwrap());
+        assert_eq!(show("fe80::1".parse().unwrap(), lo), "fe80::1%lo");
+        assert_eq!(show("::1".parse().unwrap(), 0), "::1");
+        for bad in [
+            "fe80::1%",
+            "fe80::1%no-such-if0",
+            "fe80::1%0",
+            "127.0.0.1%lo",
+            "fe80::1%l\0o",
+            "fe80::1%%lo",
+        ] {
+            let e = scoped(bad, 80).unwrap_err();
+            assert_eq!(e.status, "ERR_INVALID_IP_ADDRESS", "{bad}");
+        }
     }
 
     #[test]

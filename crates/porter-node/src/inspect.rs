@@ -3,7 +3,7 @@
 use napi_derive::napi;
 use porter_core::{PoolCounts, PoolSnapshot, PoolSummary, StatsSnapshot};
 
-use crate::convert::{counts, CodeCount};
+use crate::convert::{counts, show, CodeCount};
 
 #[napi(object)]
 pub struct AgingInfo {
@@ -24,8 +24,8 @@ pub struct PoolInfo {
 impl From<PoolSnapshot> for PoolInfo {
     fn from(p: PoolSnapshot) -> Self {
         Self {
-            local_address: p.key.local.to_string(),
-            remote_address: p.key.remote.to_string(),
+            local_address: show(p.key.local, p.key.local_scope),
+            remote_address: show(p.key.remote, p.key.remote_scope),
             remote_port: p.key.remote_port.into(),
             in_use: p.in_use.into_iter().map(u32::from).collect(),
             aging: p
@@ -54,8 +54,8 @@ pub struct PoolCountsInfo {
 impl From<&PoolCounts> for PoolCountsInfo {
     fn from(p: &PoolCounts) -> Self {
         Self {
-            local_address: p.key.local.to_string(),
-            remote_address: p.key.remote.to_string(),
+            local_address: show(p.key.local, p.key.local_scope),
+            remote_address: show(p.key.remote, p.key.remote_scope),
             remote_port: p.key.remote_port.into(),
             in_use: p.in_use,
             aging: p.aging,

@@ -67,6 +67,13 @@ pub fn default_retries(mode: String) -> Result<u32> {
     Ok(porter_core::Config::default_retries(convert::mode(&mode)?))
 }
 
+/// The index of the network interface an IPv6 scope names (`eth0`, or a number), or
+/// null when there is no such interface.
+#[napi(catch_unwind)]
+pub fn interface_index(zone: String) -> Option<u32> {
+    convert::interface_index(&zone)
+}
+
 /// Panics on purpose: proves that a panic reaches JavaScript as an error.
 #[napi(catch_unwind)]
 pub fn panic_for_test(message: String) {

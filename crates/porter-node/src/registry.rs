@@ -155,8 +155,11 @@ impl Registry {
     #[napi(catch_unwind)]
     pub fn route(&self, env: Env, locals: Vec<String>, remote_address: String, remote_port: u32) -> Result<f64> {
         let remote = convert::socket_addr(&remote_address, remote_port)?;
-        let locals = locals.iter().map(|a| convert::ip(a)).collect::<Result<Vec<_>>>()?;
-        let route = porter_core::Route::new(&self.inner, &locals, remote).map_err(from_core)?;
+        let locals = locals
+            .iter()
+            .map(|a| convert::scoped(a, 0))
+            .collect::<Result<Vec<_>>>()?;
+        let route = porter_core::Route::scoped(&self.inner, &locals, remote).map_err(from_core)?;
         route::open(&env, route)
     }
 

@@ -159,10 +159,10 @@ export function badPort(name: string, actual: unknown, allowZero: boolean): Port
  * Node's ERR_INVALID_IP_ADDRESS, as net.connect throws it for a bad localAddress (with the
  * argument's name added, which Node's message leaves out).
  */
-export function invalidIpAddress(name: string, actual: unknown): PorterTypeError {
+export function invalidIpAddress(name: string, actual: unknown, why?: string): PorterTypeError {
   return new PorterTypeError(
     ErrorCodes.INVALID_IP_ADDRESS,
-    `Invalid IP address: ${safeInspect(actual, {})} (the "${name}" argument)`,
+    `Invalid IP address: ${safeInspect(actual, {})} (the "${name}" argument${why === undefined ? '' : `: ${why}`})`,
   );
 }
 

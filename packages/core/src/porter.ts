@@ -135,7 +135,7 @@ export class Porter {
     if (options.keepAliveInitialDelay !== undefined) {
       validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay', 0);
     }
-    const literal = isIP(host) === 0 ? host : canonicalIp(host);
+    const literal = isIP(host) === 0 ? host : canonicalIp(validateIp(host, 'options.host'));
     const hostFamily = isIP(literal);
     if (localAddress !== undefined && hostFamily !== 0 && isIP(localAddress) !== hostFamily) {
       throw invalidArgValue('options.localAddress', localAddress, `is not of the family of ${host}`);

@@ -6,6 +6,7 @@
  * reads each property once (a getter runs once) and throws synchronously.
  */
 import { isIP } from 'node:net';
+import * as native from '@porter/native';
 import {
   badPort,
   ErrorCodes,
@@ -63,10 +64,18 @@ export function validatePort(value: unknown, name: string, allowZero = false): n
   return n;
 }
 
-/** An IP literal (IPv4, IPv6, IPv4-mapped IPv6): a string (ERR_INVALID_ARG_TYPE), valid (ERR_INVALID_IP_ADDRESS). */
+/**
+ * An IP literal (IPv4, IPv6, IPv4-mapped IPv6): a string (ERR_INVALID_ARG_TYPE), valid
+ * (ERR_INVALID_IP_ADDRESS). An IPv6 literal's scope (`fe80::1%eth0`, `fe80::1%2`) must
+ * name an interface of this host.
+ */
 export function validateIp(value: unknown, name: string): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   if (isIP(value) === 0) throw invalidIpAddress(name, value);
+  const zone = value.indexOf('%');
+  if (zone !== -1 && native.interfaceIndex(value.slice(zone + 1)) == null) {
+    throw invalidIpAddress(name, value, `this host has no network interface ${JSON.stringify(value.slice(zone + 1))}`);
+  }
   return value;
 }
 
