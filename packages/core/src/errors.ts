@@ -35,6 +35,8 @@ export const ErrorCodes = {
   INVALID_IP_ADDRESS: 'ERR_INVALID_IP_ADDRESS',
   /** A required option was not given. */
   MISSING_ARGS: 'ERR_MISSING_ARGS',
+  /** A method called on something other than an instance of its class. */
+  INVALID_THIS: 'ERR_INVALID_THIS',
   ABORT_ERR: 'ABORT_ERR',
 } as const;
 
@@ -164,6 +166,11 @@ export function invalidIpAddress(name: string, actual: unknown, why?: string): P
     ErrorCodes.INVALID_IP_ADDRESS,
     `Invalid IP address: ${safeInspect(actual, {})} (the "${name}" argument${why === undefined ? '' : `: ${why}`})`,
   );
+}
+
+/** A method called with `this` not an instance of `type` (Node's ERR_INVALID_THIS). */
+export function invalidThis(type: string): PorterTypeError {
+  return new PorterTypeError(ErrorCodes.INVALID_THIS, `Value of "this" must be of type ${type}`);
 }
 
 /** The system's name for a (positive) errno, as Node gives it. */

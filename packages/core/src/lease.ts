@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import { type InspectOptionsStylized, inspect } from 'node:util';
 import * as native from '@porter/native';
-import { callNative, ErrorCodes, fromThrown, invalidArgType, PorterError } from './errors.js';
+import { callNative, ErrorCodes, fromThrown, invalidThis, PorterError } from './errors.js';
 import { fast, type NativeRoute } from './routes.js';
 import { validateBoolean, validateObject } from './validate.js';
 
@@ -79,6 +79,7 @@ export class PortLease implements Lease {
    * every connect.
    */
   get localAddress(): string {
+    if (!PortLease.isLease(this)) throw invalidThis('Lease');
     if (this.#unresolved && this.#followed !== undefined) {
       const actual = this.#followed.localAddress;
       if (actual !== undefined) {
@@ -90,6 +91,7 @@ export class PortLease implements Lease {
   }
 
   get released(): boolean {
+    if (!PortLease.isLease(this)) throw invalidThis('Lease');
     return this.#released;
   }
 
@@ -99,7 +101,7 @@ export class PortLease implements Lease {
   }
 
   release(options?: ReleaseOptions): boolean {
-    if (!PortLease.isLease(this)) throw invalidArgType('this', 'a lease of @porter/core', this);
+    if (!PortLease.isLease(this)) throw invalidThis('Lease');
     let aging = true;
     if (options !== undefined) {
       validateObject(options, 'options');
@@ -123,7 +125,7 @@ export class PortLease implements Lease {
 
   /** Whether the port is aging now (after release into aging, until its deadline). */
   isAging(): boolean {
-    if (!PortLease.isLease(this)) throw invalidArgType('this', 'a lease of @porter/core', this);
+    if (!PortLease.isLease(this)) throw invalidThis('Lease');
     return callNative(() => native.routeIsAging(this.#route, this.#handle));
   }
 
@@ -193,6 +195,7 @@ export class PortLease implements Lease {
   }
 
   toJSON(): object {
+    if (!PortLease.isLease(this)) throw invalidThis('Lease');
     return {
       localAddress: this.localAddress,
       localPort: this.localPort,

@@ -17,6 +17,7 @@ import {
   fromThrown,
   invalidArgType,
   invalidArgValue,
+  invalidThis,
   PorterError,
 } from './errors.js';
 import { type Lease, PortLease } from './lease.js';
@@ -81,12 +82,19 @@ export class Porter {
   }
 
   /** The configuration in force, normalised. */
+  /** Throws ERR_INVALID_THIS unless `self` is a Porter (a method called on something else). */
+  static #brand(self: unknown): void {
+    if (typeof self !== 'object' || self === null || !(#closed in self)) throw invalidThis('Porter');
+  }
+
   get options(): Readonly<ResolvedOptions> {
+    Porter.#brand(this);
     return this.#options;
   }
 
   /** Whether {@link Porter.close} was called. */
   get closed(): boolean {
+    Porter.#brand(this);
     return this.#closed;
   }
 
@@ -149,6 +157,7 @@ export class Porter {
    * Bad options throw synchronously.
    */
   connect(options: ConnectOptions): Promise<Socket> {
+    Porter.#brand(this);
     this.#assertOpen();
     const checked = this.#check(options);
     if (checked.signal?.aborted) {
@@ -228,6 +237,7 @@ export class Porter {
    * Throws ERR_PORTER_EXHAUSTED when the pool is empty.
    */
   allocate(options: AllocateOptions): Lease {
+    Porter.#brand(this);
     this.#assertOpen();
     validateObject(options, 'options');
     const { address, port, localAddress } = options;
@@ -258,6 +268,7 @@ export class Porter {
 
   /** Everything porter tracks, at this moment (aging expired and idle pools dropped first). */
   snapshot(): PoolSnapshot[] {
+    Porter.#brand(this);
     return callNative(() => this.#registry.snapshot()).map((p) => ({
       localAddress: p.localAddress,
       remoteAddress: p.remoteAddress,
@@ -273,6 +284,7 @@ export class Porter {
    * the port lists, cheap enough to call for thousands of destinations (metrics use it).
    */
   poolCounts(): PoolCounts[] {
+    Porter.#brand(this);
     return callNative(() => this.#registry.poolCounts());
   }
 
@@ -283,12 +295,14 @@ export class Porter {
    * the number of pools: what an exporter with a cap on its series needs.
    */
   poolSummary(busiest: number): PoolSummary {
+    Porter.#brand(this);
     const n = validateInteger(busiest, 'busiest', 0, 2 ** 32 - 1);
     return callNative(() => this.#registry.poolSummary(n));
   }
 
   /** The counters kept by the core (allocations, releases, retries, errors, durations). */
   stats(): PorterStats {
+    Porter.#brand(this);
     const s = callNative(() => this.#registry.stats());
     const byCode = (list: native.CodeCount[]): Record<string, number> =>
       Object.fromEntries(list.map((c) => [c.code, c.count]));
@@ -322,6 +336,7 @@ export class Porter {
    * per destination and source address, on the host settings read when it was made.
    */
   capacity(): Capacity {
+    Porter.#brand(this);
     const c = callNative(() => this.#registry.capacity());
     const pair = (i: native.Interval): [number, number] => [i.first, i.last];
     return {
@@ -343,6 +358,7 @@ export class Porter {
    * still answers.
    */
   close(): void {
+    Porter.#brand(this);
     if (this.#closed) return;
     this.#closed = true;
     closeWhenCollected.unregister(this.#routes);
@@ -351,11 +367,13 @@ export class Porter {
 
   /** {@link Porter.close}, for `using porter = new Porter()`. */
   [Symbol.dispose](): void {
+    Porter.#brand(this);
     this.close();
   }
 
   /** `util.inspect(porter)`: the options in force and the totals over every pool. */
   [inspect.custom](depth: number, options: InspectOptionsStylized, inspectFn: typeof inspect): string {
+    Porter.#brand(this);
     let pools: object;
     try {
       const { pools: count, inUse, aging, free } = this.poolSummary(0).others;
@@ -371,6 +389,10 @@ export class Porter {
 
   /** Whether `other` shares this Porter's registry (true for default instances everywhere). */
   sharesRegistryWith(other: Porter): boolean {
+    Porter.#brand(this);
+    if (typeof other !== 'object' || other === null || !(#closed in other)) {
+      throw invalidArgType('other', 'an instance of Porter', other);
+    }
     return this.#registry.sameAs(other.#registry);
   }
 }
