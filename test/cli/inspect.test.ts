@@ -102,7 +102,7 @@ test("inspect --json reads a process's @porter/metrics and matches its snapshot(
   // The same for people: the pools table, the counters and the histogram.
   const text = await porter(['inspect', served.url]);
   t.is(text.code, 0, text.stderr);
-  t.regex(text.stdout, /4 pools, 11 ports in use, 4 aging/);
+  t.regex(text.stdout, /4 pools, 11 ports in use, 3 aging/);
   t.regex(text.stdout, /connect errors\s+│ 1 \(ECONNREFUSED 1\)/);
   t.regex(text.stdout, /Connect latency/);
 });

@@ -8,7 +8,7 @@
 //! [`Zones`](crate::Zones) say so, and anywhere in its ephemeral range as the fallback. [`finish`] waits
 //! for the socket to become writable (tokio's reactor), reads `SO_ERROR`, and applies the
 //! timeout and cancellation. Whatever fails, the port goes back: into aging once a SYN
-//! may have left, at once otherwise.
+//! may have left, at once otherwise (and when the peer refused: no state is left).
 
 use std::io;
 use std::net::SocketAddr;
@@ -139,9 +139,10 @@ fn try_port(lease: Lease, flow_index: usize, remote: SocketAddr, started: Instan
         Err(e) => {
             // EADDRNOTAVAIL: the 4-tuple is taken (another process's socket, or a
             // TIME_WAIT the kernel will not reuse).
+            // ECONNREFUSED here: refused at once (loopback); like any refusal, it left no
+            // connection on either side, so the port comes back at once (see `settle`).
             let collision = is_collision(&e);
-            let syn_left = e.raw_os_error() == Some(libc::ECONNREFUSED);
-            lease.release(collision || syn_left);
+            lease.release(collision);
             let err = sys_err(e, "connect", true);
             if collision {
                 Step::Collision(err)
@@ -412,7 +413,9 @@ struct Outcome {
 }
 
 impl Outcome {
-    /// Counts the outcome; on failure gives the port back into aging (a SYN has left).
+    /// Counts the outcome; on failure gives the port back into aging (a SYN has left),
+    /// but at once when the peer refused: its RST leaves no TIME_WAIT on either side, so
+    /// a client retrying a server that is down does not burn a port per attempt.
     fn settle(self, result: Result<Socket>) -> Result<Connected> {
         let Outcome {
             lease,
@@ -437,11 +440,16 @@ impl Outcome {
             }
             Err(e) => {
                 registry.stats.connect_error(e.code());
-                lease.release(true);
+                lease.release(!refused(&e));
                 Err(e)
             }
         }
     }
+}
+
+/// Whether the peer refused the connect (answered the SYN with a RST).
+fn refused(e: &Error) -> bool {
+    matches!(e, Error::Sys { source, syscall: "connect", .. } if source.raw_os_error() == Some(libc::ECONNREFUSED))
 }
 
 /// Waits for the connect of `attempt` to finish, for at most `timeout`, unless `cancel`
