@@ -206,8 +206,9 @@ export class PortLease implements Lease {
   }
 }
 
-/** The lease of a socket porter connected (TCP or TLS), or undefined. */
+/** The lease of a socket porter connected (TCP or TLS), or undefined (for anything else too). */
 export function leaseOf(socket: object): Lease | undefined {
+  if ((typeof socket !== 'object' && typeof socket !== 'function') || socket === null) return undefined;
   return (socket as Followed)[kLease];
 }
 

@@ -125,6 +125,8 @@ export class Porter {
     validateObject(options, 'options');
     const host = options.host ?? 'localhost';
     if (typeof host !== 'string' || host.length === 0) throw invalidArgType('options.host', 'a non-empty string', host);
+    // The resolver would cut the name at a NUL and look up what comes before it.
+    if (host.includes('\0')) throw invalidArgValue('options.host', host, 'must not contain a NUL character');
     const rawPort = options.port;
     if (rawPort === undefined) throw missingArg('The "options.port" argument must be specified');
     const port = validatePort(rawPort, 'options.port');

@@ -4,14 +4,17 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { invalidArgValue, validateObject, validatePort, validateString } from '@porter/core/internal';
+import { invalidArgValue, validateIp, validateObject, validatePort, validateString } from '@porter/core/internal';
 import { register as globalRegistry, type Registry, type RegistryContentType } from 'prom-client';
 
 /** Options of {@link serveMetrics}. */
 export interface ServeMetricsOptions {
   /** TCP port to listen on (default 9464); 0 picks a free one (see `port` of the result). */
   port?: number;
-  /** Address to bind (default '127.0.0.1': only this host can scrape). '0.0.0.0' or '::' for all. */
+  /**
+   * IP address to bind (default '127.0.0.1': only this host can scrape; 'localhost' is
+   * taken too). '0.0.0.0' or '::' for all. Names other than 'localhost' are refused.
+   */
   host?: string;
   /** The path that answers (default '/metrics'); other paths get 404. */
   path?: string;
@@ -40,7 +43,12 @@ export interface MetricsServer {
 export function serveMetrics(options: ServeMetricsOptions = {}): Promise<MetricsServer> {
   validateObject(options, 'options');
   const port = options.port === undefined ? 9464 : validatePort(options.port, 'options.port', true);
-  const host = options.host === undefined ? '127.0.0.1' : validateString(options.host, 'options.host');
+  // An address, not a name: a name would be looked up (a query that may leave the host)
+  // and could bind wherever it resolves.
+  const host =
+    options.host === undefined || options.host === 'localhost'
+      ? (options.host ?? '127.0.0.1')
+      : validateIp(options.host, 'options.host');
   const path = options.path === undefined ? '/metrics' : validateString(options.path, 'options.path');
   if (!path.startsWith('/')) throw invalidArgValue('options.path', path, "must start with '/'");
   const registry: Registry<RegistryContentType> = options.registry ?? globalRegistry;
