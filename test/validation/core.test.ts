@@ -294,11 +294,17 @@ add('allocate', [
 /** `f` on a fresh lease, which must still be held after it (a bad call releases nothing). */
 const withLease = (f: (lease: Lease) => unknown) => () => {
   const lease = porter.allocate({ address: '127.0.0.1', port: 9 });
+  let result: unknown;
+  let thrown: unknown;
   try {
-    return f(lease);
-  } finally {
-    if (!lease.release({ aging: false })) throw new Error('the call released the lease');
+    result = f(lease);
+  } catch (e) {
+    thrown = e;
   }
+  // Whatever the call did, the lease must still be held (the error then is this one).
+  if (!lease.release({ aging: false })) throw new Error('the call released the lease');
+  if (thrown !== undefined) throw thrown;
+  return result;
 };
 add('lease.release', [
   ...NOT_OBJECTS.filter(([what]) => what !== 'a function').map(([what, v]): [string, () => unknown, Expect] => [
