@@ -8,6 +8,12 @@ import { isIP, type Socket } from 'node:net';
 import { type InspectOptionsStylized, inspect } from 'node:util';
 import * as native from '@porter/native';
 import { canonicalIp, unspecified } from './address.js';
+import {
+  type CreateConnectionArg,
+  createConnectionOn,
+  type Dialed,
+  type DialRequest,
+} from './create-connection.js';
 import { race } from './deadline.js';
 import {
   AbortError,
@@ -169,12 +175,43 @@ export class Porter {
   }
 
   async #connect(c: Checked): Promise<Socket> {
-    const { port, signal, options } = c;
-    const deadline = c.timeout === undefined ? undefined : performance.now() + c.timeout;
-    let address = c.host;
+    const { options } = c;
+    const request: DialRequest = {
+      host: c.host,
+      port: c.port,
+      family: c.family,
+      localAddress: c.localAddress,
+      timeout: c.timeout,
+      signal: c.signal,
+    };
     if (c.hostFamily === 0) {
-      const resolved = lookupOnce(c.host, c.family, options.hints, options.lookup);
-      address = canonicalIp((await race(resolved, deadline, signal, { address: c.host, port })).address);
+      request.hints = options.hints;
+      request.lookup = options.lookup;
+    }
+    const { fd, lease } = await this.#dial(request);
+    return this.#wrap(fd, lease, options);
+  }
+
+  /**
+   * The connect path up to a connected descriptor and its lease, for options validated
+   * by the caller: resolution, the event-loop check, the native connect. Shared by
+   * {@link Porter.connect} and {@link Porter.createConnection} (which opens the
+   * descriptor on a socket it returned before).
+   */
+  async #dial(request: DialRequest): Promise<Dialed> {
+    const { port, signal } = request;
+    const deadline = request.timeout === undefined ? undefined : performance.now() + request.timeout;
+    let address = request.host;
+    if (isIP(address) === 0) {
+      const resolved = lookupOnce(address, request.family, request.hints, request.lookup);
+      try {
+        const found = await race(resolved, deadline, signal, { address, port });
+        request.onLookup?.(null, found.address, found.family, request.host);
+        address = canonicalIp(found.address);
+      } catch (err) {
+        request.onLookup?.(err as Error, undefined, undefined, request.host);
+        throw err;
+      }
     }
     if (countConnect()) {
       // A loop of awaited connects that settle at once would starve the event loop.
@@ -182,7 +219,7 @@ export class Porter {
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
     }
     this.#assertOpen();
-    const route = this.#route(address, port, c.localAddress);
+    const route = this.#route(address, port, request.localAddress);
     const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
     const token = signal ? new native.CancelToken() : undefined;
     const onAbort = (): void => token?.cancel();
@@ -211,12 +248,25 @@ export class Porter {
     const local = route.locals[Math.floor(handle / 65536)] ?? route.anyLocal;
     const lease = new PortLease(route.native, handle, local, address, port);
     if (signal?.aborted) {
-      // Aborted after the connect finished but before the socket was handed over.
+      // Aborted after the connect finished but before the descriptor was handed over.
       closeSync(fd);
       lease.releaseAs(true);
       throw new AbortError(undefined, { cause: signal.reason });
     }
-    return this.#wrap(fd, lease, options);
+    return { fd, lease };
+  }
+
+  /**
+   * Node's `net.createConnection` on porter's ports: returns a net.Socket at once, which
+   * emits 'connect' (then `connectListener` runs) or 'error' as Node's does. `timeout`
+   * is the socket's idle timeout, as in net. See create-connection.ts.
+   */
+  createConnection(options: CreateConnectionArg, connectListener?: () => void): Socket;
+  createConnection(port: number | string, host?: string, connectListener?: () => void): Socket;
+  createConnection(port: number | string, connectListener?: () => void): Socket;
+  createConnection(...args: unknown[]): Socket {
+    this.#assertOpen();
+    return createConnectionOn((request) => this.#dial(request), args);
   }
 
   #wrap(fd: number, lease: PortLease, options: ConnectOptions): Socket {

@@ -60,6 +60,7 @@ function validatePorter(value: unknown): Porter {
     value === null ||
     typeof value !== 'object' ||
     typeof (value as Porter).connect !== 'function' ||
+    typeof (value as Porter).createConnection !== 'function' ||
     typeof (value as Porter).snapshot !== 'function'
   ) {
     throw invalidArgType('options.porter', 'an instance of Porter', value);
@@ -72,7 +73,7 @@ function isBufferLike(value: unknown): boolean {
 }
 
 /** What tls.connect gets, checked before any connection is made. */
-interface Prepared {
+export interface Prepared {
   porter: Porter;
   tcp: TcpConnectOptions;
   tls: tls.ConnectionOptions;
@@ -80,7 +81,7 @@ interface Prepared {
   signal: AbortSignal | undefined;
 }
 
-function prepare(options: ConnectOptions): Prepared {
+export function prepare(options: ConnectOptions): Prepared {
   validateObject(options, 'options');
   const porter = validatePorter(options.porter);
   const loose = options as ConnectOptions & { socket?: unknown; path?: unknown; localPort?: unknown };
@@ -288,29 +289,4 @@ function holdEarlyErrors(socket: tls.TLSSocket): void {
     socket.off('error', onError);
     if (held !== undefined) socket.emit('error', held);
   });
-}
-
-/**
- * {@link connect} in the callback style of `http.Agent#createConnection`: returns
- * nothing and calls `callback(err, tlsSocket)` once connected, so that
- * `class extends https.Agent { createConnection = createConnection }` sends HTTPS
- * requests from porter's ports. Bad options are reported through the callback too.
- */
-export function createConnection(
-  options: ConnectOptions,
-  callback: (err: Error | null, socket?: tls.TLSSocket) => void,
-): undefined {
-  if (typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
-  let promise: Promise<tls.TLSSocket>;
-  try {
-    promise = connect(options);
-  } catch (err) {
-    process.nextTick(callback, err as Error);
-    return undefined;
-  }
-  promise.then(
-    (socket) => callback(null, socket),
-    (err: Error) => callback(err),
-  );
-  return undefined;
 }
