@@ -7,7 +7,7 @@
  * handle in C++, the handshake starts on 'connect', and errors and closes of the TCP
  * socket reach the TLS socket. The port's lease moves to the TLS socket at 'connect'.
  */
-import type { Socket } from 'node:net';
+import type { NetConnectOpts, Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { portLeaseOf } from '@porter/core/internal';
 import { type ConnectOptions, prepare } from './connect.js';
@@ -50,15 +50,19 @@ function normalizeArgs(args: unknown[]): [ConnectOptions, (() => void) | undefin
  * destroys the socket when it aborts. Bad options throw synchronously. The lease
  * ({@link leaseOf}) follows the TLS socket from 'connect' on.
  */
-export function createConnection(options: CreateConnectionOptions, secureConnectListener?: () => void): tls.TLSSocket;
 export function createConnection(
-  port: number,
+  options: CreateConnectionOptions | NetConnectOpts,
+  secureConnectListener?: () => void,
+): tls.TLSSocket;
+export function createConnection(port: number | string, secureConnectListener?: () => void): tls.TLSSocket;
+export function createConnection(
+  port: number | string,
   host?: string,
   options?: CreateConnectionOptions,
   secureConnectListener?: () => void,
 ): tls.TLSSocket;
 export function createConnection(
-  port: number,
+  port: number | string,
   options?: CreateConnectionOptions,
   secureConnectListener?: () => void,
 ): tls.TLSSocket;
