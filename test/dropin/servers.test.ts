@@ -6,7 +6,6 @@
  * leased; the port goes back when the client closes, the server closes, or the connect
  * fails.
  */
-import { once } from 'node:events';
 import { leaseOf, Porter } from '@porter/core';
 import { createConnection as tlsCreateConnection } from '@porter/tls';
 import test from 'ava';
