@@ -21,6 +21,7 @@ import { AbortError, invalidArgType, invalidArgValue, PorterError } from './erro
 import type { PortLease } from './lease.js';
 import { type TcpHandle, tcpHandle } from './socket.js';
 import { canonicalIp } from './address.js';
+import type { DialSignal } from './deadline.js';
 import {
   missingArg,
   validateBoolean,
@@ -42,9 +43,33 @@ export interface DialRequest {
   lookup?: LookupFunction | undefined;
   /** Milliseconds for the whole connect (the promise API's deadline). */
   timeout?: number | undefined;
-  signal?: AbortSignal | undefined;
+  signal?: DialSignal | undefined;
   /** Told of the resolution of a host name, as net.Socket's 'lookup' event is. */
   onLookup?: (err: Error | null, address: string | undefined, family: number | undefined, host: string) => void;
+}
+
+/**
+ * A socket's own cancellation of its connect: a DialSignal without EventTarget, whose
+ * listeners and bookkeeping cost more than the rest of a loopback connect's JavaScript.
+ */
+class Cancellation implements DialSignal {
+  aborted = false;
+  reason: unknown;
+  #listener: (() => void) | undefined;
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#listener = listener;
+  }
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#listener === listener) this.#listener = undefined;
+  }
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listener = this.#listener;
+    this.#listener = undefined;
+    listener?.();
+  }
 }
 
 /** A connected descriptor and the lease on its port. */
@@ -104,7 +129,7 @@ interface Target {
 class PorterSocket extends Socket {
   readonly #dial: Dial;
   /** Set while porter's connect is in flight; aborting it gives the port back. */
-  #pending: AbortController | undefined;
+  #pending: Cancellation | undefined;
   #target: Target | undefined;
   #started = false;
 
@@ -147,7 +172,7 @@ class PorterSocket extends Socket {
     const self = this as unknown as SocketInternals;
     self.connecting = true;
     self._unrefTimer();
-    const controller = new AbortController();
+    const controller = new Cancellation();
     this.#pending = controller;
     const request: DialRequest = {
       host: target.host,
@@ -156,7 +181,7 @@ class PorterSocket extends Socket {
       localAddress: target.localAddress,
       hints: options.hints as number | undefined,
       lookup: options.lookup as LookupFunction | undefined,
-      signal: controller.signal,
+      signal: controller,
       onLookup: (err, address, family, host) => {
         if (!this.destroyed) this.emit('lookup', err, address, family, host);
       },
@@ -166,7 +191,7 @@ class PorterSocket extends Socket {
     const keepAliveInitialDelay = (options.keepAliveInitialDelay as number | undefined) ?? 0;
     // Never synchronously: listeners are added after createConnection returns.
     process.nextTick(() => {
-      if (controller.signal.aborted) return;
+      if (controller.aborted) return;
       this.#dial(request).then(
         (dialed) => this.#connected(dialed, noDelay, keepAlive, keepAliveInitialDelay),
         (err: Error) => this.#failed(err),

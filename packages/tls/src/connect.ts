@@ -198,12 +198,14 @@ export function connect(options: ConnectOptions): Promise<tls.TLSSocket> {
 async function secure(pending: Promise<Socket>, prepared: Prepared, started: number): Promise<tls.TLSSocket> {
   const tcp = await pending;
   const lease = portLeaseOf(tcp);
-  const where: Endpoints = {
+  // Read only when an error needs them: the local address costs a getsockname.
+  const where = (): Endpoints => ({
     address: lease?.remoteAddress ?? tcp.remoteAddress ?? String(prepared.tcp.host),
     port: lease?.remotePort ?? tcp.remotePort ?? Number(prepared.tcp.port),
     localAddress: lease?.localAddress ?? tcp.localAddress,
     localPort: lease?.localPort ?? tcp.localPort,
-  };
+  });
+
   const { signal, timeout } = prepared;
   const remaining = timeout === undefined ? undefined : timeout - (performance.now() - started);
   const giveUp = (socket: Socket, err: Error): never => {
@@ -213,7 +215,7 @@ async function secure(pending: Promise<Socket>, prepared: Prepared, started: num
     throw err;
   };
   if (signal?.aborted) giveUp(tcp, new AbortError(undefined, { cause: signal.reason }));
-  if (remaining !== undefined && remaining <= 0) giveUp(tcp, handshakeTimeout(where));
+  if (remaining !== undefined && remaining <= 0) giveUp(tcp, handshakeTimeout(where()));
 
   let socket: tls.TLSSocket;
   try {
@@ -229,7 +231,7 @@ function handshake(
   socket: tls.TLSSocket,
   tcp: Socket,
   lease: PortLease | undefined,
-  where: Endpoints,
+  where: () => Endpoints,
   remaining: number | undefined,
   signal: AbortSignal | undefined,
 ): Promise<tls.TLSSocket> {
@@ -238,10 +240,10 @@ function handshake(
     const timer =
       remaining === undefined || remaining > MAX_TIMER_MS
         ? undefined
-        : setTimeout(() => fail(handshakeTimeout(where)), remaining);
+        : setTimeout(() => fail(handshakeTimeout(where())), remaining);
     const onAbort = (): void => fail(new AbortError(undefined, { cause: signal?.reason }));
     const onError = (err: Error): void => fail(err);
-    const onClose = (): void => fail(closedBeforeSecure(where));
+    const onClose = (): void => fail(closedBeforeSecure(where()));
     const onSecure = (): void => {
       detach();
       holdEarlyErrors(socket);
