@@ -17,11 +17,11 @@
 import { channel } from 'node:diagnostics_channel';
 import { closeSync } from 'node:fs';
 import { isIP, type LookupFunction, type NetConnectOpts, Socket, type TcpNetConnectOpts } from 'node:net';
+import { canonicalIp } from './address.js';
+import type { DialSignal } from './deadline.js';
 import { AbortError, invalidArgType, invalidArgValue, PorterError } from './errors.js';
 import type { PortLease } from './lease.js';
 import { type TcpHandle, tcpHandle } from './socket.js';
-import { canonicalIp } from './address.js';
-import type { DialSignal } from './deadline.js';
 import {
   missingArg,
   validateBoolean,
@@ -44,6 +44,14 @@ export interface DialRequest {
   /** Milliseconds for the whole connect (the promise API's deadline). */
   timeout?: number | undefined;
   signal?: DialSignal | undefined;
+  /** Try every address of a host name in turn (default: net's default). */
+  autoSelectFamily?: boolean | undefined;
+  /** Milliseconds for each address but the last. */
+  attemptTimeout?: number | undefined;
+  /** Told of each attempt, and of how it failed, as net.Socket's events are. */
+  onAttempt?: (address: string, port: number, family: number) => void;
+  onAttemptFailed?: (address: string, port: number, family: number, error: Error) => void;
+  onAttemptTimeout?: (address: string, port: number, family: number) => void;
   /** Told of the resolution of a host name, as net.Socket's 'lookup' event is. */
   onLookup?: (err: Error | null, address: string | undefined, family: number | undefined, host: string) => void;
 }
@@ -182,8 +190,24 @@ class PorterSocket extends Socket {
       hints: options.hints as number | undefined,
       lookup: options.lookup as LookupFunction | undefined,
       signal: controller,
+      autoSelectFamily: options.autoSelectFamily as boolean | undefined,
+      attemptTimeout: options.autoSelectFamilyAttemptTimeout as number | undefined,
       onLookup: (err, address, family, host) => {
         if (!this.destroyed) this.emit('lookup', err, address, family, host);
+      },
+      onAttempt: (address, port, family) => {
+        if (this.destroyed) return;
+        // The addresses tried, as `address:port`, as net records them.
+        const self = this as unknown as { autoSelectFamilyAttemptedAddresses?: string[] };
+        self.autoSelectFamilyAttemptedAddresses ??= [];
+        self.autoSelectFamilyAttemptedAddresses.push(`${address}:${port}`);
+        this.emit('connectionAttempt', address, port, family);
+      },
+      onAttemptFailed: (address, port, family, error) => {
+        if (!this.destroyed) this.emit('connectionAttemptFailed', address, port, family, error);
+      },
+      onAttemptTimeout: (address, port, family) => {
+        if (!this.destroyed) this.emit('connectionAttemptTimeout', address, port, family);
       },
     };
     const noDelay = options.noDelay === true;
@@ -303,6 +327,12 @@ function validate(options: Record<string, unknown>): Target {
   if (options.lookup !== undefined && options.lookup !== null) validateFunction(options.lookup, 'options.lookup');
   if (options.hints !== undefined) validateInteger(options.hints, 'options.hints', 0, 2 ** 31 - 1);
   if (options.timeout !== undefined) validateNumber(options.timeout, 'options.timeout', 0);
+  if (options.autoSelectFamily !== undefined && options.autoSelectFamily !== null) {
+    validateBoolean(options.autoSelectFamily, 'options.autoSelectFamily');
+  }
+  if (options.autoSelectFamilyAttemptTimeout !== undefined && options.autoSelectFamilyAttemptTimeout !== null) {
+    validateInteger(options.autoSelectFamilyAttemptTimeout, 'options.autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1);
+  }
   for (const name of ['noDelay', 'keepAlive', 'allowHalfOpen'] as const) {
     if (options[name] !== undefined) validateBoolean(options[name], `options.${name}`);
   }
