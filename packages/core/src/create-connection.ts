@@ -163,7 +163,23 @@ class PorterSocket extends Socket {
    */
   override connect(...args: unknown[]): this {
     const [options, listener] = normalizeArgs(args);
+    return this.#start(options, validate(options), listener);
+  }
+
+  /**
+   * net.createConnection: a socket on `dial`, connecting. Bad options throw before
+   * anything is made.
+   */
+  static open(dial: Dial, args: unknown[]): PorterSocket {
+    const [options, listener] = normalizeArgs(args);
     const target = validate(options);
+    const socket = new PorterSocket(dial, options);
+    if (clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
+    if (typeof options.timeout === 'number' && options.timeout > 0) socket.setTimeout(options.timeout);
+    return socket.#start(options, target, listener);
+  }
+
+  #start(options: Record<string, unknown>, target: Target, listener: (() => void) | undefined): this {
     if (this.#started) {
       if (this.connecting && this.#target?.host === target.host && this.#target.port === target.port) {
         if (listener !== undefined) this.once('connect', listener);
@@ -347,10 +363,5 @@ function validate(options: Record<string, unknown>): Target {
  * and the module-level function.
  */
 export function createConnectionOn(dial: Dial, args: unknown[]): Socket {
-  const [options, listener] = normalizeArgs(args);
-  validate(options);
-  const socket = new PorterSocket(dial, options);
-  if (clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
-  if (typeof options.timeout === 'number' && options.timeout > 0) socket.setTimeout(options.timeout);
-  return listener === undefined ? socket.connect(options) : socket.connect(options, listener);
+  return PorterSocket.open(dial, args);
 }

@@ -255,8 +255,9 @@ export class Porter {
         const e = outcome.error;
         if (e.code === ErrorCodes.ABORT_ERR) throw new AbortError(undefined, { cause: signal?.reason });
         if (e.code === ErrorCodes.CLOSED) throw fromNativeError(e, signal);
-        if (e.localAddress === '0.0.0.0' || e.localAddress === '::') {
-          // The pool's unspecified address: tell the one the kernel would have used.
+        if (e.syscall === 'connect' && (e.localAddress === '0.0.0.0' || e.localAddress === '::')) {
+          // The pool's unspecified address: tell the one the kernel used for the connect
+          // (a bind error keeps the address it bound).
           e.localAddress = (await sourceAddress(address, port, family)) ?? e.localAddress;
         }
         const err = fromNativeError(e, signal);
