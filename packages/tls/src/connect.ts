@@ -1,19 +1,22 @@
 /**
- * connect(): TLS over a TCP connection porter made. porter.connect opens the TCP
- * connection from a managed local port, tls.connect({ socket }) runs the handshake on
- * it, and the port's lease moves to the TLS socket, so it is released when that closes.
- * One deadline (`timeout`) and one AbortSignal cover both stages.
+ * connect(): TLS over a TCP connection porter makes. porter's createConnection opens the
+ * TCP connection from a managed local port, and tls.connect({ socket }) wraps it while it
+ * connects, as tls.connect wraps the socket it makes itself (wrapping a socket that is
+ * connected already costs more per connection); the handshake starts on 'connect', and
+ * the port's lease moves to the TLS socket then, so it is released when that closes. One
+ * deadline (`timeout`) and one AbortSignal cover both stages.
  */
 import { isIP, type Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { addAbortSignal } from 'node:stream';
 import * as tls from 'node:tls';
 import { AbortError, defaultPorter, type Porter, type ConnectOptions as TcpConnectOptions } from '@porter/core';
 import {
   MAX_TIMER_MS,
-  type PortLease,
   portLeaseOf,
+  validateAbortSignal,
   validateBoolean,
   validateFunction,
+  validateNumber,
   validateObject,
   validateString,
 } from '@porter/core/internal';
@@ -35,6 +38,8 @@ type Replaced =
   | 'keepAlive'
   | 'keepAliveInitialDelay'
   | 'allowHalfOpen'
+  | 'autoSelectFamily'
+  | 'autoSelectFamilyAttemptTimeout'
   | 'signal';
 
 /**
@@ -149,6 +154,8 @@ export function prepare(options: ConnectOptions): Prepared {
     keepAlive,
     keepAliveInitialDelay,
     allowHalfOpen,
+    autoSelectFamily,
+    autoSelectFamilyAttemptTimeout,
     ...rest
   } = options;
   const tcp: TcpConnectOptions = { host, port: options.port };
@@ -161,6 +168,8 @@ export function prepare(options: ConnectOptions): Prepared {
   if (keepAlive !== undefined) tcp.keepAlive = keepAlive;
   if (keepAliveInitialDelay !== undefined) tcp.keepAliveInitialDelay = keepAliveInitialDelay;
   if (allowHalfOpen !== undefined) tcp.allowHalfOpen = allowHalfOpen;
+  if (autoSelectFamily !== undefined) tcp.autoSelectFamily = autoSelectFamily;
+  if (autoSelectFamilyAttemptTimeout !== undefined) tcp.autoSelectFamilyAttemptTimeout = autoSelectFamilyAttemptTimeout;
   if (timeout !== undefined) tcp.timeout = timeout;
   if (signal !== undefined) tcp.signal = signal;
 
@@ -189,64 +198,74 @@ export function prepare(options: ConnectOptions): Prepared {
  */
 export function connect(options: ConnectOptions): Promise<tls.TLSSocket> {
   const prepared = prepare(options);
-  const started = performance.now();
+  const { timeout, signal } = prepared;
+  if (timeout !== undefined) validateNumber(timeout, 'options.timeout', 0);
+  validateAbortSignal(signal, 'options.signal');
   // Throws synchronously on bad TCP options (porter's validation).
-  const tcp = prepared.porter.connect(prepared.tcp);
-  return secure(tcp, prepared, started);
+  const { socket, tcp } = openTls(prepared);
+  return handshake(socket, tcp, prepared, timeout, signal);
 }
 
-async function secure(pending: Promise<Socket>, prepared: Prepared, started: number): Promise<tls.TLSSocket> {
-  const tcp = await pending;
-  const lease = portLeaseOf(tcp);
-  // Read only when an error needs them: the local address costs a getsockname.
-  const where = (): Endpoints => ({
-    address: lease?.remoteAddress ?? tcp.remoteAddress ?? String(prepared.tcp.host),
-    port: lease?.remotePort ?? tcp.remotePort ?? Number(prepared.tcp.port),
-    localAddress: lease?.localAddress ?? tcp.localAddress,
-    localPort: lease?.localPort ?? tcp.localPort,
-  });
-
-  const { signal, timeout } = prepared;
-  const remaining = timeout === undefined ? undefined : timeout - (performance.now() - started);
-  const giveUp = (socket: Socket, err: Error): never => {
-    // The TCP connection was established: this side closes first, the port ages.
-    if (lease !== undefined && !lease.released) lease.releaseAs(true);
-    socket.destroy();
-    throw err;
-  };
-  if (signal?.aborted) giveUp(tcp, new AbortError(undefined, { cause: signal.reason }));
-  if (remaining !== undefined && remaining <= 0) giveUp(tcp, handshakeTimeout(where()));
-
+/**
+ * The TLS socket on a TCP socket from porter's createConnection, wrapped while it
+ * connects, as `tls.connect` wraps its own: the handshake starts on 'connect', and the
+ * lease moves to the TLS socket then. Shared by {@link connect} and createConnection.
+ */
+export function openTls(
+  prepared: Prepared,
+  secureConnectListener?: () => void,
+): { socket: tls.TLSSocket; tcp: Socket } {
+  // Without the promise API's deadline and signal: those belong to the caller.
+  const { timeout: _deadline, signal: _signal, ...tcpOptions } = prepared.tcp;
+  const tcp = prepared.porter.createConnection(tcpOptions);
   let socket: tls.TLSSocket;
   try {
-    socket = tls.connect({ ...prepared.tls, socket: tcp });
+    socket = tls.connect({ ...prepared.tls, socket: tcp }, secureConnectListener);
   } catch (err) {
-    return giveUp(tcp, err as Error);
+    tcp.destroy();
+    throw err;
   }
-  lease?.follow(socket);
-  return handshake(socket, tcp, lease, where, remaining, signal);
+  tcp.once('connect', () => {
+    const lease = portLeaseOf(tcp);
+    if (lease !== undefined && !lease.released && !socket.destroyed) lease.follow(socket);
+  });
+  return { socket, tcp };
 }
 
 function handshake(
   socket: tls.TLSSocket,
   tcp: Socket,
-  lease: PortLease | undefined,
-  where: () => Endpoints,
-  remaining: number | undefined,
+  prepared: Prepared,
+  timeout: number | undefined,
   signal: AbortSignal | undefined,
 ): Promise<tls.TLSSocket> {
+  // Read only when an error needs them: the local address costs a getsockname.
+  const where = (): Endpoints => {
+    const lease = portLeaseOf(socket) ?? portLeaseOf(tcp);
+    const tried = (tcp as Socket & { autoSelectFamilyAttemptedAddresses?: string[] })
+      .autoSelectFamilyAttemptedAddresses;
+    const last = tried?.at(-1);
+    return {
+      address: lease?.remoteAddress ?? (last ? last.slice(0, last.lastIndexOf(':')) : String(prepared.tcp.host)),
+      port: lease?.remotePort ?? Number(prepared.tcp.port),
+      localAddress: lease?.localAddress,
+      localPort: lease?.localPort,
+    };
+  };
   return new Promise((resolve, reject) => {
     // Beyond what a Node timer holds (about 24.8 days), no timer: it would fire at once.
     const timer =
-      remaining === undefined || remaining > MAX_TIMER_MS
+      timeout === undefined || timeout > MAX_TIMER_MS
         ? undefined
-        : setTimeout(() => fail(handshakeTimeout(where())), remaining);
+        : setTimeout(() => fail(handshakeTimeout(where())), timeout);
     const onAbort = (): void => fail(new AbortError(undefined, { cause: signal?.reason }));
     const onError = (err: Error): void => fail(err);
     const onClose = (): void => fail(closedBeforeSecure(where()));
     const onSecure = (): void => {
       detach();
       holdEarlyErrors(socket);
+      // As net's and tls's: an abort after the connect destroys the socket.
+      if (signal !== undefined) addAbortSignal(signal, socket);
       resolve(socket);
     };
     function detach(): void {
@@ -261,6 +280,9 @@ function handshake(
       // Whatever the socket still reports after this is of no interest to anyone.
       socket.on('error', ignore);
       tcp.on('error', ignore);
+      // Once connected, this side closes first: the port ages. Before, destroying the
+      // TCP socket cancels porter's connect, which gives its port back.
+      const lease = portLeaseOf(socket) ?? portLeaseOf(tcp);
       if (lease !== undefined && !lease.released) lease.releaseAs(true);
       socket.destroy();
       tcp.destroy();
@@ -269,7 +291,8 @@ function handshake(
     socket.once('secureConnect', onSecure);
     socket.on('error', onError);
     socket.once('close', onClose);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

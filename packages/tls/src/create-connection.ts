@@ -7,10 +7,9 @@
  * handle in C++, the handshake starts on 'connect', and errors and closes of the TCP
  * socket reach the TLS socket. The port's lease moves to the TLS socket at 'connect'.
  */
-import type { NetConnectOpts, Socket } from 'node:net';
-import * as tls from 'node:tls';
-import { portLeaseOf } from '@porter/core/internal';
-import { type ConnectOptions, prepare } from './connect.js';
+import type { NetConnectOpts } from 'node:net';
+import type * as tls from 'node:tls';
+import { type ConnectOptions, openTls, prepare } from './connect.js';
 import { invalidArgType } from './errors.js';
 
 /**
@@ -71,21 +70,9 @@ export function createConnection(...args: unknown[]): tls.TLSSocket {
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
   const { timeout, signal } = options;
   const prepared = prepare(options);
-  // The TCP options without the promise API's deadline and signal: the idle timeout and
-  // the signal belong to the TLS socket, as with tls.connect.
-  const { timeout: _deadline, signal: _signal, ...tcpOptions } = prepared.tcp;
-  const tcp: Socket = prepared.porter.createConnection(tcpOptions);
-  let socket: tls.TLSSocket;
-  try {
-    socket = tls.connect({ ...prepared.tls, socket: tcp, ...(signal === undefined ? {} : { signal }) }, listener);
-  } catch (err) {
-    tcp.destroy();
-    throw err;
-  }
-  tcp.once('connect', () => {
-    const lease = portLeaseOf(tcp);
-    if (lease !== undefined && !lease.released && !socket.destroyed) lease.follow(socket);
-  });
+  // The idle timeout and the signal belong to the TLS socket, as with tls.connect.
+  if (signal !== undefined) (prepared.tls as tls.ConnectionOptions & { signal?: AbortSignal }).signal = signal;
+  const { socket } = openTls(prepared, listener);
   if (timeout !== undefined && timeout > 0) socket.setTimeout(timeout);
   return socket;
 }
