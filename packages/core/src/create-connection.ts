@@ -17,6 +17,7 @@
 import { channel } from 'node:diagnostics_channel';
 import { closeSync } from 'node:fs';
 import { isIP, type LookupFunction, type NetConnectOpts, Socket, type TcpNetConnectOpts } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import { canonicalIp } from './address.js';
 import type { DialSignal } from './deadline.js';
 import { AbortError, invalidArgType, invalidArgValue, PorterError } from './errors.js';
@@ -293,8 +294,15 @@ function pick(source: Record<string, unknown>, keys: string[]): Record<string, u
   return out;
 }
 
+/** What `uv_tcp_open` answered, in the shape of Node's system errors. */
 function openError(errno: number): Error {
-  return Object.assign(new Error(`open errno ${errno}`), { errno, syscall: 'open', code: 'EINVAL' });
+  let code = 'EINVAL';
+  try {
+    code = getSystemErrorName(errno);
+  } catch {
+    // Not a system error number: EINVAL stands.
+  }
+  return Object.assign(new Error(`open ${code}`), { errno, syscall: 'open', code });
 }
 
 /** `(options[, cb])` or `(port[, host][, cb])`, as net.connect takes them. */
