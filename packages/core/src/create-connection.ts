@@ -121,6 +121,13 @@ interface SocketInternals {
   _unrefTimer(): void;
 }
 
+/**
+ * An option for porter's own packages (through @porter/core/internal): milliseconds for
+ * the connect, as `porter.connect`'s `timeout`, so that a connect over time fails in the
+ * core with its port and source address named. @porter/tls's connect() uses it.
+ */
+export const kConnectDeadline = Symbol('porter.connectDeadline');
+
 /** Published with every socket made, as net.connect does (diagnostics_channel). */
 const clientSocketChannel = channel('net.client.socket');
 
@@ -207,6 +214,7 @@ class PorterSocket extends Socket {
       hints: options.hints as number | undefined,
       lookup: options.lookup as LookupFunction | undefined,
       signal: controller,
+      timeout: options[kConnectDeadline as unknown as string] as number | undefined,
       autoSelectFamily: options.autoSelectFamily as boolean | undefined,
       attemptTimeout: options.autoSelectFamilyAttemptTimeout as number | undefined,
       onLookup: (err, address, family, host) => {

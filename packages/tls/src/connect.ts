@@ -7,10 +7,12 @@
  * deadline (`timeout`) and one AbortSignal cover both stages.
  */
 import { isIP, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { addAbortSignal } from 'node:stream';
 import * as tls from 'node:tls';
 import { AbortError, defaultPorter, type Porter, type ConnectOptions as TcpConnectOptions } from '@porter/core';
 import {
+  kConnectDeadline,
   MAX_TIMER_MS,
   portLeaseOf,
   validateAbortSignal,
@@ -202,8 +204,9 @@ export function connect(options: ConnectOptions): Promise<tls.TLSSocket> {
   if (timeout !== undefined) validateNumber(timeout, 'options.timeout', 0);
   validateAbortSignal(signal, 'options.signal');
   // Throws synchronously on bad TCP options (porter's validation).
-  const { socket, tcp } = openTls(prepared);
-  return handshake(socket, tcp, prepared, timeout, signal);
+  const started = performance.now();
+  const { socket, tcp } = openTls(prepared, undefined, timeout);
+  return handshake(socket, tcp, prepared, timeout === undefined ? undefined : started + timeout, signal);
 }
 
 /**
@@ -214,10 +217,16 @@ export function connect(options: ConnectOptions): Promise<tls.TLSSocket> {
 export function openTls(
   prepared: Prepared,
   secureConnectListener?: () => void,
+  connectDeadline?: number,
 ): { socket: tls.TLSSocket; tcp: Socket } {
-  // Without the promise API's deadline and signal: those belong to the caller.
+  // Without the promise API's deadline and signal: those belong to the caller, which may
+  // give the TCP stage a deadline of its own (the core then reports a connect over time).
   const { timeout: _deadline, signal: _signal, ...tcpOptions } = prepared.tcp;
-  const tcp = prepared.porter.createConnection(tcpOptions);
+  const tcp = prepared.porter.createConnection(
+    connectDeadline === undefined
+      ? tcpOptions
+      : ({ ...tcpOptions, [kConnectDeadline]: connectDeadline } as typeof tcpOptions),
+  );
   let socket: tls.TLSSocket;
   try {
     socket = tls.connect({ ...prepared.tls, socket: tcp }, secureConnectListener);
@@ -236,7 +245,7 @@ function handshake(
   socket: tls.TLSSocket,
   tcp: Socket,
   prepared: Prepared,
-  timeout: number | undefined,
+  deadline: number | undefined,
   signal: AbortSignal | undefined,
 ): Promise<tls.TLSSocket> {
   // Read only when an error needs them: the local address costs a getsockname.
@@ -253,11 +262,16 @@ function handshake(
     };
   };
   return new Promise((resolve, reject) => {
-    // Beyond what a Node timer holds (about 24.8 days), no timer: it would fire at once.
-    const timer =
-      timeout === undefined || timeout > MAX_TIMER_MS
-        ? undefined
-        : setTimeout(() => fail(handshakeTimeout(where())), timeout);
+    // The TCP stage's deadline is the core's (it fails with its own ETIMEDOUT); the
+    // handshake gets what is left of it once connected.
+    let timer: NodeJS.Timeout | undefined;
+    const onConnect = (): void => {
+      if (deadline === undefined) return;
+      const left = deadline - performance.now();
+      if (left <= 0) fail(handshakeTimeout(where()));
+      // Beyond what a Node timer holds (about 24.8 days), no timer: it would fire at once.
+      else if (left <= MAX_TIMER_MS) timer = setTimeout(() => fail(handshakeTimeout(where())), left);
+    };
     const onAbort = (): void => fail(new AbortError(undefined, { cause: signal?.reason }));
     const onError = (err: Error): void => fail(err);
     const onClose = (): void => fail(closedBeforeSecure(where()));
@@ -270,6 +284,7 @@ function handshake(
     };
     function detach(): void {
       if (timer !== undefined) clearTimeout(timer);
+      tcp.off('connect', onConnect);
       signal?.removeEventListener('abort', onAbort);
       socket.off('error', onError);
       socket.off('close', onClose);
@@ -288,6 +303,7 @@ function handshake(
       tcp.destroy();
       reject(err);
     }
+    tcp.once('connect', onConnect);
     socket.once('secureConnect', onSecure);
     socket.on('error', onError);
     socket.once('close', onClose);

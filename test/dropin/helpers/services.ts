@@ -215,6 +215,10 @@ export async function startPostgres(bin: string): Promise<Service & { user: stri
     });
     try {
       await accepting(port, child, 20_000);
+      // It accepts before it is ready ('the database system is starting up').
+      if (!(await eventually(() => log.includes('ready to accept connections'), 20_000))) {
+        throw new Error('not ready after 20 s');
+      }
       return {
         port,
         user: 'porter',
