@@ -301,6 +301,7 @@ test('bad input throws at the call, with a stable code, and takes no port', asyn
   t.throws(call({ path: '/tmp/porter.sock' }), { code: 'ERR_INVALID_ARG_VALUE' });
   t.throws(call('/tmp/porter.sock'), { code: 'ERR_INVALID_ARG_VALUE' });
   t.throws(call({ host: 42, port: 80 }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(call({ host: 'example.test\0.evil', port: 80 }), { code: 'ERR_INVALID_ARG_VALUE' });
   t.throws(call({ host: '127.0.0.1', port: 80, localAddress: 'nope' }), { code: 'ERR_INVALID_IP_ADDRESS' });
   t.throws(call({ host: '127.0.0.1', port: 80, lookup: 'dns' }), { code: 'ERR_INVALID_ARG_TYPE' });
   t.throws(call({ host: '127.0.0.1', port: 80, timeout: -1 }), { code: 'ERR_OUT_OF_RANGE' });

@@ -346,6 +346,8 @@ function validate(options: Record<string, unknown>): Target {
   const port = validatePort(options.port, 'options.port');
   const given = options.host === undefined || options.host === null || options.host === '' ? 'localhost' : options.host;
   if (typeof given !== 'string') throw invalidArgType('options.host', 'of type string', given);
+  // The resolver would cut the name at a NUL and look up what comes before it.
+  if (given.includes('\0')) throw invalidArgValue('options.host', given, 'must not contain a NUL character');
   const host = isIP(given) === 0 ? given : canonicalIp(given);
   let localAddress: string | undefined;
   if (options.localAddress !== undefined && options.localAddress !== null) {
