@@ -23,7 +23,7 @@ import { drive, netConnect, quiet, tlsConnect } from './lib/connectors.mjs';
 import { countersTable, errorsCell, fmtRate, fmtRatio, missing, table } from './lib/format.mjs';
 import { namespaceUnavailable, runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { startServer } from './lib/spawn-server.mjs';
-import { log, median, nstatDelta, readNstat, readSysctl, rotate } from './lib/util.mjs';
+import { log, mainThreadCpuMicros, median, nstatDelta, readNstat, readSysctl, rotate } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const tlsDist = fileURLToPath(new URL('../packages/tls/dist/esm/index.js', import.meta.url));
@@ -35,7 +35,10 @@ const COUNTER_RANGE = [20000, 29999];
 export async function runConnectRate({ quick = false } = {}) {
   const config = quick
     ? { tcp: { rounds: 3, connections: 1500, concurrency: 64 }, tls: { rounds: 3, connections: 200, concurrency: 16 } }
-    : { tcp: { rounds: 9, connections: 5000, concurrency: 64 }, tls: { rounds: 7, connections: 800, concurrency: 16 } };
+    : {
+        tcp: { rounds: 9, connections: 5000, concurrency: 64 },
+        tls: { rounds: 15, connections: 400, concurrency: 16 },
+      };
   const why = namespaceUnavailable();
   let out;
   if (why === null) {
@@ -64,6 +67,9 @@ async function rounds(methods, target, { rounds, connections, concurrency }, lab
   const errors = Object.fromEntries(names.map((k) => [k, {}]));
   // The TCP counters, summed over each method's own turns (null without nstat).
   const counters = Object.fromEntries(names.map((k) => [k, null]));
+  // CPU time of the event-loop thread per connection: what a method costs the client,
+  // less disturbed than its rate by other load on the machine.
+  const cpu = Object.fromEntries(names.map((k) => [k, []]));
   // One unmeasured round of each first: JIT warm-up, the first pools, the socket reserve.
   for (const name of names) {
     const r = await drive(methods[name], [target], { concurrency, total: connections, maxAttempts: connections * 2 });
@@ -72,8 +78,10 @@ async function rounds(methods, target, { rounds, connections, concurrency }, lab
   for (let round = 0; round < rounds; round++) {
     for (const name of rotate(names, round)) {
       const before = readNstat();
+      const cpuBefore = mainThreadCpuMicros();
       const r = await drive(methods[name], [target], { concurrency, total: connections, maxAttempts: connections * 2 });
       rates[name].push((r.ok / r.elapsedMs) * 1000);
+      if (cpuBefore !== null) cpu[name].push((mainThreadCpuMicros() - cpuBefore) / Math.max(1, r.ok));
       for (const [code, n] of Object.entries(r.errors)) errors[name][code] = (errors[name][code] ?? 0) + n;
       await allClosed(r.sockets);
       r.sockets.length = 0;
@@ -89,6 +97,7 @@ async function rounds(methods, target, { rounds, connections, concurrency }, lab
     rates,
     errors,
     counters,
+    cpuMicrosPerConnection: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v.length ? median(v) : null])),
     medians: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, median(v)])),
   };
 }
@@ -196,6 +205,11 @@ async function measure(config) {
       ...config.tls,
       ...tlsRounds,
       ratio_porter_vs_tls: perRoundRatio(tlsRounds.rates.porter_tls, tlsRounds.rates.tls),
+      // Main-thread CPU per connection, tls.connect's over porter's: above 1 when porter costs less.
+      cpu_ratio_tls_vs_porter:
+        tlsRounds.cpuMicrosPerConnection.porter_tls && tlsRounds.cpuMicrosPerConnection.tls
+          ? tlsRounds.cpuMicrosPerConnection.tls / tlsRounds.cpuMicrosPerConnection.porter_tls
+          : null,
     };
   } catch (err) {
     out.tls = { error: String(err?.message ?? err) };
@@ -284,8 +298,23 @@ export function connectReport(c) {
   );
   out.push('');
   out.push(`@porter/tls / tls.connect: **${fmtRatio(tl.ratio_porter_vs_tls)}**.`);
+  const cpuPer = tl.cpuMicrosPerConnection ?? {};
+  if (cpuPer.porter_tls && cpuPer.tls) {
+    out.push('');
+    out.push(
+      `Event-loop CPU per connection (median of the rounds): @porter/tls ${cpuPer.porter_tls.toFixed(0)} µs, ` +
+        `tls.connect ${cpuPer.tls.toFixed(0)} µs; tls.connect's / porter's: ${fmtRatio(tl.cpu_ratio_tls_vs_porter)}. ` +
+        'On a shared machine the CPU time a method spends is steadier than its rate.',
+    );
+  }
   out.push('');
   out.push(countersTable(tl.counters));
+  out.push('');
+  out.push(
+    'TcpRetransSegs here are tail loss probes that the receiver reports as duplicates (TCPLossProbes, TCPDSACKRecv): ' +
+      'spurious, sent when the peer delayed its ACK because its event loop was late to answer. They follow the load ' +
+      'on the two processes, not the sockets either method makes.',
+  );
   return out;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use when they are missing: openssl (test
 # certificates), mosquitto (a real MQTT broker), prometheus (promtool and a real server),
-# iproute2 and util-linux (network namespaces), tmux (a real terminal for the CLI's live
+# postgresql and redis-server (real servers for pg and ioredis), iproute2 and util-linux
+# (network namespaces, runuser), tmux (a real terminal for the CLI's live
 # view), perl-base (reads socket options back from the kernel; on every Debian system
 # already). Needs root when something is missing. Then actionlint
 # (scripts/install-actionlint.sh).
@@ -12,6 +13,9 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitt
 command -v promtool >/dev/null || need+=(prometheus)
 command -v ip >/dev/null || need+=(iproute2)
 command -v unshare >/dev/null || need+=(util-linux)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+command -v runuser >/dev/null || need+=(util-linux)
 command -v nstat >/dev/null || need+=(iproute2)
 command -v tmux >/dev/null || need+=(tmux)
 perl -MSocket -e 1 2>/dev/null || need+=(perl-base)
@@ -22,7 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # The Debian packages start their services; the tests start their own instances.
-  for svc in mosquitto prometheus; do
+  for svc in mosquitto prometheus postgresql redis-server; do
     (command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null) || true
     (command -v service >/dev/null && service "$svc" stop 2>/dev/null) || true
   done

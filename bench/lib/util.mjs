@@ -3,6 +3,7 @@
  * output line is a JSON object, the kernel's TCP counters (nstat), and formatting.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** The q-quantile (0..1) of `values` by linear interpolation; NaN when empty. */
 export function quantile(values, q) {
@@ -84,7 +85,28 @@ export function tail(text, lines = 6) {
 }
 
 /** The TCP counters that show a distorted connect run (this network namespace's). */
-export const NSTAT_COUNTERS = ['TcpExtListenDrops', 'TcpExtListenOverflows', 'TcpRetransSegs', 'TcpExtTCPSynRetrans'];
+export const NSTAT_COUNTERS = [
+  'TcpExtListenDrops',
+  'TcpExtListenOverflows',
+  'TcpRetransSegs',
+  'TcpExtTCPSynRetrans',
+  // A retransmission that is a tail loss probe, and one the receiver reports as a
+  // duplicate (DSACK): spurious, the first copy had arrived.
+  'TcpExtTCPLossProbes',
+  'TcpExtTCPDSACKRecv',
+];
+
+/** CPU time of this process's main thread so far, in microseconds (Linux: /proc). */
+export function mainThreadCpuMicros() {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, in clock ticks (USER_HZ, 100 on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return null;
+  }
+}
 
 /** Absolute values of the counters, or null when nstat is not there. */
 export function readNstat() {

@@ -43,9 +43,10 @@ test('ECONNREFUSED keeps the system error shape and releases the port', async (t
   t.is(err.syscall, 'connect');
   t.is(err.address, '127.0.0.1');
   t.is(err.port, port);
-  t.is(err.localAddress, '0.0.0.0');
+  // The address the kernel used, not the pool's unspecified one.
+  t.is(err.localAddress, '127.0.0.1');
   t.true((err.localPort as number) >= first && (err.localPort as number) <= last, `${err.localPort}`);
-  t.regex(err.message, /ECONNREFUSED/);
+  t.is(err.message, `connect ECONNREFUSED 127.0.0.1:${port} - Local (127.0.0.1:${err.localPort})`);
   const pool = poolFor(porter.snapshot(), '127.0.0.1', port);
   t.deepEqual(pool?.inUse, []);
   // A reset answered the SYN: no state on either side, so the port is free at once.
@@ -155,7 +156,7 @@ test('an already-aborted signal rejects without taking a port', async (t) => {
   t.is(poolFor(porter.snapshot(), '127.0.0.1', port)?.inUse.length ?? 0, 0);
 });
 
-test('a signal that never aborts does not disturb a successful connect', async (t) => {
+test('an abort after the connect destroys the socket with an AbortError, as net does', async (t) => {
   const servers = await startServers();
   const { porter, first, last } = await newPorter();
   const controller = new AbortController();
@@ -171,8 +172,13 @@ test('a signal that never aborts does not disturb a successful connect', async (
   });
   t.is(leaseOf(socket)?.localPort, socket.localPort);
   t.true((socket.localPort as number) >= first && (socket.localPort as number) <= last);
-  controller.abort();
-  // Aborting after the connect resolved does nothing to the socket.
   await new Promise((resolve) => setTimeout(resolve, 20));
-  t.false(socket.destroyed);
+  t.false(socket.destroyed, 'a signal that does not abort leaves the socket alone');
+  const errored = new Promise<Error>((resolve) => socket.once('error', resolve));
+  controller.abort();
+  const err = await errored;
+  t.is(err.name, 'AbortError');
+  t.true(socket.destroyed);
+  await new Promise((resolve) => socket.once('close', resolve));
+  t.true(leaseOf(socket)?.released);
 });

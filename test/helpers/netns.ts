@@ -22,6 +22,8 @@ export interface NetnsOptions {
   sysctls?: Record<string, string | number>;
   /** Extra node arguments before the script (default: ['--import', 'tsx'] for .ts). */
   nodeArgs?: string[];
+  /** Commands run in the namespace (by sh) before node, after loopback is up. */
+  setup?: string[];
   /** Kill the child after this many ms. Default 60 s. */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -79,6 +81,7 @@ export function runInNetns(script: string, args: string[] = [], options: NetnsOp
     // Private mounts first, so that the bind mount stays inside the namespace.
     setup.push(`mount --make-rprivate / && mount --bind ${quote(hostsFile)} /etc/hosts`);
   }
+  setup.push(...(options.setup ?? []));
   const nodeArgs = options.nodeArgs ?? (script.endsWith('.ts') ? ['--import', 'tsx'] : []);
   const shell = `${setup.join(' && ')} && exec "$0" "$@"`;
   const unshare = options.hosts === undefined ? '-n' : '-mn';

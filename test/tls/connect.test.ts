@@ -7,7 +7,7 @@ import type { ClientRequestArgs } from 'node:http';
 import { Agent, get } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createSecureContext, type TLSSocket } from 'node:tls';
+import { createSecureContext, type TLSSocket, TLSSocket as TLSSocketClass } from 'node:tls';
 import { defaultPorter, Porter } from '@porter/core';
 import { connect, createConnection, leaseOf } from '@porter/tls';
 import test from 'ava';
@@ -378,21 +378,17 @@ test('bad options throw synchronously with Node codes', (t) => {
   t.deepEqual(porter.snapshot(), []);
 });
 
-test('createConnection serves an https.Agent', async (t) => {
+test('createConnection returns a TLSSocket at once that an https.Agent subclass can return', async (t) => {
   const server = await startTlsServer({ cert: certs.server.cert, key: certs.server.key }, (s) => {
     s.once('data', () => s.end('HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nporter'));
   });
   const porter = newPorter();
   const sockets: TLSSocket[] = [];
   class PorterAgent extends Agent {
-    override createConnection(
-      options: ClientRequestArgs,
-      callback?: (err: Error | null, s: Duplex) => void,
-    ): undefined {
-      return createConnection({ ...(options as { port: number }), porter }, (err, s) => {
-        if (s) sockets.push(s);
-        callback?.(err, s as Duplex);
-      });
+    override createConnection(options: ClientRequestArgs): Duplex {
+      const socket = createConnection({ ...(options as { port: number }), porter });
+      sockets.push(socket);
+      return socket;
     }
   }
   const body = await new Promise<string>((resolve, reject) => {
@@ -406,7 +402,8 @@ test('createConnection serves an https.Agent', async (t) => {
   });
   t.is(body, 'porter');
   t.is(sockets.length, 1);
-  t.truthy(leaseOf(sockets[0] as TLSSocket));
+  t.true(sockets[0] instanceof TLSSocketClass);
+  t.is(leaseOf(sockets[0] as TLSSocket)?.localPort, server.accepted[0]?.remotePort);
   await closed(sockets[0] as TLSSocket);
   t.deepEqual(inUse(porter), []);
   await server.close();

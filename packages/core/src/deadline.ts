@@ -16,11 +16,19 @@ export function timeoutError(target: { address: string; port: number }): Error {
   });
 }
 
+/** What a connect reads of its AbortSignal (an AbortSignal fits it). */
+export interface DialSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** Waits for `promise`, or rejects at the deadline or when `signal` aborts. */
 export function race<T>(
   promise: Promise<T>,
   deadline: number | undefined,
-  signal: AbortSignal | undefined,
+  signal: DialSignal | undefined,
   target: { address: string; port: number },
 ): Promise<T> {
   if (deadline === undefined && signal === undefined) return promise;

@@ -5,6 +5,7 @@
 
 import type { Socket } from 'node:net';
 import * as native from '@porter/native';
+import type { CreateConnectionArg } from './create-connection.js';
 import { callNative } from './errors.js';
 import type { Lease } from './lease.js';
 import { optionsFromNative, type PorterOptions, resolveOptions, toNative } from './options.js';
@@ -51,4 +52,13 @@ export function allocate(options: AllocateOptions): Lease {
 /** {@link Porter.snapshot} on the default instance. */
 export function snapshot(): PoolSnapshot[] {
   return defaultPorter().snapshot();
+}
+
+/** {@link Porter.createConnection} on the default instance: net.createConnection's contract. */
+export function createConnection(options: CreateConnectionArg, connectListener?: () => void): Socket;
+export function createConnection(port: number | string, host?: string, connectListener?: () => void): Socket;
+export function createConnection(port: number | string, connectListener?: () => void): Socket;
+export function createConnection(...args: unknown[]): Socket {
+  const porter = defaultPorter();
+  return Reflect.apply(porter.createConnection, porter, args) as Socket;
 }

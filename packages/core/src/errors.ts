@@ -216,7 +216,7 @@ function coded(code: string, message: string, cause?: unknown): Error {
 }
 
 /** Turns an error the native connect returned as data into the error users see. */
-export function fromNativeError(e: NativeError, signal?: AbortSignal): Error {
+export function fromNativeError(e: NativeError, signal?: { readonly reason: unknown }): Error {
   if (e.code === ErrorCodes.ABORT_ERR) return new AbortError(undefined, { cause: signal?.reason });
   if (e.code.startsWith('ERR_')) return coded(e.code, e.message);
   return systemError(e);

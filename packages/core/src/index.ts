@@ -6,7 +6,9 @@
  *
  * @packageDocumentation
  */
-export { allocate, configureDefault, connect, defaultPorter, snapshot } from './default.js';
+export { Agent, type AgentOptions } from './agent.js';
+export type { CreateConnectionArg, CreateConnectionOptions } from './create-connection.js';
+export { allocate, configureDefault, connect, createConnection, defaultPorter, snapshot } from './default.js';
 export { AbortError, ErrorCodes, PorterError, PorterRangeError, PorterTypeError, type SystemError } from './errors.js';
 export { hostPorts, partitionRange } from './host.js';
 export { type Lease, leaseOf, type ReleaseOptions } from './lease.js';

@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 export { canonicalIp, unspecified } from './address.js';
+export { kConnectDeadline } from './create-connection.js';
 export { MAX_TIMER_MS, race, timeoutError } from './deadline.js';
 export {
   badPort,

@@ -137,8 +137,11 @@ export class PortLease implements Lease {
     this.#followed = followed;
     this.#unresolved = this.#localAddress === '0.0.0.0' || this.#localAddress === '::';
     followed[kLease] = this;
-    followed.on('end', PortLease.#onEnd);
-    followed.on('close', PortLease.#onClose);
+    // First in line: a listener added earlier (createConnection's sockets are the user's
+    // before they connect) may call end() on 'end', and the port is back by the time
+    // anyone else hears 'close'.
+    followed.prependListener('end', PortLease.#onEnd);
+    followed.prependListener('close', PortLease.#onClose);
     if (typeof followed.resetAndDestroy === 'function') {
       // resetAndDestroy() sends RST: no TIME_WAIT on this side.
       this.#ownReset = Object.hasOwn(followed, 'resetAndDestroy') ? followed.resetAndDestroy : null;

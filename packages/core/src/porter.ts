@@ -3,11 +3,15 @@
  * methods. Host names are resolved here, once per connect; everything about ports and
  * sockets happens in the native core.
  */
+import { channel } from 'node:diagnostics_channel';
 import { closeSync } from 'node:fs';
 import { isIP, type Socket } from 'node:net';
+import { addAbortSignal } from 'node:stream';
 import { type InspectOptionsStylized, inspect } from 'node:util';
 import * as native from '@porter/native';
 import { canonicalIp, unspecified } from './address.js';
+import { allFailed, attemptPlan, type Candidate, resolveCandidates } from './attempts.js';
+import { type CreateConnectionArg, createConnectionOn, type Dialed, type DialRequest } from './create-connection.js';
 import { race } from './deadline.js';
 import {
   AbortError,
@@ -22,9 +26,9 @@ import {
 } from './errors.js';
 import { type Lease, PortLease } from './lease.js';
 import { type PorterOptions, type ResolvedOptions, resolveOptions, toNative } from './options.js';
-import { lookupOnce } from './resolve.js';
 import { closeWhenCollected, fast, type Route, RouteCache } from './routes.js';
 import { socketFor } from './socket.js';
+import { sourceAddress } from './source.js';
 import { afterCloses, countConnect } from './turn.js';
 import type {
   AllocateOptions,
@@ -47,6 +51,9 @@ import {
   validateObject,
   validatePort,
 } from './validate.js';
+
+/** Where net.connect publishes every client socket it makes; porter's are published too. */
+const clientSocketChannel = channel('net.client.socket');
 
 /** Lease handles below this cross from routeConnect packed beside the descriptor. */
 const PACKED_HANDLE_LIMIT = 2 ** 24;
@@ -145,6 +152,10 @@ export class Porter {
     if (options.keepAliveInitialDelay !== undefined) {
       validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay', 0);
     }
+    if (options.autoSelectFamily !== undefined) validateBoolean(options.autoSelectFamily, 'options.autoSelectFamily');
+    if (options.autoSelectFamilyAttemptTimeout !== undefined) {
+      validateInteger(options.autoSelectFamilyAttemptTimeout, 'options.autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1);
+    }
     const literal = isIP(host) === 0 ? host : canonicalIp(validateIp(host, 'options.host'));
     const hostFamily = isIP(literal);
     if (localAddress !== undefined && hostFamily !== 0 && isIP(localAddress) !== hostFamily) {
@@ -169,32 +180,111 @@ export class Porter {
   }
 
   async #connect(c: Checked): Promise<Socket> {
-    const { port, signal, options } = c;
-    const deadline = c.timeout === undefined ? undefined : performance.now() + c.timeout;
-    let address = c.host;
+    const { options } = c;
+    const request: DialRequest = {
+      host: c.host,
+      port: c.port,
+      family: c.family,
+      localAddress: c.localAddress,
+      timeout: c.timeout,
+      signal: c.signal,
+    };
     if (c.hostFamily === 0) {
-      const resolved = lookupOnce(c.host, c.family, options.hints, options.lookup);
-      address = canonicalIp((await race(resolved, deadline, signal, { address: c.host, port })).address);
+      request.hints = options.hints;
+      request.lookup = options.lookup;
+      request.autoSelectFamily = options.autoSelectFamily;
+      request.attemptTimeout = options.autoSelectFamilyAttemptTimeout;
+    }
+    const { fd, lease } = await this.#dial(request);
+    return this.#wrap(fd, lease, options);
+  }
+
+  /**
+   * The connect path up to a connected descriptor and its lease, for options validated
+   * by the caller: resolution, the event-loop check, the native connect. Shared by
+   * {@link Porter.connect} and {@link Porter.createConnection} (which opens the
+   * descriptor on a socket it returned before).
+   */
+  async #dial(request: DialRequest): Promise<Dialed> {
+    const { port, signal, localAddress } = request;
+    const deadline = request.timeout === undefined ? undefined : performance.now() + request.timeout;
+    const plan = attemptPlan(request.family, localAddress, request.autoSelectFamily, request.attemptTimeout);
+    let candidates: Candidate[];
+    const hostFamily = isIP(request.host);
+    if (hostFamily !== 0) {
+      candidates = [{ address: request.host, family: hostFamily === 6 ? 6 : 4 }];
+    } else {
+      const resolving = resolveCandidates(request.host, request.family, request.hints, request.lookup, plan.all);
+      try {
+        candidates = await race(resolving, deadline, signal, { address: request.host, port });
+      } catch (err) {
+        request.onLookup?.(err as Error, undefined, undefined, request.host);
+        throw err;
+      }
+      for (const c of candidates) request.onLookup?.(null, c.address, c.family, request.host);
     }
     if (countConnect()) {
       // A loop of awaited connects that settle at once would starve the event loop.
       await afterCloses();
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
     }
-    this.#assertOpen();
-    const route = this.#route(address, port, c.localAddress);
-    const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
     const token = signal ? new native.CancelToken() : undefined;
     const onAbort = (): void => token?.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
-    let result: Awaited<ReturnType<typeof native.routeConnect>>;
+    const errors: Error[] = [];
     try {
-      // Settled at once when the connect is already over (usual on loopback), else a promise.
-      const pending = callNative(() => native.routeConnect(route.native, remaining, token));
-      result = pending instanceof Promise ? await pending : pending;
+      for (let i = 0; i < candidates.length; i++) {
+        const { address: given, family } = candidates[i] as Candidate;
+        const address = canonicalIp(given);
+        const last = i === candidates.length - 1;
+        const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+        // Every attempt but the last gets the attempt timeout (Node's happy eyeballs).
+        const byAttempt = !last && (remaining === undefined || plan.attemptTimeout < remaining);
+        const limit = byAttempt ? plan.attemptTimeout : remaining;
+        request.onAttempt?.(address, port, family);
+        const outcome = await this.#attempt(address, port, localAddress, limit, token);
+        if (!('error' in outcome)) {
+          if (signal?.aborted) {
+            // Aborted after the connect finished but before the descriptor was handed over.
+            closeSync(outcome.fd);
+            outcome.lease.releaseAs(true);
+            throw new AbortError(undefined, { cause: signal.reason });
+          }
+          return outcome;
+        }
+        const e = outcome.error;
+        if (e.code === ErrorCodes.ABORT_ERR) throw new AbortError(undefined, { cause: signal?.reason });
+        if (e.code === ErrorCodes.CLOSED) throw fromNativeError(e, signal);
+        if (e.syscall === 'connect' && (e.localAddress === '0.0.0.0' || e.localAddress === '::')) {
+          // The pool's unspecified address: tell the one the kernel used for the connect
+          // (a bind error keeps the address it bound).
+          e.localAddress = (await sourceAddress(address, port, family)) ?? e.localAddress;
+        }
+        const err = fromNativeError(e, signal);
+        if (byAttempt && e.code === 'ETIMEDOUT') request.onAttemptTimeout?.(address, port, family);
+        else request.onAttemptFailed?.(address, port, family, err);
+        if (!byAttempt && e.code === 'ETIMEDOUT' && deadline !== undefined) throw err; // the connect's deadline
+        errors.push(err);
+      }
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+    throw allFailed(errors);
+  }
+
+  /** One native connect to `address`, as data: the descriptor and its lease, or the error. */
+  async #attempt(
+    address: string,
+    port: number,
+    localAddress: string | undefined,
+    limit: number | undefined,
+    token: native.CancelToken | undefined,
+  ): Promise<Dialed | { error: native.NativeError }> {
+    this.#assertOpen();
+    const route = this.#route(address, port, localAddress);
+    // Settled at once when the connect is already over (usual on loopback), else a promise.
+    const pending = callNative(() => native.routeConnect(route.native, limit, token));
+    const result = pending instanceof Promise ? await pending : pending;
     let fd: number;
     let handle: number;
     if (typeof result === 'number') {
@@ -202,21 +292,27 @@ export class Porter {
       handle = result % PACKED_HANDLE_LIMIT;
       fd = (result - handle) / PACKED_HANDLE_LIMIT;
     } else if ('error' in result) {
-      throw fromNativeError(result.error, signal);
+      return result;
     } else {
       ({ fd, handle } = result);
     }
     // From here the descriptor is ours to close and the lease ours to release.
     callNative(() => fast.adopt(route.native, handle, fd));
     const local = route.locals[Math.floor(handle / 65536)] ?? route.anyLocal;
-    const lease = new PortLease(route.native, handle, local, address, port);
-    if (signal?.aborted) {
-      // Aborted after the connect finished but before the socket was handed over.
-      closeSync(fd);
-      lease.releaseAs(true);
-      throw new AbortError(undefined, { cause: signal.reason });
-    }
-    return this.#wrap(fd, lease, options);
+    return { fd, lease: new PortLease(route.native, handle, local, address, port) };
+  }
+
+  /**
+   * Node's `net.createConnection` on porter's ports: returns a net.Socket at once, which
+   * emits 'connect' (then `connectListener` runs) or 'error' as Node's does. `timeout`
+   * is the socket's idle timeout, as in net. See create-connection.ts.
+   */
+  createConnection(options: CreateConnectionArg, connectListener?: () => void): Socket;
+  createConnection(port: number | string, host?: string, connectListener?: () => void): Socket;
+  createConnection(port: number | string, connectListener?: () => void): Socket;
+  createConnection(...args: unknown[]): Socket {
+    this.#assertOpen();
+    return createConnectionOn((request) => this.#dial(request), args);
   }
 
   #wrap(fd: number, lease: PortLease, options: ConnectOptions): Socket {
@@ -230,6 +326,9 @@ export class Porter {
     lease.follow(socket);
     if (options.noDelay) socket.setNoDelay(true);
     if (options.keepAlive) socket.setKeepAlive(true, options.keepAliveInitialDelay ?? 0);
+    // As net's: an abort after the connect destroys the socket (with an AbortError).
+    if (options.signal !== undefined) addAbortSignal(options.signal, socket);
+    if (clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
     return socket;
   }
 

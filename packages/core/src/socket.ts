@@ -16,7 +16,8 @@ import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
-interface TcpHandle {
+/** The parts of Node's TCP handle (tcp_wrap's TCP) porter uses. */
+export interface TcpHandle {
   open(fd: number): number;
   close(): void;
 }
@@ -93,3 +94,31 @@ export function socketFor(fd: number, allowHalfOpen: boolean): Socket {
 }
 
 type SocketOptions = ConstructorParameters<typeof Socket>[0];
+
+/** tcp_wrap's socket type (constants.SOCKET), where the binding is not read. */
+const SOCKET_TYPE = 0;
+let handleClass: (new (type: number) => TcpHandle) | undefined;
+
+/**
+ * A new TCP handle without a descriptor: what `net.connect` makes before it connects.
+ * From the binding where porter reads it; elsewhere (`--pending-deprecation`,
+ * `PORTER_SOCKET_FROM_FD=1`) the class is taken once from a socket that `net` itself set
+ * up for a connect and that is destroyed before the connect could start (the connect
+ * runs on the next tick, and only while the socket is still connecting): no packet is
+ * sent and no warning printed.
+ */
+export function tcpHandle(): TcpHandle {
+  if (tcpBinding !== undefined) return new tcpBinding.TCP(tcpBinding.constants.SOCKET);
+  if (handleClass === undefined) {
+    const probe = new Socket() as Socket & { _handle: TcpHandle | null; connecting: boolean };
+    probe.connect({ host: '127.0.0.1', port: 9 });
+    const handle = probe._handle;
+    probe.connecting = false;
+    probe.destroy();
+    if (handle === null || typeof handle.open !== 'function') {
+      throw new Error('porter: no TCP handle class found in this runtime');
+    }
+    handleClass = handle.constructor as new (type: number) => TcpHandle;
+  }
+  return new handleClass(SOCKET_TYPE);
+}

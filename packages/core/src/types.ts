@@ -21,8 +21,18 @@ export interface ConnectOptions {
   allowHalfOpen?: boolean;
   /** Milliseconds for the whole connect, resolution included; rejects with ETIMEDOUT. */
   timeout?: number;
-  /** Aborts the connect; rejects with an AbortError (code ABORT_ERR). */
+  /**
+   * Aborts the connect (rejects with an AbortError, code ABORT_ERR); an abort after the
+   * connect destroys the socket with that error, as net's.
+   */
   signal?: AbortSignal;
+  /**
+   * Try every address a host name resolves to, the families alternating (happy
+   * eyeballs), as net.connect does. Default: `net.getDefaultAutoSelectFamily()`.
+   */
+  autoSelectFamily?: boolean;
+  /** Milliseconds for each address but the last. Default: `net.getDefaultAutoSelectFamilyAttemptTimeout()`. */
+  autoSelectFamilyAttemptTimeout?: number;
 }
 
 /** Options of {@link Porter.allocate}. */

@@ -1,19 +1,24 @@
 /**
- * connect(): TLS over a TCP connection porter made. porter.connect opens the TCP
- * connection from a managed local port, tls.connect({ socket }) runs the handshake on
- * it, and the port's lease moves to the TLS socket, so it is released when that closes.
- * One deadline (`timeout`) and one AbortSignal cover both stages.
+ * connect(): TLS over a TCP connection porter makes. porter's createConnection opens the
+ * TCP connection from a managed local port, and tls.connect({ socket }) wraps it while it
+ * connects, as tls.connect wraps the socket it makes itself (wrapping a socket that is
+ * connected already costs more per connection); the handshake starts on 'connect', and
+ * the port's lease moves to the TLS socket then, so it is released when that closes. One
+ * deadline (`timeout`) and one AbortSignal cover both stages.
  */
 import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { addAbortSignal } from 'node:stream';
 import * as tls from 'node:tls';
 import { AbortError, defaultPorter, type Porter, type ConnectOptions as TcpConnectOptions } from '@porter/core';
 import {
+  kConnectDeadline,
   MAX_TIMER_MS,
-  type PortLease,
   portLeaseOf,
+  validateAbortSignal,
   validateBoolean,
   validateFunction,
+  validateNumber,
   validateObject,
   validateString,
 } from '@porter/core/internal';
@@ -35,6 +40,8 @@ type Replaced =
   | 'keepAlive'
   | 'keepAliveInitialDelay'
   | 'allowHalfOpen'
+  | 'autoSelectFamily'
+  | 'autoSelectFamilyAttemptTimeout'
   | 'signal';
 
 /**
@@ -60,6 +67,7 @@ function validatePorter(value: unknown): Porter {
     value === null ||
     typeof value !== 'object' ||
     typeof (value as Porter).connect !== 'function' ||
+    typeof (value as Porter).createConnection !== 'function' ||
     typeof (value as Porter).snapshot !== 'function'
   ) {
     throw invalidArgType('options.porter', 'an instance of Porter', value);
@@ -72,7 +80,7 @@ function isBufferLike(value: unknown): boolean {
 }
 
 /** What tls.connect gets, checked before any connection is made. */
-interface Prepared {
+export interface Prepared {
   porter: Porter;
   tcp: TcpConnectOptions;
   tls: tls.ConnectionOptions;
@@ -80,7 +88,7 @@ interface Prepared {
   signal: AbortSignal | undefined;
 }
 
-function prepare(options: ConnectOptions): Prepared {
+export function prepare(options: ConnectOptions): Prepared {
   validateObject(options, 'options');
   const porter = validatePorter(options.porter);
   const loose = options as ConnectOptions & { socket?: unknown; path?: unknown; localPort?: unknown };
@@ -148,6 +156,8 @@ function prepare(options: ConnectOptions): Prepared {
     keepAlive,
     keepAliveInitialDelay,
     allowHalfOpen,
+    autoSelectFamily,
+    autoSelectFamilyAttemptTimeout,
     ...rest
   } = options;
   const tcp: TcpConnectOptions = { host, port: options.port };
@@ -160,6 +170,8 @@ function prepare(options: ConnectOptions): Prepared {
   if (keepAlive !== undefined) tcp.keepAlive = keepAlive;
   if (keepAliveInitialDelay !== undefined) tcp.keepAliveInitialDelay = keepAliveInitialDelay;
   if (allowHalfOpen !== undefined) tcp.allowHalfOpen = allowHalfOpen;
+  if (autoSelectFamily !== undefined) tcp.autoSelectFamily = autoSelectFamily;
+  if (autoSelectFamilyAttemptTimeout !== undefined) tcp.autoSelectFamilyAttemptTimeout = autoSelectFamilyAttemptTimeout;
   if (timeout !== undefined) tcp.timeout = timeout;
   if (signal !== undefined) tcp.signal = signal;
 
@@ -188,66 +200,91 @@ function prepare(options: ConnectOptions): Prepared {
  */
 export function connect(options: ConnectOptions): Promise<tls.TLSSocket> {
   const prepared = prepare(options);
-  const started = performance.now();
+  const { timeout, signal } = prepared;
+  if (timeout !== undefined) validateNumber(timeout, 'options.timeout', 0);
+  validateAbortSignal(signal, 'options.signal');
   // Throws synchronously on bad TCP options (porter's validation).
-  const tcp = prepared.porter.connect(prepared.tcp);
-  return secure(tcp, prepared, started);
+  const started = performance.now();
+  const { socket, tcp } = openTls(prepared, undefined, timeout);
+  return handshake(socket, tcp, prepared, timeout === undefined ? undefined : started + timeout, signal);
 }
 
-async function secure(pending: Promise<Socket>, prepared: Prepared, started: number): Promise<tls.TLSSocket> {
-  const tcp = await pending;
-  const lease = portLeaseOf(tcp);
-  const where: Endpoints = {
-    address: lease?.remoteAddress ?? tcp.remoteAddress ?? String(prepared.tcp.host),
-    port: lease?.remotePort ?? tcp.remotePort ?? Number(prepared.tcp.port),
-    localAddress: lease?.localAddress ?? tcp.localAddress,
-    localPort: lease?.localPort ?? tcp.localPort,
-  };
-  const { signal, timeout } = prepared;
-  const remaining = timeout === undefined ? undefined : timeout - (performance.now() - started);
-  const giveUp = (socket: Socket, err: Error): never => {
-    // The TCP connection was established: this side closes first, the port ages.
-    if (lease !== undefined && !lease.released) lease.releaseAs(true);
-    socket.destroy();
-    throw err;
-  };
-  if (signal?.aborted) giveUp(tcp, new AbortError(undefined, { cause: signal.reason }));
-  if (remaining !== undefined && remaining <= 0) giveUp(tcp, handshakeTimeout(where));
-
+/**
+ * The TLS socket on a TCP socket from porter's createConnection, wrapped while it
+ * connects, as `tls.connect` wraps its own: the handshake starts on 'connect', and the
+ * lease moves to the TLS socket then. Shared by {@link connect} and createConnection.
+ */
+export function openTls(
+  prepared: Prepared,
+  secureConnectListener?: () => void,
+  connectDeadline?: number,
+): { socket: tls.TLSSocket; tcp: Socket } {
+  // Without the promise API's deadline and signal: those belong to the caller, which may
+  // give the TCP stage a deadline of its own (the core then reports a connect over time).
+  const { timeout: _deadline, signal: _signal, ...tcpOptions } = prepared.tcp;
+  const tcp = prepared.porter.createConnection(
+    connectDeadline === undefined
+      ? tcpOptions
+      : ({ ...tcpOptions, [kConnectDeadline]: connectDeadline } as typeof tcpOptions),
+  );
   let socket: tls.TLSSocket;
   try {
-    socket = tls.connect({ ...prepared.tls, socket: tcp });
+    socket = tls.connect({ ...prepared.tls, socket: tcp }, secureConnectListener);
   } catch (err) {
-    return giveUp(tcp, err as Error);
+    tcp.destroy();
+    throw err;
   }
-  lease?.follow(socket);
-  return handshake(socket, tcp, lease, where, remaining, signal);
+  tcp.once('connect', () => {
+    const lease = portLeaseOf(tcp);
+    if (lease !== undefined && !lease.released && !socket.destroyed) lease.follow(socket);
+  });
+  return { socket, tcp };
 }
 
 function handshake(
   socket: tls.TLSSocket,
   tcp: Socket,
-  lease: PortLease | undefined,
-  where: Endpoints,
-  remaining: number | undefined,
+  prepared: Prepared,
+  deadline: number | undefined,
   signal: AbortSignal | undefined,
 ): Promise<tls.TLSSocket> {
+  // Read only when an error needs them: the local address costs a getsockname.
+  const where = (): Endpoints => {
+    const lease = portLeaseOf(socket) ?? portLeaseOf(tcp);
+    const tried = (tcp as Socket & { autoSelectFamilyAttemptedAddresses?: string[] })
+      .autoSelectFamilyAttemptedAddresses;
+    const last = tried?.at(-1);
+    return {
+      address: lease?.remoteAddress ?? (last ? last.slice(0, last.lastIndexOf(':')) : String(prepared.tcp.host)),
+      port: lease?.remotePort ?? Number(prepared.tcp.port),
+      localAddress: lease?.localAddress,
+      localPort: lease?.localPort,
+    };
+  };
   return new Promise((resolve, reject) => {
-    // Beyond what a Node timer holds (about 24.8 days), no timer: it would fire at once.
-    const timer =
-      remaining === undefined || remaining > MAX_TIMER_MS
-        ? undefined
-        : setTimeout(() => fail(handshakeTimeout(where)), remaining);
+    // The TCP stage's deadline is the core's (it fails with its own ETIMEDOUT); the
+    // handshake gets what is left of it once connected.
+    let timer: NodeJS.Timeout | undefined;
+    const onConnect = (): void => {
+      if (deadline === undefined) return;
+      const left = deadline - performance.now();
+      if (left <= 0) fail(handshakeTimeout(where()));
+      // Beyond what a Node timer holds (about 24.8 days), no timer: it would fire at once.
+      else if (left <= MAX_TIMER_MS) timer = setTimeout(() => fail(handshakeTimeout(where())), left);
+    };
     const onAbort = (): void => fail(new AbortError(undefined, { cause: signal?.reason }));
     const onError = (err: Error): void => fail(err);
-    const onClose = (): void => fail(closedBeforeSecure(where));
+    const onClose = (): void => fail(closedBeforeSecure(where()));
     const onSecure = (): void => {
       detach();
       holdEarlyErrors(socket);
+      // As net's and tls's: an abort after the connect destroys the socket.
+      if (signal !== undefined) addAbortSignal(signal, socket);
       resolve(socket);
     };
     function detach(): void {
       if (timer !== undefined) clearTimeout(timer);
+      tcp.off('connect', onConnect);
       signal?.removeEventListener('abort', onAbort);
       socket.off('error', onError);
       socket.off('close', onClose);
@@ -258,15 +295,20 @@ function handshake(
       // Whatever the socket still reports after this is of no interest to anyone.
       socket.on('error', ignore);
       tcp.on('error', ignore);
+      // Once connected, this side closes first: the port ages. Before, destroying the
+      // TCP socket cancels porter's connect, which gives its port back.
+      const lease = portLeaseOf(socket) ?? portLeaseOf(tcp);
       if (lease !== undefined && !lease.released) lease.releaseAs(true);
       socket.destroy();
       tcp.destroy();
       reject(err);
     }
+    tcp.once('connect', onConnect);
     socket.once('secureConnect', onSecure);
     socket.on('error', onError);
     socket.once('close', onClose);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
@@ -288,29 +330,4 @@ function holdEarlyErrors(socket: tls.TLSSocket): void {
     socket.off('error', onError);
     if (held !== undefined) socket.emit('error', held);
   });
-}
-
-/**
- * {@link connect} in the callback style of `http.Agent#createConnection`: returns
- * nothing and calls `callback(err, tlsSocket)` once connected, so that
- * `class extends https.Agent { createConnection = createConnection }` sends HTTPS
- * requests from porter's ports. Bad options are reported through the callback too.
- */
-export function createConnection(
-  options: ConnectOptions,
-  callback: (err: Error | null, socket?: tls.TLSSocket) => void,
-): undefined {
-  if (typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
-  let promise: Promise<tls.TLSSocket>;
-  try {
-    promise = connect(options);
-  } catch (err) {
-    process.nextTick(callback, err as Error);
-    return undefined;
-  }
-  promise.then(
-    (socket) => callback(null, socket),
-    (err: Error) => callback(err),
-  );
-  return undefined;
 }

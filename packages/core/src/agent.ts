@@ -1,0 +1,58 @@
+/**
+ * Agent: Node's http.Agent with its sockets from porter. Only `createConnection` is
+ * replaced (by porter's, which has net.createConnection's contract); everything else is
+ * Node's own Agent: keep-alive and the free list, maxSockets / maxTotalSockets /
+ * maxFreeSockets, scheduling, and the idle `timeout` (handed to createConnection as
+ * net's is, so it is the socket's idle timeout).
+ */
+import { type ClientRequestArgs, Agent as HttpAgent, type AgentOptions as HttpAgentOptions } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { CreateConnectionOptions } from './create-connection.js';
+import { defaultPorter } from './default.js';
+import { invalidArgType } from './errors.js';
+import type { Porter } from './porter.js';
+
+/** The options of Node's http.Agent, and the Porter whose ports to use. */
+export interface AgentOptions extends HttpAgentOptions {
+  /** The Porter whose ports to use (default: the process-wide default instance). */
+  porter?: Porter | undefined;
+}
+
+/** Checks a `porter` option (duck-typed: an ESM and a CommonJS copy of the class both fit). */
+export function validatePorterOption(value: unknown, name: string): Porter {
+  if (value === undefined) return defaultPorter();
+  if (value === null || typeof value !== 'object' || typeof (value as Porter).createConnection !== 'function') {
+    throw invalidArgType(name, 'an instance of Porter', value);
+  }
+  return value as Porter;
+}
+
+/**
+ * An http.Agent whose connections come from porter's ports:
+ * `http.get(url, { agent: new Agent({ porter, keepAlive: true }) })`. Node's Agent
+ * options keep their meaning.
+ */
+export class Agent extends HttpAgent {
+  /** The Porter this Agent's sockets come from. */
+  readonly porter: Porter;
+
+  constructor(options?: AgentOptions) {
+    const { porter, ...agentOptions } = options ?? {};
+    const chosen = validatePorterOption(porter, 'options.porter');
+    super(agentOptions);
+    this.porter = chosen;
+  }
+
+  /**
+   * Opens a connection for a request: porter's `createConnection` with the options Node's
+   * Agent prepared (host, port, localAddress, family, lookup, keep-alive, the idle
+   * timeout). Returns the socket at once, as net.createConnection does.
+   */
+  override createConnection(
+    options: ClientRequestArgs,
+    _callback?: (err: Error | null, stream: Duplex) => void,
+  ): Socket {
+    return this.porter.createConnection(options as CreateConnectionOptions);
+  }
+}

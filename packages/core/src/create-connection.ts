@@ -1,0 +1,385 @@
+/**
+ * createConnection(): `net.createConnection`'s contract on porter's ports. It returns a
+ * net.Socket at once, for socket factories that must answer synchronously (mqtt.js's
+ * stream builder, pg's `stream`, http.Agent#createConnection, ws).
+ *
+ * The socket is made the way Node makes a socket that is still connecting: on a TCP
+ * handle that has no descriptor yet (`net.connect` makes `new TCP()` and lets libuv
+ * create the descriptor at connect time). Porter's connect runs meanwhile (resolution,
+ * port choice, bind, connect in the core); when it gives the connected descriptor, the
+ * descriptor is opened on that handle (`uv_tcp_open`) and the socket finishes as Node's
+ * `afterConnect` does: 'connect', then 'ready', then reading starts. Until then the socket
+ * is in the very state Node's own is during a connect (`connecting`, `pending`,
+ * `readyState` 'opening', writes and `end()` buffered until 'connect'), so everything
+ * built on that state (tls.connect({ socket }), http's ClientRequest, stream.pipeline)
+ * works unchanged. docs/ARCHITECTURE.md, "createConnection", says why this design.
+ */
+import { channel } from 'node:diagnostics_channel';
+import { closeSync } from 'node:fs';
+import { isIP, type LookupFunction, type NetConnectOpts, Socket, type TcpNetConnectOpts } from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import { canonicalIp } from './address.js';
+import type { DialSignal } from './deadline.js';
+import { AbortError, invalidArgType, invalidArgValue, PorterError } from './errors.js';
+import type { PortLease } from './lease.js';
+import { type TcpHandle, tcpHandle } from './socket.js';
+import {
+  missingArg,
+  validateBoolean,
+  validateFamily,
+  validateFunction,
+  validateInteger,
+  validateIp,
+  validateNumber,
+  validatePort,
+} from './validate.js';
+
+/** What the connect path needs, validated (see Porter's dial). */
+export interface DialRequest {
+  host: string;
+  port: number;
+  family: 0 | 4 | 6;
+  localAddress?: string | undefined;
+  hints?: number | undefined;
+  lookup?: LookupFunction | undefined;
+  /** Milliseconds for the whole connect (the promise API's deadline). */
+  timeout?: number | undefined;
+  signal?: DialSignal | undefined;
+  /** Try every address of a host name in turn (default: net's default). */
+  autoSelectFamily?: boolean | undefined;
+  /** Milliseconds for each address but the last. */
+  attemptTimeout?: number | undefined;
+  /** Told of each attempt, and of how it failed, as net.Socket's events are. */
+  onAttempt?: (address: string, port: number, family: number) => void;
+  onAttemptFailed?: (address: string, port: number, family: number, error: Error) => void;
+  onAttemptTimeout?: (address: string, port: number, family: number) => void;
+  /** Told of the resolution of a host name, as net.Socket's 'lookup' event is. */
+  onLookup?: (err: Error | null, address: string | undefined, family: number | undefined, host: string) => void;
+}
+
+/**
+ * A socket's own cancellation of its connect: a DialSignal without EventTarget, whose
+ * listeners and bookkeeping cost more than the rest of a loopback connect's JavaScript.
+ */
+class Cancellation implements DialSignal {
+  aborted = false;
+  reason: unknown;
+  #listener: (() => void) | undefined;
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#listener = listener;
+  }
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#listener === listener) this.#listener = undefined;
+  }
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listener = this.#listener;
+    this.#listener = undefined;
+    listener?.();
+  }
+}
+
+/** A connected descriptor and the lease on its port. */
+export interface Dialed {
+  fd: number;
+  lease: PortLease;
+}
+
+/** A Porter's connect path (one per Porter). */
+export type Dial = (request: DialRequest) => Promise<Dialed>;
+
+/**
+ * The options of `net.createConnection` that make sense here: `host`, `port`,
+ * `localAddress`, `family`, `hints`, `lookup`, `noDelay`, `keepAlive`,
+ * `keepAliveInitialDelay`, `allowHalfOpen`, `timeout` (the idle timeout, as in net),
+ * `signal`, `onread`, `highWaterMark`. `localPort` is porter's to choose; `path` and `fd`
+ * are not TCP connects porter can make: each is refused with ERR_INVALID_ARG_VALUE.
+ */
+export interface CreateConnectionOptions extends Omit<TcpNetConnectOpts, 'port'> {
+  /** The remote port; a numeric string is read as a number, as net does. */
+  port: number | string;
+  /** The socket's buffer sizes, as net.Socket takes them. */
+  highWaterMark?: number | undefined;
+  readableHighWaterMark?: number | undefined;
+  writableHighWaterMark?: number | undefined;
+}
+
+/**
+ * What createConnection's first argument may be typed as: porter's options, or any of
+ * net's (so that it fits where `typeof net.createConnection` is expected, ws's
+ * `createConnection` option for one); a `path` is refused at run time.
+ */
+export type CreateConnectionArg = CreateConnectionOptions | NetConnectOpts;
+
+/** net.Socket's members porter's sockets use that @types/node does not declare. */
+interface SocketInternals {
+  connecting: boolean;
+  _handle: TcpHandle | null;
+  _sockname: object | null;
+  _unrefTimer(): void;
+}
+
+/**
+ * An option for porter's own packages (through @porter/core/internal): milliseconds for
+ * the connect, as `porter.connect`'s `timeout`, so that a connect over time fails in the
+ * core with its port and source address named. @porter/tls's connect() uses it.
+ */
+export const kConnectDeadline = Symbol('porter.connectDeadline');
+
+/** Published with every socket made, as net.connect does (diagnostics_channel). */
+const clientSocketChannel = channel('net.client.socket');
+
+/** Where a socket is connecting to, as its options named it (to recognise a second connect()). */
+interface Target {
+  host: string;
+  port: number;
+  localAddress: string | undefined;
+}
+
+/**
+ * A net.Socket whose connects go through a Porter. Internal: users get it from
+ * `createConnection`, typed as net.Socket.
+ */
+class PorterSocket extends Socket {
+  readonly #dial: Dial;
+  /** Set while porter's connect is in flight; aborting it gives the port back. */
+  #pending: Cancellation | undefined;
+  #target: Target | undefined;
+  #started = false;
+
+  constructor(dial: Dial, options: Record<string, unknown>) {
+    // The handle Node would make for a connect, without a descriptor until porter has
+    // one; `manualStart` keeps the constructor from reading from it before that (Node's
+    // own TLS and tty sockets use it the same way).
+    super({
+      handle: tcpHandle(),
+      manualStart: true,
+      allowHalfOpen: options.allowHalfOpen === true,
+      ...pick(options, ['signal', 'onread', 'highWaterMark', 'readableHighWaterMark', 'writableHighWaterMark']),
+    } as ConstructorParameters<typeof Socket>[0]);
+    this.#dial = dial;
+  }
+
+  /**
+   * `socket.connect()` as net.Socket's, through porter. pg calls `connect(port, host)`
+   * on the socket its `stream` factory returned: while this socket is connecting to that
+   * same destination, the call only adds `connectListener`. Any other second connect is
+   * refused as Node's would fail (EALREADY while connecting, ERR_SOCKET_CLOSED once
+   * closed: a porter socket is not reused).
+   */
+  override connect(...args: unknown[]): this {
+    const [options, listener] = normalizeArgs(args);
+    return this.#start(options, validate(options), listener);
+  }
+
+  /**
+   * net.createConnection: a socket on `dial`, connecting. Bad options throw before
+   * anything is made.
+   */
+  static open(dial: Dial, args: unknown[]): PorterSocket {
+    const [options, listener] = normalizeArgs(args);
+    const target = validate(options);
+    const socket = new PorterSocket(dial, options);
+    if (clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
+    if (typeof options.timeout === 'number' && options.timeout > 0) socket.setTimeout(options.timeout);
+    return socket.#start(options, target, listener);
+  }
+
+  #start(options: Record<string, unknown>, target: Target, listener: (() => void) | undefined): this {
+    if (this.#started) {
+      if (this.connecting && this.#target?.host === target.host && this.#target.port === target.port) {
+        if (listener !== undefined) this.once('connect', listener);
+        return this;
+      }
+      throw this.connecting
+        ? new PorterError('EALREADY', `connect EALREADY ${target.host}:${target.port}: this socket is connecting`)
+        : new PorterError('ERR_SOCKET_CLOSED', 'Socket is closed: a socket from porter connects once');
+    }
+    this.#started = true;
+    if (listener !== undefined) this.once('connect', listener);
+    if (this.destroyed) return this; // destroyed before it started (an aborted signal, say)
+    this.#target = target;
+    const self = this as unknown as SocketInternals;
+    self.connecting = true;
+    self._unrefTimer();
+    const controller = new Cancellation();
+    this.#pending = controller;
+    const request: DialRequest = {
+      host: target.host,
+      port: target.port,
+      family: validateFamily(options.family, 'options.family'),
+      localAddress: target.localAddress,
+      hints: options.hints as number | undefined,
+      lookup: options.lookup as LookupFunction | undefined,
+      signal: controller,
+      timeout: options[kConnectDeadline as unknown as string] as number | undefined,
+      autoSelectFamily: options.autoSelectFamily as boolean | undefined,
+      attemptTimeout: options.autoSelectFamilyAttemptTimeout as number | undefined,
+      onLookup: (err, address, family, host) => {
+        if (!this.destroyed) this.emit('lookup', err, address, family, host);
+      },
+      onAttempt: (address, port, family) => {
+        if (this.destroyed) return;
+        // The addresses tried, as `address:port`, as net records them.
+        const self = this as unknown as { autoSelectFamilyAttemptedAddresses?: string[] };
+        self.autoSelectFamilyAttemptedAddresses ??= [];
+        self.autoSelectFamilyAttemptedAddresses.push(`${address}:${port}`);
+        this.emit('connectionAttempt', address, port, family);
+      },
+      onAttemptFailed: (address, port, family, error) => {
+        if (!this.destroyed) this.emit('connectionAttemptFailed', address, port, family, error);
+      },
+      onAttemptTimeout: (address, port, family) => {
+        if (!this.destroyed) this.emit('connectionAttemptTimeout', address, port, family);
+      },
+    };
+    const noDelay = options.noDelay === true;
+    const keepAlive = options.keepAlive === true;
+    const keepAliveInitialDelay = (options.keepAliveInitialDelay as number | undefined) ?? 0;
+    // Never synchronously: listeners are added after createConnection returns.
+    process.nextTick(() => {
+      if (controller.aborted) return;
+      this.#dial(request).then(
+        (dialed) => this.#connected(dialed, noDelay, keepAlive, keepAliveInitialDelay),
+        (err: Error) => this.#failed(err),
+      );
+    });
+    return this;
+  }
+
+  #connected({ fd, lease }: Dialed, noDelay: boolean, keepAlive: boolean, keepAliveInitialDelay: number): void {
+    this.#pending = undefined;
+    const self = this as unknown as SocketInternals;
+    const handle = self._handle;
+    if (this.destroyed || handle === null) {
+      // Destroyed while the connect finished: this side closes a connected socket.
+      closeSync(fd);
+      lease.releaseAs(true);
+      return;
+    }
+    const errno = handle.open(fd);
+    if (errno !== 0) {
+      closeSync(fd);
+      lease.releaseAs(true);
+      this.destroy(openError(errno));
+      return;
+    }
+    lease.follow(this);
+    // What Node's afterConnect does once a connect succeeded.
+    self.connecting = false;
+    self._sockname = null;
+    self._unrefTimer();
+    if (noDelay) this.setNoDelay(true);
+    if (keepAlive) this.setKeepAlive(true, keepAliveInitialDelay);
+    this.emit('connect');
+    this.emit('ready');
+    if (!this.isPaused()) this.read(0);
+  }
+
+  #failed(err: Error): void {
+    this.#pending = undefined;
+    if (this.destroyed) return; // the destroy aborted it: nothing to report
+    this.destroy(err);
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      // Cancels the connect in flight; the core gives its port back (into aging when a
+      // SYN may have left).
+      this.#pending = undefined;
+      pending.abort(err ?? new AbortError('the socket was destroyed while connecting'));
+    }
+    super._destroy(err, callback);
+  }
+}
+
+function pick(source: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (source[k] !== undefined) out[k] = source[k];
+  return out;
+}
+
+/** What `uv_tcp_open` answered, in the shape of Node's system errors. */
+function openError(errno: number): Error {
+  let code = 'EINVAL';
+  try {
+    code = getSystemErrorName(errno);
+  } catch {
+    // Not a system error number: EINVAL stands.
+  }
+  return Object.assign(new Error(`open ${code}`), { errno, syscall: 'open', code });
+}
+
+/** `(options[, cb])` or `(port[, host][, cb])`, as net.connect takes them. */
+function normalizeArgs(args: unknown[]): [Record<string, unknown>, (() => void) | undefined] {
+  const last = args[args.length - 1];
+  const listener = typeof last === 'function' ? (last as () => void) : undefined;
+  const first = args[0];
+  let options: Record<string, unknown>;
+  if (first !== null && typeof first === 'object') {
+    options = first as Record<string, unknown>;
+  } else if (typeof first === 'string' && !/^\s*[0-9]+\s*$/.test(first)) {
+    // net reads a string that is not a number as the path of a local socket.
+    options = { path: first };
+  } else {
+    options = { port: first };
+    if (typeof args[1] === 'string') options.host = args[1];
+  }
+  return [options, listener];
+}
+
+/** Checks what net.connect checks synchronously, and what porter adds. */
+function validate(options: Record<string, unknown>): Target {
+  if (options.path !== undefined && options.path !== null) {
+    throw invalidArgValue('options.path', options.path, 'is not supported (porter connects over TCP)');
+  }
+  if (options.fd !== undefined && options.fd !== null) {
+    throw invalidArgValue('options.fd', options.fd, 'is not supported (porter makes the socket)');
+  }
+  if (options.localPort !== undefined && options.localPort !== null && options.localPort !== 0) {
+    throw invalidArgValue('options.localPort', options.localPort, 'is chosen by porter');
+  }
+  if (options.port === undefined) throw missingArg('The "options.port" argument must be specified');
+  const port = validatePort(options.port, 'options.port');
+  const given = options.host === undefined || options.host === null || options.host === '' ? 'localhost' : options.host;
+  if (typeof given !== 'string') throw invalidArgType('options.host', 'of type string', given);
+  // The resolver would cut the name at a NUL and look up what comes before it.
+  if (given.includes('\0')) throw invalidArgValue('options.host', given, 'must not contain a NUL character');
+  const host = isIP(given) === 0 ? given : canonicalIp(given);
+  let localAddress: string | undefined;
+  if (options.localAddress !== undefined && options.localAddress !== null) {
+    localAddress = canonicalIp(validateIp(options.localAddress, 'options.localAddress'));
+    const family = isIP(host);
+    if (family !== 0 && isIP(localAddress) !== family) {
+      throw invalidArgValue('options.localAddress', options.localAddress, `is not of the family of ${host}`);
+    }
+  }
+  validateFamily(options.family, 'options.family');
+  if (options.lookup !== undefined && options.lookup !== null) validateFunction(options.lookup, 'options.lookup');
+  if (options.hints !== undefined) validateInteger(options.hints, 'options.hints', 0, 2 ** 31 - 1);
+  if (options.timeout !== undefined) validateNumber(options.timeout, 'options.timeout', 0);
+  if (options.autoSelectFamily !== undefined && options.autoSelectFamily !== null) {
+    validateBoolean(options.autoSelectFamily, 'options.autoSelectFamily');
+  }
+  if (options.autoSelectFamilyAttemptTimeout !== undefined && options.autoSelectFamilyAttemptTimeout !== null) {
+    validateInteger(options.autoSelectFamilyAttemptTimeout, 'options.autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1);
+  }
+  for (const name of ['noDelay', 'keepAlive', 'allowHalfOpen'] as const) {
+    if (options[name] !== undefined) validateBoolean(options[name], `options.${name}`);
+  }
+  if (options.keepAliveInitialDelay !== undefined) {
+    validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay', 0);
+  }
+  return { host, port, localAddress };
+}
+
+/**
+ * Makes a socket on `dial` and connects it: net.createConnection, for `Porter`'s method
+ * and the module-level function.
+ */
+export function createConnectionOn(dial: Dial, args: unknown[]): Socket {
+  return PorterSocket.open(dial, args);
+}

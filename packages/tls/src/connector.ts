@@ -1,0 +1,242 @@
+/**
+ * connector(): a connect function with undici's connector contract, for
+ * `new undici.Agent({ connect: connector({ porter }) })` (and Node's global fetch with
+ * `setGlobalDispatcher`). Like undici's own `buildConnector`, it validates its options
+ * once and returns `connect(opts, callback)`: http and https (`port: ''` is the
+ * protocol's default), SNI from the host name, TLS sessions cached per server name, TCP
+ * keep-alive and no-delay on, the callback called exactly once, and a connect timeout
+ * that destroys the socket with undici's error (which gives the port back). undici is
+ * not a dependency: the contract is plain functions and sockets.
+ */
+import { isIP, type Socket } from 'node:net';
+import * as tls from 'node:tls';
+import { defaultPorter, type Porter } from '@porter/core';
+import { invalidArgValue } from '@porter/core/internal';
+import { type CreateConnectionOptions, createConnection as tlsConnection } from './create-connection.js';
+import { invalidArgType } from './errors.js';
+
+/** What undici passes to a connector. */
+export interface ConnectorRequest {
+  hostname: string;
+  host?: string | undefined;
+  protocol: string;
+  port: string | number;
+  servername?: string | null | undefined;
+  localAddress?: string | null | undefined;
+  socketPath?: string | null | undefined;
+  /** A connection to tunnel TLS through (undici's proxy agent). */
+  httpSocket?: Socket | undefined;
+}
+
+/** undici's connector callback: `(null, socket)` or `(error, null)`, exactly once. */
+export type ConnectorCallback = (...args: [null, Socket] | [Error, null]) => void;
+
+/** A connector: undici calls it for every new connection. */
+export type Connector = (request: ConnectorRequest, callback: ConnectorCallback) => Socket | undefined;
+
+/**
+ * Options of {@link connector}: TLS options for https origins (ca, cert, key,
+ * rejectUnauthorized, servername, ...), TCP options (localAddress, family, lookup), and:
+ */
+export interface ConnectorOptions
+  extends Omit<
+    CreateConnectionOptions,
+    'port' | 'host' | 'timeout' | 'porter' | 'keepAlive' | 'keepAliveInitialDelay' | 'signal'
+  > {
+  /** The Porter whose ports to use (default: the process-wide default instance). */
+  porter?: Porter | undefined;
+  /**
+   * Milliseconds for the connect (and the TLS handshake) before the socket is destroyed
+   * with undici's ConnectTimeoutError (code UND_ERR_CONNECT_TIMEOUT) and its port given
+   * back. Default 10 000, as undici's; 0 turns it off.
+   */
+  timeout?: number | null | undefined;
+  /** TLS sessions kept, one per server name (default 100, as undici's); 0 keeps none. */
+  maxCachedSessions?: number | null | undefined;
+  /** Offer HTTP/2 in ALPN (undici's allowH2). */
+  allowH2?: boolean | undefined;
+  /** TCP keep-alive (default on, as undici's, after `keepAliveInitialDelay`, default 60 s). */
+  keepAlive?: boolean | null | undefined;
+  keepAliveInitialDelay?: number | null | undefined;
+}
+
+const CONNECT_TIMEOUT_ERROR = Symbol.for('undici.error.UND_ERR_CONNECT_TIMEOUT');
+const UNDICI_ERROR = Symbol.for('undici.error.UND_ERR');
+
+/**
+ * undici's ConnectTimeoutError, made without undici: the same name, code and message,
+ * and the markers undici's `instanceof` checks read.
+ */
+export class ConnectTimeoutError extends Error {
+  readonly code = 'UND_ERR_CONNECT_TIMEOUT';
+  constructor(message = 'Connect Timeout Error') {
+    super(message);
+    this.name = 'ConnectTimeoutError';
+  }
+  get [CONNECT_TIMEOUT_ERROR](): boolean {
+    return true;
+  }
+  get [UNDICI_ERROR](): boolean {
+    return true;
+  }
+}
+
+/** The most recently stored sessions, one per server name. */
+class SessionCache {
+  readonly #max: number;
+  readonly #sessions = new Map<string, Buffer>();
+  constructor(max: number) {
+    this.#max = max;
+  }
+  get(key: string): Buffer | undefined {
+    return this.#sessions.get(key);
+  }
+  set(key: string, session: Buffer): void {
+    if (this.#max === 0) return;
+    this.#sessions.delete(key);
+    if (this.#sessions.size >= this.#max) {
+      const oldest = this.#sessions.keys().next();
+      if (!oldest.done) this.#sessions.delete(oldest.value);
+    }
+    this.#sessions.set(key, session);
+  }
+}
+
+function optionalNumber(value: unknown, name: string, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isInteger(value) || value < 0) throw invalidArgValue(name, value, 'must be an integer >= 0');
+  return value;
+}
+
+/**
+ * Builds a connector for undici on porter's ports. Bad options throw here; a failure of
+ * a connection reaches undici through the callback.
+ */
+export function connector(options: ConnectorOptions = {}): Connector {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+  const {
+    porter: porterOption,
+    timeout: timeoutOption,
+    maxCachedSessions,
+    allowH2,
+    keepAlive,
+    keepAliveInitialDelay,
+    session: fixedSession,
+    ...rest
+  } = options;
+  if (
+    porterOption !== undefined &&
+    (porterOption === null || typeof porterOption !== 'object' || typeof porterOption.createConnection !== 'function')
+  ) {
+    throw invalidArgType('options.porter', 'an instance of Porter', porterOption);
+  }
+  const porter = porterOption ?? defaultPorter();
+  const timeout = optionalNumber(timeoutOption, 'options.timeout', 10_000);
+  const sessions = new SessionCache(optionalNumber(maxCachedSessions, 'options.maxCachedSessions', 100));
+  const keepAliveDelay = optionalNumber(keepAliveInitialDelay, 'options.keepAliveInitialDelay', 60_000);
+  if ((rest as { socketPath?: unknown }).socketPath != null) {
+    throw invalidArgValue('options.socketPath', (rest as { socketPath?: unknown }).socketPath, 'is not supported');
+  }
+  const alpn = allowH2 === true ? ['http/1.1', 'h2'] : ['http/1.1'];
+
+  return function connect(request: ConnectorRequest, callback: ConnectorCallback): Socket | undefined {
+    const { hostname, protocol, servername, localAddress, httpSocket } = request;
+    let done = false;
+    const finish = (...args: [null, Socket] | [Error, null]): void => {
+      if (done) return;
+      done = true;
+      callback(...args);
+    };
+    let socket: Socket;
+    try {
+      if (request.socketPath != null) {
+        throw invalidArgValue('socketPath', request.socketPath, 'is not supported (porter connects over TCP)');
+      }
+      const local = localAddress ?? undefined;
+      if (protocol === 'https:') {
+        const name = servername || rest.servername || serverName(request.host ?? hostname) || undefined;
+        const sessionKey = name || hostname;
+        const session = fixedSession ?? sessions.get(sessionKey);
+        const port = Number(request.port) || 443;
+        const tlsOptions: CreateConnectionOptions = {
+          highWaterMark: 16_384,
+          ...rest,
+          servername: name,
+          session,
+          ALPNProtocols: alpn,
+          port,
+          host: hostname,
+          porter,
+        };
+        if (local !== undefined) tlsOptions.localAddress = local;
+        if (name === undefined) delete tlsOptions.servername;
+        if (session === undefined) delete tlsOptions.session;
+        if (httpSocket !== undefined) {
+          // A tunnel through a connection that exists already (from porter too, when the
+          // proxy connection came through this connector): TLS on top of it.
+          const { porter: _p, ...plain } = tlsOptions;
+          socket = tls.connect({ ...plain, socket: httpSocket } as tls.ConnectionOptions);
+        } else {
+          socket = tlsConnection(tlsOptions);
+        }
+        socket.on('session', (s: Buffer) => sessions.set(sessionKey, s));
+      } else {
+        if (httpSocket !== undefined) throw invalidArgValue('httpSocket', '[socket]', 'is only for https');
+        const port = Number(request.port) || 80;
+        const { servername: _s, ...tcpOptions } = rest as Record<string, unknown>;
+        socket = porter.createConnection({
+          highWaterMark: 65_536,
+          ...(tcpOptions as object),
+          port,
+          host: hostname,
+          ...(local === undefined ? {} : { localAddress: local }),
+        });
+      }
+    } catch (err) {
+      process.nextTick(() => finish(err as Error, null));
+      return undefined;
+    }
+    if (keepAlive !== false) socket.setKeepAlive(true, keepAliveDelay);
+    socket.setNoDelay(true);
+    let timer: NodeJS.Timeout | undefined;
+    let immediate: NodeJS.Immediate | undefined;
+    const clear = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      if (immediate !== undefined) clearImmediate(immediate);
+    };
+    if (timeout > 0) {
+      timer = setTimeout(() => {
+        // One more turn, so that an error the socket reports in this one wins.
+        immediate = setImmediate(() => {
+          const port = Number(request.port) || (protocol === 'https:' ? 443 : 80);
+          socket.destroy(
+            new ConnectTimeoutError(
+              `Connect Timeout Error (attempted address: ${hostname}:${port}, timeout: ${timeout}ms)`,
+            ),
+          );
+        });
+      }, timeout);
+    }
+    socket.once(protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+      clear();
+      finish(null, socket);
+    });
+    socket.on('error', (err: Error) => {
+      clear();
+      finish(err, null);
+    });
+    socket.once('close', clear);
+    return socket;
+  };
+}
+
+/** The name to send as SNI for a Host value: none for an IP address (RFC 6066). */
+function serverName(host: string): string | undefined {
+  let name = host;
+  if (name.startsWith('[')) return undefined; // [IPv6]:port
+  const colon = name.lastIndexOf(':');
+  if (colon > 0 && name.indexOf(':') === colon) name = name.slice(0, colon);
+  if (name === '' || isIP(name) !== 0) return undefined;
+  return name;
+}
