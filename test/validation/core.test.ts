@@ -6,10 +6,12 @@
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import {
+  Agent,
   allocate,
   type ConnectOptions,
   configureDefault,
   connect,
+  createConnection,
   defaultPorter,
   hostPorts,
   type Lease,
@@ -69,6 +71,12 @@ const NaN_ = Number.NaN;
 const INF = Number.POSITIVE_INFINITY;
 
 const cases: Case[] = [];
+/** `f` on a Porter that was closed. */
+const closedPorter = (f: (p: Porter) => unknown) => () => {
+  const p = new Porter({ portRange: [40_000, 40_001] });
+  p.close();
+  return f(p);
+};
 const add = (fn: string, rows: [string, () => unknown, Expect][]): void => {
   for (const [input, call, expect] of rows) cases.push({ fn, input, call, expect });
 };
@@ -234,6 +242,90 @@ add('connect', [
   ],
 ]);
 
+// --- createConnection(...) (net.createConnection's contract) and the http Agent ------------
+/** porter.createConnection with the arguments `args()` gives when the case runs. */
+const create = (args: () => unknown[]) => () => (porter.createConnection as (...a: unknown[]) => Socket)(...args());
+const createTo = (extra: object) => create(() => [{ host: '127.0.0.1', port, ...extra }]);
+/** A socket createConnection returned, once connected: closed, and its close awaited. */
+const connecting: Expect = {
+  accepts: async (value) => {
+    const socket = value as Socket;
+    if (socket.connecting) await once(socket, 'connect');
+    return (await connected.accepts(socket)) !== false;
+  },
+};
+add('porter.createConnection', [
+  ['no arguments', create(() => []), throws('ERR_MISSING_ARGS')],
+  ['options undefined', create(() => [undefined]), throws('ERR_MISSING_ARGS')],
+  ['options null', create(() => [null]), throws('ERR_INVALID_ARG_TYPE')],
+  ['options empty', create(() => [{}]), throws('ERR_MISSING_ARGS')],
+  ['options a Symbol', create(() => [Symbol('o')]), throws('ERR_INVALID_ARG_TYPE')],
+  ['a path (a Unix socket)', create(() => ['/tmp/porter.sock']), throws('ERR_INVALID_ARG_VALUE')],
+  ['path given', create(() => [{ path: '/tmp/porter.sock' }]), throws('ERR_INVALID_ARG_VALUE')],
+  ['fd given', create(() => [{ fd: 3 }]), throws('ERR_INVALID_ARG_VALUE')],
+  ['port 0', createTo({ port: 0 }), throws('ERR_SOCKET_BAD_PORT')],
+  ['port 65536', createTo({ port: 65536 }), throws('ERR_SOCKET_BAD_PORT')],
+  ['port a BigInt', createTo({ port: 80n }), throws('ERR_INVALID_ARG_TYPE')],
+  ['localPort given', createTo({ localPort: 40_000 }), throws('ERR_INVALID_ARG_VALUE')],
+  ['host a number', createTo({ host: 5 }), throws('ERR_INVALID_ARG_TYPE')],
+  ['host with a NUL', createTo({ host: 'localhost\0.example' }), throws('ERR_INVALID_ARG_VALUE')],
+  ['host with an unknown scope', createTo({ host: 'fe80::1%nosuch0' }), throws('ERR_INVALID_IP_ADDRESS')],
+  ['localAddress a name', createTo({ localAddress: 'localhost' }), throws('ERR_INVALID_IP_ADDRESS')],
+  ['localAddress of the other family', createTo({ localAddress: '::1' }), throws('ERR_INVALID_ARG_VALUE')],
+  ['family 5', createTo({ family: 5 }), throws('ERR_INVALID_ARG_VALUE')],
+  ['lookup a string', createTo({ lookup: 'dns' }), throws('ERR_INVALID_ARG_TYPE')],
+  ['hints a string', createTo({ hints: 'x' }), throws('ERR_INVALID_ARG_TYPE')],
+  ['timeout -1', createTo({ timeout: -1 }), throws('ERR_OUT_OF_RANGE')],
+  ['autoSelectFamily 1', createTo({ autoSelectFamily: 1 }), throws('ERR_INVALID_ARG_TYPE')],
+  ['autoSelectFamilyAttemptTimeout 0', createTo({ autoSelectFamilyAttemptTimeout: 0 }), throws('ERR_OUT_OF_RANGE')],
+  ['noDelay a string', createTo({ noDelay: 'yes' }), throws('ERR_INVALID_ARG_TYPE')],
+  ['highWaterMark -1', createTo({ highWaterMark: -1 }), throws('ERR_INVALID_ARG_VALUE')],
+  ['a throwing getter', create(() => [throwingGetter('port')]), throws('E_GETTER', Error)],
+  ['a throwing Proxy', create(() => [throwingProxy()]), throws('E_PROXY', Error)],
+  ['(port, host)', create(() => [port, '127.0.0.1']), connecting],
+  ['port a numeric string', create(() => [String(port), '127.0.0.1']), connecting],
+  ['a frozen null-prototype object', create(() => [Object.freeze(nullProto({ host: '127.0.0.1', port }))]), connecting],
+  [
+    'host of 300 characters: an error event',
+    create(() => [{ host: LONG_NAME, port }]),
+    {
+      accepts: async (value) => {
+        const [err] = (await once(value as Socket, 'error')) as [NodeJS.ErrnoException];
+        return /^E[A-Z_]+$/.test(err.code ?? '');
+      },
+    },
+  ],
+]);
+add('createConnection', [
+  ['port 0', () => createConnection(bad({ host: '127.0.0.1', port: 0 })), throws('ERR_SOCKET_BAD_PORT')],
+  ['options null', () => createConnection(bad(null)), throws('ERR_INVALID_ARG_TYPE')],
+]);
+add('a closed Porter', [
+  [
+    'createConnection',
+    closedPorter((p) => p.createConnection({ host: '127.0.0.1', port })),
+    throws('ERR_PORTER_CLOSED'),
+  ],
+]);
+const agent = (options: unknown) => () => new Agent(bad(options));
+const agentMade: Expect = {
+  accepts: (a) => {
+    (a as Agent).destroy();
+    return a instanceof Agent;
+  },
+};
+add('new Agent', [
+  ['options a number', agent(5), throws('ERR_INVALID_ARG_TYPE')],
+  ['options a string', agent('keepAlive'), throws('ERR_INVALID_ARG_TYPE')],
+  ['porter a plain object', agent({ porter: {} }), throws('ERR_INVALID_ARG_TYPE')],
+  ['porter null', agent({ porter: null }), throws('ERR_INVALID_ARG_TYPE')],
+  ['porter a number', agent({ porter: 5 }), throws('ERR_INVALID_ARG_TYPE')],
+  ["maxTotalSockets 0 (Node's check)", agent({ maxTotalSockets: 0 }), throws('ERR_OUT_OF_RANGE')],
+  ['a throwing getter', agent(throwingGetter('porter')), throws('E_GETTER', Error)],
+  ['options undefined', agent(undefined), agentMade],
+  ['a frozen object', () => new Agent(Object.freeze({ porter, keepAlive: true })), agentMade],
+]);
+
 // --- porter.allocate(options) (and the module-level allocate) ----------------------------
 const alloc = (options: unknown) => () => porter.allocate(bad(options));
 const released: Expect = {
@@ -376,16 +468,11 @@ add('porter.sharesRegistryWith', [
   ['undefined', () => porter.sharesRegistryWith(bad(undefined)), throws('ERR_INVALID_ARG_TYPE')],
   ['the default Porter', () => porter.sharesRegistryWith(defaultPorter()), accepts((v) => v === false)],
 ]);
-const closed = (f: (p: Porter) => unknown) => () => {
-  const p = new Porter({ portRange: [40_000, 40_001] });
-  p.close();
-  return f(p);
-};
 add('a closed Porter', [
-  ['connect', closed((p) => p.connect({ host: '127.0.0.1', port })), throws('ERR_PORTER_CLOSED')],
-  ['allocate', closed((p) => p.allocate({ address: '127.0.0.1', port })), throws('ERR_PORTER_CLOSED')],
-  ['close again', closed((p) => p.close()), accepts()],
-  ['snapshot', closed((p) => p.snapshot()), accepts((v) => Array.isArray(v))],
+  ['connect', closedPorter((p) => p.connect({ host: '127.0.0.1', port })), throws('ERR_PORTER_CLOSED')],
+  ['allocate', closedPorter((p) => p.allocate({ address: '127.0.0.1', port })), throws('ERR_PORTER_CLOSED')],
+  ['close again', closedPorter((p) => p.close()), accepts()],
+  ['snapshot', closedPorter((p) => p.snapshot()), accepts((v) => Array.isArray(v))],
 ]);
 
 // --- hostPorts, partitionRange, configureDefault ------------------------------------------

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { CreateConnectionOptions } from './create-connection.js';
 import { defaultPorter } from './default.js';
 import { invalidArgType } from './errors.js';
+import { validateObject } from './validate.js';
 import type { Porter } from './porter.js';
 
 /** The options of Node's http.Agent, and the Porter whose ports to use. */
@@ -38,6 +39,8 @@ export class Agent extends HttpAgent {
   readonly porter: Porter;
 
   constructor(options?: AgentOptions) {
+    // Node's Agent takes anything; a value that is no object can only be a mistake.
+    if (options !== undefined && options !== null) validateObject(options, 'options');
     const { porter, ...agentOptions } = options ?? {};
     const chosen = validatePorterOption(porter, 'options.porter');
     super(agentOptions);

@@ -348,7 +348,7 @@ function validate(options: Record<string, unknown>): Target {
   if (typeof given !== 'string') throw invalidArgType('options.host', 'of type string', given);
   // The resolver would cut the name at a NUL and look up what comes before it.
   if (given.includes('\0')) throw invalidArgValue('options.host', given, 'must not contain a NUL character');
-  const host = isIP(given) === 0 ? given : canonicalIp(given);
+  const host = isIP(given) === 0 ? given : canonicalIp(validateIp(given, 'options.host'));
   let localAddress: string | undefined;
   if (options.localAddress !== undefined && options.localAddress !== null) {
     localAddress = canonicalIp(validateIp(options.localAddress, 'options.localAddress'));

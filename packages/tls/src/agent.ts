@@ -11,6 +11,7 @@ import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions, type Reque
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { defaultPorter, type Porter } from '@porter/core';
+import { validateObject } from '@porter/core/internal';
 import { type CreateConnectionOptions, createConnection } from './create-connection.js';
 import { invalidArgType } from './errors.js';
 
@@ -37,6 +38,8 @@ export class Agent extends HttpsAgent {
   readonly porter: Porter;
 
   constructor(options?: AgentOptions) {
+    // Node's Agent takes anything; a value that is no object can only be a mistake.
+    if (options !== undefined && options !== null) validateObject(options, 'options');
     const { porter, ...agentOptions } = options ?? {};
     if (
       porter !== undefined &&

@@ -177,7 +177,7 @@ export function prepare(options: ConnectOptions): Prepared {
 
   // The secure context is built now, as tls.connect would build it, so that a bad
   // certificate, key, CA or cipher list throws here, before any connection is made.
-  const secureContext = rest.secureContext ?? tls.createSecureContext({ ciphers: tls.DEFAULT_CIPHERS, ...rest });
+  const secureContext = rest.secureContext ?? secureContextOf(rest);
   // (allowHalfOpen is read by tls.connect though @types/node does not list it.)
   const tlsOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
     ...rest,
@@ -189,6 +189,25 @@ export function prepare(options: ConnectOptions): Prepared {
   };
   if (servername === undefined) delete tlsOptions.servername;
   return { porter, tcp, tls: tlsOptions, timeout, signal };
+}
+
+/**
+ * tls.createSecureContext(options). Its errors keep their codes (ERR_OSSL_*,
+ * ERR_SSL_NO_CIPHER_MATCH, ERR_TLS_INVALID_PROTOCOL_VERSION, ...); one without a code
+ * (OpenSSL's "not enough data" for a bad `pfx`, say) becomes ERR_INVALID_ARG_VALUE, with
+ * the original as its cause.
+ */
+function secureContextOf(options: tls.SecureContextOptions): tls.SecureContext {
+  try {
+    return tls.createSecureContext({ ciphers: tls.DEFAULT_CIPHERS, ...options });
+  } catch (err) {
+    if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code !== 'string') {
+      throw Object.assign(invalidArgValue('options', '[TLS options]', `make no secure context (${err.message})`), {
+        cause: err,
+      });
+    }
+    throw err;
+  }
 }
 
 /**

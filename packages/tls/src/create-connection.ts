@@ -57,12 +57,12 @@ export function createConnection(port: number | string, secureConnectListener?: 
 export function createConnection(
   port: number | string,
   host?: string,
-  options?: CreateConnectionOptions,
+  options?: Omit<CreateConnectionOptions, 'port' | 'host'>,
   secureConnectListener?: () => void,
 ): tls.TLSSocket;
 export function createConnection(
   port: number | string,
-  options?: CreateConnectionOptions,
+  options?: Omit<CreateConnectionOptions, 'port'>,
   secureConnectListener?: () => void,
 ): tls.TLSSocket;
 export function createConnection(...args: unknown[]): tls.TLSSocket {
