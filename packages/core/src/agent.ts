@@ -11,8 +11,8 @@ import type { Duplex } from 'node:stream';
 import type { CreateConnectionOptions } from './create-connection.js';
 import { defaultPorter } from './default.js';
 import { invalidArgType } from './errors.js';
-import { validateObject } from './validate.js';
 import type { Porter } from './porter.js';
+import { validateObject } from './validate.js';
 
 /** The options of Node's http.Agent, and the Porter whose ports to use. */
 export interface AgentOptions extends HttpAgentOptions {
