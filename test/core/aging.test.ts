@@ -1,7 +1,7 @@
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
+import { poolFor, portState } from '../helpers/pools.js';
 import { closeAtTeardown, closed, delay, destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { poolFor, portState } from '../helpers/snapshot.js';
 
 const AGING_MS = 500;
 

@@ -1,8 +1,8 @@
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
+import { poolFor } from '../helpers/pools.js';
 import { destroyAll, fillAcceptQueue, findFreePortBlock, type ServerGroup, startServers } from '../helpers/servers.js';
-import { poolFor } from '../helpers/snapshot.js';
 
 /** A port on 127.0.0.1 nothing listens on (listened on, then closed). */
 function closedPort(): Promise<number> {

@@ -10,8 +10,8 @@ import {
   snapshot,
 } from '@porter/core';
 import test from 'ava';
+import { poolFor } from '../helpers/pools.js';
 import { destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { poolFor } from '../helpers/snapshot.js';
 
 interface Reply {
   localPort?: number;

@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
+import { poolFor } from '../helpers/pools.js';
 import { closeAtTeardown, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { poolFor } from '../helpers/snapshot.js';
 
 const sortNum = (a: number[]): number[] => [...a].sort((x, y) => x - y);
 

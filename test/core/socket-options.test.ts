@@ -7,9 +7,9 @@ import { once } from 'node:events';
 import { type LookupFunction, connect as netConnect, createServer as netCreateServer, type Socket } from 'node:net';
 import { type ConnectOptions, leaseOf, Porter } from '@porter/core';
 import test from 'ava';
+import { poolFor } from '../helpers/pools.js';
 import { testIf } from '../helpers/requirements.js';
 import { closeAtTeardown, closed, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { poolFor } from '../helpers/snapshot.js';
 import { type KernelSocketOptions, kernelSocketOptions, sockoptReaderMissing } from '../helpers/sockopts.js';
 
 type TcpOptions = Pick<ConnectOptions, 'noDelay' | 'keepAlive' | 'keepAliveInitialDelay'>;

@@ -9,9 +9,9 @@ import { Porter } from '@porter/core';
 import { connect, leaseOf } from '@porter/tls';
 import test from 'ava';
 import mqtt, { type MqttClient } from 'mqtt';
+import { inUse, poolsTo, portState } from '../helpers/pools.js';
 import { findFreePortBlock } from '../helpers/servers.js';
 import { type Certs, makeCerts } from './helpers/certs.js';
-import { inUse, isAging, poolsTo } from './helpers/pools.js';
 import { type External, startMosquitto } from './helpers/servers.js';
 
 let certs: Certs;
@@ -72,7 +72,7 @@ test.serial('publish and receive through Mosquitto over a porter TLS socket', as
   await endClient(client, socket);
   // mqtt.js closes the connection itself: this side first, so the port ages.
   t.deepEqual(inUse(porter), []);
-  t.true(isAging(porter, port, localPort));
+  t.is(portState(porter.snapshot(), '127.0.0.1', port, localPort), 'aging');
 });
 
 test.serial('many clients at once to two listeners share the same local ports', async (t) => {
