@@ -1,6 +1,6 @@
 import test from 'ava';
+import { makeCerts } from '../helpers/certs.mjs';
 import { findFreePortBlock } from '../helpers/servers.js';
-import { makeCerts } from '../tls/helpers/certs.js';
 import { startTlsServer } from '../tls/helpers/servers.js';
 import { type HoldJson, lastJson, porter, requireTool } from './helpers.js';
 

@@ -11,9 +11,9 @@ import { createSecureContext, type TLSSocket, TLSSocket as TLSSocketClass } from
 import { defaultPorter, Porter } from '@porter/core';
 import { connect, createConnection, leaseOf } from '@porter/tls';
 import test from 'ava';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
 import { inUse, poolsTo } from '../helpers/pools.js';
 import { destroyAll, fillAcceptQueue, startServers } from '../helpers/servers.js';
-import { type Certs, makeCerts } from './helpers/certs.js';
 import { startSilentServer, startTlsServer } from './helpers/servers.js';
 
 let certs: Certs;

@@ -8,8 +8,8 @@ import type { TLSSocket } from 'node:tls';
 import { Porter } from '@porter/core';
 import { connect, leaseOf } from '@porter/tls';
 import test from 'ava';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
 import { inUse, portState } from '../helpers/pools.js';
-import { type Certs, makeCerts } from './helpers/certs.js';
 import { startTlsServer } from './helpers/servers.js';
 
 let certs: Certs;

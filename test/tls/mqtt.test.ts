@@ -9,9 +9,9 @@ import { Porter } from '@porter/core';
 import { connect, leaseOf } from '@porter/tls';
 import test from 'ava';
 import mqtt, { type MqttClient } from 'mqtt';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
 import { inUse, poolsTo, portState } from '../helpers/pools.js';
 import { findFreePortBlock } from '../helpers/servers.js';
-import { type Certs, makeCerts } from './helpers/certs.js';
 import { type External, startMosquitto } from './helpers/servers.js';
 
 let certs: Certs;

@@ -6,8 +6,8 @@ import { once } from 'node:events';
 import { Porter } from '@porter/core';
 import { connect, leaseOf } from '@porter/tls';
 import test from 'ava';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
 import { inUse, portState } from '../helpers/pools.js';
-import { type Certs, makeCerts } from './helpers/certs.js';
 import { type External, startOpensslServer } from './helpers/servers.js';
 
 let certs: Certs;
