@@ -9,7 +9,7 @@
 import { fileURLToPath } from 'node:url';
 import { hostPorts, Porter } from '@porter/core';
 import test, { type ExecutionContext } from 'ava';
-import { netnsUnavailableReason, runInNetns } from '../helpers/netns.js';
+import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
 import { testIf } from '../helpers/requirements.js';
 
 const script = fileURLToPath(new URL('./fixtures/host-safety.mjs', import.meta.url));

@@ -8,7 +8,7 @@
  * connection), in a process of its own.
  */
 import { fileURLToPath } from 'node:url';
-import { netnsUnavailableReason, runInNetns } from '../helpers/netns.js';
+import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
 import { testIf } from '../helpers/requirements.js';
 
 const script = fileURLToPath(new URL('./fixtures/shared-host.mjs', import.meta.url));
