@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { bin, type HoldJson, porter, root } from '../helpers/cli.js';
+import { findFreePortBlock } from '../helpers/ports.js';
 import { lastJson } from '../helpers/run.mjs';
-import { findFreePortBlock } from '../helpers/servers.js';
 
 test('demo: two destinations through one range, each with every port of it', async (t) => {
   const range = await findFreePortBlock(300);

@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import test from 'ava';
 import { type HoldJson, porter } from '../helpers/cli.js';
+import { findFreePortBlock, freePort } from '../helpers/ports.js';
 import { lastJson } from '../helpers/run.mjs';
-import { findFreePortBlock, startServers } from '../helpers/servers.js';
-import { freePort } from '../tls/helpers/servers.js';
+import { startServers } from '../helpers/servers.mjs';
 
 test('hold --json: every connection opened, counted, and in the pools of its destination', async (t) => {
   const servers = await startServers({ mode: 'echo', count: 2 });

@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import type { PoolSnapshot, PorterStats } from '@porter/core';
 import test, { type ExecutionContext } from 'ava';
 import { porter } from '../helpers/cli.js';
+import { findFreePortBlock, freePort } from '../helpers/ports.js';
 import { lastJson } from '../helpers/run.mjs';
-import { findFreePortBlock, startServers } from '../helpers/servers.js';
-import { freePort } from '../tls/helpers/servers.js';
+import { startServers } from '../helpers/servers.mjs';
 
 const fixture = fileURLToPath(new URL('./fixtures/metrics-process.mjs', import.meta.url));
 

@@ -1,7 +1,9 @@
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
 import { poolFor, portState } from '../helpers/pools.js';
-import { closeAtTeardown, closed, delay, destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closeAtTeardown, closed, delay, destroyAll } from '../helpers/sockets.js';
 
 const AGING_MS = 500;
 

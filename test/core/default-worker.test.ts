@@ -11,7 +11,9 @@ import {
 } from '@porter/core';
 import test from 'ava';
 import { poolFor } from '../helpers/pools.js';
-import { destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { destroyAll } from '../helpers/sockets.js';
 
 interface Reply {
   localPort?: number;

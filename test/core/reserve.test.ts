@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { startServers } from '../helpers/servers.js';
+import { startServers } from '../helpers/servers.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/reserve.mjs', import.meta.url));
 const run = promisify(execFile);

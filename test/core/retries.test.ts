@@ -6,7 +6,9 @@
 import test from 'ava';
 import { collide, type Holder } from '../helpers/collisions.js';
 import { poolFor, portState } from '../helpers/pools.js';
-import { destroyAll, ephemeralRange, startServers } from '../helpers/servers.js';
+import { ephemeralRange } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { destroyAll } from '../helpers/sockets.js';
 
 const code = (holder: Holder): string => (holder === 'listener' ? 'EADDRINUSE' : 'EADDRNOTAVAIL');
 const syscall = (holder: Holder): string => (holder === 'listener' ? 'bind' : 'connect');

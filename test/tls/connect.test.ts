@@ -13,8 +13,9 @@ import { connect, createConnection, leaseOf } from '@porter/tls';
 import test from 'ava';
 import { type Certs, makeCerts } from '../helpers/certs.mjs';
 import { inUse, poolsTo } from '../helpers/pools.js';
-import { destroyAll, fillAcceptQueue, startServers } from '../helpers/servers.js';
-import { startSilentServer, startTlsServer } from './helpers/servers.js';
+import { fillAcceptQueue, startServers } from '../helpers/servers.mjs';
+import { destroyAll } from '../helpers/sockets.js';
+import { startSilentServer, startTlsServer } from '../helpers/tls-servers.js';
 
 let certs: Certs;
 test.before(() => {

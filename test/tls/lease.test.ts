@@ -10,7 +10,7 @@ import { connect, leaseOf } from '@porter/tls';
 import test from 'ava';
 import { type Certs, makeCerts } from '../helpers/certs.mjs';
 import { inUse, portState } from '../helpers/pools.js';
-import { startTlsServer } from './helpers/servers.js';
+import { startTlsServer } from '../helpers/tls-servers.js';
 
 let certs: Certs;
 test.before(() => {

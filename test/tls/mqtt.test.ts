@@ -10,9 +10,9 @@ import { connect, leaseOf } from '@porter/tls';
 import test from 'ava';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type Certs, makeCerts } from '../helpers/certs.mjs';
+import { type External, startMosquitto } from '../helpers/external-servers.js';
 import { inUse, poolsTo, portState } from '../helpers/pools.js';
-import { findFreePortBlock } from '../helpers/servers.js';
-import { type External, startMosquitto } from './helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
 
 let certs: Certs;
 let broker: External | undefined;

@@ -7,8 +7,8 @@ import { Porter } from '@porter/core';
 import { connect, leaseOf } from '@porter/tls';
 import test from 'ava';
 import { type Certs, makeCerts } from '../helpers/certs.mjs';
+import { type External, startOpensslServer } from '../helpers/external-servers.js';
 import { inUse, portState } from '../helpers/pools.js';
-import { type External, startOpensslServer } from './helpers/servers.js';
 
 let certs: Certs;
 let server: External | undefined;

@@ -22,7 +22,7 @@ import {
   snapshot,
 } from '@porter/core';
 import test from 'ava';
-import { findFreePortBlock } from '../helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
 import {
   bad,
   type Case,

@@ -1,7 +1,6 @@
-/** Reading Prometheus text exposition in tests, and running promtool on it. */
+/** Reading Prometheus text exposition in tests; finding and running promtool and prometheus. */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 /** One sample line: its name, labels and value. */
 export interface Sample {
@@ -70,16 +69,4 @@ export const prometheusPath = (): string | undefined => which(PROMETHEUS, 'prome
 export function promtoolCheck(promtool: string, text: string): { status: number | null; output: string } {
   const r = spawnSync(promtool, ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
-}
-
-/** A loopback TCP port free right now (bound with port 0, then closed). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen({ host, port: 0 }, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -1,104 +1,15 @@
 /**
- * Servers the TLS tests talk to: Node's tls server (in this process, for light tests),
- * a TCP server that accepts and never answers, `openssl s_server` and Mosquitto (each in
- * its own process, on a free loopback port found by binding port 0, retried on a
- * collision).
+ * Servers that are programs of their own, each in its own process on free loopback ports
+ * (found by binding port 0, retried on a collision): `openssl s_server` and Mosquitto.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import {
-  type AddressInfo,
-  connect as netConnect,
-  createServer as netCreateServer,
-  type Server,
-  type Socket,
-} from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { type TLSSocket, type TlsOptions, createServer as tlsCreateServer } from 'node:tls';
-
-export interface Running {
-  port: number;
-  close(): Promise<void>;
-}
-
-/** Listens on 127.0.0.1, port 0; resolves to the port. */
-async function listen(server: Server, host = '127.0.0.1'): Promise<number> {
-  server.listen(0, host);
-  await once(server, 'listening');
-  return (server.address() as AddressInfo).port;
-}
-
-/** Closes `server` and destroys whatever it still has open. */
-function closer(server: Server, sockets: Set<Socket>): () => Promise<void> {
-  return async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
-}
-
-export interface TlsServer extends Running {
-  server: Server;
-  /** Every TLS socket accepted so far, in order. */
-  accepted: TLSSocket[];
-  /** Resets the TCP connection under `socket` (one of `accepted`): RST, no TLS alert. */
-  reset(socket: TLSSocket): void;
-}
-
-/**
- * Node's TLS server in this process. Echoes what it receives unless `onSecure` takes
- * the socket over.
- */
-export async function startTlsServer(
-  options: TlsOptions,
-  onSecure?: (socket: TLSSocket) => void,
-  host = '127.0.0.1',
-): Promise<TlsServer> {
-  const sockets = new Set<Socket>();
-  const accepted: TLSSocket[] = [];
-  const server = tlsCreateServer(options, (socket) => {
-    accepted.push(socket);
-    socket.on('error', () => {});
-    if (onSecure) onSecure(socket);
-    else socket.pipe(socket);
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.on('tlsClientError', () => {});
-  const port = await listen(server, host);
-  const reset = (socket: TLSSocket): void => {
-    const raw = [...sockets].find((r) => r.remotePort === socket.remotePort);
-    if (raw === undefined) throw new Error(`no connection from port ${socket.remotePort}`);
-    raw.resetAndDestroy();
-  };
-  return { port, server, accepted, reset, close: closer(server, sockets) };
-}
-
-/** A TCP server that accepts connections and never sends a byte. */
-export async function startSilentServer(): Promise<Running & { connections: () => number }> {
-  const sockets = new Set<Socket>();
-  let count = 0;
-  const server = netCreateServer((socket) => {
-    count += 1;
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-  });
-  const port = await listen(server);
-  return { port, connections: () => count, close: closer(server, sockets) };
-}
-
-/** A loopback port that was free a moment ago (bound with port 0, then closed). */
-export async function freePort(): Promise<number> {
-  const server = netCreateServer();
-  const port = await listen(server);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from './ports.js';
+import { delay } from './sockets.js';
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
 async function accepting(port: number, child: ChildProcess, deadlineMs: number): Promise<void> {
