@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { bin, requireTool } from '../helpers/cli.js';
 import { findFreePortBlock } from '../helpers/ports.js';
 import { startServers } from '../helpers/servers.mjs';
-import { delay } from '../helpers/sockets.js';
+import { delay } from '../helpers/wait.js';
 
 /** A tmux server of the test's own, with one session running `command`. */
 function tmuxSession(t: ExecutionContext, command: string): { screen(): string; keys(...keys: string[]): void } {

@@ -3,7 +3,8 @@ import test from 'ava';
 import { poolFor, portState } from '../helpers/pools.js';
 import { findFreePortBlock } from '../helpers/ports.js';
 import { startServers } from '../helpers/servers.mjs';
-import { closeAtTeardown, closed, delay, destroyAll } from '../helpers/sockets.js';
+import { closeAtTeardown, closed, destroyAll } from '../helpers/sockets.js';
+import { delay } from '../helpers/wait.js';
 
 const AGING_MS = 500;
 

@@ -1,6 +1,6 @@
 /**
  * Closing sockets in tests and waiting until they have closed: one, all of them, or every
- * socket of a test at its teardown (then its servers stop). Also `delay`.
+ * socket of a test at its teardown (then its servers stop).
  */
 import type { Socket } from 'node:net';
 import type { ExecutionContext } from 'ava';
@@ -38,9 +38,4 @@ export function closeAtTeardown(t: ExecutionContext, servers: ServerGroup): Sock
     await servers.stop();
   });
   return sockets;
-}
-
-/** Sleeps `ms` milliseconds. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

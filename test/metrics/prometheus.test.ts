@@ -10,7 +10,8 @@ import { prometheusPath } from '../helpers/exposition.js';
 import { findFreePortBlock, freePort } from '../helpers/ports.js';
 import { testIf } from '../helpers/requirements.js';
 import { startServers } from '../helpers/servers.mjs';
-import { delay, destroyAll, endAndWait } from '../helpers/sockets.js';
+import { destroyAll, endAndWait } from '../helpers/sockets.js';
+import { delay } from '../helpers/wait.js';
 
 interface PromSample {
   metric: Record<string, string>;

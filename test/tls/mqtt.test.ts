@@ -19,9 +19,8 @@ let broker: External | undefined;
 test.before(async () => {
   certs = makeCerts();
   broker = await startMosquitto(
-    certs.dir,
     { caFile: certs.caFile, certFile: certs.server.certFile, keyFile: certs.server.keyFile },
-    2,
+    { tlsListeners: 2 },
   );
 });
 test.after.always(async () => {
