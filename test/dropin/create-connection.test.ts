@@ -10,7 +10,7 @@ import { type AddressInfo, createServer, type LookupFunction, type Server, Socke
 import { createConnection, leaseOf, Porter } from '@porter/core';
 import test from 'ava';
 import { inUse, portState } from '../helpers/pools.js';
-import { findFreePortBlock } from '../helpers/ports.js';
+import { findFreePortBlock, freePort } from '../helpers/ports.js';
 import { fillAcceptQueue, startServers } from '../helpers/servers.mjs';
 import { destroyAll } from '../helpers/sockets.js';
 import { eventually } from '../helpers/wait.js';
@@ -51,15 +51,6 @@ async function echoServer(mode: 'echo' | 'close-first' = 'echo'): Promise<Record
 async function newPorter(): Promise<Porter> {
   const [first, last] = await findFreePortBlock(16);
   return new Porter({ portRange: [first, last], agingMs: 10_000, kernelFallback: false });
-}
-
-/** A port on 127.0.0.1 nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 test('returns a connecting net.Socket at once; connect, data written before it, the port from porter', async (t) => {
@@ -138,7 +129,7 @@ test('module level, (port, host, listener): the default Porter, and what net.con
 
 test('refused: error then close as net emits them, nothing thrown, the port back', async (t) => {
   const porter = await newPorter();
-  const port = await closedPort();
+  const port = await freePort();
   const socket = porter.createConnection({ host: '127.0.0.1', port });
   const events: string[] = [];
   socket.on('connect', () => events.push('connect'));
