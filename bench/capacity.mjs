@@ -13,9 +13,9 @@
  * Each case runs in a namespace of its own. Run directly: node bench/capacity.mjs [N].
  */
 import { fileURLToPath } from 'node:url';
+import { startServers } from '../test/helpers/servers.mjs';
 import { drive, netConnect } from './lib/connectors.mjs';
 import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
-import { startServer } from './lib/spawn-server.mjs';
 import { log } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -61,7 +61,7 @@ async function child(config) {
   const n = range[1] - range[0] + 1;
   // Loopback up; the server takes its ports from the default range, then the range is set.
   setupNamespace(hostNetns, null);
-  const server = await startServer({ count: 2, mode: 'keep', host: '127.0.0.1' });
+  const server = await startServers({ count: 2, mode: 'echo', backlog: 4096 });
   setupNamespace(hostNetns, range);
   if (server.ports.some((p) => p >= range[0] && p <= range[1])) throw new Error('server port inside the range');
   const targets = server.ports.map((port) => ({ host: '127.0.0.1', port }));

@@ -14,15 +14,14 @@
  * TCP counters, nothing left behind on the host), else on the host's loopback.
  * Run directly: node bench/connect-rate.mjs [--quick].
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { makeCerts } from '../test/helpers/certs.mjs';
+import { netnsUnavailableReason } from '../test/helpers/netns.mjs';
+import { startServers } from '../test/helpers/servers.mjs';
 import { drive, netConnect, quiet, tlsConnect } from './lib/connectors.mjs';
 import { countersTable, errorsCell, fmtRate, fmtRatio, missing, table } from './lib/format.mjs';
-import { namespaceUnavailable, runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
-import { startServer } from './lib/spawn-server.mjs';
+import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { log, mainThreadCpuMicros, median, nstatDelta, readNstat, readSysctl, rotate } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -39,9 +38,9 @@ export async function runConnectRate({ quick = false } = {}) {
         tcp: { rounds: 9, connections: 5000, concurrency: 64 },
         tls: { rounds: 15, connections: 400, concurrency: 16 },
       };
-  const why = namespaceUnavailable();
+  const why = netnsUnavailableReason();
   let out;
-  if (why === null) {
+  if (why === undefined) {
     out = await runInNamespace(self, config, { timeoutMs: 400_000 });
     out.where = 'private network namespace (loopback)';
   } else {
@@ -111,7 +110,7 @@ async function measure(config) {
   const out = { somaxconn: readSysctl('net/core/somaxconn'), backlog: 4096 };
 
   // TCP
-  const server = await startServer({ count: 1, mode: 'close', host: '127.0.0.1', backlog: 4096 });
+  const server = await startServers({ mode: 'close-first', backlog: 4096 });
   const target = { host: '127.0.0.1', port: server.ports[0] };
   // Default options: what a user gets without configuring anything.
   const porter = new Porter();
@@ -155,46 +154,18 @@ async function measure(config) {
     out.tls = { missing: '@porter/tls is not built (packages/tls/dist)' };
     return out;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'porter-bench-'));
+  let certs;
   try {
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-    const { readFileSync } = await import('node:fs');
-    const ca = readFileSync(cert);
-    const tlsServer = await startServer({
-      count: 1,
-      mode: 'close',
-      host: '127.0.0.1',
+    certs = makeCerts();
+    const tlsServer = await startServers({
+      mode: 'close-first',
       backlog: 4096,
-      tls: { key, cert },
+      tls: { key: certs.server.keyFile, cert: certs.server.certFile },
     });
     const tlsTarget = { host: '127.0.0.1', port: tlsServer.ports[0] };
     const porterTls = await import('@porter/tls');
     const tlsPorter = new Porter();
-    const common = { ca, servername: 'localhost' };
+    const common = { ca: certs.ca, servername: 'localhost' };
     const tlsMethods = {
       porter_tls: quiet((t) => porterTls.connect({ ...t, ...common, porter: tlsPorter })),
       tls: (t) => tlsConnect({ ...t, ...common }),
@@ -214,7 +185,7 @@ async function measure(config) {
   } catch (err) {
     out.tls = { error: String(err?.message ?? err) };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    certs?.cleanup();
   }
   return out;
 }

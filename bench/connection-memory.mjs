@@ -8,13 +8,14 @@
  *
  * Run directly: node bench/connection-memory.mjs [--quick]. Last line: JSON.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { queueListener } from '../test/core/fixtures/queue-listener.mjs';
+import { netnsUnavailableReason } from '../test/helpers/netns.mjs';
+import { run } from '../test/helpers/run.mjs';
+import { startServers } from '../test/helpers/servers.mjs';
 import { fmtRatio, table } from './lib/format.mjs';
-import { namespaceUnavailable, runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
+import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { lastJsonLine, log, median, tail } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -59,24 +60,10 @@ async function holder(method, port, count) {
   return result;
 }
 
-function runHolder(method, port, count) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--expose-gc', self, '--holder', method, String(port), String(count)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.once('close', (code) => {
-      const json = lastJsonLine(out);
-      resolve(code === 0 && json ? json : { method, error: `exit ${code}: ${tail(err, 3)}` });
-    });
-  });
+async function runHolder(method, port, count) {
+  const res = await run(process.execPath, ['--expose-gc', self, '--holder', method, String(port), String(count)]);
+  const json = lastJsonLine(res.stdout);
+  return res.code === 0 && json ? json : { method, error: `exit ${res.code}: ${tail(res.stderr, 3)}` };
 }
 
 async function child(config) {
@@ -88,9 +75,9 @@ async function child(config) {
     const results = {};
     for (const method of order) {
       // A fresh listener each time: its accept queue holds only this run's connections.
-      const listener = await queueListener();
-      results[method] = await runHolder(method, listener.port, config.count);
-      listener.stop();
+      const listener = await startServers({ mode: 'no-accept', backlog: 65535, lifetimeMs: 600_000 });
+      results[method] = await runHolder(method, listener.ports[0], config.count);
+      await listener.stop();
     }
     log(
       `  round ${round + 1}: ${Object.values(results)
@@ -118,8 +105,8 @@ async function child(config) {
 }
 
 export async function runConnectionMemory({ quick = false } = {}) {
-  const why = namespaceUnavailable();
-  if (why) return { skipped: why };
+  const why = netnsUnavailableReason();
+  if (why !== undefined) return { skipped: why };
   const config = { count: 15_000, rounds: quick ? 1 : 3 };
   log(`connection memory: ${config.count} connections held, ${config.rounds} rounds`);
   return runInNamespace(self, config, { timeoutMs: 600_000 });

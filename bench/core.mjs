@@ -8,15 +8,16 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run } from '../test/helpers/run.mjs';
 import { fmtB, fmtNs, fmtRate, fmtRatio, missing, num, table } from './lib/format.mjs';
-import { lastJsonLine, log, runCommand, tail } from './lib/util.mjs';
+import { lastJsonLine, log, tail } from './lib/util.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const benchesDir = join(root, 'crates', 'porter-core', 'benches');
 
 /** Cargo's target directory (cargo metadata honours CARGO_TARGET_DIR). */
 async function targetDir() {
-  const res = await runCommand('cargo', ['metadata', '--format-version', '1', '--no-deps'], { cwd: root });
+  const res = await run('cargo', ['metadata', '--format-version', '1', '--no-deps'], { cwd: root });
   try {
     return JSON.parse(res.stdout).target_directory;
   } catch {
@@ -26,7 +27,7 @@ async function targetDir() {
 
 /** Compiles the benches (part of the build, not timed). */
 export async function buildCoreBenches() {
-  const res = await runCommand('cargo', ['bench', '-p', 'porter-core', '--benches', '--no-run'], {
+  const res = await run('cargo', ['bench', '-p', 'porter-core', '--benches', '--no-run'], {
     cwd: root,
     timeoutMs: 900_000,
   });
@@ -36,7 +37,7 @@ export async function buildCoreBenches() {
 export async function runMemoryBench() {
   if (!existsSync(join(benchesDir, 'memory.rs'))) return { missing: 'crates/porter-core/benches/memory.rs not found' };
   log('core: memory bench');
-  const res = await runCommand('cargo', ['bench', '-q', '-p', 'porter-core', '--bench', 'memory'], {
+  const res = await run('cargo', ['bench', '-q', '-p', 'porter-core', '--bench', 'memory'], {
     cwd: root,
     timeoutMs: 600_000,
   });
@@ -93,7 +94,7 @@ export async function runCriterion({ quick = false } = {}) {
   const since = Date.now() - 1000;
   const args = ['bench', '-q', '-p', 'porter-core', '--bench', 'core', '--', '--noplot'];
   if (quick) args.push('--quick');
-  const res = await runCommand('cargo', args, { cwd: root, timeoutMs: 900_000 });
+  const res = await run('cargo', args, { cwd: root, timeoutMs: 900_000 });
   if (res.code !== 0) return { missing: `criterion failed (exit ${res.code}): ${tail(res.stderr, 3)}` };
   const benches = readCriterion(join(await targetDir(), 'criterion'), since);
   if (benches.length === 0) return { missing: 'criterion wrote no estimates' };

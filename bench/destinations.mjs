@@ -12,8 +12,8 @@
  * Each part in a process of its own, with --expose-gc. Run directly:
  * node bench/destinations.mjs [--quick]. Last line: JSON.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { run } from '../test/helpers/run.mjs';
 import { fmtRatio, num, table } from './lib/format.mjs';
 import { lastJsonLine, log, tail } from './lib/util.mjs';
 
@@ -86,24 +86,11 @@ async function portersChild(porters) {
   return { porters, usPerPorter: (seconds * 1e6) / porters, rssStartMb: startRss, rssGrowthMb: rssMb() - startRss };
 }
 
-function runChild(part, arg) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--expose-gc', self, '--part', part, String(arg)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.once('close', (code) => {
-      const json = lastJsonLine(out);
-      resolve(code === 0 && json ? json : { error: `exit ${code}: ${tail(err, 3)}` });
-    });
-  });
+async function runChild(part, arg) {
+  // A million destinations take a while on a slow machine: an hour before it is killed.
+  const res = await run(process.execPath, ['--expose-gc', self, '--part', part, String(arg)], { timeoutMs: 3_600_000 });
+  const json = lastJsonLine(res.stdout);
+  return res.code === 0 && json ? json : { error: `exit ${res.code}: ${tail(res.stderr, 3)}` };
 }
 
 export async function runDestinations({ quick = false } = {}) {

@@ -14,10 +14,10 @@
  * Run directly: node bench/latency.mjs [N] [samples].
  */
 import { fileURLToPath } from 'node:url';
+import { startServers } from '../test/helpers/servers.mjs';
 import { drive, netConnect, quiet, resetAll } from './lib/connectors.mjs';
 import { fmtRatio, fmtUs, table } from './lib/format.mjs';
 import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
-import { startServer } from './lib/spawn-server.mjs';
 import { log, quantile, ratio, rotate } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -60,7 +60,7 @@ async function child(config) {
   const n = range[1] - range[0] + 1;
   setupNamespace(hostNetns, null);
   // The server listens on a port of the default ephemeral range, away from every range here.
-  const server = await startServer({ count: 1, mode: 'keep', host: '127.0.0.1' });
+  const server = await startServers({ mode: 'echo', backlog: 4096 });
   setupNamespace(hostNetns, range);
   const target = { host: '127.0.0.1', port: server.ports[0] };
   const { Porter } = await import('@porter/core');

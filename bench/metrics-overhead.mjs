@@ -4,7 +4,7 @@
  * at all. The values are read from the native core at scrape time, so the only cost
  * should be the scrapes themselves (collect + serialise, on the same event loop).
  *
- * The TCP server (bench/lib/server.mjs, which closes every connection first) and the
+ * The TCP server (test/helpers/servers.mjs, which closes every connection first) and the
  * scraper run in child processes of their own. The Porter also holds one lease to each
  * of `pools` other destinations, so that a scrape walks a realistic number of pools and
  * caps them with maxPools. Rounds of a fixed duration alternate without / with metrics
@@ -18,7 +18,7 @@ import { spawn } from 'node:child_process';
 import { Porter } from '@porter/core';
 import { registerPorterMetrics, serveMetrics } from '@porter/metrics';
 import { Registry } from 'prom-client';
-import { startServer } from './lib/spawn-server.mjs';
+import { startServers } from '../test/helpers/servers.mjs';
 
 const quick = process.argv.includes('--quick');
 const PAIRS = quick ? 3 : 8;
@@ -95,7 +95,7 @@ async function round(porter, target, ms) {
   return { rate: (ok * 1000) / elapsed, failed };
 }
 
-const server = await startServer({ mode: 'close' });
+const server = await startServers({ mode: 'close-first', backlog: 4096 });
 const scraper = startScraper();
 const target = { host: '127.0.0.1', port: server.ports[0] };
 const porter = new Porter({ portRange: PORT_RANGE, agingMs: 30_000, kernelFallback: true });

@@ -5,15 +5,16 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run } from '../test/helpers/run.mjs';
 import { table } from './lib/format.mjs';
-import { lastJsonLine, runCommand, tail } from './lib/util.mjs';
+import { lastJsonLine, tail } from './lib/util.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 export async function runMetricsOverhead({ quick = false } = {}) {
   const script = join(root, 'bench', 'metrics-overhead.mjs');
   if (!existsSync(script)) return { missing: 'bench/metrics-overhead.mjs not found' };
-  const res = await runCommand(process.execPath, quick ? [script, '--quick'] : [script], {
+  const res = await run(process.execPath, quick ? [script, '--quick'] : [script], {
     cwd: root,
     timeoutMs: quick ? 60_000 : 300_000,
     echo: true,

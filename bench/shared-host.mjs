@@ -12,19 +12,15 @@
  * Run directly: node bench/shared-host.mjs [--quick].
  */
 import { fileURLToPath } from 'node:url';
+import { netnsUnavailableReason, runInNetns } from '../test/helpers/netns.mjs';
 import { errorsCell, fmtRate, fmtRatio, table } from './lib/format.mjs';
-import { namespaceUnavailable } from './lib/netns.mjs';
-import { lastJsonLine, log, runCommand, tail } from './lib/util.mjs';
+import { lastJsonLine, log, tail } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const fixture = fileURLToPath(new URL('../test/core/fixtures/shared-host.mjs', import.meta.url));
 
 async function runCase(label, args) {
-  const res = await runCommand(
-    'unshare',
-    ['-n', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, fixture, JSON.stringify(args)],
-    { timeoutMs: 600_000 },
-  );
+  const res = await runInNetns(fixture, [JSON.stringify(args)], { timeoutMs: 600_000 });
   const out = lastJsonLine(res.stdout);
   if (res.code !== 0 || !out) return { label, error: `exit ${res.code}: ${tail(res.stderr || res.stdout, 3)}` };
   const reports = out.reports;
@@ -55,8 +51,8 @@ async function runCase(label, args) {
 }
 
 export async function runSharedHost({ quick = false } = {}) {
-  const why = namespaceUnavailable();
-  if (why) return { skipped: why };
+  const why = netnsUnavailableReason();
+  if (why !== undefined) return { skipped: why };
   const big = quick ? 10_000 : 15_000;
   const cases = [];
   // The baseline and porter on the same load, then porter past the kernel's capacity.

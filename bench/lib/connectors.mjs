@@ -7,12 +7,11 @@ import tls from 'node:tls';
 
 const ignore = () => {};
 
-/** net.connect as a promise; the socket is connected when it resolves. */
-export function netConnect(options) {
+/** Resolves to `socket` once it emits `event`, rejects on an error before; later errors are ignored. */
+function settled(socket, event) {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(options);
     socket.once('error', reject);
-    socket.once('connect', () => {
+    socket.once(event, () => {
       socket.off('error', reject);
       socket.on('error', ignore);
       resolve(socket);
@@ -20,18 +19,11 @@ export function netConnect(options) {
   });
 }
 
+/** net.connect as a promise; the socket is connected when it resolves. */
+export const netConnect = async (options) => settled(net.connect(options), 'connect');
+
 /** tls.connect as a promise, resolved after the handshake. */
-export function tlsConnect(options) {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(options);
-    socket.once('error', reject);
-    socket.once('secureConnect', () => {
-      socket.off('error', reject);
-      socket.on('error', ignore);
-      resolve(socket);
-    });
-  });
-}
+export const tlsConnect = async (options) => settled(tls.connect(options), 'secureConnect');
 
 /** Wraps a promise-returning connect so that the socket it gives ignores late errors. */
 export function quiet(connect) {

@@ -1,38 +1,25 @@
 /**
  * Private network namespaces for the benchmarks that change kernel settings: the parent
- * runs a script under `unshare -n`; the script brings loopback up and sets
+ * runs a script under `unshare -n` (test/helpers/netns.mjs, loopback up); the script sets
  * ip_local_port_range there, after checking that it really is in a namespace of its own
- * (the host's settings are never touched).
+ * (the host's settings are never touched), and prints its result as one JSON line.
  */
 import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
-import { lastJsonLine, runCommand, tail } from './util.mjs';
+import { netnsUnavailableReason, runInNetns } from '../../test/helpers/netns.mjs';
+import { lastJsonLine, tail } from './util.mjs';
 
 const netnsId = () => readlinkSync('/proc/self/ns/net');
 
-/** Why namespaces cannot be used here, or null when they can. */
-export function namespaceUnavailable() {
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root (unshare -n)';
-  try {
-    execFileSync('unshare', ['-n', 'true'], { stdio: 'ignore' });
-  } catch {
-    return 'unshare -n failed';
-  }
-  return null;
-}
-
 /**
- * Runs `script --child <json>` in a new network namespace; resolves to the JSON object
- * the script printed last, or to { error } / { skipped }.
+ * Runs `script --child <json>` in a new network namespace, its stderr shown as it comes;
+ * resolves to the JSON object the script printed last, or to { error } / { skipped }.
  */
 export async function runInNamespace(script, config, { timeoutMs = 300_000 } = {}) {
-  const why = namespaceUnavailable();
-  if (why) return { skipped: why };
+  const why = netnsUnavailableReason();
+  if (why !== undefined) return { skipped: why };
   const payload = JSON.stringify({ ...config, hostNetns: netnsId() });
-  const res = await runCommand('unshare', ['-n', '--', process.execPath, script, '--child', payload], {
-    timeoutMs,
-    echo: true,
-  });
+  const res = await runInNetns(script, ['--child', payload], { timeoutMs, echo: true });
   const result = lastJsonLine(res.stdout);
   if (res.code !== 0 || !result) {
     return { error: `exit ${res.code}${res.timedOut ? ' (timed out)' : ''}: ${tail(res.stderr || res.stdout, 4)}` };
@@ -40,10 +27,9 @@ export async function runInNamespace(script, config, { timeoutMs = 300_000 } = {
   return result;
 }
 
-/** Inside the child: loopback up, the port range set. Throws if still in the host's namespace. */
+/** Inside the child: the port range set. Throws if still in the host's namespace. */
 export function setupNamespace(hostNetns, range) {
   if (netnsId() === hostNetns) throw new Error('not in a private network namespace: refusing to change settings');
-  execFileSync('ip', ['link', 'set', 'lo', 'up']);
   if (range) {
     execFileSync('sysctl', ['-q', '-w', `net.ipv4.ip_local_port_range=${range[0]} ${range[1]}`]);
   }

@@ -1,8 +1,9 @@
 /**
- * Small helpers shared by the benchmarks: order statistics, child processes whose last
- * output line is a JSON object, the kernel's TCP counters (nstat), and formatting.
+ * Small helpers shared by the benchmarks: order statistics, the JSON object a child
+ * process printed last, the kernel's TCP counters (nstat), and formatting. (Running a
+ * child process: test/helpers/run.mjs.)
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** The q-quantile (0..1) of `values` by linear interpolation; NaN when empty. */
@@ -45,38 +46,6 @@ export function lastJsonLine(text) {
     }
   }
   return undefined;
-}
-
-/**
- * Runs a command to completion, echoing its stderr when `echo` is set. Resolves to
- * { code, stdout, stderr, timedOut }; never rejects for a non-zero exit.
- */
-export function runCommand(command, args, { cwd, env, timeoutMs = 600_000, echo = false } = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd, env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (echo) process.stderr.write(d);
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: -1, stdout, stderr: `${stderr}${err.message}`, timedOut });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr, timedOut });
-    });
-  });
 }
 
 /** The last few lines of `text`, for error reports. */

@@ -3,8 +3,9 @@ import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { findFreePortBlock } from '../helpers/servers.js';
-import { bin, type HoldJson, lastJson, porter, root } from './helpers.js';
+import { bin, type HoldJson, porter, root } from '../helpers/cli.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { lastJson } from '../helpers/run.mjs';
 
 test('demo: two destinations through one range, each with every port of it', async (t) => {
   const range = await findFreePortBlock(300);

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { bin, inNetns, lastJson } from './helpers.js';
+import { bin, inNetns } from '../helpers/cli.js';
+import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/doctor-readonly.mjs', import.meta.url));
 

@@ -4,7 +4,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import { bin, type HoldJson, inNetns, lastJson } from './helpers.js';
+import { bin, type HoldJson, inNetns } from '../helpers/cli.js';
+import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/hold-runs.mjs', import.meta.url));
 

@@ -1,8 +1,9 @@
 import test from 'ava';
-import { findFreePortBlock } from '../helpers/servers.js';
-import { makeCerts } from '../tls/helpers/certs.js';
-import { startTlsServer } from '../tls/helpers/servers.js';
-import { type HoldJson, lastJson, porter, requireTool } from './helpers.js';
+import { makeCerts } from '../helpers/certs.mjs';
+import { type HoldJson, porter, requireTool } from '../helpers/cli.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { lastJson } from '../helpers/run.mjs';
+import { startTlsServer } from '../helpers/tls-servers.js';
 
 test('hold --tls against a local TLS server: verified with --ca, refused without it, accepted with --insecure', async (t) => {
   requireTool(t, 'openssl');

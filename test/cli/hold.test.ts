@@ -1,9 +1,10 @@
 import { once } from 'node:events';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import test from 'ava';
-import { findFreePortBlock, startServers } from '../helpers/servers.js';
-import { freePort } from '../tls/helpers/servers.js';
-import { type HoldJson, lastJson, porter } from './helpers.js';
+import { type HoldJson, porter } from '../helpers/cli.js';
+import { findFreePortBlock, freePort } from '../helpers/ports.js';
+import { lastJson } from '../helpers/run.mjs';
+import { startServers } from '../helpers/servers.mjs';
 
 test('hold --json: every connection opened, counted, and in the pools of its destination', async (t) => {
   const servers = await startServers({ mode: 'echo', count: 2 });

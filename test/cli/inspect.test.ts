@@ -5,9 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { PoolSnapshot, PorterStats } from '@porter/core';
 import test, { type ExecutionContext } from 'ava';
-import { findFreePortBlock, startServers } from '../helpers/servers.js';
-import { freePort } from '../tls/helpers/servers.js';
-import { lastJson, porter } from './helpers.js';
+import { porter } from '../helpers/cli.js';
+import { findFreePortBlock, freePort } from '../helpers/ports.js';
+import { lastJson } from '../helpers/run.mjs';
+import { startServers } from '../helpers/servers.mjs';
 
 const fixture = fileURLToPath(new URL('./fixtures/metrics-process.mjs', import.meta.url));
 

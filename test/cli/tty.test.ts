@@ -4,8 +4,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import test, { type ExecutionContext } from 'ava';
-import { delay, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { bin, requireTool } from './helpers.js';
+import { bin, requireTool } from '../helpers/cli.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { delay } from '../helpers/wait.js';
 
 /** A tmux server of the test's own, with one session running `command`. */
 function tmuxSession(t: ExecutionContext, command: string): { screen(): string; keys(...keys: string[]): void } {

@@ -1,7 +1,10 @@
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { closeAtTeardown, closed, delay, destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { poolFor, portState } from '../helpers/snapshot.js';
+import { poolFor, portState } from '../helpers/pools.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closeAtTeardown, closed, destroyAll } from '../helpers/sockets.js';
+import { delay } from '../helpers/wait.js';
 
 const AGING_MS = 500;
 

@@ -2,7 +2,9 @@
 import { createRequire } from 'node:module';
 import { allocate, connect, leaseOf, Porter, snapshot } from '@porter/core';
 import test from 'ava';
-import { closed, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closed } from '../helpers/sockets.js';
 
 test('the documented example behaves as documented', async (t) => {
   const servers = await startServers({ count: 2 });

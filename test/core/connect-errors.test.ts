@@ -1,8 +1,10 @@
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { destroyAll, fillAcceptQueue, findFreePortBlock, type ServerGroup, startServers } from '../helpers/servers.js';
-import { poolFor } from '../helpers/snapshot.js';
+import { poolFor } from '../helpers/pools.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { fillAcceptQueue, type ServerGroup, startServers } from '../helpers/servers.mjs';
+import { destroyAll } from '../helpers/sockets.js';
 
 /** A port on 127.0.0.1 nothing listens on (listened on, then closed). */
 function closedPort(): Promise<number> {

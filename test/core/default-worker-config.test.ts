@@ -1,7 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import { configureDefault, connect } from '@porter/core';
 import test from 'ava';
-import { closeAtTeardown, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closeAtTeardown } from '../helpers/sockets.js';
 
 /** Connects through the default instance from a fresh worker thread; its local address. */
 function connectFromWorker(port: number): Promise<{ address: string; port: number }> {

@@ -10,8 +10,10 @@ import {
   snapshot,
 } from '@porter/core';
 import test from 'ava';
-import { destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { poolFor } from '../helpers/snapshot.js';
+import { poolFor } from '../helpers/pools.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { destroyAll } from '../helpers/sockets.js';
 
 interface Reply {
   localPort?: number;

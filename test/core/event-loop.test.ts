@@ -2,7 +2,8 @@
 // a tight loop of awaited connects must not starve close events, which release ports.
 import { Porter } from '@porter/core';
 import test from 'ava';
-import { findFreePortBlock, startServers } from '../helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
 
 test('a tight loop of awaited connects lets closes release their ports', async (t) => {
   const servers = await startServers({ count: 1 });

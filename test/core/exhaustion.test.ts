@@ -1,7 +1,9 @@
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { closeAtTeardown, destroyAll, ephemeralRange, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { poolFor } from '../helpers/snapshot.js';
+import { poolFor } from '../helpers/pools.js';
+import { ephemeralRange, findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closeAtTeardown, destroyAll } from '../helpers/sockets.js';
 
 test('a range of k ports without fallback: k connections, then ERR_PORTER_EXHAUSTED', async (t) => {
   const k = 5;

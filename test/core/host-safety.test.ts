@@ -9,8 +9,9 @@
 import { fileURLToPath } from 'node:url';
 import { hostPorts, Porter } from '@porter/core';
 import test, { type ExecutionContext } from 'ava';
-import { netnsUnavailableReason, runInNetns } from '../helpers/netns.js';
+import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
 import { testIf } from '../helpers/requirements.js';
+import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/host-safety.mjs', import.meta.url));
 
@@ -57,7 +58,7 @@ async function run(t: ExecutionContext, scenario: Scenario): Promise<Result> {
     timeoutMs: 90_000,
   });
   t.is(run.code, 0, run.stderr);
-  const result = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as Result;
+  const result = lastJson<Result>(run.stdout);
   t.log(
     `held ${result.held} (${result.ports.inEphemeral} in the ephemeral range, kernel picks ${result.stats.kernelPicks})` +
       `${result.holdError ? `, then ${result.holdError.code}` : ''}; plain connects: ` +

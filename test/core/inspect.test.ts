@@ -1,7 +1,9 @@
 import { inspect } from 'node:util';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { closeAtTeardown, closed, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closeAtTeardown, closed } from '../helpers/sockets.js';
 
 test('util.inspect of a Porter shows its options and the totals over its pools', async (t) => {
   const servers = await startServers({ mode: 'echo', count: 2 });

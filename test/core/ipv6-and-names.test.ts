@@ -2,8 +2,10 @@ import { lookup } from 'node:dns/promises';
 import type { LookupFunction, Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { closeAtTeardown, destroyAll, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { poolFor } from '../helpers/snapshot.js';
+import { poolFor } from '../helpers/pools.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closeAtTeardown, destroyAll } from '../helpers/sockets.js';
 
 test('IPv6 on ::1: ports from the range, pool keyed by ::, exhaustion', async (t) => {
   const servers = await startServers({ host: '::1' });

@@ -7,7 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { closeAtTeardown, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { lastJson } from '../helpers/run.mjs';
+import { startServers } from '../helpers/servers.mjs';
+import { closeAtTeardown } from '../helpers/sockets.js';
 
 test('close(): later connects and allocations throw ERR_PORTER_CLOSED; open leases still release', async (t) => {
   const servers = await startServers();
@@ -122,11 +125,11 @@ test('dropped Porters are collected with their native memory: 20,000 made and dr
   const script = fileURLToPath(new URL('./fixtures/dropped-porters.mjs', import.meta.url));
   const run = spawnSync(process.execPath, ['--expose-gc', script, '20000'], { encoding: 'utf8', timeout: 120_000 });
   t.is(run.status, 0, run.stderr);
-  const result = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as {
+  const result = lastJson<{
     rssGrowthMb: number;
     finalized: number;
     made: number;
-  };
+  }>(run.stdout);
   t.log(`RSS grew ${result.rssGrowthMb.toFixed(1)} MB over ${result.made} Porters; ${result.finalized} collected`);
   t.true(result.finalized >= result.made * 0.9, `${result.finalized} of ${result.made} collected`);
   t.true(result.rssGrowthMb < 50, `RSS grew ${result.rssGrowthMb} MB`);

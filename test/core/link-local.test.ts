@@ -1,8 +1,9 @@
 // IPv6 link-local addresses with a scope (`fe80::1%lo`), as net.connect takes them: in a
 // namespace of the test's own whose loopback gets fe80::1.
 import { fileURLToPath } from 'node:url';
-import { lastJsonLine, netnsUnavailableReason, runInNetns } from '../helpers/netns.js';
+import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
 import { testIf } from '../helpers/requirements.js';
+import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/link-local.mjs', import.meta.url));
 
@@ -35,7 +36,7 @@ interface Result {
 testIf(netnsUnavailableReason())('link-local destinations and sources with a scope, by name or index', async (t) => {
   const run = await runInNetns(script, [], { timeoutMs: 45_000 });
   t.is(run.code, 0, run.stderr);
-  const r = lastJsonLine<Result>(run);
+  const r = lastJson<Result>(run.stdout);
   t.log(JSON.stringify(r));
   for (const seen of [r.byName, r.byIndex, r.fromScopedSource]) {
     t.is(seen.error, undefined);

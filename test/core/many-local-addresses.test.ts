@@ -1,8 +1,10 @@
 import type { Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { closeAtTeardown, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { poolFor } from '../helpers/snapshot.js';
+import { poolFor } from '../helpers/pools.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closeAtTeardown } from '../helpers/sockets.js';
 
 // A connect's result crosses from the core packed into one number while the lease's
 // local-address index is below 256, and as an object beyond. Both must connect from, and

@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/native-panic.mjs', import.meta.url));
 
@@ -31,7 +32,7 @@ test('panicForTest: ERR_PORTER_INTERNAL, no abort, the addon keeps working', asy
   t.is(code, 0, stderr);
   // The panic really happened: Rust's panic hook reported it.
   t.regex(stderr, /panicked at .*\n.*deliberate panic 42/);
-  const seen = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Seen;
+  const seen = lastJson<Seen>(stdout);
   t.is(seen.returned, undefined, 'the call did not return');
   t.is(seen.error?.code, 'ERR_PORTER_INTERNAL');
   t.is(seen.error?.name, 'PorterError');

@@ -4,8 +4,9 @@
 // is down keeps its ports. In a namespace, so that nothing is sent anywhere but its
 // loopback.
 import { fileURLToPath } from 'node:url';
-import { lastJsonLine, netnsUnavailableReason, runInNetns } from '../helpers/netns.js';
+import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
 import { testIf } from '../helpers/requirements.js';
+import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/netns-before-syn.mjs', import.meta.url));
 
@@ -22,7 +23,7 @@ testIf(netnsUnavailableReason())('ENETUNREACH from connect() and ECONNREFUSED fr
   const port = 20_000;
   const run = await runInNetns(script, [String(port)], { timeoutMs: 45_000 });
   t.is(run.code, 0, run.stderr);
-  const r = lastJsonLine<{ v4: Attempt; v6: Attempt; refused: Attempt }>(run);
+  const r = lastJson<{ v4: Attempt; v6: Attempt; refused: Attempt }>(run.stdout);
   t.log(JSON.stringify(r));
   for (const unreachable of [r.v4, r.v6]) {
     t.is(unreachable.connected, undefined);

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { lastJsonLine, netnsUnavailableReason, runInNetns } from '../helpers/netns.js';
+import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
 import { testIf } from '../helpers/requirements.js';
+import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/netns-exhaustion.mjs', import.meta.url));
 
@@ -34,7 +35,7 @@ testIf(netnsUnavailableReason())(
       timeoutMs: 45_000,
     });
     t.is(run.code, 0, run.stderr);
-    const result = lastJsonLine<Result>(run);
+    const result = lastJson<Result>(run.stdout);
     t.log(
       `kernel: ${result.kernel.connected} connections then ${result.kernel.error?.syscall} ${result.kernel.error?.code}; ` +
         `porter: ${result.porter.open} open, then ${result.porter.error?.code}`,

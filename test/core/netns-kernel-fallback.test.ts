@@ -5,8 +5,9 @@
 // (A range used up by bind(ip, 0) sockets would stop both: the kernel never shares a
 // port that was bound explicitly.)
 import { fileURLToPath } from 'node:url';
-import { lastJsonLine, netnsUnavailableReason, runInNetns } from '../helpers/netns.js';
+import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
 import { testIf } from '../helpers/requirements.js';
+import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/netns-kernel-fallback.mjs', import.meta.url));
 
@@ -44,7 +45,7 @@ testIf(netnsUnavailableReason())(
       timeoutMs: 45_000,
     });
     t.is(run.code, 0, run.stderr);
-    const r = lastJsonLine<Result>(run);
+    const r = lastJson<Result>(run.stdout);
     t.log(JSON.stringify(r));
     const range = Array.from({ length: last - first + 1 }, (_, i) => first + i);
 

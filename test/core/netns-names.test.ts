@@ -2,8 +2,9 @@
 // hints, from an /etc/hosts the test writes: in namespaces of their own, so that the
 // host's /etc/hosts does not matter and no lookup leaves the machine.
 import { fileURLToPath } from 'node:url';
-import { lastJsonLine, netnsUnavailableReason, runInNetns } from '../helpers/netns.js';
+import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
 import { testIf } from '../helpers/requirements.js';
+import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/netns-names.mjs', import.meta.url));
 
@@ -22,7 +23,7 @@ testIf(netnsUnavailableReason({ mount: true }))(
   async (t) => {
     const run = await runInNetns(script, ['20000 20009'], { hosts, timeoutMs: 45_000 });
     t.is(run.code, 0, run.stderr);
-    const r = lastJsonLine<Record<string, Seen> & { pools: string[]; v4onlyMappedLookup: string }>(run);
+    const r = lastJson<Record<string, Seen> & { pools: string[]; v4onlyMappedLookup: string }>(run.stdout);
     t.log(JSON.stringify(r));
     t.deepEqual(r['localhost6'], { remoteAddress: '::1', remoteFamily: 'IPv6', lease: '::1' });
     t.deepEqual(r['localhost4'], { remoteAddress: '127.0.0.1', remoteFamily: 'IPv4', lease: '127.0.0.1' });

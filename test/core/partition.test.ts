@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { partitionRange } from '@porter/core';
 import test from 'ava';
-import { findFreePortBlock, startServers } from '../helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/partition.mjs', import.meta.url));
 

@@ -1,7 +1,9 @@
 // poolCounts(): the snapshot's counts without the port lists, for many destinations.
 import { Porter } from '@porter/core';
 import test from 'ava';
-import { closed, findFreePortBlock, startServers } from '../helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closed } from '../helpers/sockets.js';
 
 test('poolCounts agrees with snapshot after connects, closes and allocations', async (t) => {
   const servers = await startServers({ count: 1 });

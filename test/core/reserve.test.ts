@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { startServers } from '../helpers/servers.js';
+import { lastJson } from '../helpers/run.mjs';
+import { startServers } from '../helpers/servers.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/reserve.mjs', import.meta.url));
 const run = promisify(execFile);
@@ -35,7 +36,7 @@ async function connectWith(prepared: string | undefined, name = 'PORTER_SOCKET_R
     delete env.PORTER_PREPARED_SOCKETS;
     if (prepared !== undefined) env[name] = prepared;
     const { stdout } = await run(process.execPath, [script, String(servers.ports[0])], { env, timeout: 20_000 });
-    return JSON.parse(stdout.trim().split('\n').at(-1) as string) as Seen;
+    return lastJson<Seen>(stdout);
   } finally {
     await servers.stop();
   }

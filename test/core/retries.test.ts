@@ -5,8 +5,10 @@
 // or checks an end state that every order reaches.
 import test from 'ava';
 import { collide, type Holder } from '../helpers/collisions.js';
-import { destroyAll, ephemeralRange, startServers } from '../helpers/servers.js';
-import { poolFor, portState } from '../helpers/snapshot.js';
+import { poolFor, portState } from '../helpers/pools.js';
+import { ephemeralRange } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { destroyAll } from '../helpers/sockets.js';
 
 const code = (holder: Holder): string => (holder === 'listener' ? 'EADDRINUSE' : 'EADDRNOTAVAIL');
 const syscall = (holder: Holder): string => (holder === 'listener' ? 'bind' : 'connect');

@@ -8,8 +8,9 @@
  * connection), in a process of its own.
  */
 import { fileURLToPath } from 'node:url';
-import { netnsUnavailableReason, runInNetns } from '../helpers/netns.js';
+import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
 import { testIf } from '../helpers/requirements.js';
+import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/shared-host.mjs', import.meta.url));
 
@@ -36,11 +37,11 @@ testIf(netnsUnavailableReason())(
       timeoutMs: 300_000,
     });
     t.is(run.code, 0, run.stderr);
-    const result = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as {
+    const result = lastJson<{
       reports: Report[];
       established: number;
       distinct: number;
-    };
+    }>(run.stdout);
     for (const [i, r] of result.reports.entries()) {
       t.log(
         `process ${i}: ${r.opened} opened in ${r.seconds.toFixed(1)} s, errors ${JSON.stringify(r.errors)}, ` +

@@ -1,8 +1,10 @@
 import type { Socket } from 'node:net';
 import { leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { closeAtTeardown, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { poolFor } from '../helpers/snapshot.js';
+import { poolFor } from '../helpers/pools.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closeAtTeardown } from '../helpers/sockets.js';
 
 const sortNum = (a: number[]): number[] => [...a].sort((x, y) => x - y);
 

@@ -7,9 +7,11 @@ import { once } from 'node:events';
 import { type LookupFunction, connect as netConnect, createServer as netCreateServer, type Socket } from 'node:net';
 import { type ConnectOptions, leaseOf, Porter } from '@porter/core';
 import test from 'ava';
+import { poolFor } from '../helpers/pools.js';
+import { findFreePortBlock } from '../helpers/ports.js';
 import { testIf } from '../helpers/requirements.js';
-import { closeAtTeardown, closed, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { poolFor } from '../helpers/snapshot.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closeAtTeardown, closed } from '../helpers/sockets.js';
 import { type KernelSocketOptions, kernelSocketOptions, sockoptReaderMissing } from '../helpers/sockopts.js';
 
 type TcpOptions = Pick<ConnectOptions, 'noDelay' | 'keepAlive' | 'keepAliveInitialDelay'>;

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
-import { startServers } from '../helpers/servers.js';
+import { lastJson } from '../helpers/run.mjs';
+import { startServers } from '../helpers/servers.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/socket-path.mjs', import.meta.url));
 const run = promisify(execFile);
@@ -27,7 +28,7 @@ async function connectIn(execArgv: string[], env: Record<string, string> = {}, a
       env: { ...process.env, NODE_OPTIONS: '', ...env },
       timeout: 20_000,
     });
-    return JSON.parse(stdout.trim().split('\n').at(-1) as string) as Seen;
+    return lastJson<Seen>(stdout);
   } finally {
     await servers.stop();
   }

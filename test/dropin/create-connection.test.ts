@@ -9,9 +9,11 @@ import { once } from 'node:events';
 import { type AddressInfo, createServer, type LookupFunction, type Server, Socket } from 'node:net';
 import { createConnection, leaseOf, Porter } from '@porter/core';
 import test from 'ava';
-import { destroyAll, fillAcceptQueue, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { inUse, isAging, isFree } from '../tls/helpers/pools.js';
-import { eventually } from './helpers/services.js';
+import { inUse, portState } from '../helpers/pools.js';
+import { findFreePortBlock, freePort } from '../helpers/ports.js';
+import { fillAcceptQueue, startServers } from '../helpers/servers.mjs';
+import { destroyAll } from '../helpers/sockets.js';
+import { eventually } from '../helpers/wait.js';
 
 interface Recorded {
   server: Server;
@@ -51,15 +53,6 @@ async function newPorter(): Promise<Porter> {
   return new Porter({ portRange: [first, last], agingMs: 10_000, kernelFallback: false });
 }
 
-/** A port on 127.0.0.1 nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 test('returns a connecting net.Socket at once; connect, data written before it, the port from porter', async (t) => {
   const server = await echoServer();
   t.teardown(() => server.close());
@@ -92,7 +85,11 @@ test('returns a connecting net.Socket at once; connect, data written before it, 
   socket.end();
   await once(socket, 'close');
   t.deepEqual(inUse(porter), []);
-  t.true(isAging(porter, server.port, lease?.localPort as number), 'this side closed first: the port ages');
+  t.is(
+    portState(porter.snapshot(), '127.0.0.1', server.port, lease?.localPort as number),
+    'aging',
+    'this side closed first: the port ages',
+  );
 });
 
 test('the server closes first: the port is free at once', async (t) => {
@@ -107,7 +104,7 @@ test('the server closes first: the port is free at once', async (t) => {
   t.true(await eventually(() => server.peers.length === 1));
   t.deepEqual(server.peers, [port]);
   await closing;
-  t.true(isFree(porter, server.port, port));
+  t.is(portState(porter.snapshot(), '127.0.0.1', server.port, port), 'free');
 });
 
 test('module level, (port, host, listener): the default Porter, and what net.connect publishes', async (t) => {
@@ -132,7 +129,7 @@ test('module level, (port, host, listener): the default Porter, and what net.con
 
 test('refused: error then close as net emits them, nothing thrown, the port back', async (t) => {
   const porter = await newPorter();
-  const port = await closedPort();
+  const port = await freePort();
   const socket = porter.createConnection({ host: '127.0.0.1', port });
   const events: string[] = [];
   socket.on('connect', () => events.push('connect'));
@@ -195,7 +192,7 @@ test('destroyed at once, during the lookup, or during a pending connect: close, 
   duringConnect.destroy();
   await once(duringConnect, 'close');
   t.true(await eventually(() => inUse(porter).length === 0), 'the pending connect was cancelled');
-  t.true(isAging(porter, target, held), 'a SYN left: the port ages');
+  t.is(portState(porter.snapshot(), '127.0.0.1', target, held), 'aging', 'a SYN left: the port ages');
   await new Promise((resolve) => setImmediate(resolve));
   t.deepEqual(seen, []);
 });
@@ -263,7 +260,7 @@ test('signal: an abort during the connect destroys the socket with an AbortError
   const [late] = (await once(connected, 'error')) as [Error];
   t.is(late.name, 'AbortError');
   await once(connected, 'close');
-  t.true(isAging(porter, server.port, port));
+  t.is(portState(porter.snapshot(), '127.0.0.1', server.port, port), 'aging');
 });
 
 test('connect(port, host) on the returned socket, as pg calls it, joins the connect in flight', async (t) => {

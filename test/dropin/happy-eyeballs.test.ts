@@ -6,13 +6,12 @@
  * `localhost` answering ::1 first, with a server on 127.0.0.1 only, connects at once.
  */
 import { fileURLToPath } from 'node:url';
-import test from 'ava';
-import { netnsUnavailableReason, runInNetns } from '../helpers/netns.js';
+import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
+import { testIf } from '../helpers/requirements.js';
+import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/happy-eyeballs.ts', import.meta.url));
-const reason = netnsUnavailableReason();
-if (reason !== undefined && process.env.CI === 'true') throw new Error(`network namespaces are needed: ${reason}`);
-const nsTest = reason === undefined ? test : test.skip;
+const nsTest = testIf(netnsUnavailableReason());
 
 interface Timed {
   ms: number;
@@ -24,7 +23,7 @@ interface Timed {
 nsTest('every address, the families alternating, each for the attempt timeout: as net.connect', async (t) => {
   const run = await runInNetns(script, [], { setup: ['ip route add 198.51.100.0/24 dev lo'], timeoutMs: 30_000 });
   t.is(run.code, 0, run.stderr);
-  const r = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
+  const r = lastJson<Record<string, unknown>>(run.stdout);
   t.log(JSON.stringify(r));
   const blackHole = r.blackHoleFirst as Timed;
   t.is(blackHole.remote, '127.0.0.1', 'connected through the second address');

@@ -16,10 +16,10 @@ import { connector, Agent as HttpsAgent, createConnection as tlsCreateConnection
 import test from 'ava';
 import { getGlobalDispatcher, request, setGlobalDispatcher, Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
-import { findFreePortBlock } from '../helpers/servers.js';
-import { type Certs, makeCerts } from '../tls/helpers/certs.js';
-import { inUse, isAging } from '../tls/helpers/pools.js';
-import { eventually } from './helpers/services.js';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
+import { inUse, portState } from '../helpers/pools.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { eventually } from '../helpers/wait.js';
 
 let certs: Certs;
 test.before(() => {
@@ -113,7 +113,7 @@ test("http.get with porter's Agent: the server sees the leased port; keep-alive 
   await timedOut;
   await eventually(() => first.socket.destroyed);
   t.true(await eventually(() => inUse(porter).length === 0), 'the port was given back');
-  t.true(isAging(porter, server.port, port), 'this side closed: the port ages');
+  t.is(portState(porter.snapshot(), '127.0.0.1', server.port, port), 'aging', 'this side closed: the port ages');
 });
 
 test('http.get, the server closes the connection: the port is given back', async (t) => {
@@ -149,8 +149,8 @@ test("https.get with porter's Agent: the TLS session is resumed on the second co
   t.is(second.body, String(secondPort));
   t.true((second.socket as TLSSocket).isSessionReused(), 'the second handshake resumed the session');
   t.true(await eventually(() => inUse(porter).length === 0));
-  t.true(isAging(porter, server.port, firstPort));
-  t.true(isAging(porter, server.port, secondPort));
+  t.is(portState(porter.snapshot(), '127.0.0.1', server.port, firstPort), 'aging');
+  t.is(portState(porter.snapshot(), '127.0.0.1', server.port, secondPort), 'aging');
 });
 
 test('https.get with a keep-alive Agent: reuse, then the idle timeout fires and frees the port', async (t) => {
@@ -166,7 +166,7 @@ test('https.get with a keep-alive Agent: reuse, then the idle timeout fires and 
   t.deepEqual(server.peers, [port, port]);
   await once(a.socket, 'timeout');
   t.true(await eventually(() => inUse(porter).length === 0));
-  t.true(isAging(porter, server.port, port));
+  t.is(portState(porter.snapshot(), '127.0.0.1', server.port, port), 'aging');
 });
 
 test("undici request and fetch, http and https, through porter's connector", async (t) => {
@@ -198,7 +198,7 @@ test("undici request and fetch, http and https, through porter's connector", asy
   // The client closes: the https connection's port ages.
   await agent.close();
   t.true(await eventually(() => inUse(porter).length === 0));
-  t.true(isAging(porter, secure.port, p4));
+  t.is(portState(porter.snapshot(), '127.0.0.1', secure.port, p4), 'aging');
 });
 
 test('undici: port "" means the protocol default, and sessions are reused on a new connection', async (t) => {
@@ -243,7 +243,7 @@ test("Node's global fetch through setGlobalDispatcher", async (t) => {
   t.deepEqual(inUse(porter), [port], 'the global fetch went through porter');
   await agent.close();
   t.true(await eventually(() => inUse(porter).length === 0));
-  t.true(isAging(porter, server.port, port));
+  t.is(portState(porter.snapshot(), '127.0.0.1', server.port, port), 'aging');
 });
 
 async function wsServer(

@@ -12,28 +12,26 @@ import test from 'ava';
 import { AbstractConnector, Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
-import { findFreePortBlock } from '../helpers/servers.js';
-import { type Certs, makeCerts } from '../tls/helpers/certs.js';
-import { inUse, isAging } from '../tls/helpers/pools.js';
-import { freePort } from '../tls/helpers/servers.js';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
 import {
-  eventually,
   type Mosquitto,
-  missing,
   mosquittoClientPorts,
   postgresBin,
   startMosquitto,
   startPostgres,
   startRedis,
-  which,
-} from './helpers/services.js';
+} from '../helpers/external-servers.js';
+import { inUse, portState } from '../helpers/pools.js';
+import { findFreePortBlock, freePort } from '../helpers/ports.js';
+import { programsMissing, testIf, which } from '../helpers/requirements.js';
+import { eventually } from '../helpers/wait.js';
 
-const mosquittoWhy = missing({ mosquitto: which('mosquitto'), openssl: which('openssl') });
-const postgresWhy = missing({ postgresql: postgresBin(), runuser: which('runuser') });
-const redisWhy = missing({ 'redis-server': which('redis-server') });
-const mqttTest = mosquittoWhy === undefined ? test.serial : test.skip;
-const pgTest = postgresWhy === undefined ? test.serial : test.skip;
-const redisTest = redisWhy === undefined ? test.serial : test.skip;
+const mosquittoWhy = programsMissing({ mosquitto: which('mosquitto'), openssl: which('openssl') });
+const postgresWhy = programsMissing({ postgresql: postgresBin(), runuser: which('runuser') });
+const redisWhy = programsMissing({ 'redis-server': which('redis-server') });
+const mqttTest = testIf(mosquittoWhy, { serial: true });
+const pgTest = testIf(postgresWhy, { serial: true });
+const redisTest = testIf(redisWhy, { serial: true });
 
 async function newPorter(): Promise<Porter> {
   const [first, last] = await findFreePortBlock(32);
@@ -47,14 +45,13 @@ let broker: Mosquitto | undefined;
 test.before(async () => {
   if (mosquittoWhy !== undefined) return;
   certs = makeCerts();
-  broker = await startMosquitto({
-    caFile: certs.caFile,
-    certFile: certs.server.certFile,
-    keyFile: certs.server.keyFile,
-  });
+  broker = await startMosquitto(
+    { caFile: certs.caFile, certFile: certs.server.certFile, keyFile: certs.server.keyFile },
+    { tcpListeners: 1, persistence: true },
+  );
 });
 test.after.always(async () => {
-  await broker?.cleanup();
+  await broker?.close();
   certs?.cleanup();
 });
 
@@ -66,7 +63,7 @@ async function reconnectThroughOutage(t: import('ava').ExecutionContext, secure:
   const b = broker as Mosquitto;
   const c = certs as Certs;
   const porter = await newPorter();
-  const listener = secure ? b.tlsPort : b.tcpPort;
+  const listener = (secure ? b.ports[0] : b.tcpPorts[0]) as number;
   const topic = `porter/${run}/${secure ? 'tls' : 'tcp'}`;
   const sockets: import('node:net').Socket[] = [];
   // mqtt.js calls the stream builder for the first connection and for every reconnect.
@@ -97,7 +94,7 @@ async function reconnectThroughOutage(t: import('ava').ExecutionContext, secure:
   // keeps its QoS 1 messages across the restart.
   const subscriber = mqtt.connect({
     host: '127.0.0.1',
-    port: b.tcpPort,
+    port: b.tcpPorts[0] as number,
     clientId: `porter-sub-${run}-${secure}`,
     clean: false,
     protocolVersion: 4,
@@ -141,7 +138,7 @@ async function reconnectThroughOutage(t: import('ava').ExecutionContext, secure:
   );
   await publisher.endAsync();
   t.true(await eventually(() => inUse(porter).length === 0));
-  t.true(isAging(porter, listener, port), 'the client closed first: the port ages');
+  t.is(portState(porter.snapshot(), '127.0.0.1', listener, port), 'aging', 'the client closed first: the port ages');
 }
 
 mqttTest(
@@ -157,16 +154,17 @@ mqttTest('mqtt.js over porter TLS: the same through a broker restart', async (t)
 
 pgTest("pg's Pool with a stream factory on createConnection: the server sees porter's ports", async (t) => {
   const server = await startPostgres(postgresBin() as string);
-  t.teardown(() => server.stop());
+  t.teardown(() => server.close());
+  const [serverPort] = server.ports as [number];
   const porter = await newPorter();
   const pool = new pg.Pool({
     host: '127.0.0.1',
-    port: server.port,
+    port: serverPort,
     user: server.user,
     database: server.database,
     max: 2,
     // pg calls connect(port, host) on what the factory returns: it joins this connect.
-    stream: () => porter.createConnection({ host: '127.0.0.1', port: server.port }),
+    stream: () => porter.createConnection({ host: '127.0.0.1', port: serverPort }),
   });
   // The session the server terminates reports its error to the pool.
   pool.on('error', () => {});
@@ -193,7 +191,9 @@ pgTest("pg's Pool with a stream factory on createConnection: the server sees por
   // The pool ends: this side closes, every port ages.
   await pool.end();
   t.true(await eventually(() => inUse(porter).length === 0));
-  for (const p of ports) t.true(isAging(porter, server.port, p) || !inUse(porter).includes(p));
+  for (const p of ports) {
+    t.true(portState(porter.snapshot(), '127.0.0.1', serverPort, p) === 'aging' || !inUse(porter).includes(p));
+  }
 
   // A refused connect through the factory: the error reaches pg, nothing is held.
   const closed = await freePort();
@@ -228,11 +228,12 @@ redisTest(
   "ioredis with a Connector on createConnection: the server sees porter's port; reconnect after a kill",
   async (t) => {
     const server = await startRedis(which('redis-server') as string);
-    t.teardown(() => server.stop());
+    t.teardown(() => server.close());
+    const [serverPort] = server.ports as [number];
     const porter = await newPorter();
     const redis = new Redis({
-      port: server.port,
-      Connector: porterConnector(porter, server.port),
+      port: serverPort,
+      Connector: porterConnector(porter, serverPort),
       retryStrategy: () => 50,
     });
     redis.on('error', () => {});
@@ -244,7 +245,7 @@ redisTest(
     t.deepEqual(inUse(porter), [port], 'redis saw the port porter leased');
 
     // The server kills the connection: the port comes back, ioredis reconnects through porter.
-    const admin = new Redis({ port: server.port, host: '127.0.0.1', lazyConnect: false });
+    const admin = new Redis({ port: serverPort, host: '127.0.0.1', lazyConnect: false });
     t.teardown(() => admin.disconnect());
     await admin.client('KILL', 'ADDR', `127.0.0.1:${port}`);
     t.true(await eventually(() => !inUse(porter).includes(port)), 'the killed connection gave its port back');

@@ -7,7 +7,9 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { Porter, type PorterOptions } from '@porter/core';
 import type { ExecutionContext } from 'ava';
-import { closeAtTeardown, findFreePortBlock, startServers } from './servers.js';
+import { findFreePortBlock } from './ports.js';
+import { startServers } from './servers.mjs';
+import { closeAtTeardown } from './sockets.js';
 
 export type Holder = 'listener' | '4-tuple';
 

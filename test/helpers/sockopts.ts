@@ -4,9 +4,9 @@
  * same open socket, shared), which reads them with getsockopt(2). perl and its Socket
  * module come with Debian's perl-base, which every Debian system has.
  */
-import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { commandMissing } from './requirements.js';
+import { run } from './run.mjs';
 
 /** What getsockopt(2) says about a TCP socket. */
 export interface KernelSocketOptions {
@@ -34,26 +34,12 @@ print join(' ', @out), "\n";
 export const sockoptReaderMissing = (): string | undefined => commandMissing('perl', ['-MSocket', '-e', '1']);
 
 /** Reads `socket`'s options from the kernel. */
-export function kernelSocketOptions(socket: Socket): Promise<KernelSocketOptions> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('perl', ['-e', READ], { stdio: ['ignore', 'pipe', 'pipe', socket] });
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const values = out.trim().split(' ').map(Number);
-      if (code !== 0 || values.length !== 3 || values.some(Number.isNaN)) {
-        reject(new Error(`reading socket options failed (exit ${code}): ${err}${out}`));
-        return;
-      }
-      const [noDelay, keepAlive, idle] = values as [number, number, number];
-      resolve({ noDelay: noDelay !== 0, keepAlive: keepAlive !== 0, keepAliveIdleSeconds: idle });
-    });
-  });
+export async function kernelSocketOptions(socket: Socket): Promise<KernelSocketOptions> {
+  const r = await run('perl', ['-e', READ], { stdio: ['ignore', 'pipe', 'pipe', socket], timeoutMs: 30_000 });
+  const values = r.stdout.trim().split(' ').map(Number);
+  if (r.code !== 0 || values.length !== 3 || values.some(Number.isNaN)) {
+    throw new Error(`reading socket options failed (exit ${r.code ?? r.signal}): ${r.stderr}${r.stdout}`);
+  }
+  const [noDelay, keepAlive, idle] = values as [number, number, number];
+  return { noDelay: noDelay !== 0, keepAlive: keepAlive !== 0, keepAliveIdleSeconds: idle };
 }

@@ -6,9 +6,12 @@ import { join } from 'node:path';
 import { Porter } from '@porter/core';
 import { registerPorterMetrics, serveMetrics } from '@porter/metrics';
 import { Registry } from 'prom-client';
+import { prometheusPath } from '../helpers/exposition.js';
+import { findFreePortBlock, freePort } from '../helpers/ports.js';
 import { testIf } from '../helpers/requirements.js';
-import { delay, destroyAll, endAndWait, findFreePortBlock, startServers } from '../helpers/servers.js';
-import { freePort, prometheusPath } from './exposition.js';
+import { startServers } from '../helpers/servers.mjs';
+import { destroyAll, endAndWait } from '../helpers/sockets.js';
+import { delay } from '../helpers/wait.js';
 
 interface PromSample {
   metric: Record<string, string>;

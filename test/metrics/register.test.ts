@@ -4,10 +4,7 @@ import { ERR_METRICS_REGISTERED, registerPorterMetrics } from '@porter/metrics';
 import test from 'ava';
 import { Registry, type RegistryContentType } from 'prom-client';
 import { collide } from '../helpers/collisions.js';
-import { testIf } from '../helpers/requirements.js';
-import { closed, destroyAll, endAndWait, findFreePortBlock, startServers } from '../helpers/servers.js';
 import {
-  freePort,
   parseExposition,
   promtoolCheck,
   promtoolPath,
@@ -15,7 +12,11 @@ import {
   sampleValue,
   select,
   sumOf,
-} from './exposition.js';
+} from '../helpers/exposition.js';
+import { findFreePortBlock, freePort } from '../helpers/ports.js';
+import { testIf } from '../helpers/requirements.js';
+import { startServers } from '../helpers/servers.mjs';
+import { closed, destroyAll, endAndWait } from '../helpers/sockets.js';
 
 const ANY = '0.0.0.0';
 

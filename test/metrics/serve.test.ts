@@ -4,9 +4,9 @@ import { Porter } from '@porter/core';
 import { registerPorterMetrics, serveMetrics } from '@porter/metrics';
 import test from 'ava';
 import { Counter, Registry } from 'prom-client';
+import { parseExposition, sampleValue } from '../helpers/exposition.js';
+import { findFreePortBlock, freePort } from '../helpers/ports.js';
 import { ipv6LoopbackMissing, testIf } from '../helpers/requirements.js';
-import { findFreePortBlock } from '../helpers/servers.js';
-import { freePort, parseExposition, sampleValue } from './exposition.js';
 
 interface Reply {
   status: number;

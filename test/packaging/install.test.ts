@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixtures = fileURLToPath(new URL('./fixtures', import.meta.url));
@@ -110,8 +111,8 @@ interface Prepared {
   tarballs: Map<string, Packed & { path: string }>;
   problems: Map<string, string>;
   stagedNativeManifest: Record<string, unknown>;
-  tlsKey: string;
-  tlsCert: string;
+  /** The TLS check's server certificate and the CA that signed it. */
+  certs: Certs;
 }
 
 /** Builds what is missing (a package whose build fails is recorded, not fatal). */
@@ -176,6 +177,8 @@ async function pack(dir: string, destination: string): Promise<Packed & { path: 
 
 /** The test's scratch folder, removed after the tests whether or not they passed. */
 let scratch: string | undefined;
+/** The certificates of the TLS check, removed likewise. */
+let certs: Certs | undefined;
 
 async function prepareOnce(): Promise<Prepared> {
   const tmp = await mkdtemp(join(tmpdir(), 'porter-packaging-'));
@@ -199,32 +202,8 @@ async function prepareOnce(): Promise<Prepared> {
     if (source.problem) continue;
     tarballs.set(source.name, await pack(source.dir, out));
   }
-  const tlsKey = join(tmp, 'key.pem');
-  const tlsCert = join(tmp, 'cert.pem');
-  await mustRun(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      tlsKey,
-      '-out',
-      tlsCert,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ],
-    { cwd: tmp },
-  );
-  return { tmp, tarballs, problems, stagedNativeManifest: manifest, tlsKey, tlsCert };
+  certs = makeCerts();
+  return { tmp, tarballs, problems, stagedNativeManifest: manifest, certs };
 }
 
 let prepared: Promise<Prepared> | undefined;
@@ -236,6 +215,7 @@ const prepare = (): Promise<Prepared> => {
 test.after.always(async () => {
   await prepared?.catch(() => undefined);
   if (scratch) await rm(scratch, { recursive: true, force: true });
+  certs?.cleanup();
 });
 
 /** Fails the test with the build problem of `name`, if it has one. */
@@ -416,7 +396,11 @@ async function useEverything(t: ExecutionContext, nodeBinary: () => Promise<stri
   if (expectMajor !== undefined)
     t.is(Number(version.slice(1).split('.')[0]), expectMajor, `${node} is Node ${version}`);
   for (const entry of ['esm.mjs', 'cjs.cjs']) {
-    const result = await run(node, [entry, p.tlsKey, p.tlsCert], { cwd: app, env, timeout: 120_000 });
+    const result = await run(node, [entry, p.certs.server.keyFile, p.certs.server.certFile, p.certs.caFile], {
+      cwd: app,
+      env,
+      timeout: 120_000,
+    });
     const line = result.stdout.trim().split('\n').at(-1) ?? '';
     let report: Report | undefined;
     try {

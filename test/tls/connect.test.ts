@@ -11,10 +11,11 @@ import { createSecureContext, type TLSSocket, TLSSocket as TLSSocketClass } from
 import { defaultPorter, Porter } from '@porter/core';
 import { connect, createConnection, leaseOf } from '@porter/tls';
 import test from 'ava';
-import { destroyAll, fillAcceptQueue, startServers } from '../helpers/servers.js';
-import { type Certs, makeCerts } from './helpers/certs.js';
-import { inUse, poolsTo } from './helpers/pools.js';
-import { startSilentServer, startTlsServer } from './helpers/servers.js';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
+import { inUse, poolsTo } from '../helpers/pools.js';
+import { fillAcceptQueue, startServers } from '../helpers/servers.mjs';
+import { destroyAll } from '../helpers/sockets.js';
+import { startSilentServer, startTlsServer } from '../helpers/tls-servers.js';
 
 let certs: Certs;
 test.before(() => {

@@ -8,9 +8,9 @@ import type { TLSSocket } from 'node:tls';
 import { Porter } from '@porter/core';
 import { connect, leaseOf } from '@porter/tls';
 import test from 'ava';
-import { type Certs, makeCerts } from './helpers/certs.js';
-import { inUse, isAging, isFree } from './helpers/pools.js';
-import { startTlsServer } from './helpers/servers.js';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
+import { inUse, portState } from '../helpers/pools.js';
+import { startTlsServer } from '../helpers/tls-servers.js';
 
 let certs: Certs;
 test.before(() => {
@@ -61,7 +61,7 @@ test('this side closes first: the port ages', async (t) => {
   socket.end();
   await closed(socket);
   t.deepEqual(inUse(porter), []);
-  t.true(isAging(porter, server.port, port));
+  t.is(portState(porter.snapshot(), '127.0.0.1', server.port, port), 'aging');
   await server.close();
 });
 
@@ -73,7 +73,7 @@ test('destroy() on this side: the port ages', async (t) => {
   socket.destroy();
   await closed(socket);
   t.deepEqual(inUse(porter), []);
-  t.true(isAging(porter, server.port, port));
+  t.is(portState(porter.snapshot(), '127.0.0.1', server.port, port), 'aging');
   await server.close();
 });
 
@@ -88,8 +88,7 @@ test('the server closes first: the port is free again at once', async (t) => {
   await closed(socket);
   t.true(leaseOf(socket)?.released);
   t.deepEqual(inUse(porter), []);
-  t.false(isAging(porter, server.port, port));
-  t.true(isFree(porter, server.port, port));
+  t.is(portState(porter.snapshot(), '127.0.0.1', server.port, port), 'free');
   await server.close();
 });
 
@@ -115,8 +114,7 @@ test('the server resets the connection: ECONNRESET, and the port is free again a
   t.true(leaseOf(socket)?.released);
   // A reset leaves no TIME_WAIT on this side: not aging.
   t.deepEqual(inUse(porter), []);
-  t.false(isAging(porter, server.port, port));
-  t.true(isFree(porter, server.port, port));
+  t.is(portState(porter.snapshot(), '127.0.0.1', server.port, port), 'free');
   t.deepEqual(porter.stats().releases, { aging: 0, immediate: 1 });
   await server.close();
 });

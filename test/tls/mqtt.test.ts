@@ -9,19 +9,18 @@ import { Porter } from '@porter/core';
 import { connect, leaseOf } from '@porter/tls';
 import test from 'ava';
 import mqtt, { type MqttClient } from 'mqtt';
-import { findFreePortBlock } from '../helpers/servers.js';
-import { type Certs, makeCerts } from './helpers/certs.js';
-import { inUse, isAging, poolsTo } from './helpers/pools.js';
-import { type External, startMosquitto } from './helpers/servers.js';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
+import { type External, startMosquitto } from '../helpers/external-servers.js';
+import { inUse, poolsTo, portState } from '../helpers/pools.js';
+import { findFreePortBlock } from '../helpers/ports.js';
 
 let certs: Certs;
 let broker: External | undefined;
 test.before(async () => {
   certs = makeCerts();
   broker = await startMosquitto(
-    certs.dir,
     { caFile: certs.caFile, certFile: certs.server.certFile, keyFile: certs.server.keyFile },
-    2,
+    { tlsListeners: 2 },
   );
 });
 test.after.always(async () => {
@@ -72,7 +71,7 @@ test.serial('publish and receive through Mosquitto over a porter TLS socket', as
   await endClient(client, socket);
   // mqtt.js closes the connection itself: this side first, so the port ages.
   t.deepEqual(inUse(porter), []);
-  t.true(isAging(porter, port, localPort));
+  t.is(portState(porter.snapshot(), '127.0.0.1', port, localPort), 'aging');
 });
 
 test.serial('many clients at once to two listeners share the same local ports', async (t) => {

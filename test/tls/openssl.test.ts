@@ -6,9 +6,9 @@ import { once } from 'node:events';
 import { Porter } from '@porter/core';
 import { connect, leaseOf } from '@porter/tls';
 import test from 'ava';
-import { type Certs, makeCerts } from './helpers/certs.js';
-import { inUse, isAging } from './helpers/pools.js';
-import { type External, startOpensslServer } from './helpers/servers.js';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
+import { type External, startOpensslServer } from '../helpers/external-servers.js';
+import { inUse, portState } from '../helpers/pools.js';
 
 let certs: Certs;
 let server: External | undefined;
@@ -43,5 +43,5 @@ test('HTTP GET to openssl s_server through a porter TLS socket', async (t) => {
   // s_server closed first: no TIME_WAIT on this side, the port is back at once.
   t.true(lease?.released);
   t.deepEqual(inUse(porter), []);
-  t.false(isAging(porter, port, lease?.localPort as number));
+  t.is(portState(porter.snapshot(), '127.0.0.1', port, lease?.localPort as number), 'free');
 });

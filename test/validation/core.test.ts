@@ -2,7 +2,7 @@
 // types, NaN, infinities, huge numbers, out-of-range ports, inverted ranges, empty and
 // NUL strings, scopes, IPv4-mapped addresses, 300-character names, throwing getters,
 // Proxies, Symbols, BigInts, null-prototype and frozen objects, duck-typed signals and
-// double releases (see corpus.ts for what each case asserts).
+// double releases (see test/helpers/corpus.ts for what each case asserts).
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import {
@@ -19,10 +19,8 @@ import {
   Porter,
   type PorterOptions,
   partitionRange,
-  snapshot,
 } from '@porter/core';
 import test from 'ava';
-import { findFreePortBlock } from '../helpers/servers.js';
 import {
   bad,
   type Case,
@@ -35,7 +33,9 @@ import {
   nullProto,
   throwingGetter,
   throwingProxy,
-} from './corpus.js';
+  throws,
+} from '../helpers/corpus.js';
+import { findFreePortBlock } from '../helpers/ports.js';
 
 let porter: Porter;
 let server: Server;
@@ -52,9 +52,6 @@ test.after.always(() => {
   server?.close();
 });
 
-const inUse = (): number => [...porter.snapshot(), ...snapshot()].reduce((n, p) => n + p.inUse.length, 0);
-
-const throws = (code: string, type?: ErrorConstructor): Expect => (type ? { throws: code, type } : { throws: code });
 const accepts = (check: (value: unknown) => boolean | undefined = () => true): Expect => ({ accepts: check });
 /** A connect that succeeds: its socket is closed, so that nothing stays in use. */
 const connected: Expect = {
@@ -517,7 +514,7 @@ add('configureDefault', [
   ],
 ]);
 
-corpus(cases, inUse);
+corpus(cases, () => porter);
 
 test('new Porter: good options are accepted and normalised', (t) => {
   const p = new Porter({

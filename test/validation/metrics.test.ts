@@ -1,7 +1,7 @@
 // The bad-input corpus of @porter/metrics: registerPorterMetrics, serveMetrics and what
-// they return (see corpus.ts for what each case asserts).
+// they return (see test/helpers/corpus.ts for what each case asserts).
 import { createServer, type Server } from 'node:net';
-import { Porter, snapshot } from '@porter/core';
+import { Porter } from '@porter/core';
 import {
   ERR_METRICS_REGISTERED,
   type MetricsServer,
@@ -22,7 +22,8 @@ import {
   nullProto,
   throwingGetter,
   throwingProxy,
-} from './corpus.js';
+  throws,
+} from '../helpers/corpus.js';
 
 const porter = new Porter({ portRange: [40_000, 40_009], agingMs: 0 });
 let taken: Server;
@@ -34,9 +35,6 @@ test.before(async () => {
   takenPort = (taken.address() as { port: number }).port;
 });
 test.after.always(() => taken?.close());
-
-const inUse = (): number => [...porter.snapshot(), ...snapshot()].reduce((n, p) => n + p.inUse.length, 0);
-const throws = (code: string, type?: ErrorConstructor): Expect => (type ? { throws: code, type } : { throws: code });
 
 const cases: Case[] = [];
 const add = (fn: string, rows: [string, () => unknown, Expect][]): void => {
@@ -174,4 +172,4 @@ add('serveMetrics', [
   ['a frozen null-prototype object', () => serveMetrics(Object.freeze(nullProto(local({})))), served],
 ]);
 
-corpus(cases, inUse);
+corpus(cases, () => porter);

@@ -1,11 +1,11 @@
 // The bad-input corpus of @porter/tls: connect, createConnection, Agent and connector
-// (see corpus.ts for what each case asserts).
+// (see test/helpers/corpus.ts for what each case asserts).
 import { once } from 'node:events';
 import { type Server, type TLSSocket, createServer as tlsServer } from 'node:tls';
-import { Porter, snapshot } from '@porter/core';
+import { Porter } from '@porter/core';
 import { Agent, type ConnectOptions, type ConnectorRequest, connect, connector, createConnection } from '@porter/tls';
 import test from 'ava';
-import { type Certs, makeCerts } from '../tls/helpers/certs.js';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
 import {
   bad,
   type Case,
@@ -17,7 +17,8 @@ import {
   nullProto,
   throwingGetter,
   throwingProxy,
-} from './corpus.js';
+  throws,
+} from '../helpers/corpus.js';
 
 const porter = new Porter({ portRange: [40_020, 40_039], agingMs: 0, kernelFallback: false });
 const certs: Certs = makeCerts();
@@ -34,8 +35,6 @@ test.after.always(() => {
   certs?.cleanup();
 });
 
-const inUse = (): number => [...porter.snapshot(), ...snapshot()].reduce((n, p) => n + p.inUse.length, 0);
-const throws = (code: string, type?: ErrorConstructor): Expect => (type ? { throws: code, type } : { throws: code });
 /** A TLS connection that was made: closed, and its close awaited, so that nothing stays in use. */
 const secured: Expect = {
   accepts: async (value) => {
@@ -182,4 +181,4 @@ add('connector', [
   ['an https request', dial({ servername: 'localhost' }), secured],
 ]);
 
-corpus(cases, inUse);
+corpus(cases, () => porter);

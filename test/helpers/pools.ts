@@ -1,5 +1,5 @@
-/** Reading porter snapshots in tests. */
-import type { PoolSnapshot } from '@porter/core';
+/** Reading a Porter's pools in tests, from `porter.snapshot()`. */
+import type { PoolSnapshot, Porter } from '@porter/core';
 
 /** The pool of one destination (and local address, if given) in `snapshot`, or undefined. */
 export function poolFor(
@@ -14,6 +14,16 @@ export function poolFor(
       p.remotePort === remotePort &&
       (localAddress === undefined || p.localAddress === localAddress),
   );
+}
+
+/** The pools of `porter` for the destination port `remotePort` (any addresses). */
+export function poolsTo(porter: Porter, remotePort: number): PoolSnapshot[] {
+  return porter.snapshot().filter((p) => p.remotePort === remotePort);
+}
+
+/** Every port `porter` holds in use, over all pools. */
+export function inUse(porter: Porter): number[] {
+  return porter.snapshot().flatMap((p) => p.inUse);
 }
 
 /** Whether `port` is in use or aging in any pool of `snapshot` for that destination. */

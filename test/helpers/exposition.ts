@@ -1,7 +1,6 @@
-/** Reading Prometheus text exposition in tests, and running promtool on it. */
+/** Reading Prometheus text exposition in tests; finding and running promtool and prometheus. */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { which } from './requirements.js';
 
 /** One sample line: its name, labels and value. */
 export interface Sample {
@@ -50,36 +49,14 @@ export function sumOf(samples: Sample[], name: string, labels: Record<string, st
   return select(samples, name, labels).reduce((a, s) => a + s.value, 0);
 }
 
-const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'];
-const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'];
-
-function which(candidates: string[], name: string): string | undefined {
-  for (const c of candidates) if (existsSync(c)) return c;
-  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-  const found = r.stdout.trim();
-  return r.status === 0 && found !== '' ? found : undefined;
-}
-
 /** The promtool binary, or undefined if it is not installed. */
-export const promtoolPath = (): string | undefined => which(PROMTOOL, 'promtool');
+export const promtoolPath = (): string | undefined => which('promtool', ['/usr/local/bin']);
 
 /** The prometheus binary, or undefined if it is not installed. */
-export const prometheusPath = (): string | undefined => which(PROMETHEUS, 'prometheus');
+export const prometheusPath = (): string | undefined => which('prometheus', ['/usr/local/bin']);
 
 /** Runs `promtool check metrics` on `text` (stdin); its exit status and output. */
 export function promtoolCheck(promtool: string, text: string): { status: number | null; output: string } {
   const r = spawnSync(promtool, ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
-}
-
-/** A loopback TCP port free right now (bound with port 0, then closed). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen({ host, port: 0 }, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

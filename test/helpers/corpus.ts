@@ -5,6 +5,7 @@
  * ERR_PORTER_INTERNAL, never a crash; and after each case, nothing left in use (so the
  * cases of a file run one after the other).
  */
+import { type Porter, snapshot } from '@porter/core';
 import test from 'ava';
 
 /** Node's class for each of its codes (the codes porter throws as Node would). */
@@ -41,8 +42,16 @@ const describe = (e: Expect): string =>
 /** Any value at all as the type a signature wants: these calls pass what TypeScript refuses. */
 export const bad = <T>(value: unknown): T => value as T;
 
-/** Declares one test per case; `inUse` counts the ports in use wherever the cases take them. */
-export function corpus(cases: Case[], inUse: () => number): void {
+/** The expectation of a synchronous throw with `code` (and `type`, or Node's class for it). */
+export const throws = (code: string, type?: ErrorConstructor): Expect =>
+  type ? { throws: code, type } : { throws: code };
+
+/**
+ * Declares one test per case (of `test/validation/`); after each, nothing may be in use in
+ * the Porter `porter()` returns or in the default Porter.
+ */
+export function corpus(cases: Case[], porter: () => Porter): void {
+  const inUse = (): number => [...porter().snapshot(), ...snapshot()].reduce((n, p) => n + p.inUse.length, 0);
   for (const c of cases) {
     test.serial(`${c.fn}: ${c.input} ${describe(c.expect)}`, async (t) => {
       const e = c.expect;

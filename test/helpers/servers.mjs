@@ -1,0 +1,150 @@
+// @ts-check
+/**
+ * TCP and TLS servers for tests, fixtures and benchmarks, each group in a child process
+ * of its own (server-child.mjs), so that the connections opened against them do not
+ * share the event loop or the file descriptors of the side being tested or measured.
+ *
+ * Modes:
+ * - 'echo': accepts and echoes; ends its side when the client ends (so it holds every
+ *   connection open until the client goes).
+ * - 'close-first': accepts, then ends the connection at once (the server closes first, so
+ *   the client side never sits in TIME_WAIT).
+ * - 'reset-first': accepts, then resets the connection (RST from the server) when the
+ *   client's first data arrives: after the client has seen its connect complete. (A
+ *   reset at accept can reach the client before it looks, and the connect then fails
+ *   with ECONNRESET, as net.connect's does.)
+ * - 'no-accept': listens and never accepts (the child's event loop is blocked). With a
+ *   tiny backlog (the default), once the accept queue is full further SYNs are dropped
+ *   and a connect stays pending (see {@link fillAcceptQueue}); with a deep one, tens of
+ *   thousands of connections stay established in the accept queue at no descriptor's cost.
+ */
+import { spawn } from 'node:child_process';
+import { connect as netConnect } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** @typedef {'echo' | 'close-first' | 'reset-first' | 'no-accept'} ServerMode */
+
+/**
+ * @typedef {object} ServerGroupOptions
+ * @property {number} [count] How many listeners (each on a port the kernel chose). Default 1.
+ * @property {string} [host] Address to listen on. Default '127.0.0.1'.
+ * @property {ServerMode} [mode] Default 'echo'.
+ * @property {number} [backlog] listen() backlog. Default 511, or 1 for 'no-accept' (Node
+ *   reads 0 as the default).
+ * @property {number} [lifetimeMs] For 'no-accept': how long the child blocks before it
+ *   exits on its own (finite). Default 120 s.
+ * @property {{ key: string, cert: string }} [tls] TLS listeners with this key and
+ *   certificate (file names) instead of TCP ones.
+ */
+
+/**
+ * @typedef {object} ServerGroup
+ * @property {string} host
+ * @property {number[]} ports
+ * @property {number} pid
+ * @property {() => Promise<{ accepted: number, open: number }>} count The connections
+ *   accepted so far and those open now (not in mode 'no-accept': its child never answers).
+ * @property {() => Promise<void>} stop Kills the child and waits for it to exit. Idempotent.
+ */
+
+/**
+ * What the child reads from its first argument.
+ * @typedef {Required<Omit<ServerGroupOptions, 'tls'>> & Pick<ServerGroupOptions, 'tls'>} ChildConfig
+ */
+
+const CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
+
+/**
+ * Starts `count` listeners in one child process and returns their ports.
+ * @param {ServerGroupOptions} [options]
+ * @returns {Promise<ServerGroup>}
+ */
+export async function startServers(options = {}) {
+  const mode = options.mode ?? 'echo';
+  /** @type {ChildConfig} */
+  const config = {
+    mode,
+    host: options.host ?? '127.0.0.1',
+    count: options.count ?? 1,
+    backlog: options.backlog ?? (mode === 'no-accept' ? 1 : 511),
+    lifetimeMs: options.lifetimeMs ?? 120_000,
+    tls: options.tls,
+  };
+  if (!Number.isFinite(config.lifetimeMs)) throw new RangeError('lifetimeMs must be finite');
+  const child = spawn(process.execPath, [CHILD, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.stdin.on('error', () => {});
+  /** @type {((line: string) => void)[]} */
+  const readers = [];
+  createInterface({ input: child.stdout }).on('line', (line) => readers.shift()?.(line));
+  let err = '';
+  child.stderr.on('data', (/** @type {Buffer} */ d) => {
+    err += d.toString();
+  });
+  /** The next line the child prints, parsed. @returns {Promise<any>} */
+  const nextLine = () => new Promise((resolve) => readers.push((line) => resolve(JSON.parse(line))));
+  const ready = await new Promise((resolve, reject) => {
+    /** @param {Error} e */
+    const fail = (e) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(e);
+    };
+    const timer = setTimeout(() => fail(new Error(`server child did not start: ${err}`)), 10_000);
+    /** @param {number | null} code @param {string | null} signal */
+    const onExit = (code, signal) => fail(new Error(`server child exited (${code ?? signal}): ${err}`));
+    child.once('error', fail);
+    child.once('exit', onExit);
+    nextLine().then((line) => {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      resolve(line);
+    }, fail);
+  });
+  /** @type {Promise<void> | undefined} */
+  let stopping;
+  return {
+    host: config.host,
+    ports: ready.ports,
+    pid: /** @type {number} */ (child.pid),
+    count() {
+      const answer = nextLine();
+      child.stdin.write('count\n');
+      return answer;
+    },
+    stop() {
+      stopping ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exited;
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * Opens plain connections to a 'no-accept' listener until one stays pending (its SYN
+ * dropped because the accept queue is full). Returns the sockets opened; destroy them
+ * when done. Throws if the queue never fills within `max` connections.
+ * @param {string} host @param {number} port @param {number} [max] @param {number} [settleMs]
+ * @returns {Promise<import('node:net').Socket[]>}
+ */
+export async function fillAcceptQueue(host, port, max = 16, settleMs = 250) {
+  const sockets = [];
+  for (let i = 0; i < max; i++) {
+    const socket = netConnect({ host, port });
+    socket.on('error', () => {});
+    sockets.push(socket);
+    const connected = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), settleMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (!connected) return sockets;
+  }
+  for (const s of sockets) s.destroy();
+  throw new Error(`the accept queue of ${host}:${port} did not fill after ${max} connections`);
+}
