@@ -22,72 +22,88 @@ use crate::error::{Error, Result};
 use crate::pool::{Marked, Pool, Released};
 use crate::registry::Registry;
 
-/// The identity of a pool: (local address, remote address, remote port), with the IPv6
-/// scope (interface index) of each address where it has one (link-local addresses).
+/// The identity of a pool: (local address, remote address, remote port), and for a
+/// link-local IPv6 flow the interface it goes through (its scope).
 ///
 /// Addresses are kept in canonical form: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`)
 /// is the IPv4 address it maps, since the kernel gives both the same 4-tuple.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FlowKey {
-    /// Local source address; the unspecified address of the family by default.
+    /// Local address (the unspecified address when the kernel chooses it).
     pub local: IpAddr,
     /// Remote address.
     pub remote: IpAddr,
     /// Remote port.
     pub remote_port: u16,
-    /// The local address's IPv6 scope id (0: none).
-    pub local_scope: u32,
-    /// The remote address's IPv6 scope id (0: none).
-    pub remote_scope: u32,
+    /// The interface index of a flow from or to a link-local IPv6 address (fe80::/10): the
+    /// remote address's scope, or else the local one's; 0 for every other flow. One per
+    /// flow, since a socket goes through one interface.
+    pub scope: u32,
 }
 
-/// An address and its IPv6 scope id in canonical form: the scope is kept for a link-local
-/// address (fe80::/10) only, the one kind the kernel reads it for.
-fn canonical(ip: IpAddr, scope: u32) -> (IpAddr, u32) {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => (IpAddr::V6(v6), scope),
-        other => (other, 0),
-    }
+/// Whether the kernel reads a scope for `ip`: a link-local IPv6 address (fe80::/10).
+fn is_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
+/// The scope id of `addr` where the kernel reads one, else 0.
 fn scope_of(addr: SocketAddr) -> u32 {
     match addr {
-        SocketAddr::V6(a) => a.scope_id(),
-        SocketAddr::V4(_) => 0,
+        SocketAddr::V6(a) if is_link_local(IpAddr::V6(*a.ip())) => a.scope_id(),
+        _ => 0,
     }
 }
 
 impl FlowKey {
     /// The key for `remote` from `local` (or the unspecified address of its family), both
-    /// in canonical form; the remote scope is `remote`'s.
+    /// in canonical form; the scope is `remote`'s.
     pub fn new(local: Option<IpAddr>, remote: SocketAddr) -> Self {
         Self::scoped(local.map(|ip| SocketAddr::new(ip, 0)), remote)
     }
 
-    /// [`FlowKey::new`] with the local address's scope too (the port of `local` is ignored).
+    /// [`FlowKey::new`] with the local address's scope too (the port of `local` is
+    /// ignored): the flow's scope is the remote address's, or else the local one's.
     pub fn scoped(local: Option<SocketAddr>, remote: SocketAddr) -> Self {
-        let (remote_ip, remote_scope) = canonical(remote.ip(), scope_of(remote));
-        let (local, local_scope) = match local {
-            Some(l) => canonical(l.ip(), scope_of(l)),
-            None => (unspecified_like(remote_ip), 0),
+        let remote_ip = remote.ip().to_canonical();
+        let local_ip = local.map_or_else(|| unspecified_like(remote_ip), |l| l.ip().to_canonical());
+        let scope = match scope_of(remote) {
+            0 => local.map_or(0, scope_of),
+            s => s,
         };
         Self {
-            local,
+            local: local_ip,
             remote: remote_ip,
             remote_port: remote.port(),
-            local_scope,
-            remote_scope,
+            scope,
+        }
+    }
+
+    /// The scope of the local address (the flow's, when that address is link-local).
+    pub fn local_scope(&self) -> u32 {
+        if is_link_local(self.local) {
+            self.scope
+        } else {
+            0
+        }
+    }
+
+    /// The scope of the remote address (the flow's, when that address is link-local).
+    pub fn remote_scope(&self) -> u32 {
+        if is_link_local(self.remote) {
+            self.scope
+        } else {
+            0
         }
     }
 
     /// The destination as a socket address (with its scope).
     pub fn remote_addr(&self) -> SocketAddr {
-        with_scope(self.remote, self.remote_port, self.remote_scope)
+        with_scope(self.remote, self.remote_port, self.remote_scope())
     }
 
     /// The source address as a socket address with `port` (and its scope).
     pub fn local_addr(&self, port: u16) -> SocketAddr {
-        with_scope(self.local, port, self.local_scope)
+        with_scope(self.local, port, self.local_scope())
     }
 }
 
@@ -106,19 +122,11 @@ pub(crate) fn unspecified_like(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A flow's pool with its registry bookkeeping, behind one lock.
-#[derive(Debug, Default)]
-pub(crate) struct Slot {
-    pub(crate) pool: Pool,
-    /// Whether the flow is on its shard's list of candidates for retirement.
-    pub(crate) queued: bool,
-}
-
 /// One flow as the registry's map holds it.
 #[derive(Debug)]
 pub(crate) struct FlowEntry {
     pub(crate) key: FlowKey,
-    pub(crate) slot: Mutex<Slot>,
+    pub(crate) pool: Mutex<Pool>,
 }
 
 /// A handle on one flow's pool. Cheap to clone; keeps the pool and the registry alive.
@@ -150,12 +158,12 @@ impl Flow {
         let port = if reg.blocked.any() {
             let now = reg.now_us();
             let skip = reg.blocked.ports(self.entry.key.local, now);
-            self.entry.slot.lock().pool.allocate_skipping(zones, now, &skip)
+            self.entry.pool.lock().allocate_skipping(zones, now, &skip)
         } else {
-            let mut slot = self.entry.slot.lock();
+            let mut pool = self.entry.pool.lock();
             // The clock only matters when something ages: skip reading it otherwise.
-            let now = if slot.pool.aging_count() > 0 { reg.now_us() } else { 0 };
-            slot.pool.allocate(zones, now)
+            let now = if pool.aging_count() > 0 { reg.now_us() } else { 0 };
+            pool.allocate(zones, now)
         };
         if port.is_some() {
             reg.stats.allocations.inc();
@@ -192,14 +200,12 @@ impl Flow {
         let reg = &self.registry;
         let range = reg.config().range;
         let (released, idle_at) = {
-            let mut slot = self.entry.slot.lock();
+            let mut pool = self.entry.pool.lock();
             // Read the clock under the lock, so that deadlines enter the pool's FIFO in
             // order however the threads interleave.
             let now = aging.then(|| reg.now_us());
-            let released = slot
-                .pool
-                .release(range, port, now.map(|t| t.saturating_add(reg.aging_us())));
-            (released, Self::now_idle(&mut slot, now))
+            let released = pool.release(range, port, now.map(|t| t.saturating_add(reg.aging_us())));
+            (released, Self::now_idle(&mut pool, now))
         };
         match released {
             Released::Aging => reg.stats.releases_aging.inc(),
@@ -214,12 +220,12 @@ impl Flow {
 
     /// When the pool holds no port in use (and is not queued yet): marks it queued and
     /// returns when it will hold nothing at all (its last aging deadline, or now).
-    fn now_idle(slot: &mut Slot, now: Option<u64>) -> Option<u64> {
-        if slot.queued || slot.pool.in_use_count() > 0 {
+    fn now_idle(pool: &mut Pool, now: Option<u64>) -> Option<u64> {
+        if pool.queued || pool.in_use_count() > 0 {
             return None;
         }
-        slot.queued = true;
-        Some(slot.pool.last_aging_deadline().or(now).unwrap_or(0))
+        pool.queued = true;
+        Some(pool.last_aging_deadline().or(now).unwrap_or(0))
     }
 
     /// After a collision with a socket porter does not know of (another process's, on the
@@ -227,7 +233,7 @@ impl Flow {
     /// place, not next to this one, where the other process is likely busy too.
     pub fn scatter(&self) {
         if let Some(port) = self.registry.zones().nth_explicit(self.registry.random()) {
-            self.entry.slot.lock().pool.jump_to(port);
+            self.entry.pool.lock().jump_to(port);
         }
     }
 
@@ -243,51 +249,42 @@ impl Flow {
     /// Whether the kernel found its window full for this flow lately (and no port of the
     /// flow came back since): then a connect goes on without asking it again.
     pub fn kernel_window_full(&self) -> bool {
-        let slot = self.entry.slot.lock();
-        slot.pool.kernel_window_full(self.registry.now_us())
+        let pool = self.entry.pool.lock();
+        pool.kernel_window_full(self.registry.now_us())
     }
 
     /// Remembers, for up to a second or until a port of the flow comes back, that the
     /// kernel found no port in its window for this flow.
     pub fn set_kernel_window_full(&self) {
         let until = self.registry.now_us().saturating_add(1_000_000);
-        self.entry.slot.lock().pool.set_kernel_window_full(until);
+        self.entry.pool.lock().set_kernel_window_full(until);
     }
 
     /// Records a port the kernel chose as in use for this flow (one more holder if it was
     /// in use already). The caller owes one [`Flow::release`] for it.
     pub fn mark_in_use(&self, port: u16) -> Marked {
-        let marked = self
-            .entry
-            .slot
-            .lock()
-            .pool
-            .mark_in_use(self.registry.config().range, port);
+        let marked = self.entry.pool.lock().mark_in_use(self.registry.config().range, port);
         self.registry.stats.allocations.inc();
         marked
     }
 
     /// Whether `port` is in use for this flow.
     pub fn is_in_use(&self, port: u16) -> bool {
-        self.entry
-            .slot
-            .lock()
-            .pool
-            .is_in_use(self.registry.config().range, port)
+        self.entry.pool.lock().is_in_use(self.registry.config().range, port)
     }
 
     /// Whether `port` is aging for this flow (expiring first).
     pub fn is_aging(&self, port: u16) -> bool {
         let range = self.registry.config().range;
-        let mut slot = self.entry.slot.lock();
-        slot.pool.expire(range, self.registry.now_us());
-        slot.pool.is_aging(range, port)
+        let mut pool = self.entry.pool.lock();
+        pool.expire(range, self.registry.now_us());
+        pool.is_aging(range, port)
     }
 
     /// The earliest time a port porter binds itself may come back to this flow without a
     /// release: its first aging deadline (`u64::MAX` when nothing ages).
     pub fn next_return_us(&self) -> u64 {
-        self.entry.slot.lock().pool.first_aging_deadline().unwrap_or(u64::MAX)
+        self.entry.pool.lock().first_aging_deadline().unwrap_or(u64::MAX)
     }
 
     /// Whether `other` is a handle on the same pool.
@@ -301,8 +298,8 @@ impl Drop for Flow {
         // The last handle but the registry's own going: an idle pool may be dropped now.
         if Arc::strong_count(&self.entry) == 2 {
             let idle_at = {
-                let mut slot = self.entry.slot.lock();
-                Self::now_idle(&mut slot, None)
+                let mut pool = self.entry.pool.lock();
+                Self::now_idle(&mut pool, None)
             };
             if let Some(due) = idle_at {
                 self.registry.retire_later(&self.entry, due);
@@ -387,24 +384,33 @@ mod tests {
 
     #[test]
     fn scoped_addresses_keep_their_scope_and_differ_by_it() {
-        let on = |scope| SocketAddr::V6(std::net::SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, scope));
-        let a = FlowKey::scoped(Some(on(1)), on(1));
-        assert_eq!((a.local_scope, a.remote_scope), (1, 1));
-        assert_eq!(a.remote_addr(), on(1));
-        assert_eq!(a.local_addr(80), on(1));
-        assert_ne!(a, FlowKey::scoped(Some(on(2)), on(2)));
-        // IPv4 has no scope, whatever the mapped form carried.
-        let mapped = SocketAddr::V6(std::net::SocketAddrV6::new(
-            "::ffff:10.0.0.1".parse().unwrap(),
-            80,
-            0,
-            3,
-        ));
-        assert_eq!(FlowKey::new(None, mapped).remote_scope, 0);
-        // Nor has an address the kernel reads no scope for.
-        let global = SocketAddr::V6(std::net::SocketAddrV6::new("::1".parse().unwrap(), 80, 0, 3));
+        let on =
+            |ip: &str, port, scope| SocketAddr::V6(std::net::SocketAddrV6::new(ip.parse().unwrap(), port, 0, scope));
+        let a = FlowKey::scoped(Some(on("fe80::1", 0, 1)), on("fe80::2", 80, 1));
+        assert_eq!((a.scope, a.local_scope(), a.remote_scope()), (1, 1, 1));
+        assert_eq!(a.remote_addr(), on("fe80::2", 80, 1));
+        assert_eq!(a.local_addr(9), on("fe80::1", 9, 1));
+        assert_ne!(a, FlowKey::scoped(Some(on("fe80::1", 0, 2)), on("fe80::2", 80, 2)));
+        // From the unspecified address: the destination's scope.
+        let any = FlowKey::scoped(None, on("fe80::2", 80, 3));
         assert_eq!(
-            FlowKey::new(None, global),
+            (any.scope, any.local_scope(), any.remote_addr()),
+            (3, 0, on("fe80::2", 80, 3))
+        );
+        // From a scoped source to an unscoped link-local destination: the source's.
+        let from = FlowKey::scoped(Some(on("fe80::1", 0, 4)), on("fe80::2", 80, 0));
+        assert_eq!(from.remote_addr(), on("fe80::2", 80, 4));
+        // From a link-local source to a global destination: only the source has it.
+        let out = FlowKey::scoped(Some(on("fe80::1", 0, 5)), on("2001:db8::1", 80, 0));
+        assert_eq!(
+            (out.local_addr(0), out.remote_addr()),
+            (on("fe80::1", 0, 5), on("2001:db8::1", 80, 0))
+        );
+        // IPv4 has no scope, whatever the mapped form carried.
+        assert_eq!(FlowKey::new(None, on("::ffff:10.0.0.1", 80, 3)).scope, 0);
+        // Nor has an address the kernel reads no scope for.
+        assert_eq!(
+            FlowKey::new(None, on("::1", 80, 3)),
             FlowKey::new(None, "[::1]:80".parse().unwrap())
         );
     }

@@ -27,6 +27,9 @@ pub struct Pool {
     /// is none of either: an idle pool pays one pointer for them.
     more: Option<Box<More>>,
     cursor: u16,
+    /// The registry's mark: the pool's flow is on its shard's candidates for retirement.
+    /// Kept here, in room the layout leaves free, so that an idle pool costs no more.
+    pub(crate) queued: bool,
 }
 
 /// The parts of a pool that most pools do not need most of the time.

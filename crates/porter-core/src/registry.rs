@@ -30,7 +30,7 @@ use crate::blocked::Blocked;
 use crate::clock::{Clock, MonotonicClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::flow::{Flow, FlowEntry, FlowKey, Slot};
+use crate::flow::{Flow, FlowEntry, FlowKey};
 use crate::host::HostPorts;
 use crate::inspect::{summarize, PoolCounts, PoolSnapshot, PoolSummary};
 use crate::pool::Pool;
@@ -308,10 +308,7 @@ impl Registry {
                             let start = self.zones.nth_explicit(self.random()).unwrap_or(0);
                             let entry = Arc::new(FlowEntry {
                                 key,
-                                slot: Mutex::new(Slot {
-                                    pool: Pool::starting_at(start),
-                                    queued: false,
-                                }),
+                                pool: Mutex::new(Pool::starting_at(start)),
                             });
                             map.insert(FlowRef(entry.clone()));
                             entry
@@ -357,27 +354,27 @@ impl Registry {
     /// leaves it to be queued again when that changes.
     fn try_retire(&self, shard: &Shard, entry: Arc<FlowEntry>, now: u64) {
         let mut map = shard.flows.write();
-        let mut slot = entry.slot.lock();
-        slot.pool.expire(self.config.range, now);
+        let mut pool = entry.pool.lock();
+        pool.expire(self.config.range, now);
         let in_map = map.get(&entry.key).is_some_and(|f| Arc::ptr_eq(&f.0, &entry));
         // Ours and the map's: no route, lease or connect holds it, and none can take it
         // while the shard is locked.
         let unheld = Arc::strong_count(&entry) == 2;
-        if !in_map || !unheld || slot.pool.in_use_count() > 0 {
+        if !in_map || !unheld || pool.in_use_count() > 0 {
             // Whoever holds it, or the release of its last port, queues it again.
-            slot.queued = false;
+            pool.queued = false;
             return;
         }
-        if let Some(deadline) = slot.pool.last_aging_deadline().filter(|&d| d > now) {
+        if let Some(deadline) = pool.last_aging_deadline().filter(|&d| d > now) {
             // Still aging (a port came back and went again since it was queued).
-            drop(slot);
+            drop(pool);
             drop(map);
             self.retire_later(&entry, deadline);
             return;
         }
         map.remove(&entry.key);
         self.stats.pools_retired.fetch_add(1, Ordering::Relaxed);
-        drop(slot);
+        drop(pool);
         drop(map);
         crate::trim::freed(POOL_BYTES);
     }
@@ -403,18 +400,17 @@ impl Registry {
         for shard in self.shards.iter() {
             let map = shard.flows.read();
             for flow in map.iter() {
-                let mut slot = flow.0.slot.lock();
-                slot.pool.expire(range, now);
+                let mut pool = flow.0.pool.lock();
+                pool.expire(range, now);
                 out.push(PoolSnapshot {
                     key: flow.0.key,
-                    in_use: slot.pool.in_use(range),
-                    aging: slot
-                        .pool
+                    in_use: pool.in_use(range),
+                    aging: pool
                         .aging()
                         .into_iter()
                         .map(|AgingPort { port, deadline_us }| (port, deadline_us.saturating_sub(now)))
                         .collect(),
-                    free: slot.pool.free_count(&self.zones),
+                    free: pool.free_count(&self.zones),
                 });
             }
         }
@@ -445,13 +441,13 @@ impl Registry {
         let mut out = Vec::with_capacity(self.pool_count());
         for shard in self.shards.iter() {
             for flow in shard.flows.read().iter() {
-                let mut slot = flow.0.slot.lock();
-                slot.pool.expire(range, now);
+                let mut pool = flow.0.pool.lock();
+                pool.expire(range, now);
                 out.push(PoolCounts {
                     key: flow.0.key,
-                    in_use: slot.pool.in_use_count() as u32,
-                    aging: slot.pool.aging_count() as u32,
-                    free: slot.pool.free_count(&self.zones),
+                    in_use: pool.in_use_count() as u32,
+                    aging: pool.aging_count() as u32,
+                    free: pool.free_count(&self.zones),
                 });
             }
         }

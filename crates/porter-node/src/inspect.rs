@@ -24,8 +24,8 @@ pub struct PoolInfo {
 impl From<PoolSnapshot> for PoolInfo {
     fn from(p: PoolSnapshot) -> Self {
         Self {
-            local_address: show(p.key.local, p.key.local_scope),
-            remote_address: show(p.key.remote, p.key.remote_scope),
+            local_address: show(p.key.local, p.key.local_scope()),
+            remote_address: show(p.key.remote, p.key.remote_scope()),
             remote_port: p.key.remote_port.into(),
             in_use: p.in_use.into_iter().map(u32::from).collect(),
             aging: p
@@ -54,8 +54,8 @@ pub struct PoolCountsInfo {
 impl From<&PoolCounts> for PoolCountsInfo {
     fn from(p: &PoolCounts) -> Self {
         Self {
-            local_address: show(p.key.local, p.key.local_scope),
-            remote_address: show(p.key.remote, p.key.remote_scope),
+            local_address: show(p.key.local, p.key.local_scope()),
+            remote_address: show(p.key.remote, p.key.remote_scope()),
             remote_port: p.key.remote_port.into(),
             in_use: p.in_use,
             aging: p.aging,
