@@ -14,7 +14,9 @@ import { log, quantile } from './lib/util.mjs';
 
 export async function runAging({ quick = false, samples, agingMs = 50 } = {}) {
   const count = samples ?? (quick ? 30 : 100);
-  const porter = new Porter({ portRange: [40000, 40000], agingMs, kernelFallback: false });
+  // allocate() binds nothing, so any one port will do; mode 'pool' hands it out wherever
+  // it lies (the default mode leaves ports of the kernel's ephemeral range to the kernel).
+  const porter = new Porter({ portRange: [40000, 40000], mode: 'pool', agingMs, kernelFallback: false });
   const destination = { address: '127.0.0.1', port: 9 };
   const lateMs = [];
   /** For each sample, how long after the deadline the last refused poll was (0 if none). */
