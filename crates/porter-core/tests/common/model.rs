@@ -259,7 +259,12 @@ impl ModelFlow {
 /// What holds for any one pool of any snapshot, even one taken while other threads use
 /// the pool (each pool is read under its lock): ports in use ascending and distinct, none
 /// of them aging, aging ports in deadline order with time left, the numbers adding up.
-pub fn check_consistent(range: PortRange, aging_us: u64, pool: &PoolSnapshot) -> Checked {
+///
+/// `max_left`: the most time an aging port may have left, the aging period when the
+/// clock stood still during the snapshot. (A snapshot reads the clock once, before it
+/// walks the pools: a port released on another thread during the walk, at a later time,
+/// has more than the aging period left from the snapshot's time.)
+pub fn check_consistent(range: PortRange, max_left: u64, pool: &PoolSnapshot) -> Checked {
     let key = pool.key;
     ensure!(
         pool.in_use.windows(2).all(|w| w[0] < w[1]),
@@ -272,8 +277,8 @@ pub fn check_consistent(range: PortRange, aging_us: u64, pool: &PoolSnapshot) ->
         pool.aging
     );
     ensure!(
-        pool.aging.iter().all(|&(_, left)| left > 0 && left <= aging_us),
-        "{key:?}: aging ports with no time left or more than the aging period ({aging_us} us): {:?}",
+        pool.aging.iter().all(|&(_, left)| left > 0 && left <= max_left),
+        "{key:?}: aging ports with no time left or more than {max_left} us: {:?}",
         pool.aging
     );
     let aging: BTreeSet<u16> = pool.aging.iter().map(|&(p, _)| p).collect();
