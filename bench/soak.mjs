@@ -419,7 +419,8 @@ async function main() {
     const mem = process.memoryUsage();
     const summary = porter.poolSummary(0).others;
     const stats = porter.stats();
-    const t = running() / 1000;
+    // The running time when the sample began (the time held back is not counted yet).
+    const t = (pauseStarted - t0 - pausedMs) / 1000;
     const cpu = process.cpuUsage(last.cpu);
     const wall = performance.now();
     const s = {
@@ -455,9 +456,11 @@ async function main() {
     paused = false;
   }
 
-  while (running() < durationMs) {
-    const next = Math.min(durationMs, (samples.length + 1) * config.sampleSeconds * 1000);
-    await sleep(Math.max(0, next - running()));
+  const sampleMs = config.sampleSeconds * 1000;
+  for (let i = 1; i <= Math.max(1, Math.ceil(durationMs / sampleMs)); i++) {
+    const next = Math.min(durationMs, i * sampleMs);
+    // Timers may fire a little early: wait until the running time is really there.
+    while (running() < next) await sleep(Math.max(1, next - running()));
     await sample();
   }
   clearInterval(ticker);
