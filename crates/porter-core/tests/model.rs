@@ -3,46 +3,21 @@
 //! the sparse/dense switch that the model does not pin down.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/model.rs"]
+mod model;
+
 use std::collections::{BTreeSet, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use porter_core::{
-    Config, Flow, FlowKey, HostPorts, KernelFeatures, ManualClock, Marked, Mode, Pool, PortRange, Registry, Released,
-    Zones,
-};
+use model::{near, ok, plain_host, pool_config, pool_registry, ModelFlow};
+use porter_core::{Flow, FlowKey, ManualClock, Marked, Mode, Pool, PortRange, Registry, Released, Zones};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------
-// The model
+// The model (tests/common/model.rs) against a registry
 // ---------------------------------------------------------------------------------------
-
-/// What one flow should hold. A port is aging while its deadline is strictly after now.
-#[derive(Debug, Default, Clone)]
-struct ModelFlow {
-    in_use: BTreeSet<u16>,
-    /// Extra holders of ports in use (the kernel handed a port in use out again).
-    extra: std::collections::BTreeMap<u16, u32>,
-    /// Release order, which is deadline order (the clock never goes back).
-    aging: Vec<(u16, u64)>,
-}
-
-impl ModelFlow {
-    fn expire(&mut self, now: u64) {
-        self.aging.retain(|&(_, deadline)| deadline > now);
-    }
-
-    fn is_aging(&self, port: u16, now: u64) -> bool {
-        self.aging.iter().any(|&(p, d)| p == port && d > now)
-    }
-
-    fn free(&self, range: PortRange, now: u64) -> BTreeSet<u16> {
-        (range.first()..=range.last())
-            .filter(|p| !self.in_use.contains(p) && !self.is_aging(*p, now))
-            .collect()
-    }
-}
 
 struct Harness {
     range: PortRange,
@@ -66,14 +41,7 @@ fn flow_keys(n: usize) -> Vec<FlowKey> {
 impl Harness {
     fn new(range: PortRange, aging_us: u64, nflows: usize) -> Self {
         let clock = Arc::new(ManualClock::new());
-        let config = Config {
-            range,
-            mode: Mode::Pool,
-            aging: Duration::from_micros(aging_us),
-            retry_attempts: 0,
-            kernel_fallback: false,
-        };
-        let registry = pool_registry(config, clock.clone());
+        let registry = pool_registry(pool_config(range, Duration::from_micros(aging_us)), clock.clone());
         let flows = flow_keys(nflows).into_iter().map(|k| registry.flow(k)).collect();
         Self {
             range,
@@ -93,49 +61,12 @@ impl Harness {
     }
 
     fn allocate(&mut self, f: usize) {
-        let (range, now) = (self.range, self.now);
-        let model = &mut self.model[f];
-        model.expire(now);
-        let free = model.free(range, now);
         let got = self.flows[f].allocate_port();
-        match got {
-            None => assert!(free.is_empty(), "allocate gave None with {free:?} free in flow {f}"),
-            Some(p) => {
-                assert!(range.contains(p), "port {p} outside {range:?}");
-                assert!(
-                    !model.in_use.contains(&p),
-                    "port {p} handed out while in use in flow {f}"
-                );
-                assert!(!model.is_aging(p, now), "port {p} handed out while aging in flow {f}");
-                assert!(free.contains(&p));
-                model.in_use.insert(p);
-            }
-        }
-    }
-
-    fn expected_release(&mut self, f: usize, port: u16, aging: bool) -> Released {
-        let model = &mut self.model[f];
-        if let Some(n) = model.extra.get_mut(&port) {
-            // Another holder keeps the port in use.
-            *n -= 1;
-            if *n == 0 {
-                model.extra.remove(&port);
-            }
-            return if aging { Released::Aging } else { Released::Immediate };
-        }
-        if !model.in_use.remove(&port) {
-            return Released::NotInUse;
-        }
-        if aging {
-            model.aging.push((port, self.now + self.aging_us));
-            Released::Aging
-        } else {
-            Released::Immediate
-        }
+        ok(self.model[f].allocated(self.range, self.now, got, &format!("flow {f}")));
     }
 
     fn release(&mut self, f: usize, port: u16, aging: bool) {
-        let expected = self.expected_release(f, port, aging);
+        let expected = self.model[f].release(port, aging, self.now, self.aging_us);
         assert_eq!(
             self.flows[f].release(port, aging),
             expected,
@@ -144,60 +75,21 @@ impl Harness {
     }
 
     fn mark_in_use(&mut self, f: usize, port: u16) {
-        let now = self.now;
-        let model = &mut self.model[f];
         let got = self.flows[f].mark_in_use(port);
-        if model.in_use.contains(&port) {
-            assert_eq!(got, Marked::AlreadyInUse);
-            *model.extra.entry(port).or_default() += 1;
-            return;
-        }
-        if model.is_aging(port, now) {
-            assert_eq!(got, Marked::WasAging, "mark_in_use({port}) of an aging port");
-        } else if model.aging.iter().any(|&(p, _)| p == port) {
-            // Its deadline has passed but the pool may not have expired it yet: both
-            // answers mean "it was not in use", which is all the caller relies on.
-            assert!(
-                matches!(got, Marked::Free | Marked::WasAging),
-                "mark_in_use({port}) gave {got:?}"
-            );
-        } else {
-            assert_eq!(got, Marked::Free, "mark_in_use({port}) of a free port");
-        }
-        model.aging.retain(|&(p, _)| p != port);
-        model.in_use.insert(port);
+        ok(self.model[f].marked(port, self.now, got, &format!("flow {f}")));
     }
 
     /// Everything observable equals the model: the snapshot of every pool, and the state
     /// of every port in (and around) the range.
     fn check(&mut self) {
         let (range, now) = (self.range, self.now);
-        for m in &mut self.model {
-            m.expire(now);
-        }
         let snapshot = self.registry.snapshot();
         assert_eq!(snapshot.len(), self.flows.len());
         for (f, flow) in self.flows.iter().enumerate() {
-            let model = &self.model[f];
+            let what = format!("flow {f}");
             let pool = snapshot.iter().find(|s| s.key == *flow.key()).unwrap();
-            assert_eq!(
-                pool.in_use,
-                model.in_use.iter().copied().collect::<Vec<_>>(),
-                "in use, flow {f}"
-            );
-            let aging: Vec<(u16, u64)> = model.aging.iter().map(|&(p, d)| (p, d - now)).collect();
-            assert_eq!(pool.aging, aging, "aging, flow {f}");
-            assert!(
-                pool.aging.iter().all(|&(_, left)| left > 0),
-                "a port aging with nothing left"
-            );
-            assert_eq!(pool.free as usize, model.free(range, now).len(), "free, flow {f}");
-            let lo = range.first().saturating_sub(3).max(1);
-            let hi = range.last().saturating_add(3);
-            for p in lo..=hi {
-                assert_eq!(flow.is_in_use(p), model.in_use.contains(&p), "is_in_use({p}), flow {f}");
-                assert_eq!(flow.is_aging(p), model.is_aging(p, now), "is_aging({p}), flow {f}");
-            }
+            ok(self.model[f].check_snapshot(range, now, pool, &what));
+            ok(self.model[f].check_ports(range, now, flow, &what));
         }
     }
 
@@ -206,8 +98,7 @@ impl Harness {
         self.model
             .iter()
             .enumerate()
-            .flat_map(|(f, m)| m.aging.iter().map(move |&(p, d)| (f, p, d)))
-            .filter(|&(_, _, d)| d > self.now)
+            .filter_map(|(f, m)| m.next_deadline(self.now).map(|(p, d)| (f, p, d)))
             .min_by_key(|&(_, _, d)| d)
     }
 }
@@ -268,13 +159,6 @@ fn op(nflows: usize, span: u16) -> impl Strategy<Value = Op> {
         2 => any::<bool>().prop_map(|before| Op::ToNextDeadline { before }),
         2 => Just(Op::Check),
     ]
-}
-
-/// A port near the range: `offset` 0 is two (or three) below its first port.
-fn near(range: PortRange, offset: u16, below: u16) -> u16 {
-    (u32::from(range.first()) + u32::from(offset))
-        .saturating_sub(u32::from(below))
-        .clamp(1, 65535) as u16
 }
 
 fn run(range: PortRange, aging_us: u64, nflows: usize, ops: &[Op]) {
@@ -371,25 +255,9 @@ proptest! {
 // Fixed cases
 // ---------------------------------------------------------------------------------------
 
-/// A host with nothing reserved: the model knows of no port the pool must pass over.
-fn plain_host() -> HostPorts {
-    HostPorts::new(PortRange::LINUX_EPHEMERAL, vec![], KernelFeatures::probe())
-}
-
-/// A registry in pool mode (every port of the range bound by porter) on a plain host.
-fn pool_registry(config: Config, clock: Arc<ManualClock>) -> Arc<Registry> {
-    Registry::with_host(config, plain_host(), vec![], clock).unwrap()
-}
-
 fn registry(first: u16, last: u16, aging: Duration) -> (Arc<ManualClock>, Arc<Registry>) {
     let clock = Arc::new(ManualClock::new());
-    let config = Config {
-        range: PortRange::new(first, last).unwrap(),
-        mode: Mode::Pool,
-        aging,
-        retry_attempts: 0,
-        kernel_fallback: false,
-    };
+    let config = pool_config(PortRange::new(first, last).unwrap(), aging);
     (clock.clone(), pool_registry(config, clock))
 }
 
