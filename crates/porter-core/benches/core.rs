@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use porter_core::{Clock, Config, Flow, FlowKey, ManualClock, Pool, Registry};
+use porter_core::{Clock, Config, Flow, FlowKey, ManualClock, Mode, Pool, Registry};
 
 fn key(n: u32) -> FlowKey {
     // Distinct destinations: 10.x.y.z:443 (keys only; nothing is sent anywhere).
@@ -157,9 +157,12 @@ fn new_destination(c: &mut Criterion) {
 /// the clock moved `gap_us` after each release.
 fn aged_flow(n: u32, aging: Duration, gap_us: u64) -> (Arc<ManualClock>, Flow) {
     let clock = Arc::new(ManualClock::new());
+    // Mode 'pool': the whole range is porter's, whatever the host's ephemeral range (the
+    // default mode would leave that part to the kernel, and fewer than `n` ports here).
     let registry = Registry::with_clock(
         Config {
             aging,
+            mode: Mode::Pool,
             ..Config::default()
         },
         clock.clone(),

@@ -13,6 +13,7 @@
 //! candidates.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -127,13 +128,31 @@ pub(crate) fn unspecified_like(ip: IpAddr) -> IpAddr {
 pub(crate) struct FlowEntry {
     pub(crate) key: FlowKey,
     pub(crate) pool: Mutex<Pool>,
+    /// [`Flow`] handles alive. Counted apart from the `Arc`'s references (the registry
+    /// takes some of its own for a moment): when the last two handles go at once on two
+    /// threads, each reading the `Arc`'s count before its own reference goes would see
+    /// the other's, and neither would put the idle pool up for retirement. The handle
+    /// that takes this count to zero does. The first handle is counted under the shard's
+    /// lock (see `Registry::flow`), so a pool being retired never gains one.
+    pub(crate) handles: AtomicU32,
 }
 
 /// A handle on one flow's pool. Cheap to clone; keeps the pool and the registry alive.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Flow {
     pub(crate) registry: Arc<Registry>,
     pub(crate) entry: Arc<FlowEntry>,
+}
+
+impl Clone for Flow {
+    fn clone(&self) -> Self {
+        // This handle is alive: the count is not zero, and no retirement can be under way.
+        self.entry.handles.fetch_add(1, Ordering::Relaxed);
+        Self {
+            registry: self.registry.clone(),
+            entry: self.entry.clone(),
+        }
+    }
 }
 
 impl Flow {
@@ -295,8 +314,8 @@ impl Flow {
 
 impl Drop for Flow {
     fn drop(&mut self) {
-        // The last handle but the registry's own going: an idle pool may be dropped now.
-        if Arc::strong_count(&self.entry) == 2 {
+        // The last handle going: an idle pool may be dropped now.
+        if self.entry.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             let idle_at = {
                 let mut pool = self.entry.pool.lock();
                 Self::now_idle(&mut pool, None)

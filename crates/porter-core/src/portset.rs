@@ -1,9 +1,13 @@
 //! A set of ports that costs memory in proportion to its size.
 //!
-//! Small sets are a sorted `Vec<u16>` (2 bytes a port, no heap at all when empty). Once
+//! Small sets are a sorted list (2 bytes a port, no heap at all when empty), a
+//! `ThinVec`: one pointer, its length and capacity on the heap beside the ports, so that
+//! an empty set, the state of most pools, costs 8 bytes in the pool and nothing else. Once
 //! a set would take more room than a bitmap of its range, it turns into that bitmap
 //! (one bit per port of the range), and turns back when it shrinks to a quarter of that.
 //! Ports outside the range (tracked after the kernel chose them) stay in a sorted side list.
+
+use thin_vec::ThinVec;
 
 use crate::range::PortRange;
 
@@ -11,7 +15,7 @@ use crate::range::PortRange;
 #[derive(Debug, Clone)]
 pub(crate) enum PortSet {
     /// Sorted, without duplicates.
-    Sparse(Vec<u16>),
+    Sparse(ThinVec<u16>),
     /// A bitmap of the range plus the ports outside it.
     Dense(Box<Dense>),
 }
@@ -22,12 +26,12 @@ pub(crate) struct Dense {
     /// Ports in the bitmap.
     count: u32,
     /// Sorted ports outside the range.
-    outside: Vec<u16>,
+    outside: ThinVec<u16>,
 }
 
 impl Default for PortSet {
     fn default() -> Self {
-        PortSet::Sparse(Vec::new())
+        PortSet::Sparse(ThinVec::new())
     }
 }
 
@@ -35,7 +39,7 @@ fn bitmap_words(range: PortRange) -> usize {
     (range.len() as usize).div_ceil(64)
 }
 
-fn sorted_insert(v: &mut Vec<u16>, port: u16) -> bool {
+fn sorted_insert(v: &mut ThinVec<u16>, port: u16) -> bool {
     match v.binary_search(&port) {
         Ok(_) => false,
         Err(i) => {
@@ -45,7 +49,7 @@ fn sorted_insert(v: &mut Vec<u16>, port: u16) -> bool {
     }
 }
 
-fn sorted_remove(v: &mut Vec<u16>, port: u16) -> bool {
+fn sorted_remove(v: &mut ThinVec<u16>, port: u16) -> bool {
     match v.binary_search(&port) {
         Ok(i) => {
             v.remove(i);
@@ -58,9 +62,20 @@ fn sorted_remove(v: &mut Vec<u16>, port: u16) -> bool {
 /// Gives memory back once a list uses less than half its room, keeping half as much
 /// again: a list never costs more than 4 bytes a port (past the first few), and each
 /// shrink is paid for by the removals before it (amortised O(1)).
-fn shrink(v: &mut Vec<u16>) {
+fn shrink(v: &mut ThinVec<u16>) {
     if v.capacity() > 8 && v.len() * 2 < v.capacity() {
-        v.shrink_to(v.len() + v.len() / 2);
+        let mut smaller = ThinVec::with_capacity(v.len() + v.len() / 2);
+        smaller.extend_from_slice(v);
+        *v = smaller;
+    }
+}
+
+/// Heap bytes of a list: its header (length and capacity) and its room, none when empty.
+fn list_bytes(v: &ThinVec<u16>) -> usize {
+    if v.capacity() == 0 {
+        0
+    } else {
+        2 * std::mem::size_of::<usize>() + v.capacity() * 2
     }
 }
 
@@ -207,7 +222,7 @@ impl PortSet {
     /// Every port of the set, ascending.
     pub(crate) fn to_vec(&self, range: PortRange) -> Vec<u16> {
         match self {
-            PortSet::Sparse(v) => v.clone(),
+            PortSet::Sparse(v) => v.to_vec(),
             PortSet::Dense(d) => {
                 let mut out: Vec<u16> = d.outside.iter().copied().filter(|&p| p < range.first()).collect();
                 for (w, &word) in d.bits.iter().enumerate() {
@@ -239,8 +254,8 @@ impl PortSet {
     /// Heap bytes held by the set.
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
-            PortSet::Sparse(v) => v.capacity() * 2,
-            PortSet::Dense(d) => std::mem::size_of::<Dense>() + d.bits.len() * 8 + d.outside.capacity() * 2,
+            PortSet::Sparse(v) => list_bytes(v),
+            PortSet::Dense(d) => std::mem::size_of::<Dense>() + d.bits.len() * 8 + list_bytes(&d.outside),
         }
     }
 
@@ -249,7 +264,7 @@ impl PortSet {
             let bitmap_bytes = bitmap_words(range) * 8;
             if v.len() * 2 > bitmap_bytes {
                 let mut bits = vec![0u64; bitmap_words(range)].into_boxed_slice();
-                let mut outside = Vec::new();
+                let mut outside = ThinVec::new();
                 let mut count = 0;
                 for &p in v.iter() {
                     if range.contains(p) {
@@ -273,7 +288,7 @@ impl PortSet {
             // keeps a set near the threshold from flipping back and forth.
             if (d.count as usize + d.outside.len()) * 2 * 2 < bitmap_bytes {
                 let all = self.to_vec(range);
-                *self = PortSet::Sparse(all);
+                *self = PortSet::Sparse(ThinVec::from(all.as_slice()));
             }
         }
     }
@@ -319,7 +334,7 @@ mod tests {
                 s.insert(r, p);
             }
             if !dense {
-                s = PortSet::Sparse(s.to_vec(r));
+                s = PortSet::Sparse(ThinVec::from(s.to_vec(r).as_slice()));
             }
             assert_eq!(s.first_absent_from(r, 10), Some(150));
             assert_eq!(s.first_absent_from(r, 150), Some(150));

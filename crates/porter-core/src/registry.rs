@@ -19,7 +19,7 @@ use std::borrow::Borrow;
 use std::collections::BinaryHeap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Mutex, RwLock};
@@ -294,14 +294,22 @@ impl Registry {
     pub fn flow(self: &Arc<Self>, key: FlowKey) -> Flow {
         let key = FlowKey::scoped(Some(key.local_addr(0)), key.remote_addr());
         let shard = self.shard(&key);
-        let found = shard.flows.read().get(&key).map(|f| f.0.clone());
+        // The handle is counted under the shard's lock: a retirement (which takes it for
+        // writing) sees it.
+        let found = shard.flows.read().get(&key).map(|f| {
+            f.0.handles.fetch_add(1, Ordering::AcqRel);
+            f.0.clone()
+        });
         let entry = match found {
             Some(entry) => entry,
             None => {
                 let created = {
                     let mut map = shard.flows.write();
                     match map.get(&key) {
-                        Some(f) => f.0.clone(),
+                        Some(f) => {
+                            f.0.handles.fetch_add(1, Ordering::AcqRel);
+                            f.0.clone()
+                        }
                         None => {
                             // Each pool starts its walk at a random port: processes that
                             // share the host then do not try the same ports in the same order.
@@ -309,6 +317,7 @@ impl Registry {
                             let entry = Arc::new(FlowEntry {
                                 key,
                                 pool: Mutex::new(Pool::starting_at(start)),
+                                handles: AtomicU32::new(1),
                             });
                             map.insert(FlowRef(entry.clone()));
                             entry
@@ -357,9 +366,9 @@ impl Registry {
         let mut pool = entry.pool.lock();
         pool.expire(self.config.range, now);
         let in_map = map.get(&entry.key).is_some_and(|f| Arc::ptr_eq(&f.0, &entry));
-        // Ours and the map's: no route, lease or connect holds it, and none can take it
-        // while the shard is locked.
-        let unheld = Arc::strong_count(&entry) == 2;
+        // No handle (route, lease, connect) holds it, and none can be taken while the
+        // shard is locked.
+        let unheld = entry.handles.load(Ordering::Acquire) == 0;
         if !in_map || !unheld || pool.in_use_count() > 0 {
             // Whoever holds it, or the release of its last port, queues it again.
             pool.queued = false;

@@ -495,7 +495,11 @@ fn pool_memory_follows_the_ports_taken() {
         ports.push(pool.allocate(&zones, 0).unwrap());
     }
     let sparse = pool.heap_bytes();
-    assert!((8064..=8192).contains(&sparse), "4,032 ports as a list: {sparse} bytes");
+    // Room for 4,096 ports, and the list's 16-byte header (its length and capacity).
+    assert!(
+        (8064..=8192 + 16).contains(&sparse),
+        "4,032 ports as a list: {sparse} bytes"
+    );
     ports.push(pool.allocate(&zones, 0).unwrap());
     let dense = pool.heap_bytes();
     assert!(
@@ -520,8 +524,10 @@ fn pool_memory_follows_the_ports_taken() {
     }
     assert_eq!(pool.in_use_count(), 0);
     assert_eq!(pool.free_count(&zones), range.len());
+    // What an emptied list keeps: its header and room for 8 ports, so that a pool going
+    // between empty and a few ports does not allocate every time.
     assert!(
-        pool.heap_bytes() <= 16,
+        pool.heap_bytes() <= 32,
         "an empty pool keeps {} bytes",
         pool.heap_bytes()
     );
@@ -538,7 +544,7 @@ fn pool_memory_follows_the_ports_taken() {
     );
     assert_eq!(pool.aging_count(), 0);
     assert!(
-        pool.heap_bytes() <= 16,
+        pool.heap_bytes() <= 32,
         "nothing taken, yet {} bytes",
         pool.heap_bytes()
     );
