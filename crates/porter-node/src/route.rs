@@ -10,8 +10,10 @@
 //! JavaScript and not given back, and every connected descriptor on its way to
 //! JavaScript and not yet adopted by a socket. When the environment tears down (a worker
 //! that exits or is terminated), its cleanup hook closes every such descriptor and gives
-//! every such port back into aging, so none is lost. A closed route keeps its slot (and
-//! its pools) until its leases are back and no connect of it is in flight.
+//! every such port back into aging, so none is lost, and cancels every connect of the
+//! environment still waiting on the reactor (which then closes its socket and ages its
+//! port). A closed route keeps its slot (and its pools) until its leases are back and no
+//! connect of it is in flight.
 //!
 //! Plain functions with number arguments rather than methods of a class: a napi call with
 //! a class instance as argument costs about three times one with numbers.
@@ -23,7 +25,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
-use porter_core::connect::{self, Attempt, Connected, Progress};
+use porter_core::connect::{self, Attempt, CancellationToken, Connected, Progress};
 use porter_core::{Flow, LeaseId, Released, Route};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -147,6 +149,15 @@ thread_local! {
     /// Connected descriptors handed to JavaScript and not yet adopted, with their port.
     static IN_FLIGHT: RefCell<FxHashMap<i32, (Flow, u16)>> = RefCell::new(FxHashMap::default());
     static CLEANUP_HOOKED: Cell<bool> = const { Cell::new(false) };
+    /// Cancelled when this environment tears down: every connect of it waiting on the
+    /// reactor waits on this token (or on a child of it, see [`env_child_token`]).
+    static ENV_GONE: RefCell<CancellationToken> = RefCell::default();
+}
+
+/// A token cancelled by the caller or when this thread's environment tears down,
+/// whichever comes first (the `CancelToken` JavaScript gives a connect with a signal).
+pub(crate) fn env_child_token() -> CancellationToken {
+    ENV_GONE.with_borrow(CancellationToken::child_token)
 }
 
 fn with_routes<T>(f: impl FnOnce(&mut Table) -> Result<T>) -> Result<T> {
@@ -164,8 +175,12 @@ fn hook_cleanup(env: &Env) {
     }
 }
 
-/// The environment is going: close every descriptor not adopted, give every port back.
+/// The environment is going: cancel its connects still in flight on the reactor (each
+/// then closes its socket and gives its port back into aging, as any cancelled connect
+/// does; their promises are gone with the environment), close every descriptor not
+/// adopted, give every port back.
 fn teardown() {
+    ENV_GONE.with_borrow_mut(std::mem::take).cancel();
     let in_flight: Vec<(i32, (Flow, u16))> = IN_FLIGHT.with_borrow_mut(|m| m.drain().collect());
     for (fd, (flow, port)) in in_flight {
         // SAFETY: the descriptor was handed to JavaScript and never adopted (adoption
@@ -366,7 +381,6 @@ pub fn route_connect<'env>(
     let timeout = timeout_ms
         .filter(|t| t.is_finite() && *t >= 0.0)
         .map(|t| Duration::from_secs_f64(t / 1000.0));
-    let token = cancel.map(|c| c.inner.clone());
     let progress = with_routes(|t| {
         let state = t.open_route(route)?;
         let progress = state.route.start().map(Attempt::poll_now);
@@ -381,15 +395,19 @@ pub fn route_connect<'env>(
         pending_on: None,
     };
     let value = match progress {
-        Ok(Progress::Pending(attempt)) => env
-            .spawn_future(async move {
+        Ok(Progress::Pending(attempt)) => {
+            // A connect that waits is cancelled when its environment goes: through the
+            // caller's token (a child of the environment's), or the environment's own.
+            let token = cancel.map_or_else(|| ENV_GONE.with_borrow(Clone::clone), |c| c.inner.clone());
+            env.spawn_future(async move {
                 Ok(Handover {
-                    result: connect::finish(attempt, timeout, token).await,
+                    result: connect::finish(attempt, timeout, Some(token)).await,
                     pending_on: Some(route),
                 })
             })
             .map_err(internal)?
-            .raw(),
+            .raw()
+        }
         // SAFETY (both): the env of the current call, on its own thread.
         Ok(Progress::Done(result)) => unsafe { Handover::to_napi_value(env.raw(), now(result)) }.map_err(internal)?,
         Err(e) => unsafe { Handover::to_napi_value(env.raw(), now(Err(e))) }.map_err(internal)?,
