@@ -19,6 +19,8 @@
 //! a class instance as argument costs about three times one with numbers.
 
 use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use napi_derive::napi;
 use porter_core::connect::{self, Attempt, CancellationToken, Connected, Progress};
 use porter_core::{Flow, LeaseId, Released, Route};
 use rustc_hash::{FxHashMap, FxHashSet};
+use socket2::SockAddr;
 
 use crate::cancel::CancelToken;
 use crate::error::{coded, from_core, invalid_arg, NativeError, Result};
@@ -183,9 +186,12 @@ fn teardown() {
     ENV_GONE.with_borrow_mut(std::mem::take).cancel();
     let in_flight: Vec<(i32, (Flow, u16))> = IN_FLIGHT.with_borrow_mut(|m| m.drain().collect());
     for (fd, (flow, port)) in in_flight {
-        // SAFETY: the descriptor was handed to JavaScript and never adopted (adoption
-        // removes it from this table), so this table is its only owner.
-        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        if still_ours(fd, port, flow.key().remote_addr()) {
+            // SAFETY: the descriptor is still the connection porter handed over, and no
+            // socket took it (Node's teardown closed those before this hook ran), so
+            // this table is its only owner.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
         flow.release(port, true);
     }
     let table = ROUTES.with_borrow_mut(std::mem::take);
@@ -193,6 +199,30 @@ fn teardown() {
         state.release_all();
     }
     CLEANUP_HOOKED.set(false);
+}
+
+/// Whether descriptor `fd` is still the connection handed to JavaScript: a socket on local
+/// port `port` connected to `remote`. JavaScript adopts a descriptor only once its socket
+/// has it (or it was closed), so a descriptor still waiting may already belong to a socket
+/// that Node's teardown has closed since, and its number may have been reused by another
+/// thread: that one is not ours to close. (A connection the peer reset in that moment
+/// reads as not ours and stays open: a descriptor, never a port.)
+fn still_ours(fd: i32, port: u16, remote: SocketAddr) -> bool {
+    type NameCall = unsafe extern "C" fn(libc::c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int;
+    let name = |call: NameCall| {
+        // SAFETY: the kernel writes at most `len` bytes into the zeroed storage; the
+        // descriptor is only named (a closed one fails with EBADF).
+        let named = unsafe {
+            SockAddr::try_init(|storage, len| match call(fd, storage.cast(), len) {
+                0 => Ok(()),
+                _ => Err(io::Error::last_os_error()),
+            })
+        };
+        named.ok().and_then(|((), addr)| addr.as_socket())
+    };
+    let canonical = |a: SocketAddr| (a.ip().to_canonical(), a.port());
+    name(libc::getsockname).is_some_and(|local| local.port() == port)
+        && name(libc::getpeername).is_some_and(|peer| canonical(peer) == canonical(remote))
 }
 
 /// Opens a route in this environment's table; its id.
@@ -256,9 +286,9 @@ pub fn route_close(route: f64) -> Result<()> {
     })
 }
 
-/// JavaScript took over a connected descriptor (`fd`) and its lease: from here on the
-/// lease is in the route's ledger and the descriptor is JavaScript's to close. False if
-/// the descriptor was not waiting.
+/// JavaScript gave a connected descriptor (`fd`) its owner (a socket, or closed it) and
+/// took its lease: from here on the lease is in the route's ledger and the descriptor is
+/// JavaScript's. False if the descriptor was not waiting.
 #[napi(catch_unwind)]
 pub fn route_adopt(route: f64, handle: f64, fd: i32) -> Result<bool> {
     let id = lease_id(handle)?;
@@ -458,6 +488,27 @@ mod tests {
         state.ledger.remove(&lease.to_bits());
         table.settle(id);
         assert!(table.get(id).is_err());
+    }
+
+    #[test]
+    fn a_descriptor_is_ours_only_while_it_is_the_connection_handed_over() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let remote = listener.local_addr().unwrap();
+        let stream = std::net::TcpStream::connect(remote).unwrap();
+        let (fd, port) = (stream.as_raw_fd(), stream.local_addr().unwrap().port());
+        assert!(still_ours(fd, port, remote));
+        let mapped = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.to_ipv6_mapped().into(), remote.port());
+        assert!(
+            still_ours(fd, port, mapped),
+            "an IPv4-mapped destination is its IPv4 address"
+        );
+        assert!(!still_ours(fd, port.wrapping_add(1), remote), "another local port");
+        let elsewhere = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
+        assert!(!still_ours(fd, port, elsewhere), "another destination");
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        assert!(!still_ours(file.as_raw_fd(), port, remote), "not a socket");
+        assert!(!still_ours(-1, port, remote), "no descriptor");
     }
 
     /// What @porter/core does with a packed connection: `handle = v % 2^24`,

@@ -23,7 +23,7 @@ import {
 import { type Lease, PortLease } from './lease.js';
 import { type PorterOptions, type ResolvedOptions, resolveOptions, toNative } from './options.js';
 import { lookupOnce } from './resolve.js';
-import { closeWhenCollected, fast, type Route, RouteCache } from './routes.js';
+import { closeWhenCollected, fast, type NativeRoute, type Route, RouteCache } from './routes.js';
 import { socketFor } from './socket.js';
 import { afterCloses, countConnect } from './turn.js';
 import type {
@@ -50,6 +50,18 @@ import {
 
 /** Lease handles below this cross from routeConnect packed beside the descriptor. */
 const PACKED_HANDLE_LIMIT = 2 ** 24;
+
+/**
+ * Tells the core that a connected descriptor it handed over has its owner now (a socket,
+ * or closed) and that the lease is JavaScript's to release.
+ */
+function adopt(route: NativeRoute, handle: number, fd: number): void {
+  try {
+    fast.adopt(route, handle, fd);
+  } catch (thrown) {
+    throw fromThrown(thrown);
+  }
+}
 
 /** A connect's options, checked. */
 interface Checked {
@@ -204,27 +216,34 @@ export class Porter {
     } else {
       ({ fd, handle } = result);
     }
-    // From here the descriptor is ours to close and the lease ours to release.
-    callNative(() => fast.adopt(route.native, handle, fd));
+    // The core keeps the descriptor and the lease until they are adopted, which is done
+    // only once the descriptor has its owner (a socket, or closed): a thread that stops
+    // at any point in between (a worker terminated or exiting) loses neither, since its
+    // teardown closes what was not adopted and is still the connection, and gives back
+    // the port of everything not released.
     const local = route.locals[Math.floor(handle / 65536)] ?? route.anyLocal;
     const lease = new PortLease(route.native, handle, local, address, port);
     if (signal?.aborted) {
       // Aborted after the connect finished but before the socket was handed over.
       closeSync(fd);
+      adopt(route.native, handle, fd);
       lease.releaseAs(true);
       throw new AbortError(undefined, { cause: signal.reason });
     }
-    return this.#wrap(fd, lease, options);
+    return this.#wrap(fd, route.native, handle, lease, options);
   }
 
-  #wrap(fd: number, lease: PortLease, options: ConnectOptions): Socket {
+  #wrap(fd: number, route: NativeRoute, handle: number, lease: PortLease, options: ConnectOptions): Socket {
     let socket: Socket;
     try {
       socket = socketFor(fd, options.allowHalfOpen === true);
     } catch (err) {
+      // socketFor closed the descriptor.
+      adopt(route, handle, fd);
       lease.releaseAs(true);
       throw err;
     }
+    adopt(route, handle, fd);
     lease.follow(socket);
     if (options.noDelay) socket.setNoDelay(true);
     if (options.keepAlive) socket.setKeepAlive(true, options.keepAliveInitialDelay ?? 0);
