@@ -3,7 +3,9 @@
 # certificates), mosquitto (a real MQTT broker), prometheus (promtool and a real server),
 # iproute2 and util-linux (network namespaces), tmux (a real terminal for the CLI's live
 # view), perl-base (reads socket options back from the kernel; on every Debian system
-# already). Needs root when something is missing. Then actionlint
+# already), nftables (the fault suite drops packets inside its namespaces; looked for by
+# its full name, since under npm `nft` on the PATH is another program,
+# node_modules/.bin/nft). Needs root when something is missing. Then actionlint
 # (scripts/install-actionlint.sh).
 set -euo pipefail
 need=()
@@ -14,6 +16,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v nstat >/dev/null || need+=(iproute2)
 command -v tmux >/dev/null || need+=(tmux)
+[ -x /usr/sbin/nft ] || need+=(nftables)
 perl -MSocket -e 1 2>/dev/null || need+=(perl-base)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
