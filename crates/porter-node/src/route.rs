@@ -149,8 +149,8 @@ impl Table {
 thread_local! {
     /// This thread's environment's routes.
     static ROUTES: RefCell<Table> = RefCell::default();
-    /// Connected descriptors handed to JavaScript and not yet adopted, with their port.
-    static IN_FLIGHT: RefCell<FxHashMap<i32, (Flow, u16)>> = RefCell::new(FxHashMap::default());
+    /// Connected descriptors handed to JavaScript and not yet adopted.
+    static IN_FLIGHT: RefCell<FxHashMap<i32, InFlight>> = RefCell::new(FxHashMap::default());
     static CLEANUP_HOOKED: Cell<bool> = const { Cell::new(false) };
     /// Cancelled when this environment tears down: every connect of it waiting on the
     /// reactor waits on this token (or on a child of it, see [`env_child_token`]).
@@ -161,6 +161,17 @@ thread_local! {
 /// whichever comes first (the `CancelToken` JavaScript gives a connect with a signal).
 pub(crate) fn env_child_token() -> CancellationToken {
     ENV_GONE.with_borrow(CancellationToken::child_token)
+}
+
+/// A connected descriptor handed to JavaScript and not yet adopted.
+struct InFlight {
+    flow: Flow,
+    port: u16,
+    /// Whether it still counts as pending on its route: a connect that finished on the
+    /// reactor does until it is adopted, so that a route closed meanwhile keeps its slot
+    /// (and its ledger) for the adoption. One that finished at once is adopted before
+    /// JavaScript can close anything.
+    pending: bool,
 }
 
 fn with_routes<T>(f: impl FnOnce(&mut Table) -> Result<T>) -> Result<T> {
@@ -184,8 +195,8 @@ fn hook_cleanup(env: &Env) {
 /// adopted, give every port back.
 fn teardown() {
     ENV_GONE.with_borrow_mut(std::mem::take).cancel();
-    let in_flight: Vec<(i32, (Flow, u16))> = IN_FLIGHT.with_borrow_mut(|m| m.drain().collect());
-    for (fd, (flow, port)) in in_flight {
+    let in_flight: Vec<(i32, InFlight)> = IN_FLIGHT.with_borrow_mut(|m| m.drain().collect());
+    for (fd, InFlight { flow, port, .. }) in in_flight {
         if still_ours(fd, port, flow.key().remote_addr()) {
             // SAFETY: the descriptor is still the connection porter handed over, and no
             // socket took it (Node's teardown closed those before this hook ran), so
@@ -292,12 +303,16 @@ pub fn route_close(route: f64) -> Result<()> {
 #[napi(catch_unwind)]
 pub fn route_adopt(route: f64, handle: f64, fd: i32) -> Result<bool> {
     let id = lease_id(handle)?;
-    let waiting = IN_FLIGHT.with_borrow_mut(|m| m.remove(&fd)).is_some();
+    let Some(waiting) = IN_FLIGHT.with_borrow_mut(|m| m.remove(&fd)) else {
+        return Ok(false);
+    };
     with_routes(|t| {
-        if waiting {
-            t.get(route)?.ledger.insert(id.to_bits());
+        let state = t.get(route)?;
+        state.ledger.insert(id.to_bits());
+        if waiting.pending {
+            state.pending -= 1;
         }
-        Ok(waiting)
+        Ok(true)
     })
 }
 
@@ -332,7 +347,8 @@ fn pack(fd: i32, handle: u64) -> Option<f64> {
 /// the environment's in-flight table until JavaScript adopts it.
 struct Handover {
     result: porter_core::Result<Connected>,
-    /// The route, for a connect that was in flight (its count of pending connects).
+    /// The route, for a connect that was in flight on the reactor (its count of pending
+    /// connects, which a connection keeps until it is adopted).
     pending_on: Option<f64>,
 }
 
@@ -342,7 +358,7 @@ impl ToNapiValue for Handover {
     /// pool's, or the socket's own when the pool's is unspecified). Runs on the
     /// environment's own thread, which owns the route table.
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
-        if let Some(route) = value.pending_on {
+        if let (Some(route), Err(_)) = (value.pending_on, &value.result) {
             let _ = with_routes(|t| {
                 if let Ok(state) = t.get(route) {
                     state.pending -= 1;
@@ -367,7 +383,8 @@ impl ToNapiValue for Handover {
                 }
                 .to_bits();
                 let fd = socket.into_raw_fd();
-                IN_FLIGHT.with_borrow_mut(|m| m.insert(fd, (flow, port)));
+                let pending = value.pending_on.is_some();
+                IN_FLIGHT.with_borrow_mut(|m| m.insert(fd, InFlight { flow, port, pending }));
                 match pack(fd, handle) {
                     Some(packed) => unsafe { f64::to_napi_value(env, packed) },
                     None => unsafe {

@@ -372,8 +372,8 @@ export class Porter {
 
   /**
    * Gives the Porter's routes back: later `connect()` and `allocate()` throw
-   * ERR_PORTER_CLOSED; leases still open keep working until they are released, and the
-   * pools they hold are let go after. Idempotent. Inspection (`snapshot()`, `stats()`)
+   * ERR_PORTER_CLOSED; connects already started finish as usual, leases still open keep
+   * working until they are released, and the pools they hold are let go after. Idempotent. Inspection (`snapshot()`, `stats()`)
    * still answers.
    */
   close(): void {
