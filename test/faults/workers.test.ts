@@ -58,9 +58,10 @@ async function run(t: ExecutionContext, how: string, exitCode: number): Promise<
     t.true((r.seenFromMain ?? 0) >= 40, `${r.seenFromMain}`);
   }
   // Nothing in use once the workers are gone, and whatever was aging came back by its
-  // deadline (at most agingMs later).
+  // deadline. (Not asserted: that no deadline was more than agingMs away. The connects a
+  // teardown cancels are released on the core's threads, and one released while the
+  // snapshot was being taken is stamped later than the snapshot's clock reading.)
   t.is(r.gone.inUse.inUse, 0, 'ports still in use after the workers were gone');
-  t.true(r.gone.inUse.maxRemainingMs <= 200, `${r.gone.inUse.maxRemainingMs}`);
   t.like(r.gone.after, { inUse: 0, aging: 0 });
   t.is(r.releases, r.allocations, 'every port handed out was released exactly once');
   // Every descriptor a worker held is closed: the count is back where it started.
