@@ -4,7 +4,9 @@
 # postgresql and redis-server (real servers for pg and ioredis), iproute2 and util-linux
 # (network namespaces, runuser), tmux (a real terminal for the CLI's live
 # view), perl-base (reads socket options back from the kernel; on every Debian system
-# already). Needs root when something is missing. Then actionlint
+# already), nftables (the fault suite drops packets inside its namespaces; looked for by
+# its full name, since under npm `nft` on the PATH is another program,
+# node_modules/.bin/nft). Needs root when something is missing. Then actionlint
 # (scripts/install-actionlint.sh).
 set -euo pipefail
 need=()
@@ -18,6 +20,7 @@ command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(red
 command -v runuser >/dev/null || need+=(util-linux)
 command -v nstat >/dev/null || need+=(iproute2)
 command -v tmux >/dev/null || need+=(tmux)
+[ -x /usr/sbin/nft ] || need+=(nftables)
 perl -MSocket -e 1 2>/dev/null || need+=(perl-base)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

@@ -216,9 +216,9 @@ export interface RegistryOptions {
 }
 
 /**
- * JavaScript took over a connected descriptor (`fd`) and its lease: from here on the
- * lease is in the route's ledger and the descriptor is JavaScript's to close. False if
- * the descriptor was not waiting.
+ * JavaScript gave a connected descriptor (`fd`) its owner (a socket, or closed it) and
+ * took its lease: from here on the lease is in the route's ledger and the descriptor is
+ * JavaScript's. False if the descriptor was not waiting.
  */
 export declare function routeAdopt(route: number, handle: number, fd: number): boolean
 

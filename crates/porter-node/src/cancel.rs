@@ -1,4 +1,6 @@
-//! A cancellation token JavaScript fires when an AbortSignal aborts a connect.
+//! A cancellation token JavaScript fires when an AbortSignal aborts a connect. It also
+//! fires when the environment that made it tears down (a worker thread that goes), so a
+//! connect of a dead worker never waits on.
 
 use napi_derive::napi;
 use porter_core::connect::CancellationToken;
@@ -13,7 +15,7 @@ impl CancelToken {
     #[napi(constructor, catch_unwind)]
     pub fn new() -> Self {
         Self {
-            inner: CancellationToken::new(),
+            inner: crate::route::env_child_token(),
         }
     }
 

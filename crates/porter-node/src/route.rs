@@ -10,22 +10,27 @@
 //! JavaScript and not given back, and every connected descriptor on its way to
 //! JavaScript and not yet adopted by a socket. When the environment tears down (a worker
 //! that exits or is terminated), its cleanup hook closes every such descriptor and gives
-//! every such port back into aging, so none is lost. A closed route keeps its slot (and
-//! its pools) until its leases are back and no connect of it is in flight.
+//! every such port back into aging, so none is lost, and cancels every connect of the
+//! environment still waiting on the reactor (which then closes its socket and ages its
+//! port). A closed route keeps its slot (and its pools) until its leases are back and no
+//! connect of it is in flight.
 //!
 //! Plain functions with number arguments rather than methods of a class: a napi call with
 //! a class instance as argument costs about three times one with numbers.
 
 use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
-use porter_core::connect::{self, Attempt, Connected, Progress};
+use porter_core::connect::{self, Attempt, CancellationToken, Connected, Progress};
 use porter_core::{Flow, LeaseId, Released, Route};
 use rustc_hash::{FxHashMap, FxHashSet};
+use socket2::SockAddr;
 
 use crate::cancel::CancelToken;
 use crate::error::{coded, from_core, invalid_arg, NativeError, Result};
@@ -144,9 +149,29 @@ impl Table {
 thread_local! {
     /// This thread's environment's routes.
     static ROUTES: RefCell<Table> = RefCell::default();
-    /// Connected descriptors handed to JavaScript and not yet adopted, with their port.
-    static IN_FLIGHT: RefCell<FxHashMap<i32, (Flow, u16)>> = RefCell::new(FxHashMap::default());
+    /// Connected descriptors handed to JavaScript and not yet adopted.
+    static IN_FLIGHT: RefCell<FxHashMap<i32, InFlight>> = RefCell::new(FxHashMap::default());
     static CLEANUP_HOOKED: Cell<bool> = const { Cell::new(false) };
+    /// Cancelled when this environment tears down: every connect of it waiting on the
+    /// reactor waits on this token (or on a child of it, see [`env_child_token`]).
+    static ENV_GONE: RefCell<CancellationToken> = RefCell::default();
+}
+
+/// A token cancelled by the caller or when this thread's environment tears down,
+/// whichever comes first (the `CancelToken` JavaScript gives a connect with a signal).
+pub(crate) fn env_child_token() -> CancellationToken {
+    ENV_GONE.with_borrow(CancellationToken::child_token)
+}
+
+/// A connected descriptor handed to JavaScript and not yet adopted.
+struct InFlight {
+    flow: Flow,
+    port: u16,
+    /// Whether it still counts as pending on its route: a connect that finished on the
+    /// reactor does until it is adopted, so that a route closed meanwhile keeps its slot
+    /// (and its ledger) for the adoption. One that finished at once is adopted before
+    /// JavaScript can close anything.
+    pending: bool,
 }
 
 fn with_routes<T>(f: impl FnOnce(&mut Table) -> Result<T>) -> Result<T> {
@@ -164,13 +189,20 @@ fn hook_cleanup(env: &Env) {
     }
 }
 
-/// The environment is going: close every descriptor not adopted, give every port back.
+/// The environment is going: cancel its connects still in flight on the reactor (each
+/// then closes its socket and gives its port back into aging, as any cancelled connect
+/// does; their promises are gone with the environment), close every descriptor not
+/// adopted, give every port back.
 fn teardown() {
-    let in_flight: Vec<(i32, (Flow, u16))> = IN_FLIGHT.with_borrow_mut(|m| m.drain().collect());
-    for (fd, (flow, port)) in in_flight {
-        // SAFETY: the descriptor was handed to JavaScript and never adopted (adoption
-        // removes it from this table), so this table is its only owner.
-        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    ENV_GONE.with_borrow_mut(std::mem::take).cancel();
+    let in_flight: Vec<(i32, InFlight)> = IN_FLIGHT.with_borrow_mut(|m| m.drain().collect());
+    for (fd, InFlight { flow, port, .. }) in in_flight {
+        if still_ours(fd, port, flow.key().remote_addr()) {
+            // SAFETY: the descriptor is still the connection porter handed over, and no
+            // socket took it (Node's teardown closed those before this hook ran), so
+            // this table is its only owner.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
         flow.release(port, true);
     }
     let table = ROUTES.with_borrow_mut(std::mem::take);
@@ -178,6 +210,30 @@ fn teardown() {
         state.release_all();
     }
     CLEANUP_HOOKED.set(false);
+}
+
+/// Whether descriptor `fd` is still the connection handed to JavaScript: a socket on local
+/// port `port` connected to `remote`. JavaScript adopts a descriptor only once its socket
+/// has it (or it was closed), so a descriptor still waiting may already belong to a socket
+/// that Node's teardown has closed since, and its number may have been reused by another
+/// thread: that one is not ours to close. (A connection the peer reset in that moment
+/// reads as not ours and stays open: a descriptor, never a port.)
+fn still_ours(fd: i32, port: u16, remote: SocketAddr) -> bool {
+    type NameCall = unsafe extern "C" fn(libc::c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int;
+    let name = |call: NameCall| {
+        // SAFETY: the kernel writes at most `len` bytes into the zeroed storage; the
+        // descriptor is only named (a closed one fails with EBADF).
+        let named = unsafe {
+            SockAddr::try_init(|storage, len| match call(fd, storage.cast(), len) {
+                0 => Ok(()),
+                _ => Err(io::Error::last_os_error()),
+            })
+        };
+        named.ok().and_then(|((), addr)| addr.as_socket())
+    };
+    let canonical = |a: SocketAddr| (a.ip().to_canonical(), a.port());
+    name(libc::getsockname).is_some_and(|local| local.port() == port)
+        && name(libc::getpeername).is_some_and(|peer| canonical(peer) == canonical(remote))
 }
 
 /// Opens a route in this environment's table; its id.
@@ -241,18 +297,22 @@ pub fn route_close(route: f64) -> Result<()> {
     })
 }
 
-/// JavaScript took over a connected descriptor (`fd`) and its lease: from here on the
-/// lease is in the route's ledger and the descriptor is JavaScript's to close. False if
-/// the descriptor was not waiting.
+/// JavaScript gave a connected descriptor (`fd`) its owner (a socket, or closed it) and
+/// took its lease: from here on the lease is in the route's ledger and the descriptor is
+/// JavaScript's. False if the descriptor was not waiting.
 #[napi(catch_unwind)]
 pub fn route_adopt(route: f64, handle: f64, fd: i32) -> Result<bool> {
     let id = lease_id(handle)?;
-    let waiting = IN_FLIGHT.with_borrow_mut(|m| m.remove(&fd)).is_some();
+    let Some(waiting) = IN_FLIGHT.with_borrow_mut(|m| m.remove(&fd)) else {
+        return Ok(false);
+    };
     with_routes(|t| {
-        if waiting {
-            t.get(route)?.ledger.insert(id.to_bits());
+        let state = t.get(route)?;
+        state.ledger.insert(id.to_bits());
+        if waiting.pending {
+            state.pending -= 1;
         }
-        Ok(waiting)
+        Ok(true)
     })
 }
 
@@ -287,7 +347,8 @@ fn pack(fd: i32, handle: u64) -> Option<f64> {
 /// the environment's in-flight table until JavaScript adopts it.
 struct Handover {
     result: porter_core::Result<Connected>,
-    /// The route, for a connect that was in flight (its count of pending connects).
+    /// The route, for a connect that was in flight on the reactor (its count of pending
+    /// connects, which a connection keeps until it is adopted).
     pending_on: Option<f64>,
 }
 
@@ -297,7 +358,7 @@ impl ToNapiValue for Handover {
     /// pool's, or the socket's own when the pool's is unspecified). Runs on the
     /// environment's own thread, which owns the route table.
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
-        if let Some(route) = value.pending_on {
+        if let (Some(route), Err(_)) = (value.pending_on, &value.result) {
             let _ = with_routes(|t| {
                 if let Ok(state) = t.get(route) {
                     state.pending -= 1;
@@ -322,7 +383,8 @@ impl ToNapiValue for Handover {
                 }
                 .to_bits();
                 let fd = socket.into_raw_fd();
-                IN_FLIGHT.with_borrow_mut(|m| m.insert(fd, (flow, port)));
+                let pending = value.pending_on.is_some();
+                IN_FLIGHT.with_borrow_mut(|m| m.insert(fd, InFlight { flow, port, pending }));
                 match pack(fd, handle) {
                     Some(packed) => unsafe { f64::to_napi_value(env, packed) },
                     None => unsafe {
@@ -366,7 +428,6 @@ pub fn route_connect<'env>(
     let timeout = timeout_ms
         .filter(|t| t.is_finite() && *t >= 0.0)
         .map(|t| Duration::from_secs_f64(t / 1000.0));
-    let token = cancel.map(|c| c.inner.clone());
     let progress = with_routes(|t| {
         let state = t.open_route(route)?;
         let progress = state.route.start().map(Attempt::poll_now);
@@ -381,15 +442,19 @@ pub fn route_connect<'env>(
         pending_on: None,
     };
     let value = match progress {
-        Ok(Progress::Pending(attempt)) => env
-            .spawn_future(async move {
+        Ok(Progress::Pending(attempt)) => {
+            // A connect that waits is cancelled when its environment goes: through the
+            // caller's token (a child of the environment's), or the environment's own.
+            let token = cancel.map_or_else(|| ENV_GONE.with_borrow(Clone::clone), |c| c.inner.clone());
+            env.spawn_future(async move {
                 Ok(Handover {
-                    result: connect::finish(attempt, timeout, token).await,
+                    result: connect::finish(attempt, timeout, Some(token)).await,
                     pending_on: Some(route),
                 })
             })
             .map_err(internal)?
-            .raw(),
+            .raw()
+        }
         // SAFETY (both): the env of the current call, on its own thread.
         Ok(Progress::Done(result)) => unsafe { Handover::to_napi_value(env.raw(), now(result)) }.map_err(internal)?,
         Err(e) => unsafe { Handover::to_napi_value(env.raw(), now(Err(e))) }.map_err(internal)?,
@@ -440,6 +505,27 @@ mod tests {
         state.ledger.remove(&lease.to_bits());
         table.settle(id);
         assert!(table.get(id).is_err());
+    }
+
+    #[test]
+    fn a_descriptor_is_ours_only_while_it_is_the_connection_handed_over() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let remote = listener.local_addr().unwrap();
+        let stream = std::net::TcpStream::connect(remote).unwrap();
+        let (fd, port) = (stream.as_raw_fd(), stream.local_addr().unwrap().port());
+        assert!(still_ours(fd, port, remote));
+        let mapped = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.to_ipv6_mapped().into(), remote.port());
+        assert!(
+            still_ours(fd, port, mapped),
+            "an IPv4-mapped destination is its IPv4 address"
+        );
+        assert!(!still_ours(fd, port.wrapping_add(1), remote), "another local port");
+        let elsewhere = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
+        assert!(!still_ours(fd, port, elsewhere), "another destination");
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        assert!(!still_ours(file.as_raw_fd(), port, remote), "not a socket");
+        assert!(!still_ours(-1, port, remote), "no descriptor");
     }
 
     /// What @porter/core does with a packed connection: `handle = v % 2^24`,

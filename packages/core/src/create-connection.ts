@@ -85,6 +85,12 @@ class Cancellation implements DialSignal {
 export interface Dialed {
   fd: number;
   lease: PortLease;
+  /**
+   * Hands the descriptor over for good: to be called once it has its owner (a socket's
+   * handle has it, or it was closed), before the lease is released or followed. Until
+   * then the core owns it, and closes it if this thread stops.
+   */
+  adopt(): void;
 }
 
 /** A Porter's connect path (one per Porter). */
@@ -249,23 +255,26 @@ class PorterSocket extends Socket {
     return this;
   }
 
-  #connected({ fd, lease }: Dialed, noDelay: boolean, keepAlive: boolean, keepAliveInitialDelay: number): void {
+  #connected({ fd, lease, adopt }: Dialed, noDelay: boolean, keepAlive: boolean, keepAliveInitialDelay: number): void {
     this.#pending = undefined;
     const self = this as unknown as SocketInternals;
     const handle = self._handle;
     if (this.destroyed || handle === null) {
       // Destroyed while the connect finished: this side closes a connected socket.
       closeSync(fd);
+      adopt();
       lease.releaseAs(true);
       return;
     }
     const errno = handle.open(fd);
     if (errno !== 0) {
       closeSync(fd);
+      adopt();
       lease.releaseAs(true);
       this.destroy(openError(errno));
       return;
     }
+    adopt();
     lease.follow(this);
     // What Node's afterConnect does once a connect succeeded.
     self.connecting = false;

@@ -26,7 +26,7 @@ import {
 } from './errors.js';
 import { type Lease, PortLease } from './lease.js';
 import { type PorterOptions, type ResolvedOptions, resolveOptions, toNative } from './options.js';
-import { closeWhenCollected, fast, type Route, RouteCache } from './routes.js';
+import { closeWhenCollected, fast, type NativeRoute, type Route, RouteCache } from './routes.js';
 import { socketFor } from './socket.js';
 import { sourceAddress } from './source.js';
 import { afterCloses, countConnect } from './turn.js';
@@ -57,6 +57,18 @@ const clientSocketChannel = channel('net.client.socket');
 
 /** Lease handles below this cross from routeConnect packed beside the descriptor. */
 const PACKED_HANDLE_LIMIT = 2 ** 24;
+
+/**
+ * Tells the core that a connected descriptor it handed over has its owner now (a socket,
+ * or closed) and that the lease is JavaScript's to release.
+ */
+function adopt(route: NativeRoute, handle: number, fd: number): void {
+  try {
+    fast.adopt(route, handle, fd);
+  } catch (thrown) {
+    throw fromThrown(thrown);
+  }
+}
 
 /** A connect's options, checked. */
 interface Checked {
@@ -195,8 +207,7 @@ export class Porter {
       request.autoSelectFamily = options.autoSelectFamily;
       request.attemptTimeout = options.autoSelectFamilyAttemptTimeout;
     }
-    const { fd, lease } = await this.#dial(request);
-    return this.#wrap(fd, lease, options);
+    return this.#wrap(await this.#dial(request), options);
   }
 
   /**
@@ -247,6 +258,7 @@ export class Porter {
           if (signal?.aborted) {
             // Aborted after the connect finished but before the descriptor was handed over.
             closeSync(outcome.fd);
+            outcome.adopt();
             outcome.lease.releaseAs(true);
             throw new AbortError(undefined, { cause: signal.reason });
           }
@@ -296,10 +308,14 @@ export class Porter {
     } else {
       ({ fd, handle } = result);
     }
-    // From here the descriptor is ours to close and the lease ours to release.
-    callNative(() => fast.adopt(route.native, handle, fd));
+    // The core keeps the descriptor and the lease until they are adopted, which the caller
+    // does only once the descriptor has its owner (a socket's handle, or closed): a thread
+    // that stops at any point in between (a worker terminated or exiting) loses neither,
+    // since its teardown closes what was not adopted and is still the connection, and
+    // gives back the port of everything not released.
     const local = route.locals[Math.floor(handle / 65536)] ?? route.anyLocal;
-    return { fd, lease: new PortLease(route.native, handle, local, address, port) };
+    const lease = new PortLease(route.native, handle, local, address, port);
+    return { fd, lease, adopt: () => adopt(route.native, handle, fd) };
   }
 
   /**
@@ -315,14 +331,17 @@ export class Porter {
     return createConnectionOn((request) => this.#dial(request), args);
   }
 
-  #wrap(fd: number, lease: PortLease, options: ConnectOptions): Socket {
+  #wrap({ fd, lease, adopt }: Dialed, options: ConnectOptions): Socket {
     let socket: Socket;
     try {
       socket = socketFor(fd, options.allowHalfOpen === true);
     } catch (err) {
+      // socketFor closed the descriptor.
+      adopt();
       lease.releaseAs(true);
       throw err;
     }
+    adopt();
     lease.follow(socket);
     if (options.noDelay) socket.setNoDelay(true);
     if (options.keepAlive) socket.setKeepAlive(true, options.keepAliveInitialDelay ?? 0);
