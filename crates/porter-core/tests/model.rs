@@ -72,6 +72,7 @@ impl Harness {
             aging: Duration::from_micros(aging_us),
             retry_attempts: 0,
             kernel_fallback: false,
+            ..Config::default()
         };
         let registry = pool_registry(config, clock.clone());
         let flows = flow_keys(nflows).into_iter().map(|k| registry.flow(k)).collect();
@@ -389,6 +390,7 @@ fn registry(first: u16, last: u16, aging: Duration) -> (Arc<ManualClock>, Arc<Re
         aging,
         retry_attempts: 0,
         kernel_fallback: false,
+        ..Config::default()
     };
     (clock.clone(), pool_registry(config, clock))
 }

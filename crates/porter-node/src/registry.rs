@@ -58,6 +58,7 @@ fn config(options: &RegistryOptions) -> Result<Config> {
         aging: Duration::from_secs_f64(options.aging_ms / 1000.0),
         retry_attempts: options.retry_attempts,
         kernel_fallback: options.kernel_fallback,
+        socket_options: porter_core::SocketOptions::default(),
     })
 }
 
