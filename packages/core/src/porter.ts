@@ -28,6 +28,7 @@ import { type Lease, PortLease } from './lease.js';
 import { type PorterOptions, type ResolvedOptions, resolveOptions, toNative } from './options.js';
 import { closeWhenCollected, fast, type Route, RouteCache } from './routes.js';
 import { socketFor } from './socket.js';
+import { toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
 import { sourceAddress } from './source.js';
 import { afterCloses, countConnect } from './turn.js';
 import type {
@@ -67,6 +68,8 @@ interface Checked {
   localAddress: string | undefined;
   timeout: number | undefined;
   signal: AbortSignal | undefined;
+  /** The connect's own socket options, for the core (over the Porter's). */
+  socketOptions: native.NativeSocketOptions | undefined;
   options: ConnectOptions;
 }
 
@@ -156,12 +159,16 @@ export class Porter {
     if (options.autoSelectFamilyAttemptTimeout !== undefined) {
       validateInteger(options.autoSelectFamilyAttemptTimeout, 'options.autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1);
     }
+    const socketOptions =
+      options.socketOptions === undefined
+        ? undefined
+        : toNativeSocketOptions(validateSocketOptions(options.socketOptions, 'options.socketOptions'));
     const literal = isIP(host) === 0 ? host : canonicalIp(validateIp(host, 'options.host'));
     const hostFamily = isIP(literal);
     if (localAddress !== undefined && hostFamily !== 0 && isIP(localAddress) !== hostFamily) {
       throw invalidArgValue('options.localAddress', localAddress, `is not of the family of ${host}`);
     }
-    return { host: literal, hostFamily, port, family, localAddress, timeout, signal, options };
+    return { host: literal, hostFamily, port, family, localAddress, timeout, signal, socketOptions, options };
   }
 
   /**
@@ -195,8 +202,9 @@ export class Porter {
       request.autoSelectFamily = options.autoSelectFamily;
       request.attemptTimeout = options.autoSelectFamilyAttemptTimeout;
     }
-    const { fd, lease } = await this.#dial(request);
-    return this.#wrap(fd, lease, options);
+    if (c.socketOptions !== undefined) request.socketOptions = c.socketOptions;
+    const { fd, lease, keepAliveSet } = await this.#dial(request);
+    return this.#wrap(fd, lease, options, keepAliveSet);
   }
 
   /**
@@ -242,7 +250,7 @@ export class Porter {
         const byAttempt = !last && (remaining === undefined || plan.attemptTimeout < remaining);
         const limit = byAttempt ? plan.attemptTimeout : remaining;
         request.onAttempt?.(address, port, family);
-        const outcome = await this.#attempt(address, port, localAddress, limit, token);
+        const outcome = await this.#attempt(address, port, localAddress, limit, token, request.socketOptions);
         if (!('error' in outcome)) {
           if (signal?.aborted) {
             // Aborted after the connect finished but before the descriptor was handed over.
@@ -272,18 +280,22 @@ export class Porter {
     throw allFailed(errors);
   }
 
-  /** One native connect to `address`, as data: the descriptor and its lease, or the error. */
+  /**
+   * One native connect to `address`, with the connect's own socket options over the
+   * Porter's, as data: the descriptor and its lease, or the error.
+   */
   async #attempt(
     address: string,
     port: number,
     localAddress: string | undefined,
     limit: number | undefined,
     token: native.CancelToken | undefined,
+    own: native.NativeSocketOptions | undefined,
   ): Promise<Dialed | { error: native.NativeError }> {
     this.#assertOpen();
     const route = this.#route(address, port, localAddress);
     // Settled at once when the connect is already over (usual on loopback), else a promise.
-    const pending = callNative(() => native.routeConnect(route.native, limit, token));
+    const pending = callNative(() => native.routeConnect(route.native, limit, token, own));
     const result = pending instanceof Promise ? await pending : pending;
     let fd: number;
     let handle: number;
@@ -299,7 +311,11 @@ export class Porter {
     // From here the descriptor is ours to close and the lease ours to release.
     callNative(() => fast.adopt(route.native, handle, fd));
     const local = route.locals[Math.floor(handle / 65536)] ?? route.anyLocal;
-    return { fd, lease: new PortLease(route.native, handle, local, address, port) };
+    // socketOptions.keepAlive (the connect's or the Porter's), which the core set, wins over
+    // net's keepAlive options: their setKeepAlive() would overwrite TCP_KEEPIDLE.
+    const lingerZero = own?.lingerZeroOnClose ?? this.#options.socketOptions.lingerZeroOnClose ?? false;
+    const keepAliveSet = own?.keepAlive !== undefined || this.#options.socketOptions.keepAlive !== undefined;
+    return { fd, lease: new PortLease(route.native, handle, local, address, port, lingerZero), keepAliveSet };
   }
 
   /**
@@ -315,7 +331,7 @@ export class Porter {
     return createConnectionOn((request) => this.#dial(request), args);
   }
 
-  #wrap(fd: number, lease: PortLease, options: ConnectOptions): Socket {
+  #wrap(fd: number, lease: PortLease, options: ConnectOptions, keepAliveSet: boolean): Socket {
     let socket: Socket;
     try {
       socket = socketFor(fd, options.allowHalfOpen === true);
@@ -325,7 +341,7 @@ export class Porter {
     }
     lease.follow(socket);
     if (options.noDelay) socket.setNoDelay(true);
-    if (options.keepAlive) socket.setKeepAlive(true, options.keepAliveInitialDelay ?? 0);
+    if (options.keepAlive && !keepAliveSet) socket.setKeepAlive(true, options.keepAliveInitialDelay ?? 0);
     // As net's: an abort after the connect destroys the socket (with an AbortError).
     if (options.signal !== undefined) addAbortSignal(options.signal, socket);
     if (clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
