@@ -2,9 +2,10 @@
 # Installs the Debian packages the tests use when they are missing: openssl (test
 # certificates), mosquitto (a real MQTT broker), prometheus (promtool and a real server),
 # postgresql and redis-server (real servers for pg and ioredis), iproute2 and util-linux
-# (network namespaces, runuser), tmux (a real terminal for the CLI's live
-# view), perl-base (reads socket options back from the kernel; on every Debian system
-# already). Needs root when something is missing. Then actionlint
+# (network namespaces, veth pairs, policy routing; runuser, setpriv and nsenter), nftables
+# (drops a peer's packets inside a test's namespace), tmux (a real terminal for the CLI's
+# live view), perl-base (reads socket options back from the kernel; on every Debian
+# system already). Needs root when something is missing. Then actionlint
 # (scripts/install-actionlint.sh).
 set -euo pipefail
 need=()
@@ -16,6 +17,9 @@ command -v unshare >/dev/null || need+=(util-linux)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 command -v runuser >/dev/null || need+=(util-linux)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v nsenter >/dev/null || need+=(util-linux)
+command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need+=(nftables)
 command -v nstat >/dev/null || need+=(iproute2)
 command -v tmux >/dev/null || need+=(tmux)
 perl -MSocket -e 1 2>/dev/null || need+=(perl-base)
@@ -24,6 +28,7 @@ if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then echo "run as root, or install: ${need[*]}" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # (util-linux may be asked for more than once: apt-get takes it once.)
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # The Debian packages start their services; the tests start their own instances.
   for svc in mosquitto prometheus postgresql redis-server; do

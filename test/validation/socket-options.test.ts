@@ -5,7 +5,7 @@
 import { type ConnectOptions, Porter, type PorterOptions } from '@porter/core';
 import { connect as tlsConnect } from '@porter/tls';
 import test from 'ava';
-import { findFreePortBlock } from '../helpers/servers.js';
+import { findFreePortBlock } from '../helpers/ports.js';
 
 type Code = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
 const classOf = (code: Code): typeof TypeError | typeof RangeError =>
