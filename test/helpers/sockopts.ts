@@ -95,8 +95,11 @@ for my $o (@opts) {
 }
 `;
 
-/** Reads back every option `socketOptions` sets from the kernel, for a socket of `family`. */
-export async function porterSocketOptions(socket: Socket, family: 4 | 6): Promise<PorterSocketOptions> {
+/**
+ * Reads back every option `socketOptions` sets from the kernel, for a socket of `family`
+ * (or a descriptor of this process, a worker thread's socket's say).
+ */
+export async function porterSocketOptions(socket: Socket | number, family: 4 | 6): Promise<PorterSocketOptions> {
   const r = await run('perl', ['-e', READ_ALL, String(family)], {
     stdio: ['ignore', 'pipe', 'pipe', socket],
     timeoutMs: 30_000,
