@@ -103,17 +103,17 @@ pub struct SocketOptions {
     /// `SO_MARK` (Linux 2.6.25): the mark of every packet, for policy routing and
     /// netfilter; needs `CAP_NET_ADMIN`. Zero: no mark.
     pub mark: Option<u32>,
-    /// `SO_BINDTODEVICE`: the device packets leave by (and the only one they are taken
-    /// from). Empty: no device.
+    /// `SO_BINDTODEVICE` (Linux 2.0.30; without `CAP_NET_RAW` since 5.7): the device
+    /// packets leave by (and the only one they are taken from). Empty: no device.
     pub bind_to_device: Option<ShortName>,
-    /// `IP_TOS` (IPv4) or `IPV6_TCLASS` (IPv6, Linux 2.6.14): the DS field of every packet.
+    /// `IP_TOS` (IPv4) or `IPV6_TCLASS` (IPv6, Linux 2.6): the DS field of every packet.
     /// The kernel keeps the two low bits (ECN) for itself on TCP sockets, so they must be
     /// zero.
     pub tos: Option<u8>,
     /// `IP_FREEBIND` (IPv4, Linux 2.4) or `IPV6_FREEBIND` (IPv6, Linux 4.15): bind to an
     /// address that is not (yet) the host's.
     pub freebind: Option<bool>,
-    /// `IP_TRANSPARENT` (IPv4, Linux 2.6.28) or `IPV6_TRANSPARENT` (IPv6, Linux 2.6.37):
+    /// `IP_TRANSPARENT` (IPv4, Linux 2.6.24) or `IPV6_TRANSPARENT` (IPv6, Linux 2.6.37):
     /// bind to and send from any address, for transparent proxies; needs `CAP_NET_ADMIN`.
     pub transparent: Option<bool>,
     /// `SO_LINGER` with a zero timeout: closing the socket aborts the connection (RST)
