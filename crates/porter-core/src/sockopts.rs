@@ -1,5 +1,5 @@
 //! Socket options Node cannot set: set on every socket porter connects, after it is taken
-//! (from the [`reserve`](crate::reserve) or made on the spot) and before `bind` and
+//! (from the socket [`reserve`](crate::reserve) or made on the spot) and before `bind` and
 //! `connect`, the one moment some of them can be set at all.
 //!
 //! [`SocketOptions`] holds what a registry sets on all its sockets ([`crate::Config`]) and
