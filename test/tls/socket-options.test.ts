@@ -4,6 +4,7 @@
  * connect's own together; lingerZeroOnClose frees the port at once when the TLS socket is
  * destroyed; an option the kernel refuses rejects as it does for TCP.
  */
+import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Porter } from '@porter/core';
@@ -64,12 +65,15 @@ withPerl('createConnection(): socketOptions reach the TCP socket too', async (t)
   const server = await startTlsServer({ cert: certs.server.cert, key: certs.server.key });
   t.teardown(() => server.close());
   const porter = new Porter({ agingMs: 60_000 });
-  const socket = await new Promise<TLSSocket>((resolve, reject) => {
-    createConnection(
-      { host: '127.0.0.1', port: server.port, ca: certs.ca, porter, socketOptions: { userTimeoutMs: 4_000 } },
-      (err, s) => (err ? reject(err) : resolve(s as TLSSocket)),
-    );
+  // tls.connect's contract: the TLS socket at once, 'secureConnect' once connected.
+  const socket = createConnection({
+    host: '127.0.0.1',
+    port: server.port,
+    ca: certs.ca,
+    porter,
+    socketOptions: { userTimeoutMs: 4_000 },
   });
+  await once(socket, 'secureConnect');
   t.like(await porterSocketOptions(tcpUnder(socket), 4), { userTimeoutMs: 4_000, linger: { on: false } });
   // Without SO_LINGER zero, destroy() closes this side first: the port ages.
   const port = socket.localPort as number;
