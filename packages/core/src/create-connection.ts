@@ -90,11 +90,6 @@ class Cancellation implements DialSignal {
 export interface Dialed {
   fd: number;
   lease: PortLease;
-  /**
-   * socketOptions.keepAlive (the connect's or the Porter's) is in force: the core set
-   * keep-alive, and net's keepAlive options must not overwrite it.
-   */
-  keepAliveSet: boolean;
 }
 
 /** A Porter's connect path (one per Porter). */
@@ -265,12 +260,7 @@ class PorterSocket extends Socket {
     return this;
   }
 
-  #connected(
-    { fd, lease, keepAliveSet }: Dialed,
-    noDelay: boolean,
-    keepAlive: boolean,
-    keepAliveInitialDelay: number,
-  ): void {
+  #connected({ fd, lease }: Dialed, noDelay: boolean, keepAlive: boolean, keepAliveInitialDelay: number): void {
     this.#pending = undefined;
     const self = this as unknown as SocketInternals;
     const handle = self._handle;
@@ -294,7 +284,7 @@ class PorterSocket extends Socket {
     self._unrefTimer();
     if (noDelay) this.setNoDelay(true);
     // socketOptions.keepAlive, which the core set, wins over net's keepAlive options.
-    if (keepAlive && !keepAliveSet) this.setKeepAlive(true, keepAliveInitialDelay);
+    if (keepAlive && !lease.keepAliveFromSocketOptions) this.setKeepAlive(true, keepAliveInitialDelay);
     this.emit('connect');
     this.emit('ready');
     if (!this.isPaused()) this.read(0);

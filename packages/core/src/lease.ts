@@ -62,6 +62,12 @@ export class PortLease implements Lease {
   #reset = false;
   /** The socket has SO_LINGER zero: closing it resets the connection. */
   readonly #lingerZero: boolean;
+  /**
+   * The socket's keep-alive comes from `socketOptions.keepAlive` (the core set it before
+   * the connect): porter's packages leave it alone rather than call setKeepAlive(), which
+   * would overwrite TCP_KEEPIDLE (and, with Node's libuv, TCP_KEEPINTVL and TCP_KEEPCNT).
+   */
+  readonly keepAliveFromSocketOptions: boolean;
   /** The peer's FIN came after this side's end(): the kernel holds a TIME_WAIT already. */
   #finAfterOurs = false;
   /** The socket's own resetAndDestroy when it had one (null: the prototype's). */
@@ -71,8 +77,9 @@ export class PortLease implements Lease {
   readonly remotePort: number;
 
   /**
-   * @param lingerZero the socket it will follow has SO_LINGER zero (`lingerZeroOnClose`):
-   *   closing it leaves no TIME_WAIT.
+   * @param socket what `socketOptions` (the connect's over the Porter's) set on the socket
+   *   the lease will follow: SO_LINGER zero (`lingerZeroOnClose`: closing it leaves no
+   *   TIME_WAIT), and keep-alive.
    */
   constructor(
     route: NativeRoute,
@@ -80,10 +87,11 @@ export class PortLease implements Lease {
     localAddress: string,
     remoteAddress: string,
     remotePort: number,
-    lingerZero = false,
+    socket: { lingerZero: boolean; keepAlive: boolean } = { lingerZero: false, keepAlive: false },
   ) {
     this.#route = route;
-    this.#lingerZero = lingerZero;
+    this.#lingerZero = socket.lingerZero;
+    this.keepAliveFromSocketOptions = socket.keepAlive;
     this.#handle = handle;
     this.#localAddress = localAddress;
     this.localPort = handle % 65536;

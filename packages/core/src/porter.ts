@@ -203,8 +203,8 @@ export class Porter {
       request.attemptTimeout = options.autoSelectFamilyAttemptTimeout;
     }
     if (c.socketOptions !== undefined) request.socketOptions = c.socketOptions;
-    const { fd, lease, keepAliveSet } = await this.#dial(request);
-    return this.#wrap(fd, lease, options, keepAliveSet);
+    const { fd, lease } = await this.#dial(request);
+    return this.#wrap(fd, lease, options);
   }
 
   /**
@@ -311,11 +311,13 @@ export class Porter {
     // From here the descriptor is ours to close and the lease ours to release.
     callNative(() => fast.adopt(route.native, handle, fd));
     const local = route.locals[Math.floor(handle / 65536)] ?? route.anyLocal;
-    // socketOptions.keepAlive (the connect's or the Porter's), which the core set, wins over
-    // net's keepAlive options: their setKeepAlive() would overwrite TCP_KEEPIDLE.
-    const lingerZero = own?.lingerZeroOnClose ?? this.#options.socketOptions.lingerZeroOnClose ?? false;
-    const keepAliveSet = own?.keepAlive !== undefined || this.#options.socketOptions.keepAlive !== undefined;
-    return { fd, lease: new PortLease(route.native, handle, local, address, port, lingerZero), keepAliveSet };
+    // What the connect's own socket options over the Porter's set, for the lease.
+    const ours = this.#options.socketOptions;
+    const socket = {
+      lingerZero: own?.lingerZeroOnClose ?? ours.lingerZeroOnClose ?? false,
+      keepAlive: own?.keepAlive !== undefined || ours.keepAlive !== undefined,
+    };
+    return { fd, lease: new PortLease(route.native, handle, local, address, port, socket) };
   }
 
   /**
@@ -331,7 +333,7 @@ export class Porter {
     return createConnectionOn((request) => this.#dial(request), args);
   }
 
-  #wrap(fd: number, lease: PortLease, options: ConnectOptions, keepAliveSet: boolean): Socket {
+  #wrap(fd: number, lease: PortLease, options: ConnectOptions): Socket {
     let socket: Socket;
     try {
       socket = socketFor(fd, options.allowHalfOpen === true);
@@ -341,7 +343,10 @@ export class Porter {
     }
     lease.follow(socket);
     if (options.noDelay) socket.setNoDelay(true);
-    if (options.keepAlive && !keepAliveSet) socket.setKeepAlive(true, options.keepAliveInitialDelay ?? 0);
+    // socketOptions.keepAlive, which the core set, wins over net's keepAlive options.
+    if (options.keepAlive && !lease.keepAliveFromSocketOptions) {
+      socket.setKeepAlive(true, options.keepAliveInitialDelay ?? 0);
+    }
     // As net's: an abort after the connect destroys the socket (with an AbortError).
     if (options.signal !== undefined) addAbortSignal(options.signal, socket);
     if (clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
