@@ -61,8 +61,8 @@ export class Agent extends HttpAgent {
   }
 
   /**
-   * Node's, but a socket whose keep-alive came from `socketOptions.keepAlive` keeps it
-   * (see {@link keepSocketAliveAsConfigured}).
+   * Node's, but a socket whose keep-alive came from `socketOptions.keepAlive` keeps it:
+   * Node's would overwrite it with `setKeepAlive(true, keepAliveMsecs)`.
    */
   override keepSocketAlive(socket: Duplex): boolean {
     return keepSocketAliveAsConfigured(socket, (s) => super.keepSocketAlive(s) as unknown as boolean);
