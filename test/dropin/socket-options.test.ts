@@ -13,12 +13,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Agent as HttpAgent, leaseOf, Porter, type SocketOptions } from '@porter/core';
 import { type ConnectorRequest, connector, Agent as HttpsAgent } from '@porter/tls';
 import test from 'ava';
+import { type Certs, makeCerts } from '../helpers/certs.mjs';
+import { inUse, portState } from '../helpers/pools.js';
+import { findFreePortBlock } from '../helpers/ports.js';
 import { testIf } from '../helpers/requirements.js';
-import { findFreePortBlock } from '../helpers/servers.js';
 import { porterSocketOptions, sockoptReaderMissing } from '../helpers/sockopts.js';
-import { type Certs, makeCerts } from '../tls/helpers/certs.js';
-import { inUse, isFree } from '../tls/helpers/pools.js';
-import { eventually } from './helpers/services.js';
+import { eventually } from '../helpers/wait.js';
 
 let certs: Certs;
 test.before(() => {
@@ -82,7 +82,7 @@ withPerl(
     socket.destroy();
     await closed;
     t.deepEqual(inUse(porter), []);
-    t.true(isFree(porter, port, local), 'no TIME_WAIT: free at once, not aging');
+    t.is(portState(porter.snapshot(), '127.0.0.1', port, local), 'free', 'no TIME_WAIT: free at once, not aging');
   },
 );
 
