@@ -2,11 +2,12 @@
 # Installs the Debian packages the tests use when they are missing: openssl (test
 # certificates), mosquitto (a real MQTT broker), prometheus (promtool and a real server),
 # postgresql and redis-server (real servers for pg and ioredis), iproute2 and util-linux
-# (network namespaces, runuser), tmux (a real terminal for the CLI's live
-# view), perl-base (reads socket options back from the kernel; on every Debian system
-# already), nftables (the fault suite drops packets inside its namespaces; looked for by
-# its full name, since under npm `nft` on the PATH is another program,
-# node_modules/.bin/nft). Needs root when something is missing. Then actionlint
+# (network namespaces, veth pairs, policy routing; runuser, setpriv and nsenter), tmux (a
+# real terminal for the CLI's live view), perl-base (reads socket options back from the
+# kernel; on every Debian system already), nftables (the fault suite and the socket option
+# tests drop packets inside their namespaces; looked for by its full name, since under npm
+# `nft` on the PATH is another program, node_modules/.bin/nft). Needs root when something
+# is missing. Then actionlint
 # (scripts/install-actionlint.sh).
 set -euo pipefail
 need=()
@@ -18,6 +19,8 @@ command -v unshare >/dev/null || need+=(util-linux)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 command -v runuser >/dev/null || need+=(util-linux)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v nsenter >/dev/null || need+=(util-linux)
 command -v nstat >/dev/null || need+=(iproute2)
 command -v tmux >/dev/null || need+=(tmux)
 [ -x /usr/sbin/nft ] || need+=(nftables)
@@ -27,6 +30,7 @@ if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then echo "run as root, or install: ${need[*]}" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # (util-linux may be asked for more than once: apt-get takes it once.)
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # The Debian packages start their services; the tests start their own instances.
   for svc in mosquitto prometheus postgresql redis-server; do

@@ -142,6 +142,30 @@ export interface NativeError {
   port?: number
   localAddress?: string
   localPort?: number
+  /** The socket option the kernel refused (`SO_MARK`, ...), for `syscall: 'setsockopt'`. */
+  option?: string
+}
+
+/** TCP keep-alive as JavaScript gives it: `enabled: false` for `keepAlive: false`. */
+export interface NativeKeepAlive {
+  enabled: boolean
+  idleMs?: number
+  intervalMs?: number
+  count?: number
+}
+
+/** `socketOptions` as JavaScript gives them; a field left out is not given. */
+export interface NativeSocketOptions {
+  userTimeoutMs?: number
+  keepAlive?: NativeKeepAlive
+  mark?: number
+  bindToDevice?: string
+  tos?: number
+  freebind?: boolean
+  transparent?: boolean
+  lingerZeroOnClose?: boolean
+  fastOpen?: boolean
+  congestion?: string
 }
 
 export interface NativeStats {
@@ -213,6 +237,8 @@ export interface RegistryOptions {
   retryAttempts: number
   kernelFallback: boolean
   localAddresses?: Array<string>
+  /** Set on every socket the registry connects. */
+  socketOptions?: NativeSocketOptions
 }
 
 /**
@@ -237,12 +263,13 @@ export declare function routeAllocate(route: number): number
 export declare function routeClose(route: number): void
 
 /**
- * Connects. Settles at once when the connect is already over (usual on loopback), else
- * returns a promise. Either way the value is a connection (`fd * 2^24 + handle`, or a
- * `Connection` for a handle too large to pack) or a `ConnectFailure`. The caller owes a
- * `routeAdopt` for a connection.
+ * Connects, with `socketOptions` (if given) over the registry's, field by field.
+ * Settles at once when the connect is already over (usual on loopback), else returns a
+ * promise. Either way the value is a connection (`fd * 2^24 + handle`, or a `Connection`
+ * for a handle too large to pack) or a `ConnectFailure`. The caller owes a `routeAdopt`
+ * for a connection.
  */
-export declare function routeConnect(route: number, timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null): number | Connection | ConnectFailure | Promise<number | Connection | ConnectFailure>
+export declare function routeConnect(route: number, timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null, socketOptions?: NativeSocketOptions | undefined | null): number | Connection | ConnectFailure | Promise<number | Connection | ConnectFailure>
 
 /** Whether a lease's port is aging now. */
 export declare function routeIsAging(route: number, handle: number): boolean

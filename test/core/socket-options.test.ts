@@ -162,3 +162,27 @@ test('hints reach the resolver as net.connect passes them', async (t) => {
   ]);
   t.is(sockets[0]?.remoteAddress, '127.0.0.1');
 });
+
+withKernel("socketOptions.keepAlive wins over net's keepAlive options (setKeepAlive would overwrite it)", async (t) => {
+  const servers = await startServers();
+  const sockets = closeAtTeardown(t, servers);
+  const port = servers.ports[0] as number;
+  const [first, last] = await findFreePortBlock(3);
+  const porter = new Porter({
+    portRange: [first, first + 1],
+    kernelFallback: false,
+    socketOptions: { keepAlive: { idleMs: 21_000 } },
+  });
+  const both = await porter.connect({ host: '127.0.0.1', port, keepAlive: true, keepAliveInitialDelay: 5_000 });
+  sockets.push(both);
+  t.deepEqual(await kernelSocketOptions(both), { noDelay: false, keepAlive: true, keepAliveIdleSeconds: 21 });
+  // The connect's own socketOptions.keepAlive: false wins too.
+  const off = await porter.connect({ host: '127.0.0.1', port, keepAlive: true, socketOptions: { keepAlive: false } });
+  sockets.push(off);
+  t.false((await kernelSocketOptions(off)).keepAlive);
+  // Without socketOptions.keepAlive anywhere, net's options apply as before.
+  const plain = new Porter({ portRange: [last, last], kernelFallback: false });
+  const netOnly = await plain.connect({ host: '127.0.0.1', port, keepAlive: true, keepAliveInitialDelay: 5_000 });
+  sockets.push(netOnly);
+  t.like(await kernelSocketOptions(netOnly), { keepAlive: true, keepAliveIdleSeconds: 5 });
+});

@@ -26,6 +26,9 @@ import { run } from './run.mjs';
  *   own); the host's otherwise.
  * @property {boolean} [echo] Also copy the script's stderr to this process's as it comes.
  * @property {(child: import('node:child_process').ChildProcess) => void} [onSpawn]
+ * @property {string[]} [prefix] A command node runs under, inside the namespace once it
+ *   is set up (`['setpriv', '--bounding-set=-net_admin', ...]` to run without a
+ *   capability).
  */
 
 /** @type {Map<string, string | undefined>} */
@@ -90,8 +93,9 @@ export async function runInNetns(script, args = [], options = {}) {
   const nodeArgs = options.nodeArgs ?? (script.endsWith('.ts') ? ['--import', 'tsx'] : []);
   const shell = `${setup.join(' && ')} && exec "$0" "$@"`;
   const unshare = options.hosts === undefined ? '-n' : '-mn';
+  const command = [...(options.prefix ?? []), process.execPath, ...nodeArgs, script, ...args];
   try {
-    return await run('unshare', [unshare, '--', 'sh', '-c', shell, process.execPath, ...nodeArgs, script, ...args], {
+    return await run('unshare', [unshare, '--', 'sh', '-c', shell, ...command], {
       env: options.env ?? process.env,
       timeoutMs: options.timeoutMs ?? 60_000,
       echo: options.echo,

@@ -5,9 +5,7 @@
  * (`CI=true`, set by .ci/run, which installs everything) it is declared as a test that
  * fails and names what is missing.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 
 /** Whether this run is CI's, where every requirement is installed. */
@@ -32,34 +30,8 @@ export function testIf(missing: string | undefined, options: { serial?: boolean 
   return (title, implementation) => skip(`${title} [skipped: ${missing}]`, implementation);
 }
 
-/** Why `command` cannot run here (`args` checks it works), or undefined if it can. */
-export function commandMissing(command: string, args: string[] = ['--version']): string | undefined {
-  const r = spawnSync(command, args, { stdio: 'ignore', timeout: 30_000 });
-  if (r.error !== undefined) return `${command}: ${r.error.message}`;
-  return r.status === 0 ? undefined : `${command} ${args.join(' ')} exited ${r.status ?? r.signal}`;
-}
-
-/** Where `program` is (on the PATH, in /usr/sbin or /usr/bin, or in `extra`), or undefined. */
-export function which(program: string, extra: string[] = []): string | undefined {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', ...extra]) {
-    const path = join(dir, program);
-    if (dir !== '' && existsSync(path)) return path;
-  }
-  return undefined;
-}
-
-/**
- * Why some of `programs` (name to where it is, from {@link which}) cannot be used here,
- * or undefined if every one is there.
- */
-export function programsMissing(programs: Record<string, string | undefined>): string | undefined {
-  const absent = Object.entries(programs)
-    .filter(([, path]) => path === undefined)
-    .map(([name]) => name);
-  return absent.length === 0
-    ? undefined
-    : `not installed: ${absent.join(', ')} (scripts/setup-system.sh installs them)`;
-}
+// What programs are here: in programs.ts (which fixtures use too), and here with the rest.
+export { commandMissing, programsMissing, which } from './programs.js';
 
 /** Why ::1 cannot be used here (no IPv6 loopback address), or undefined if it can. */
 export function ipv6LoopbackMissing(): string | undefined {

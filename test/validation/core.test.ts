@@ -531,6 +531,7 @@ test('new Porter: good options are accepted and normalised', (t) => {
     retry: { attempts: 2 },
     kernelFallback: false,
     localAddresses: ['127.0.0.2', '::1'],
+    socketOptions: {},
   });
   t.deepEqual(new Porter().options.portRange, [1024, 65535]);
   t.is(new Porter().options.agingMs, 30_000);

@@ -1,8 +1,9 @@
-//! How a registry hands out ports.
+//! How a registry hands out ports, and the options of the sockets it connects.
 
 use std::time::Duration;
 
 use crate::range::PortRange;
+use crate::sockopts::SocketOptions;
 use crate::zones::Mode;
 
 /// Collisions retried on another port by default in [`Mode::Hybrid`]: enough that a
@@ -13,7 +14,7 @@ use crate::zones::Mode;
 /// more than nine bind/connect pairs before the kernel picks.
 pub const HYBRID_RETRIES: u32 = 8;
 
-/// How a registry hands out ports.
+/// How a registry hands out ports, and the options of the sockets it connects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     /// The ports every pool draws from.
@@ -26,6 +27,9 @@ pub struct Config {
     pub retry_attempts: u32,
     /// Whether the kernel picks a port outside the range when the range has none left.
     pub kernel_fallback: bool,
+    /// Set on every socket it connects, before bind and connect (a connect may override
+    /// them field by field).
+    pub socket_options: SocketOptions,
 }
 
 impl Config {
@@ -48,6 +52,7 @@ impl Default for Config {
             aging: Duration::from_secs(30),
             retry_attempts: HYBRID_RETRIES,
             kernel_fallback: true,
+            socket_options: SocketOptions::default(),
         }
     }
 }

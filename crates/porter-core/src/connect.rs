@@ -2,7 +2,8 @@
 //!
 //! [`start`] runs on the caller's thread and never waits on the network: it takes a port
 //! and a non-blocking, close-on-exec socket with `SO_REUSEADDR` (from the [`reserve`](crate::reserve),
-//! made ahead on a helper thread, or made there and then), binds it and calls
+//! made ahead on a helper thread, or made there and then), sets the
+//! [`SocketOptions`] of the registry and of the connect on it, binds it and calls
 //! `connect`, trying other ports on `EADDRINUSE` / `EADDRNOTAVAIL` as the retry policy
 //! allows; then it lets the kernel pick within porter's range where the
 //! [`Zones`](crate::Zones) say so, and anywhere in its ephemeral range as the fallback. [`finish`] waits
@@ -20,10 +21,12 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 pub use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::flow::{Flow, Lease};
 use crate::range::PortRange;
 use crate::reserve::Reserve;
+use crate::sockopts::SocketOptions;
 use crate::sys;
 
 /// A socket whose `connect` has been issued, holding its port.
@@ -73,6 +76,14 @@ fn new_socket(remote: SocketAddr) -> io::Result<Socket> {
     Reserve::global().take(Domain::for_address(remote))
 }
 
+/// Sets `options` on a socket for `remote` before bind and connect; a refusal is the
+/// connect's error, naming the option.
+fn set_options(socket: &Socket, options: &SocketOptions, remote: SocketAddr) -> Result<()> {
+    options
+        .apply(socket, remote.is_ipv6())
+        .map_err(|(option, source)| Error::SocketOption { option, source, remote })
+}
+
 fn is_collision(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EADDRINUSE) | Some(libc::EADDRNOTAVAIL))
 }
@@ -93,7 +104,7 @@ enum Step {
 }
 
 /// Binds a port porter chose and connects.
-fn try_port(lease: Lease, flow_index: usize, remote: SocketAddr, started: Instant) -> Step {
+fn try_port(lease: Lease, flow_index: usize, remote: SocketAddr, options: &SocketOptions, started: Instant) -> Step {
     let local = lease.local_addr();
     let sys_err = |source, syscall, bound: bool| Error::Sys {
         source,
@@ -108,6 +119,11 @@ fn try_port(lease: Lease, flow_index: usize, remote: SocketAddr, started: Instan
             return Step::Failed(sys_err(e, "socket", false));
         }
     };
+    if let Err(e) = set_options(&socket, options, remote) {
+        // Nothing was bound or sent: the port comes back at once.
+        lease.release(false);
+        return Step::Failed(e);
+    }
     if let Err(e) = socket.bind(&SockAddr::from(local)) {
         // EADDRINUSE: something holds the port on this address without SO_REUSEADDR (a
         // listener, usually): pass over it on this address for a while, age it here.
@@ -170,6 +186,7 @@ fn kernel_choice(
     flow: &Flow,
     flow_index: usize,
     remote: SocketAddr,
+    options: &SocketOptions,
     started: Instant,
     window: Option<PortRange>,
 ) -> KernelStep {
@@ -185,6 +202,10 @@ fn kernel_choice(
         Ok(s) => s,
         Err(e) => return KernelStep::Failed(sys_err(e, "socket")),
     };
+    // Before the kernel picks a port: a refusal leaves nothing to give back.
+    if let Err(e) = set_options(&socket, options, remote) {
+        return KernelStep::Failed(e);
+    }
     let bind = !local_ip.is_unspecified();
     if bind {
         if let Err(e) = sys::set_bind_address_no_port(&socket, true) {
@@ -229,15 +250,17 @@ fn kernel_choice(
 /// or, where there is none or it is full, to other ports of porter's own as the
 /// configuration allows); then the kernel's choice within its window of porter's range,
 /// on each local address in turn; then, with the kernel fallback on, the kernel's choice
-/// anywhere in its ephemeral range. Never blocks. `flows` must be non-empty and share one
-/// registry and one remote address.
+/// anywhere in its ephemeral range. Every socket gets the registry's
+/// [`SocketOptions`] before bind and connect. Never blocks. `flows` must be non-empty and
+/// share one registry and one remote address.
 pub fn start(flows: &[Flow], remote: SocketAddr) -> Result<Attempt> {
-    start_from(flows, 0, remote)
+    start_from(flows, 0, remote, None)
 }
 
 /// [`start`], looking for ports porter binds itself from the flow at `from` on (the
-/// caller knows the flows before it have none free).
-pub fn start_from(flows: &[Flow], from: usize, remote: SocketAddr) -> Result<Attempt> {
+/// caller knows the flows before it have none free), with `options` (if any) overriding
+/// the registry's socket options field by field for this connect.
+pub fn start_from(flows: &[Flow], from: usize, remote: SocketAddr, options: Option<&SocketOptions>) -> Result<Attempt> {
     let started = Instant::now();
     let Some(first) = flows.first() else {
         return Err(Error::Io {
@@ -246,20 +269,40 @@ pub fn start_from(flows: &[Flow], from: usize, remote: SocketAddr) -> Result<Att
         });
     };
     let registry = first.registry();
-    let result = choose(flows, from, first, remote, started);
+    // Bad values are the caller's error, not a failed connect: not counted.
+    let options = effective_options(registry.config(), options)?;
+    let result = choose(flows, from, first, remote, &options, started);
     if let Err(e) = &result {
         registry.stats.connect_error(e.code());
     }
     result
 }
 
-fn choose(flows: &[Flow], from: usize, first: &Flow, remote: SocketAddr, started: Instant) -> Result<Attempt> {
+/// The registry's socket options, with a connect's own over them (checked).
+fn effective_options(config: &Config, options: Option<&SocketOptions>) -> Result<SocketOptions> {
+    match options {
+        None => Ok(config.socket_options),
+        Some(options) => {
+            options.check()?;
+            Ok(config.socket_options.overlay(options))
+        }
+    }
+}
+
+fn choose(
+    flows: &[Flow],
+    from: usize,
+    first: &Flow,
+    remote: SocketAddr,
+    options: &SocketOptions,
+    started: Instant,
+) -> Result<Attempt> {
     let registry = first.registry();
-    let config = *registry.config();
+    let config = registry.config();
     let zones = registry.zones();
     let kernel_window = zones.kernel_window();
     let fallback = config.kernel_fallback && zones.fallback_differs();
-    let collision = match explicit(flows, from, remote, started, config.retry_attempts) {
+    let collision = match explicit(flows, from, remote, options, started, config.retry_attempts) {
         Explicit::Started(attempt) => return Ok(attempt),
         Explicit::Failed(e) => return Err(e),
         Explicit::Collided(e) => Some(e),
@@ -279,7 +322,7 @@ fn choose(flows: &[Flow], from: usize, first: &Flow, remote: SocketAddr, started
             if flow.kernel_window_full() {
                 continue;
             }
-            match kernel_choice(flow, index, remote, started, narrowed) {
+            match kernel_choice(flow, index, remote, options, started, narrowed) {
                 KernelStep::Started(attempt) => {
                     registry.stats.kernel_picks.fetch_add(1, Ordering::Relaxed);
                     return Ok(attempt);
@@ -290,7 +333,7 @@ fn choose(flows: &[Flow], from: usize, first: &Flow, remote: SocketAddr, started
         }
     }
     if fallback {
-        return match kernel_choice(first, 0, remote, started, None) {
+        return match kernel_choice(first, 0, remote, options, started, None) {
             KernelStep::Started(attempt) => {
                 registry.stats.kernel_fallbacks.fetch_add(1, Ordering::Relaxed);
                 Ok(attempt)
@@ -318,13 +361,20 @@ enum Explicit {
 /// for at a random place ([`Flow::scatter`]); the connect moves on to the kernel's window
 /// at once when the flow has one with room (the kernel's own search never collides), and
 /// otherwise tries up to `retries` more ports of porter's own.
-fn explicit(flows: &[Flow], from: usize, remote: SocketAddr, started: Instant, retries: u32) -> Explicit {
+fn explicit(
+    flows: &[Flow],
+    from: usize,
+    remote: SocketAddr,
+    options: &SocketOptions,
+    started: Instant,
+    retries: u32,
+) -> Explicit {
     let registry = flows[0].registry();
     let has_window = registry.zones().kernel_window().is_some();
     let mut retries_left = retries;
     for (index, flow) in flows.iter().enumerate().skip(from) {
         while let Some(port) = flow.allocate_port() {
-            match try_port(Lease::new(flow.clone(), port), index, remote, started) {
+            match try_port(Lease::new(flow.clone(), port), index, remote, options, started) {
                 Step::Started(attempt) => return Explicit::Started(attempt),
                 Step::Failed(e) => return Explicit::Failed(e),
                 Step::Collision(e) => {

@@ -61,6 +61,22 @@ pub enum Error {
         /// Why the kernel fallback failed, when it was tried.
         fallback: Option<io::Error>,
     },
+    /// A socket option outside what the kernel takes (see [`crate::SocketOptions::check`]).
+    InvalidSocketOption {
+        /// The option, as JavaScript names it (`keepAlive.idleMs`, ...).
+        option: &'static str,
+        /// What it must be.
+        reason: &'static str,
+    },
+    /// The kernel refused a socket option (`setsockopt`), before any bind or connect.
+    SocketOption {
+        /// The option, as the kernel names it (`SO_MARK`, ...).
+        option: &'static str,
+        /// The system's error.
+        source: io::Error,
+        /// The destination.
+        remote: SocketAddr,
+    },
     /// A system call failed.
     Sys {
         /// The system's error.
@@ -96,11 +112,15 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidRange { .. } | Error::InvalidPartition { .. } => "ERR_OUT_OF_RANGE",
-            Error::FamilyMismatch { .. } | Error::UnknownLease { .. } => "ERR_INVALID_ARG_VALUE",
+            Error::FamilyMismatch { .. } | Error::UnknownLease { .. } | Error::InvalidSocketOption { .. } => {
+                "ERR_INVALID_ARG_VALUE"
+            }
             Error::GlobalConfigured => "ERR_PORTER_DEFAULT_CONFIGURED",
             Error::ModeUnsupported { .. } => "ERR_PORTER_MODE_UNSUPPORTED",
             Error::Exhausted { .. } => "ERR_PORTER_EXHAUSTED",
-            Error::Sys { source, .. } | Error::Io { source, .. } => errno_name(source.raw_os_error()),
+            Error::Sys { source, .. } | Error::Io { source, .. } | Error::SocketOption { source, .. } => {
+                errno_name(source.raw_os_error())
+            }
             Error::TimedOut { .. } => "ETIMEDOUT",
             Error::Cancelled => "ABORT_ERR",
         }
@@ -109,7 +129,9 @@ impl Error {
     /// The system's errno, for system errors (and `ETIMEDOUT` for timeouts).
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Sys { source, .. } | Error::Io { source, .. } => source.raw_os_error(),
+            Error::Sys { source, .. } | Error::Io { source, .. } | Error::SocketOption { source, .. } => {
+                source.raw_os_error()
+            }
             Error::TimedOut { .. } => Some(libc::ETIMEDOUT),
             _ => None,
         }
@@ -119,7 +141,16 @@ impl Error {
     pub fn syscall(&self) -> Option<&'static str> {
         match self {
             Error::Sys { syscall, .. } | Error::Io { syscall, .. } => Some(syscall),
+            Error::SocketOption { .. } => Some("setsockopt"),
             Error::TimedOut { .. } => Some("connect"),
+            _ => None,
+        }
+    }
+
+    /// The socket option the kernel refused, for [`Error::SocketOption`].
+    pub fn option(&self) -> Option<&'static str> {
+        match self {
+            Error::SocketOption { option, .. } => Some(option),
             _ => None,
         }
     }
@@ -136,6 +167,7 @@ impl Error {
     pub fn remote(&self) -> Option<SocketAddr> {
         match self {
             Error::Sys { remote, .. }
+            | Error::SocketOption { remote, .. }
             | Error::TimedOut { remote, .. }
             | Error::Exhausted { remote, .. }
             | Error::FamilyMismatch { remote, .. } => Some(*remote),
@@ -192,6 +224,10 @@ impl fmt::Display for Error {
                     None => Ok(()),
                 }
             }
+            Error::InvalidSocketOption { option, reason } => write!(f, "socketOptions.{option} {reason}"),
+            Error::SocketOption { option, source, remote } => {
+                write!(f, "setsockopt {option} {} {remote}: {source}", self.code())
+            }
             Error::Sys {
                 source,
                 syscall,
@@ -214,7 +250,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Sys { source, .. } | Error::Io { source, .. } => Some(source),
+            Error::Sys { source, .. } | Error::Io { source, .. } | Error::SocketOption { source, .. } => Some(source),
             Error::Exhausted { fallback: Some(e), .. } => Some(e),
             _ => None,
         }

@@ -12,7 +12,8 @@
 //!   safe from every thread, which drops pools that hold nothing;
 //! - [`Route`]: one destination and its flows (one per source address), what callers
 //!   keep per destination;
-//! - [`connect`]: sockets bound to leased ports, connected without blocking;
+//! - [`connect`]: sockets bound to leased ports, connected without blocking, with the
+//!   [`SocketOptions`] set before bind and connect;
 //! - [`reserve`]: sockets made ahead of need on a helper thread, for `connect`.
 #![deny(missing_docs)]
 
@@ -31,6 +32,7 @@ mod range;
 mod registry;
 pub mod reserve;
 mod route;
+mod sockopts;
 mod stats;
 mod sys;
 mod trim;
@@ -48,5 +50,8 @@ pub use pool::{Marked, Pool, Released};
 pub use range::PortRange;
 pub use registry::Registry;
 pub use route::{LeaseId, Route};
+pub use sockopts::{
+    KeepAlive, ShortName, SocketOptions, KEEPALIVE_COUNT_MAX, KEEPALIVE_SECS_MAX, NAME_MAX, USER_TIMEOUT_MAX,
+};
 pub use stats::{StatsSnapshot, DURATION_BUCKETS};
 pub use zones::{KernelWindow, Mode, Zones};

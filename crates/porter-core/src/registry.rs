@@ -175,7 +175,8 @@ fn seed() -> u64 {
 
 impl Registry {
     /// A registry with the real monotonic clock, on this host's settings (read now, see
-    /// [`HostPorts::read`]). Fails when the mode cannot work here ([`Zones::check`]).
+    /// [`HostPorts::read`]). Fails when the mode cannot work here ([`Zones::check`]) or a
+    /// socket option is out of what the kernel takes ([`crate::SocketOptions::check`]).
     pub fn new(config: Config) -> Result<Arc<Self>> {
         Self::with_clock(config, MonotonicClock::new())
     }
@@ -191,13 +192,15 @@ impl Registry {
         Self::with_host(config, HostPorts::read(), local_addresses, MonotonicClock::new())
     }
 
-    /// A registry for a host with the settings `host` (read or given by hand).
+    /// A registry for a host with the settings `host` (read or given by hand). Fails as
+    /// [`Registry::new`] does.
     pub fn with_host(
         config: Config,
         host: HostPorts,
         local_addresses: Vec<IpAddr>,
         clock: impl Clock,
     ) -> Result<Arc<Self>> {
+        config.socket_options.check()?;
         let registry = Self::build(config, host, local_addresses, clock);
         registry.zones.check()?;
         Ok(registry)

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::flow::{Flow, FlowKey};
 use crate::pool::Released;
 use crate::registry::Registry;
+use crate::sockopts::SocketOptions;
 
 /// A port taken through a route: the position of its flow in the route, and the port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -208,8 +209,14 @@ impl Route {
 
     /// Starts a connect to the destination (see [`connect::start`]).
     pub fn start(&self) -> Result<Attempt> {
+        self.start_with(None)
+    }
+
+    /// [`Route::start`], with `options` (if any) overriding the registry's socket options
+    /// field by field for this connect.
+    pub fn start_with(&self, options: Option<&SocketOptions>) -> Result<Attempt> {
         let from = self.first_candidate();
-        let attempt = connect::start_from(&self.flows, from, self.remote)?;
+        let attempt = connect::start_from(&self.flows, from, self.remote, options)?;
         self.passed(from, attempt.flow_index());
         Ok(attempt)
     }

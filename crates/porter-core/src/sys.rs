@@ -40,6 +40,54 @@ fn set_ip_option<T>(socket: &Socket, name: libc::c_int, value: T) -> io::Result<
     }
 }
 
+/// `setsockopt(fd, IPPROTO_TCP, name, &value)` for an `int` option.
+fn set_tcp_int(socket: &Socket, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: a valid fd, a pointer to an int that lives across the call, and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `TCP_FASTOPEN_CONNECT` (Linux 4.11): `connect` asks for a Fast Open cookie, or, with a
+/// cookie from an earlier connection to the same server, returns at once without sending
+/// the SYN, which then leaves with the first data written. socket2 0.6 has no setter.
+pub(crate) fn set_fastopen_connect(socket: &Socket, on: bool) -> io::Result<()> {
+    set_tcp_int(socket, libc::TCP_FASTOPEN_CONNECT, on.into())
+}
+
+/// Whether `TCP_FASTOPEN_CONNECT` is set (getsockopt).
+#[cfg(test)]
+pub(crate) fn fastopen_connect(socket: &Socket) -> io::Result<bool> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a valid fd, a pointer to an int to fill and its size, both live across the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_FASTOPEN_CONNECT,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(value != 0)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// `IP_BIND_ADDRESS_NO_PORT` (Linux 4.2): `bind(addr, 0)` chooses no port; `connect`
 /// chooses one later knowing the destination, so the kernel can share a port between
 /// destinations (its 4-tuple-aware search) instead of burning one per socket.

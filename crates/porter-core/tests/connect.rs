@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use porter_core::connect::{connect, CancellationToken, Connected};
-use porter_core::{Config, Error, Flow, FlowKey, ManualClock, Mode, PortRange, Registry, Released};
+use porter_core::{Config, Error, Flow, FlowKey, ManualClock, Mode, PortRange, Registry, Released, SocketOptions};
 use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -68,6 +68,7 @@ fn config(first: u16, last: u16, retry_attempts: u32, kernel_fallback: bool) -> 
         aging: AGING,
         retry_attempts,
         kernel_fallback,
+        socket_options: SocketOptions::default(),
     }
 }
 

@@ -20,6 +20,7 @@ fn registry(aging: Duration) -> (Arc<ManualClock>, Arc<Registry>) {
         aging,
         retry_attempts: 0,
         kernel_fallback: false,
+        ..Config::default()
     };
     let host = HostPorts::new(PortRange::LINUX_EPHEMERAL, vec![], KernelFeatures::probe());
     (clock.clone(), Registry::with_host(config, host, vec![], clock).unwrap())
@@ -152,6 +153,7 @@ fn a_route_hands_out_from_its_first_source_address_with_a_port() {
         aging: Duration::from_millis(5),
         retry_attempts: 0,
         kernel_fallback: false,
+        ..Config::default()
     };
     let host = HostPorts::new(PortRange::LINUX_EPHEMERAL, vec![], KernelFeatures::probe());
     let reg = Registry::with_host(config, host, vec![], clock.clone()).unwrap();

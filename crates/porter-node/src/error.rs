@@ -37,6 +37,8 @@ pub struct NativeError {
     pub port: Option<u32>,
     pub local_address: Option<String>,
     pub local_port: Option<u32>,
+    /// The socket option the kernel refused (`SO_MARK`, ...), for `syscall: 'setsockopt'`.
+    pub option: Option<String>,
 }
 
 impl From<&porter_core::Error> for NativeError {
@@ -52,6 +54,7 @@ impl From<&porter_core::Error> for NativeError {
             port: remote.map(|a| a.port().into()),
             local_address: local.map(|a| a.ip().to_string()),
             local_port: local.map(|a| a.port().into()),
+            option: e.option().map(str::to_owned),
         }
     }
 }
@@ -100,6 +103,28 @@ mod tests {
         assert_eq!(n.port, Some(443));
         assert_eq!((n.local_address, n.local_port), (None, None));
         assert_eq!(n.message, e.to_string());
+    }
+
+    #[test]
+    fn a_refused_socket_option_names_the_option_and_no_local_address() {
+        let e = porter_core::Error::SocketOption {
+            option: "SO_MARK",
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+            remote: remote(),
+        };
+        let n = NativeError::from(&e);
+        assert_eq!((n.code.as_str(), n.errno), ("EPERM", Some(libc::EPERM)));
+        assert_eq!(
+            (n.syscall.as_deref(), n.option.as_deref()),
+            (Some("setsockopt"), Some("SO_MARK"))
+        );
+        assert_eq!((n.address.as_deref(), n.port), (Some("10.1.4.148"), Some(8883)));
+        assert_eq!((n.local_address, n.local_port), (None, None), "nothing was bound");
+        assert!(
+            n.message.starts_with("setsockopt SO_MARK EPERM 10.1.4.148:8883"),
+            "{}",
+            n.message
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod fast;
 mod inspect;
 mod registry;
 mod route;
+mod sockopts;
 
 use napi_derive::napi;
 
@@ -83,7 +84,7 @@ pub fn panic_for_test(message: String) {
 #[cfg(test)]
 mod tests {
     /// The binding's sources, read at compile time.
-    const SOURCES: [(&str, &str); 7] = [
+    const SOURCES: [(&str, &str); 8] = [
         ("lib.rs", include_str!("lib.rs")),
         ("cancel.rs", include_str!("cancel.rs")),
         ("convert.rs", include_str!("convert.rs")),
@@ -91,6 +92,7 @@ mod tests {
         ("inspect.rs", include_str!("inspect.rs")),
         ("registry.rs", include_str!("registry.rs")),
         ("route.rs", include_str!("route.rs")),
+        ("sockopts.rs", include_str!("sockopts.rs")),
     ];
 
     /// Every `#[napi ...]` attribute on a function (an exported function, constructor,

@@ -11,6 +11,7 @@ use crate::convert::{self, interval, Interval};
 use crate::error::{from_core, invalid_arg, Result};
 use crate::inspect::{NativeStats, PoolCountsInfo, PoolInfo, PoolSummaryInfo};
 use crate::route;
+use crate::sockopts::{self, NativeSocketOptions};
 
 /// What V8 is told a registry costs beyond its JavaScript object (its shards, counters and
 /// zones), so that dropped Porters are collected before their native memory piles up.
@@ -26,6 +27,8 @@ pub struct RegistryOptions {
     pub retry_attempts: u32,
     pub kernel_fallback: bool,
     pub local_addresses: Option<Vec<String>>,
+    /// Set on every socket the registry connects.
+    pub socket_options: Option<NativeSocketOptions>,
 }
 
 /// How a registry's range is split between porter and the kernel.
@@ -58,6 +61,12 @@ fn config(options: &RegistryOptions) -> Result<Config> {
         aging: Duration::from_secs_f64(options.aging_ms / 1000.0),
         retry_attempts: options.retry_attempts,
         kernel_fallback: options.kernel_fallback,
+        socket_options: options
+            .socket_options
+            .as_ref()
+            .map(sockopts::to_core)
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 
@@ -124,6 +133,7 @@ impl Registry {
             retry_attempts: config.retry_attempts,
             kernel_fallback: config.kernel_fallback,
             local_addresses: Some(self.inner.local_addresses().iter().map(ToString::to_string).collect()),
+            socket_options: Some(sockopts::from_core(&config.socket_options)),
         }
     }
 

@@ -34,6 +34,7 @@ use socket2::SockAddr;
 
 use crate::cancel::CancelToken;
 use crate::error::{coded, from_core, invalid_arg, NativeError, Result};
+use crate::sockopts::{self, NativeSocketOptions};
 
 /// A route and what its environment holds through it.
 struct RouteState {
@@ -410,10 +411,11 @@ impl ToNapiValue for Handover {
     }
 }
 
-/// Connects. Settles at once when the connect is already over (usual on loopback), else
-/// returns a promise. Either way the value is a connection (`fd * 2^24 + handle`, or a
-/// `Connection` for a handle too large to pack) or a `ConnectFailure`. The caller owes a
-/// `routeAdopt` for a connection.
+/// Connects, with `socketOptions` (if given) over the registry's, field by field.
+/// Settles at once when the connect is already over (usual on loopback), else returns a
+/// promise. Either way the value is a connection (`fd * 2^24 + handle`, or a `Connection`
+/// for a handle too large to pack) or a `ConnectFailure`. The caller owes a `routeAdopt`
+/// for a connection.
 #[napi(
     catch_unwind,
     ts_return_type = "number | Connection | ConnectFailure | Promise<number | Connection | ConnectFailure>"
@@ -423,14 +425,16 @@ pub fn route_connect<'env>(
     route: f64,
     timeout_ms: Option<f64>,
     cancel: Option<&CancelToken>,
+    socket_options: Option<NativeSocketOptions>,
 ) -> Result<Unknown<'env>> {
     hook_cleanup(env);
+    let own = socket_options.as_ref().map(sockopts::to_core).transpose()?;
     let timeout = timeout_ms
         .filter(|t| t.is_finite() && *t >= 0.0)
         .map(|t| Duration::from_secs_f64(t / 1000.0));
     let progress = with_routes(|t| {
         let state = t.open_route(route)?;
-        let progress = state.route.start().map(Attempt::poll_now);
+        let progress = state.route.start_with(own.as_ref()).map(Attempt::poll_now);
         if matches!(progress, Ok(Progress::Pending(_))) {
             state.pending += 1;
         }

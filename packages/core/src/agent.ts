@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { CreateConnectionOptions } from './create-connection.js';
 import { defaultPorter } from './default.js';
 import { invalidArgType } from './errors.js';
+import { portLeaseOf } from './lease.js';
 import type { Porter } from './porter.js';
 import { validateObject } from './validate.js';
 
@@ -57,5 +58,39 @@ export class Agent extends HttpAgent {
     _callback?: (err: Error | null, stream: Duplex) => void,
   ): Socket {
     return this.porter.createConnection(options as CreateConnectionOptions);
+  }
+
+  /**
+   * Node's, but a socket whose keep-alive came from `socketOptions.keepAlive` keeps it:
+   * Node's would overwrite it with `setKeepAlive(true, keepAliveMsecs)`.
+   */
+  override keepSocketAlive(socket: Duplex): boolean {
+    return keepSocketAliveAsConfigured(socket, (s) => super.keepSocketAlive(s) as unknown as boolean);
+  }
+}
+
+/** setKeepAlive that leaves the socket as it is. */
+function keepAsIs(this: Socket): Socket {
+  return this;
+}
+
+/**
+ * Agent#keepSocketAlive for porter's sockets. Node's calls `socket.setKeepAlive(true,
+ * keepAliveMsecs)` on every socket it keeps for reuse, which overwrites TCP_KEEPIDLE (and
+ * TCP_KEEPINTVL and TCP_KEEPCNT, with Node's libuv): on a socket whose keep-alive came
+ * from `socketOptions.keepAlive`, that one call leaves the socket as it is, and the rest
+ * of Node's method (unref, the idle timeout, the server's Keep-Alive hint) runs
+ * unchanged. For the Agents of @porter/core and @porter/tls.
+ */
+export function keepSocketAliveAsConfigured(socket: Duplex, keep: (socket: Duplex) => boolean): boolean {
+  const s = socket as Socket;
+  if (portLeaseOf(s)?.keepAliveFromSocketOptions !== true) return keep(socket);
+  const own = Object.hasOwn(s, 'setKeepAlive') ? s.setKeepAlive : undefined;
+  s.setKeepAlive = keepAsIs;
+  try {
+    return keep(socket);
+  } finally {
+    // Assigned back rather than deleted (a delete makes the socket a slow dictionary-mode object).
+    s.setKeepAlive = own ?? (Object.getPrototypeOf(s) as Socket).setKeepAlive;
   }
 }

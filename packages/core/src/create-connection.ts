@@ -18,11 +18,14 @@ import { channel } from 'node:diagnostics_channel';
 import { closeSync } from 'node:fs';
 import { isIP, type LookupFunction, type NetConnectOpts, Socket, type TcpNetConnectOpts } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import type { NativeSocketOptions } from '@porter/native';
 import { canonicalIp } from './address.js';
 import type { DialSignal } from './deadline.js';
 import { AbortError, invalidArgType, invalidArgValue, PorterError } from './errors.js';
 import type { PortLease } from './lease.js';
 import { type TcpHandle, tcpHandle } from './socket.js';
+import { toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
+import type { SocketOptions } from './types.js';
 import {
   missingArg,
   validateBoolean,
@@ -55,6 +58,8 @@ export interface DialRequest {
   onAttemptTimeout?: (address: string, port: number, family: number) => void;
   /** Told of the resolution of a host name, as net.Socket's 'lookup' event is. */
   onLookup?: (err: Error | null, address: string | undefined, family: number | undefined, host: string) => void;
+  /** The connect's own socket options, validated, over the Porter's. */
+  socketOptions?: NativeSocketOptions | undefined;
 }
 
 /**
@@ -100,12 +105,15 @@ export type Dial = (request: DialRequest) => Promise<Dialed>;
  * The options of `net.createConnection` that make sense here: `host`, `port`,
  * `localAddress`, `family`, `hints`, `lookup`, `noDelay`, `keepAlive`,
  * `keepAliveInitialDelay`, `allowHalfOpen`, `timeout` (the idle timeout, as in net),
- * `signal`, `onread`, `highWaterMark`. `localPort` is porter's to choose; `path` and `fd`
- * are not TCP connects porter can make: each is refused with ERR_INVALID_ARG_VALUE.
+ * `signal`, `onread`, `highWaterMark`, and porter's `socketOptions`. `localPort` is
+ * porter's to choose; `path` and `fd` are not TCP connects porter can make: each is
+ * refused with ERR_INVALID_ARG_VALUE.
  */
 export interface CreateConnectionOptions extends Omit<TcpNetConnectOpts, 'port'> {
   /** The remote port; a numeric string is read as a number, as net does. */
   port: number | string;
+  /** Socket options for this connect, over the Porter's field by field (see SocketOptions). */
+  socketOptions?: SocketOptions | undefined;
   /** The socket's buffer sizes, as net.Socket takes them. */
   highWaterMark?: number | undefined;
   readableHighWaterMark?: number | undefined;
@@ -142,6 +150,8 @@ interface Target {
   host: string;
   port: number;
   localAddress: string | undefined;
+  /** The connect's own socket options, validated. */
+  socketOptions: NativeSocketOptions | undefined;
 }
 
 /**
@@ -223,6 +233,7 @@ class PorterSocket extends Socket {
       timeout: options[kConnectDeadline as unknown as string] as number | undefined,
       autoSelectFamily: options.autoSelectFamily as boolean | undefined,
       attemptTimeout: options.autoSelectFamilyAttemptTimeout as number | undefined,
+      socketOptions: target.socketOptions,
       onLookup: (err, address, family, host) => {
         if (!this.destroyed) this.emit('lookup', err, address, family, host);
       },
@@ -281,7 +292,8 @@ class PorterSocket extends Socket {
     self._sockname = null;
     self._unrefTimer();
     if (noDelay) this.setNoDelay(true);
-    if (keepAlive) this.setKeepAlive(true, keepAliveInitialDelay);
+    // socketOptions.keepAlive, which the core set, wins over net's keepAlive options.
+    if (keepAlive && !lease.keepAliveFromSocketOptions) this.setKeepAlive(true, keepAliveInitialDelay);
     this.emit('connect');
     this.emit('ready');
     if (!this.isPaused()) this.read(0);
@@ -382,7 +394,11 @@ function validate(options: Record<string, unknown>): Target {
   if (options.keepAliveInitialDelay !== undefined) {
     validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay', 0);
   }
-  return { host, port, localAddress };
+  const socketOptions =
+    options.socketOptions === undefined || options.socketOptions === null
+      ? undefined
+      : toNativeSocketOptions(validateSocketOptions(options.socketOptions, 'options.socketOptions'));
+  return { host, port, localAddress, socketOptions };
 }
 
 /**

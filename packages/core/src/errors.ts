@@ -62,6 +62,8 @@ export interface SystemError extends Error {
   port?: number;
   localAddress?: string;
   localPort?: number;
+  /** For `syscall: 'setsockopt'`: the socket option the kernel refused (`SO_MARK`, ...). */
+  option?: string;
 }
 
 /** Thrown or rejected when an AbortSignal aborts, as Node's own APIs do. */
@@ -188,7 +190,8 @@ export function systemError(e: NativeError): SystemError {
   const where = e.address !== undefined && e.address !== null ? ` ${e.address}:${e.port}` : '';
   const local =
     e.localAddress !== undefined && e.localAddress !== null ? ` - Local (${e.localAddress}:${e.localPort})` : '';
-  const err = new Error(`${e.syscall ?? 'connect'} ${code}${where}${local}`) as SystemError;
+  const option = e.option !== undefined && e.option !== null ? ` ${e.option}` : '';
+  const err = new Error(`${e.syscall ?? 'connect'}${option} ${code}${where}${local}`) as SystemError;
   err.code = code;
   err.errno = e.errno !== undefined && e.errno !== null ? -e.errno : 0;
   err.syscall = e.syscall ?? 'connect';
@@ -196,6 +199,7 @@ export function systemError(e: NativeError): SystemError {
   if (e.port !== undefined && e.port !== null) err.port = e.port;
   if (e.localAddress !== undefined && e.localAddress !== null) err.localAddress = e.localAddress;
   if (e.localPort !== undefined && e.localPort !== null) err.localPort = e.localPort;
+  if (e.option !== undefined && e.option !== null) err.option = e.option;
   return err;
 }
 

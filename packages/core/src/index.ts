@@ -19,8 +19,10 @@ export type {
   Capacity,
   ConnectOptions,
   HostPorts,
+  KeepAliveOptions,
   PoolCounts,
   PoolSnapshot,
   PoolSummary,
   PorterStats,
+  SocketOptions,
 } from './types.js';

@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 export { canonicalIp, unspecified } from './address.js';
+export { keepSocketAliveAsConfigured } from './agent.js';
 export { kConnectDeadline } from './create-connection.js';
 export { MAX_TIMER_MS, race, timeoutError } from './deadline.js';
 export {
@@ -21,6 +22,7 @@ export {
   systemError,
 } from './errors.js';
 export { PortLease, portLeaseOf } from './lease.js';
+export { toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
 export {
   missingArg,
   validateAbortSignal,

@@ -2,7 +2,10 @@
  * Leases: one local port taken from a pool, released exactly once. A lease attached to
  * a socket follows the socket's lifecycle: released when it closes, into aging when this
  * side closed first (TIME_WAIT is ours), at once when the remote closed first or the
- * connection was reset (no TIME_WAIT here).
+ * connection was reset (no TIME_WAIT here). With `SO_LINGER` zero (`lingerZeroOnClose`)
+ * this side's close resets the connection too, so it is released at once, unless the
+ * peer's FIN answered this side's `end()` first (the kernel then went to TIME_WAIT before
+ * the socket was closed).
  */
 import type { Socket } from 'node:net';
 import { type InspectOptionsStylized, inspect } from 'node:util';
@@ -57,14 +60,38 @@ export class PortLease implements Lease {
   #remoteClosedFirst = false;
   /** The connection was reset (RST sent or received): no TIME_WAIT. */
   #reset = false;
+  /** The socket has SO_LINGER zero: closing it resets the connection. */
+  readonly #lingerZero: boolean;
+  /**
+   * The socket's keep-alive comes from `socketOptions.keepAlive` (the core set it before
+   * the connect): porter's packages leave it alone rather than call setKeepAlive(), which
+   * would overwrite TCP_KEEPIDLE (and, with Node's libuv, TCP_KEEPINTVL and TCP_KEEPCNT).
+   */
+  readonly keepAliveFromSocketOptions: boolean;
+  /** The peer's FIN came after this side's end(): the kernel holds a TIME_WAIT already. */
+  #finAfterOurs = false;
   /** The socket's own resetAndDestroy when it had one (null: the prototype's). */
   #ownReset: (() => Socket) | null = null;
   readonly localPort: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
 
-  constructor(route: NativeRoute, handle: number, localAddress: string, remoteAddress: string, remotePort: number) {
+  /**
+   * @param socket what `socketOptions` (the connect's over the Porter's) set on the socket
+   *   the lease will follow: SO_LINGER zero (`lingerZeroOnClose`: closing it leaves no
+   *   TIME_WAIT), and keep-alive.
+   */
+  constructor(
+    route: NativeRoute,
+    handle: number,
+    localAddress: string,
+    remoteAddress: string,
+    remotePort: number,
+    socket: { lingerZero: boolean; keepAlive: boolean } = { lingerZero: false, keepAlive: false },
+  ) {
     this.#route = route;
+    this.#lingerZero = socket.lingerZero;
+    this.keepAliveFromSocketOptions = socket.keepAlive;
     this.#handle = handle;
     this.#localAddress = localAddress;
     this.localPort = handle % 65536;
@@ -163,24 +190,36 @@ export class PortLease implements Lease {
     this.#followed = undefined;
   }
 
-  /** 'end' (the peer's FIN) before this side called end(): the remote closed first. */
+  /**
+   * 'end' (the peer's FIN) before this side called end(): the remote closed first. After
+   * it: the FIN answered ours, and the kernel has put the connection in TIME_WAIT.
+   */
   static readonly #onEnd = function onEnd(this: Followed): void {
     const lease = this[kLease];
-    if (lease !== undefined && lease.#followed === this && !this.writableEnded) lease.#remoteClosedFirst = true;
+    if (lease === undefined || lease.#followed !== this) return;
+    if (this.writableEnded) lease.#finAfterOurs = true;
+    else lease.#remoteClosedFirst = true;
   };
 
   /**
    * The socket closed: the port goes back, at once when the remote closed first or the
-   * connection was reset (a reset by the peer leaves no TIME_WAIT either), into aging
-   * otherwise. (No 'error' listener: adding one would change what an unhandled socket
-   * error does.)
+   * connection was reset (a reset by the peer leaves no TIME_WAIT either, nor does this
+   * side's close with SO_LINGER zero, unless TIME_WAIT came first: see #finAfterOurs),
+   * into aging otherwise. (No 'error' listener: adding one would change what an
+   * unhandled socket error does.)
+   *
+   * A FIN that reached the kernel after this side's end() but was not read before the
+   * socket was destroyed leaves a TIME_WAIT this cannot see: the port is then released at
+   * once, and a connect from it to the same destination meets that TIME_WAIT
+   * (EADDRNOTAVAIL), which porter retries like any collision, ageing the port.
    */
   static readonly #onClose = function onClose(this: Followed): void {
     const lease = this[kLease];
     if (lease === undefined || lease.#followed !== this) return;
     const errored = (this as Socket & { errored?: NodeJS.ErrnoException | null }).errored;
     if (errored?.code === 'ECONNRESET') lease.#reset = true;
-    lease.releaseAs(!(lease.#remoteClosedFirst || lease.#reset));
+    const aborted = lease.#lingerZero && !lease.#finAfterOurs;
+    lease.releaseAs(!(lease.#remoteClosedFirst || lease.#reset || aborted));
   };
 
   static readonly #resetAndDestroy = function resetAndDestroy(this: Followed): Socket {

@@ -1,6 +1,8 @@
 /** The options of a Porter, validated and normalised for the native allocator. */
 import * as native from '@porter/native';
 import { callNative, invalidArgType, invalidArgValue } from './errors.js';
+import { fromNativeSocketOptions, toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
+import type { SocketOptions } from './types.js';
 import {
   validateBoolean,
   validateInteger,
@@ -60,6 +62,12 @@ export interface PorterOptions {
    * address of the destination's family (the kernel picks the source address).
    */
   localAddresses?: readonly string[];
+  /**
+   * Socket options set on every socket this Porter connects, before bind and connect
+   * (a connect's own `socketOptions` override them field by field). See
+   * {@link SocketOptions}.
+   */
+  socketOptions?: SocketOptions;
 }
 
 /** A normalised configuration. */
@@ -70,6 +78,8 @@ export interface ResolvedOptions {
   retry: { attempts: number };
   kernelFallback: boolean;
   localAddresses: string[];
+  /** The fields given, checked (`keepAlive: true` as `{}`); `{}` when none. */
+  socketOptions: SocketOptions;
 }
 
 export function resolveOptions(options: PorterOptions | undefined): ResolvedOptions {
@@ -114,8 +124,10 @@ export function resolveOptions(options: PorterOptions | undefined): ResolvedOpti
     }
     localAddresses = options.localAddresses.map((a, i) => validateIp(a, `options.localAddresses[${i}]`));
   }
+  const socketOptions =
+    options.socketOptions === undefined ? {} : validateSocketOptions(options.socketOptions, 'options.socketOptions');
   attempts ??= callNative(() => native.defaultRetries(mode));
-  return { portRange, mode, agingMs, retry: { attempts }, kernelFallback, localAddresses };
+  return { portRange, mode, agingMs, retry: { attempts }, kernelFallback, localAddresses, socketOptions };
 }
 
 export function toNative(o: ResolvedOptions): native.RegistryOptions {
@@ -127,6 +139,7 @@ export function toNative(o: ResolvedOptions): native.RegistryOptions {
     retryAttempts: o.retry.attempts,
     kernelFallback: o.kernelFallback,
     localAddresses: o.localAddresses,
+    socketOptions: toNativeSocketOptions(o.socketOptions),
   };
 }
 
@@ -139,5 +152,6 @@ export function optionsFromNative(o: native.RegistryOptions): PorterOptions {
     retry: { attempts: o.retryAttempts },
     kernelFallback: o.kernelFallback,
     localAddresses: o.localAddresses ?? [],
+    socketOptions: fromNativeSocketOptions(o.socketOptions),
   };
 }

@@ -28,6 +28,7 @@ import { type Lease, PortLease } from './lease.js';
 import { type PorterOptions, type ResolvedOptions, resolveOptions, toNative } from './options.js';
 import { closeWhenCollected, fast, type NativeRoute, type Route, RouteCache } from './routes.js';
 import { socketFor } from './socket.js';
+import { toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
 import { sourceAddress } from './source.js';
 import { afterCloses, countConnect } from './turn.js';
 import type {
@@ -79,6 +80,8 @@ interface Checked {
   localAddress: string | undefined;
   timeout: number | undefined;
   signal: AbortSignal | undefined;
+  /** The connect's own socket options, for the core (over the Porter's). */
+  socketOptions: native.NativeSocketOptions | undefined;
   options: ConnectOptions;
 }
 
@@ -168,12 +171,16 @@ export class Porter {
     if (options.autoSelectFamilyAttemptTimeout !== undefined) {
       validateInteger(options.autoSelectFamilyAttemptTimeout, 'options.autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1);
     }
+    const socketOptions =
+      options.socketOptions === undefined
+        ? undefined
+        : toNativeSocketOptions(validateSocketOptions(options.socketOptions, 'options.socketOptions'));
     const literal = isIP(host) === 0 ? host : canonicalIp(validateIp(host, 'options.host'));
     const hostFamily = isIP(literal);
     if (localAddress !== undefined && hostFamily !== 0 && isIP(localAddress) !== hostFamily) {
       throw invalidArgValue('options.localAddress', localAddress, `is not of the family of ${host}`);
     }
-    return { host: literal, hostFamily, port, family, localAddress, timeout, signal, options };
+    return { host: literal, hostFamily, port, family, localAddress, timeout, signal, socketOptions, options };
   }
 
   /**
@@ -207,6 +214,7 @@ export class Porter {
       request.autoSelectFamily = options.autoSelectFamily;
       request.attemptTimeout = options.autoSelectFamilyAttemptTimeout;
     }
+    if (c.socketOptions !== undefined) request.socketOptions = c.socketOptions;
     return this.#wrap(await this.#dial(request), options);
   }
 
@@ -253,7 +261,7 @@ export class Porter {
         const byAttempt = !last && (remaining === undefined || plan.attemptTimeout < remaining);
         const limit = byAttempt ? plan.attemptTimeout : remaining;
         request.onAttempt?.(address, port, family);
-        const outcome = await this.#attempt(address, port, localAddress, limit, token);
+        const outcome = await this.#attempt(address, port, localAddress, limit, token, request.socketOptions);
         if (!('error' in outcome)) {
           if (signal?.aborted) {
             // Aborted after the connect finished but before the descriptor was handed over.
@@ -284,18 +292,22 @@ export class Porter {
     throw allFailed(errors);
   }
 
-  /** One native connect to `address`, as data: the descriptor and its lease, or the error. */
+  /**
+   * One native connect to `address`, with the connect's own socket options over the
+   * Porter's, as data: the descriptor and its lease, or the error.
+   */
   async #attempt(
     address: string,
     port: number,
     localAddress: string | undefined,
     limit: number | undefined,
     token: native.CancelToken | undefined,
+    own: native.NativeSocketOptions | undefined,
   ): Promise<Dialed | { error: native.NativeError }> {
     this.#assertOpen();
     const route = this.#route(address, port, localAddress);
     // Settled at once when the connect is already over (usual on loopback), else a promise.
-    const pending = callNative(() => native.routeConnect(route.native, limit, token));
+    const pending = callNative(() => native.routeConnect(route.native, limit, token, own));
     const result = pending instanceof Promise ? await pending : pending;
     let fd: number;
     let handle: number;
@@ -314,7 +326,13 @@ export class Porter {
     // since its teardown closes what was not adopted and is still the connection, and
     // gives back the port of everything not released.
     const local = route.locals[Math.floor(handle / 65536)] ?? route.anyLocal;
-    const lease = new PortLease(route.native, handle, local, address, port);
+    // What the connect's own socket options over the Porter's set, for the lease.
+    const ours = this.#options.socketOptions;
+    const socket = {
+      lingerZero: own?.lingerZeroOnClose ?? ours.lingerZeroOnClose ?? false,
+      keepAlive: own?.keepAlive !== undefined || ours.keepAlive !== undefined,
+    };
+    const lease = new PortLease(route.native, handle, local, address, port, socket);
     return { fd, lease, adopt: () => adopt(route.native, handle, fd) };
   }
 
@@ -344,7 +362,10 @@ export class Porter {
     adopt();
     lease.follow(socket);
     if (options.noDelay) socket.setNoDelay(true);
-    if (options.keepAlive) socket.setKeepAlive(true, options.keepAliveInitialDelay ?? 0);
+    // socketOptions.keepAlive, which the core set, wins over net's keepAlive options.
+    if (options.keepAlive && !lease.keepAliveFromSocketOptions) {
+      socket.setKeepAlive(true, options.keepAliveInitialDelay ?? 0);
+    }
     // As net's: an abort after the connect destroys the socket (with an AbortError).
     if (options.signal !== undefined) addAbortSignal(options.signal, socket);
     if (clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });

@@ -2,6 +2,71 @@
 import type { LookupFunction } from 'node:net';
 import type { PortMode } from './options.js';
 
+/**
+ * TCP keep-alive timings (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`, Linux 2.4). A
+ * field left out keeps the kernel's default (`net.ipv4.tcp_keepalive_time`, `_intvl`,
+ * `_probes`: 7200 s, 75 s, 9). The kernel counts time in whole seconds.
+ */
+export interface KeepAliveOptions {
+  /** Idleness before the first probe, in ms: whole seconds from 1 000 to 32 767 000. */
+  idleMs?: number;
+  /** Between unanswered probes, in ms: whole seconds from 1 000 to 32 767 000. */
+  intervalMs?: number;
+  /** Unanswered probes before the connection fails with ETIMEDOUT: 1 to 127. */
+  count?: number;
+}
+
+/**
+ * Socket options Node cannot set, which porter sets on every socket it connects before
+ * `bind()` and `connect()` (the ports porter binds and those the kernel picks alike). On a
+ * Porter they apply to all its connects; on a connect they override the Porter's field by
+ * field. Each field takes the value a new socket has (`false`, `0`, `''`) to undo the
+ * Porter's setting for one connect. A value the kernel refuses fails the connect with the
+ * system's code, `syscall: 'setsockopt'` and `option` (the option's name); see the
+ * package README for each option's kernel version and privileges.
+ */
+export interface SocketOptions {
+  /**
+   * `TCP_USER_TIMEOUT` (Linux 2.6.37): how long sent data may stay unacknowledged before
+   * the connection fails with ETIMEDOUT, in ms (0 to 2^31 - 1; 0 is the kernel's default,
+   * about 15 minutes of retransmissions).
+   */
+  userTimeoutMs?: number;
+  /**
+   * `SO_KEEPALIVE` with `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`: `true` (or `{}`)
+   * for keep-alive with the kernel's timings, an object to set them, `false` for none.
+   * When given, net's `keepAlive` / `keepAliveInitialDelay` options are not applied.
+   */
+  keepAlive?: KeepAliveOptions | boolean;
+  /** `SO_MARK` (Linux 2.6.25): the packets' mark (0 to 2^32 - 1), for policy routing; needs CAP_NET_ADMIN. */
+  mark?: number;
+  /** `SO_BINDTODEVICE`: the network device packets leave by, at most 15 bytes ('' for none). */
+  bindToDevice?: string;
+  /**
+   * `IP_TOS` (IPv4) or `IPV6_TCLASS` (IPv6): the DS field, 0 to 255 with the two ECN bits
+   * zero (the kernel manages those on TCP sockets): DSCP << 2, so 0xb8 for EF.
+   */
+  tos?: number;
+  /** `IP_FREEBIND` / `IPV6_FREEBIND` (Linux 4.15 for IPv6): bind to an address not (yet) on the host. */
+  freebind?: boolean;
+  /** `IP_TRANSPARENT` / `IPV6_TRANSPARENT`: bind to and send from any address (transparent proxies); needs CAP_NET_ADMIN. */
+  transparent?: boolean;
+  /**
+   * `SO_LINGER` with a zero timeout: when this side closes the socket (`destroy()`), the
+   * connection is reset instead of ended, so no TIME_WAIT is left and the port is free at
+   * once instead of aging. Unsent data is discarded.
+   */
+  lingerZeroOnClose?: boolean;
+  /**
+   * `TCP_FASTOPEN_CONNECT` (Linux 4.11): TCP Fast Open. Once the server gave a cookie, a
+   * connect resolves before the handshake and the SYN carries the first data written; for
+   * protocols where the client speaks first (HTTP, TLS).
+   */
+  fastOpen?: boolean;
+  /** `TCP_CONGESTION` (Linux 2.6.13): the congestion control algorithm ('reno', 'cubic', 'bbr', ...; '' for the default). */
+  congestion?: string;
+}
+
 /** Options of {@link Porter.connect}: those of `net.connect` that make sense here. */
 export interface ConnectOptions {
   /** Host name or IP literal (default 'localhost'). Names resolve through dns.lookup. */
@@ -33,6 +98,8 @@ export interface ConnectOptions {
   autoSelectFamily?: boolean;
   /** Milliseconds for each address but the last. Default: `net.getDefaultAutoSelectFamilyAttemptTimeout()`. */
   autoSelectFamilyAttemptTimeout?: number;
+  /** Socket options for this connect, over the Porter's field by field. */
+  socketOptions?: SocketOptions;
 }
 
 /** Options of {@link Porter.allocate}. */

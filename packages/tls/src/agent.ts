@@ -11,7 +11,7 @@ import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions, type Reque
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { defaultPorter, type Porter } from '@porter/core';
-import { validateObject } from '@porter/core/internal';
+import { keepSocketAliveAsConfigured, validateObject } from '@porter/core/internal';
 import { type CreateConnectionOptions, createConnection } from './create-connection.js';
 import { invalidArgType } from './errors.js';
 
@@ -75,5 +75,13 @@ export class Agent extends HttpsAgent {
       });
     }
     return socket;
+  }
+
+  /**
+   * Node's, but a socket whose keep-alive came from `socketOptions.keepAlive` keeps it:
+   * Node's would overwrite it with `setKeepAlive(true, keepAliveMsecs)`.
+   */
+  override keepSocketAlive(socket: Duplex): boolean {
+    return keepSocketAliveAsConfigured(socket, (s) => super.keepSocketAlive(s) as unknown as boolean);
   }
 }

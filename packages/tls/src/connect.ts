@@ -42,14 +42,15 @@ type Replaced =
   | 'allowHalfOpen'
   | 'autoSelectFamily'
   | 'autoSelectFamilyAttemptTimeout'
-  | 'signal';
+  | 'signal'
+  | 'socketOptions';
 
 /**
  * Options of {@link connect}: those of `tls.connect` (servername, ca, cert, key, pfx,
  * passphrase, ALPNProtocols, rejectUnauthorized, checkServerIdentity, session,
  * minVersion, ciphers, secureContext, ...), the TCP options of `@porter/core`'s connect
- * (host, port, localAddress, family, lookup, hints, noDelay, keepAlive, allowHalfOpen),
- * and:
+ * (host, port, localAddress, family, lookup, hints, noDelay, keepAlive, allowHalfOpen,
+ * socketOptions: set on the TCP socket before it connects, over the Porter's), and:
  * - `timeout`: milliseconds for the TCP connect and the TLS handshake together
  *   (rejects with code 'ETIMEDOUT');
  * - `signal`: an AbortSignal that aborts either stage (rejects with code 'ABORT_ERR');
@@ -158,6 +159,7 @@ export function prepare(options: ConnectOptions): Prepared {
     allowHalfOpen,
     autoSelectFamily,
     autoSelectFamilyAttemptTimeout,
+    socketOptions,
     ...rest
   } = options;
   const tcp: TcpConnectOptions = { host, port: options.port };
@@ -172,6 +174,7 @@ export function prepare(options: ConnectOptions): Prepared {
   if (allowHalfOpen !== undefined) tcp.allowHalfOpen = allowHalfOpen;
   if (autoSelectFamily !== undefined) tcp.autoSelectFamily = autoSelectFamily;
   if (autoSelectFamilyAttemptTimeout !== undefined) tcp.autoSelectFamilyAttemptTimeout = autoSelectFamilyAttemptTimeout;
+  if (socketOptions !== undefined) tcp.socketOptions = socketOptions;
   if (timeout !== undefined) tcp.timeout = timeout;
   if (signal !== undefined) tcp.signal = signal;
 

@@ -4,14 +4,14 @@
  * `setGlobalDispatcher`). Like undici's own `buildConnector`, it validates its options
  * once and returns `connect(opts, callback)`: http and https (`port: ''` is the
  * protocol's default), SNI from the host name, TLS sessions cached per server name, TCP
- * keep-alive and no-delay on, the callback called exactly once, and a connect timeout
+ * keep-alive (porter's `socketOptions.keepAlive` when given) and no-delay on, the callback called exactly once, and a connect timeout
  * that destroys the socket with undici's error (which gives the port back). undici is
  * not a dependency: the contract is plain functions and sockets.
  */
 import { isIP, type Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { defaultPorter, type Porter } from '@porter/core';
-import { invalidArgValue } from '@porter/core/internal';
+import { invalidArgValue, validateSocketOptions } from '@porter/core/internal';
 import { type CreateConnectionOptions, createConnection as tlsConnection } from './create-connection.js';
 import { invalidArgType } from './errors.js';
 
@@ -139,6 +139,11 @@ export function connector(options: ConnectorOptions = {}): Connector {
     throw invalidArgValue('options.socketPath', (rest as { socketPath?: unknown }).socketPath, 'is not supported');
   }
   const alpn = allowH2 === true ? ['http/1.1', 'h2'] : ['http/1.1'];
+  // Checked once, here; with socketOptions.keepAlive (the connector's or the Porter's) the
+  // core sets keep-alive, and the connector's own setKeepAlive() would overwrite it.
+  const socketOptions =
+    rest.socketOptions === undefined ? undefined : validateSocketOptions(rest.socketOptions, 'options.socketOptions');
+  const ownKeepAlive = socketOptions?.keepAlive !== undefined || porter.options?.socketOptions?.keepAlive !== undefined;
 
   return function connect(request: ConnectorRequest, callback: ConnectorCallback): Socket | undefined {
     const { hostname, protocol, servername, localAddress, httpSocket } = request;
@@ -197,7 +202,7 @@ export function connector(options: ConnectorOptions = {}): Connector {
       process.nextTick(() => finish(err as Error, null));
       return undefined;
     }
-    if (keepAlive !== false) socket.setKeepAlive(true, keepAliveDelay);
+    if (keepAlive !== false && !ownKeepAlive) socket.setKeepAlive(true, keepAliveDelay);
     socket.setNoDelay(true);
     let timer: NodeJS.Timeout | undefined;
     let immediate: NodeJS.Immediate | undefined;

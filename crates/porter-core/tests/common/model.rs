@@ -53,6 +53,7 @@ pub fn pool_config(range: PortRange, aging: Duration) -> Config {
         aging,
         retry_attempts: 0,
         kernel_fallback: false,
+        ..Config::default()
     }
 }
 
