@@ -10,6 +10,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Porter } from '@porter/core';
+import { fmtMs, fmtUs } from './lib/format.mjs';
 import { log, quantile } from './lib/util.mjs';
 
 export async function runAging({ quick = false, samples, agingMs = 50 } = {}) {

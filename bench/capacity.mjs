@@ -15,6 +15,7 @@
 import { fileURLToPath } from 'node:url';
 import { startServers } from '../test/helpers/servers.mjs';
 import { drive, netConnect } from './lib/connectors.mjs';
+import { missing, table } from './lib/format.mjs';
 import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { log } from './lib/util.mjs';
 

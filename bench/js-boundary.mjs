@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Porter } from '@porter/core';
 import * as native from '@porter/native';
 import { Bench } from 'tinybench';
+import { fmtRate, fmtRatio, table } from './lib/format.mjs';
 import { log, median, ratio, rotate } from './lib/util.mjs';
 
 const BATCH = 1000;
