@@ -140,7 +140,7 @@ export function coreReport(core) {
     );
     out.push('');
     const rows = [
-      ['allocate + release pairs/s, one thread', fmtRate(mem.core_alloc_release_per_sec)],
+      ['allocate + release pairs/s, one thread (median of the timed rounds)', fmtRate(mem.core_alloc_release_per_sec)],
       ['bytes per idle pool (a destination with no port in use)', fmtB(mem.pool_bytes_idle)],
       ['bytes per port in use', fmtB(mem.pool_bytes_per_port)],
     ];
