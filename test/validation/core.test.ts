@@ -446,20 +446,16 @@ add('porter.poolSummary', [
   ['busiest 2^32', summary(2 ** 32), throws('ERR_OUT_OF_RANGE')],
   ['busiest a BigInt', summary(3n), throws('ERR_INVALID_ARG_TYPE')],
 ]);
-const proto = Porter.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
-for (const method of ['snapshot', 'poolCounts', 'stats', 'capacity', 'close', 'connect', 'allocate', 'poolSummary']) {
-  add(`porter.${method}`, [
-    ['called on null', () => proto[method]?.call(null, {}), throws('ERR_INVALID_THIS')],
-    ['called on a plain object', () => proto[method]?.call({}, {}), throws('ERR_INVALID_THIS')],
+// Every method and getter of the prototype, so that one added later is held to it too.
+for (const key of Reflect.ownKeys(Porter.prototype)) {
+  if (key === 'constructor') continue;
+  const d = Object.getOwnPropertyDescriptor(Porter.prototype, key) as PropertyDescriptor;
+  const fn = (d.get ?? d.value) as (...args: unknown[]) => unknown;
+  add(`porter.${String(key)}${d.get ? ' (getter)' : ''}`, [
+    ['called on null', () => fn.call(null, {}), throws('ERR_INVALID_THIS')],
+    ['called on a plain object', () => fn.call({}, {}), throws('ERR_INVALID_THIS')],
   ]);
 }
-add('porter.options', [
-  [
-    'read from another object',
-    () => Object.getOwnPropertyDescriptor(Porter.prototype, 'options')?.get?.call({}),
-    throws('ERR_INVALID_THIS'),
-  ],
-]);
 add('porter.sharesRegistryWith', [
   ['another object', () => porter.sharesRegistryWith(bad({})), throws('ERR_INVALID_ARG_TYPE')],
   ['undefined', () => porter.sharesRegistryWith(bad(undefined)), throws('ERR_INVALID_ARG_TYPE')],
@@ -468,6 +464,7 @@ add('porter.sharesRegistryWith', [
 add('a closed Porter', [
   ['connect', closedPorter((p) => p.connect({ host: '127.0.0.1', port })), throws('ERR_PORTER_CLOSED')],
   ['allocate', closedPorter((p) => p.allocate({ address: '127.0.0.1', port })), throws('ERR_PORTER_CLOSED')],
+  ['closed', closedPorter((p) => p.closed), accepts((v) => v === true)],
   ['close again', closedPorter((p) => p.close()), accepts()],
   ['snapshot', closedPorter((p) => p.snapshot()), accepts((v) => Array.isArray(v))],
 ]);

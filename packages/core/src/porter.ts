@@ -345,6 +345,7 @@ export class Porter {
   createConnection(port: number | string, host?: string, connectListener?: () => void): Socket;
   createConnection(port: number | string, connectListener?: () => void): Socket;
   createConnection(...args: unknown[]): Socket {
+    Porter.#brand(this);
     this.#assertOpen();
     return createConnectionOn((request) => this.#dial(request), args);
   }
