@@ -1,13 +1,7 @@
 /** What the fault suite needs: network namespaces, and nftables (by its full name). */
 import { netnsUnavailableReason } from '../helpers/netns.mjs';
 import { commandMissing } from '../helpers/requirements.js';
-
-/**
- * The nftables command. Under npm, `nft` on the PATH is node_modules/.bin/nft
- * (@vercel/nft, a dependency of the tooling), which is something else entirely; the
- * fixtures use the same full name (fixtures/lib.mjs).
- */
-export const NFT = '/usr/sbin/nft';
+import { NFT } from './fixtures/lib.mjs';
 
 /** Why the fault fixtures cannot run here (no namespaces, no nftables), or undefined. */
 export function faultsMissing(): string | undefined {
