@@ -32,7 +32,7 @@ test('before the build: --help runs from the sources; without them the bin says 
     await cp(join(cli, part), join(unbuilt, part), { recursive: true });
   const help = spawnSync(process.execPath, [join(unbuilt, 'bin', 'porter.js'), 'hold', '--help'], { encoding: 'utf8' });
   t.is(help.status, 0, help.stderr);
-  t.regex(help.stdout, /^Usage: porter hold \[options\] <host:port\.\.\.>/);
+  t.regex(help.stdout, /^Usage: porter hold \[options\] <destination\.\.\.>/);
 
   // Published or copied without its sources and dev dependencies: a message, exit 1.
   const bare = await mkdtemp(join(tmpdir(), 'porter-cli-unbuilt-'));

@@ -1,0 +1,76 @@
+/**
+ * WebSocket clients for `porter hold ws://` and `wss://`: ws, whose `createConnection`
+ * option gives it porter's socket (or @porter/tls's for wss). Opened is the upgrade
+ * accepted (101); a refusal fails with HTTP_<status>. With --message, each client sends
+ * it as one frame (text when it is UTF-8, else binary) at its rate; a frame that comes
+ * back equal to it is a round trip (against an echo server). Loaded only when a
+ * destination is ws:// or wss://.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { Socket } from 'node:net';
+import { createConnection as tlsCreateConnection } from '@porter/tls';
+import WebSocket from 'ws';
+import type { Destination } from './destinations.js';
+import { Link, type LinkContext, type LinkSink, MAX_BUFFERED } from './links.js';
+
+export class WsLink extends Link {
+  #ws: WebSocket | undefined;
+
+  constructor(
+    sink: LinkSink,
+    private readonly ctx: LinkContext,
+    private readonly dest: Destination,
+  ) {
+    super(sink);
+  }
+
+  start(): void {
+    const { ctx, dest } = this;
+    const socket = (): Socket =>
+      dest.tls
+        ? tlsCreateConnection({
+            host: dest.host,
+            port: dest.port,
+            porter: ctx.porter,
+            rejectUnauthorized: !ctx.tls.insecure,
+            servername: ctx.tls.servername ?? dest.host,
+            ALPNProtocols: ['http/1.1'],
+            ...(ctx.tls.ca !== undefined ? { ca: ctx.tls.ca } : {}),
+          })
+        : ctx.porter.createConnection({ host: dest.host, port: dest.port });
+    const ws = new WebSocket(dest.url as string, { createConnection: socket, perMessageDeflate: false });
+    this.#ws = ws;
+    ws.on('unexpected-response', (_request, response) => {
+      this.onError(
+        Object.assign(new Error(`the server answered the upgrade with ${response.statusCode}`), {
+          code: `HTTP_${response.statusCode}`,
+        }),
+      );
+      ws.terminate();
+    });
+    ws.on('error', (err) => this.onError(err));
+    ws.once('close', () => this.onClose());
+    ws.once('open', () => {
+      const message = ctx.message;
+      if (message !== undefined) {
+        ws.on('message', (data: Buffer) => this.sink.received(this, data.equals(message) ? 1 : 0, data.length));
+      }
+      this.onOpen();
+    });
+  }
+
+  end(): void {
+    this.#ws?.close(1000);
+  }
+
+  destroy(): void {
+    this.#ws?.terminate();
+  }
+
+  write(payload: Buffer): boolean {
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState !== WebSocket.OPEN || ws.bufferedAmount > MAX_BUFFERED) return false;
+    ws.send(payload, { binary: !isUtf8(payload) });
+    return true;
+  }
+}

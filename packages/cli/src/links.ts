@@ -1,0 +1,243 @@
+/**
+ * One connection of `porter hold`, whatever runs on it: a {@link Link} is started, then
+ * tells its {@link LinkSink} (the engine) exactly once that it opened or failed, and once
+ * opened, that it closed; in between it writes messages and reports what came back. Raw
+ * TCP and TLS links are here; MQTT and WebSocket ones (link-mqtt.ts, link-ws.ts) load
+ * their client libraries only when a destination asks for them.
+ */
+import type { Socket } from 'node:net';
+import type { Porter } from '@porter/core';
+import { createConnection as tlsCreateConnection } from '@porter/tls';
+import type { Destination } from './destinations.js';
+
+/** What a link tells the engine. */
+export interface LinkSink {
+  opened(link: Link): void;
+  /** Before it opened: the connect, handshake, CONNACK or upgrade failed. */
+  failed(link: Link, err: unknown): void;
+  /** After it opened: it closed (from either side). */
+  closed(link: Link): void;
+  /** `messages` of those sent came back (echoed, or delivered back), `bytes` of data arrived. */
+  received(link: Link, messages: number, bytes: number): void;
+}
+
+/** TLS settings of the run (--ca, --servername, --insecure). */
+export interface TlsFlags {
+  servername?: string;
+  ca?: Buffer;
+  insecure: boolean;
+}
+
+/** What every link of a run shares. */
+export interface LinkContext {
+  porter: Porter;
+  tls: TlsFlags;
+  /** Written once on each connection as it opens (--send). */
+  send: Buffer | undefined;
+  /** The message written at --message-rate (--message); links then report what comes back. */
+  message: Buffer | undefined;
+  /** MQTT topic pattern (%i: the connection's number in the run, %c: its client id). */
+  topic: string;
+  /** A prefix of client ids unique to this process. */
+  clientPrefix: string;
+}
+
+/** How long an abandoned connect may take to report its close. */
+const ABANDON_GRACE_MS = 5_000;
+
+const CONNECTING = 0;
+const OPEN = 1;
+const DONE = 2;
+
+/**
+ * A connection being opened or held. The engine's bookkeeping lives on it (fewer objects
+ * per connection); subclasses call `onOpen`, `onError` and `onClose` as their client
+ * reports, and the base turns them into exactly one `opened` or `failed`, then `closed`.
+ */
+export abstract class Link {
+  state = CONNECTING;
+  /** performance.now() at start, for the connect latency. */
+  startedAt = 0;
+  /** The connect deadline, then the lifetime timer. */
+  timer: NodeJS.Timeout | undefined = undefined;
+  /** Whether this is one of the first --count connects (not a replacement after a lifetime). */
+  initial = true;
+  /** Closed from this side: at the end of its lifetime (true) or of the run. */
+  endedByUs = false;
+  lifetimeEnded = false;
+  /** Send times of the messages not yet back (--message). */
+  inFlight: number[] | undefined = undefined;
+  /** The message clock's slot (--message). */
+  slot = -1;
+  #error: unknown;
+
+  constructor(protected readonly sink: LinkSink) {}
+
+  get open(): boolean {
+    return this.state === OPEN;
+  }
+
+  /** Starts the connect. */
+  abstract start(): void;
+  /** Closes from this side, politely (FIN, DISCONNECT, a close frame). */
+  abstract end(): void;
+  /** Closes at once. */
+  abstract destroy(): void;
+  /** Writes one message; false when it was not written (too much not yet sent). */
+  abstract write(payload: Buffer): boolean;
+
+  protected onOpen(): void {
+    if (this.state !== CONNECTING) return;
+    this.state = OPEN;
+    this.sink.opened(this);
+  }
+
+  /**
+   * An error. While connecting, the connect failed: the link is destroyed, and the failure
+   * is reported once it has closed (its port is back by then); once open, the close that
+   * follows tells.
+   */
+  protected onError(err: unknown): void {
+    this.#error ??= err;
+    if (this.state === CONNECTING) this.destroy();
+  }
+
+  protected onClose(): void {
+    if (this.state === CONNECTING) {
+      this.state = DONE;
+      this.sink.failed(
+        this,
+        this.#error ?? Object.assign(new Error('closed before it opened'), { code: 'ECONNRESET' }),
+      );
+    } else if (this.state === OPEN) {
+      this.state = DONE;
+      this.sink.closed(this);
+    }
+  }
+
+  /** Fails the connect from outside (its deadline passed, or the run stopped): destroys it. */
+  abandon(err: unknown): void {
+    if (this.state !== CONNECTING) return;
+    this.#error ??= err;
+    this.destroy();
+    // A client that never reports its close still settles.
+    setTimeout(() => this.onClose(), ABANDON_GRACE_MS).unref();
+  }
+}
+
+/**
+ * Compares what comes back on a byte stream with what was sent (the --send payload once,
+ * then the message again and again), so that the k-th message is known to be back when
+ * its last byte is: the whole message is its own latency marker. A byte that differs
+ * ends the matching on that connection (the peer is not an echo).
+ */
+export class EchoMatcher {
+  #offset = 0;
+  #mismatch = false;
+
+  constructor(
+    private readonly prefix: Buffer,
+    private readonly message: Buffer,
+  ) {}
+
+  /** Messages completed by `chunk`; -1 once what came back differs from what was sent. */
+  feed(chunk: Buffer): number {
+    if (this.#mismatch) return -1;
+    let pos = 0;
+    let completed = 0;
+    const { prefix, message } = this;
+    while (pos < chunk.length) {
+      const inPrefix = this.#offset < prefix.length;
+      const source = inPrefix ? prefix : message;
+      const at = inPrefix ? this.#offset : (this.#offset - prefix.length) % message.length;
+      const n = Math.min(source.length - at, chunk.length - pos);
+      if (chunk.compare(source, at, at + n, pos, pos + n) !== 0) {
+        this.#mismatch = true;
+        return -1;
+      }
+      pos += n;
+      this.#offset += n;
+      if (!inPrefix && at + n === message.length) completed++;
+    }
+    return completed;
+  }
+}
+
+/** Writes are skipped while this much is waiting in a socket's buffer (a peer that does not read). */
+export const MAX_BUFFERED = 64 * 1024;
+
+/** A raw TCP connection, or TLS (--tls). */
+export class TcpLink extends Link {
+  #socket: Socket | undefined;
+
+  constructor(
+    sink: LinkSink,
+    private readonly ctx: LinkContext,
+    private readonly dest: Destination,
+  ) {
+    super(sink);
+  }
+
+  start(): void {
+    const { ctx, dest } = this;
+    const socket = dest.tls
+      ? tlsCreateConnection({
+          host: dest.host,
+          port: dest.port,
+          porter: ctx.porter,
+          rejectUnauthorized: !ctx.tls.insecure,
+          ...(ctx.tls.servername !== undefined ? { servername: ctx.tls.servername } : {}),
+          ...(ctx.tls.ca !== undefined ? { ca: ctx.tls.ca } : {}),
+        })
+      : ctx.porter.createConnection({ host: dest.host, port: dest.port });
+    this.#socket = socket;
+    socket.once(dest.tls ? 'secureConnect' : 'connect', () => this.#connected(socket));
+    socket.on('error', (err) => this.onError(err));
+    socket.once('close', () => this.onClose());
+  }
+
+  #connected(socket: Socket): void {
+    const { send, message } = this.ctx;
+    if (message === undefined) {
+      socket.resume();
+    } else {
+      const echo = new EchoMatcher(send ?? Buffer.alloc(0), message);
+      socket.on('data', (chunk: Buffer) => this.sink.received(this, Math.max(0, echo.feed(chunk)), chunk.length));
+    }
+    if (send !== undefined) socket.write(send);
+    this.onOpen();
+  }
+
+  end(): void {
+    this.#socket?.end();
+  }
+
+  destroy(): void {
+    this.#socket?.destroy();
+  }
+
+  write(payload: Buffer): boolean {
+    const socket = this.#socket;
+    if (socket === undefined || socket.writableLength > MAX_BUFFERED || !socket.writable) return false;
+    socket.write(payload);
+    return true;
+  }
+}
+
+/**
+ * The dialer of a run: a link of the destination's kind. mqtt.js and ws are imported
+ * here, only when a destination needs them, so a raw TCP run never loads them.
+ */
+export async function makeDialer(
+  ctx: LinkContext,
+  destinations: readonly Destination[],
+): Promise<(sink: LinkSink, destination: Destination, index: number) => Link> {
+  const protocols = new Set(destinations.map((d) => d.protocol));
+  const mqtt = protocols.has('mqtt') ? await import('./link-mqtt.js') : undefined;
+  const ws = protocols.has('ws') ? await import('./link-ws.js') : undefined;
+  return (sink, destination, index) => {
+    if (destination.protocol === 'mqtt' && mqtt !== undefined) return new mqtt.MqttLink(sink, ctx, destination, index);
+    if (destination.protocol === 'ws' && ws !== undefined) return new ws.WsLink(sink, ctx, destination);
+    return new TcpLink(sink, ctx, destination);
+  };
+}
