@@ -18,6 +18,7 @@ test('demo: two destinations through one range, each with every port of it', asy
   for (const pool of r.pools) t.like(pool, { local: '0.0.0.0', in_use: 300, free: 0 });
   t.regex(run.stderr, /porter demo: 300 connections to each of 127\.0\.0\.1:\d+ and 127\.0\.0\.1:\d+/);
   t.regex(run.stderr, /600 connections from 300 local ports/);
+  t.notRegex(run.stderr, /MaxListenersExceededWarning|\(node:\d+\)/);
 });
 
 test('before the build: --help runs from the sources; without them the bin says how to build', async (t) => {

@@ -10,7 +10,7 @@ import { connect as netConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
-import { which } from './requirements.js';
+import { which } from './programs.js';
 import { delay, eventually } from './wait.js';
 
 /** A server that is a program of its own. */

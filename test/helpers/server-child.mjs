@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * The server side of startServers() (servers.mjs), in a child process of its own: listens
- * on `count` ports the kernel picks (TCP, or TLS with `tls`), prints one JSON line
+ * on `count` ports the kernel picks (TCP, or TLS with `tls`), or on the listening socket
+ * it was given as a descriptor (its second argument), prints one JSON line
  * { ports }, then serves in its mode (see servers.mjs). To each line `count` on its stdin
  * it answers a JSON line { accepted, open }: the connections accepted so far and those
  * open now. Exits when its stdin closes (the parent went away) or, in mode 'no-accept',
@@ -15,6 +16,8 @@ import tls from 'node:tls';
 /** @type {import('./servers.mjs').ChildConfig} */
 const config = JSON.parse(process.argv[2] ?? '{}');
 const { mode, host, count, backlog, lifetimeMs } = config;
+/** A listening socket made for this process (SO_REUSEPORT: see servers.mjs), if any. */
+const fd = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
 let accepted = 0;
 let open = 0;
 
@@ -52,7 +55,8 @@ const ports = [];
 for (let i = 0; i < count; i++) {
   const server = createServer();
   server.on('error', (e) => fail(String(e)));
-  await new Promise((resolve) => server.listen({ host, port: 0, backlog }, () => resolve(undefined)));
+  const where = fd === undefined ? { host, port: 0, backlog } : { fd, backlog };
+  await new Promise((resolve) => server.listen(where, () => resolve(undefined)));
   ports.push(/** @type {net.AddressInfo} */ (server.address()).port);
 }
 

@@ -36,6 +36,10 @@ import { fileURLToPath } from 'node:url';
  *   exits on its own (finite). Default 120 s.
  * @property {{ key: string, cert: string }} [tls] TLS listeners with this key and
  *   certificate (file names) instead of TCP ones.
+ * @property {number} [reusePort] One listener on this port with SO_REUSEPORT, so that
+ *   several groups (processes) share it and the kernel spreads the connections over them.
+ *   Node 20 has no reusePort option: perl makes the socket (SO_REUSEPORT, bind, listen)
+ *   and runs the child with it as a descriptor.
  */
 
 /**
@@ -50,10 +54,21 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * What the child reads from its first argument.
- * @typedef {Required<Omit<ServerGroupOptions, 'tls'>> & Pick<ServerGroupOptions, 'tls'>} ChildConfig
+ * @typedef {Required<Omit<ServerGroupOptions, 'tls' | 'reusePort'>> & Pick<ServerGroupOptions, 'tls'>} ChildConfig
  */
 
 const CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
+
+/** perl: a listening socket with SO_REUSEPORT (host, port, backlog), then node ... <its fd>. */
+const REUSEPORT = `
+my ($host, $port, $backlog, @command) = @ARGV;
+socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+setsockopt($s, SOL_SOCKET, SO_REUSEPORT, 1) or die "SO_REUSEPORT: $!";
+bind($s, pack_sockaddr_in($port, inet_aton($host))) or die "bind: $!";
+listen($s, $backlog) or die "listen: $!";
+fcntl($s, F_SETFD, 0) or die "fcntl: $!";
+exec { $command[0] } @command, fileno($s) or die "exec: $!";
+`;
 
 /**
  * Starts `count` listeners in one child process and returns their ports.
@@ -72,7 +87,25 @@ export async function startServers(options = {}) {
     tls: options.tls,
   };
   if (!Number.isFinite(config.lifetimeMs)) throw new RangeError('lifetimeMs must be finite');
-  const child = spawn(process.execPath, [CHILD, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child =
+    options.reusePort === undefined
+      ? spawn(process.execPath, [CHILD, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn(
+          'perl',
+          [
+            '-MSocket',
+            '-MFcntl',
+            '-e',
+            REUSEPORT,
+            config.host,
+            String(options.reusePort),
+            String(config.backlog),
+            process.execPath,
+            CHILD,
+            JSON.stringify({ ...config, count: 1 }),
+          ],
+          { stdio: ['pipe', 'pipe', 'pipe'] },
+        );
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.stdin.on('error', () => {});
   /** @type {((line: string) => void)[]} */

@@ -7,10 +7,9 @@
  * publish to delivery. Loaded only when a destination is mqtt:// or mqtts://.
  */
 import type { Socket } from 'node:net';
-import { createConnection as tlsCreateConnection } from '@porter/tls';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Destination } from './destinations.js';
-import { Link, type LinkContext, type LinkSink, MAX_BUFFERED } from './links.js';
+import { Link, type LinkContext, type LinkSink, MAX_BUFFERED, openSocket } from './links.js';
 
 /** The topic of connection `index` whose client id is `clientId`. */
 export function topicFor(pattern: string, index: number, clientId: string): string {
@@ -47,17 +46,7 @@ export class MqttLink extends Link {
     const clientId = `${ctx.clientPrefix}${this.index}`;
     this.#topic = topicFor(ctx.topic, this.index, clientId);
     const build = (): Socket => {
-      this.#socket = dest.tls
-        ? tlsCreateConnection({
-            host: dest.host,
-            port: dest.port,
-            porter: ctx.porter,
-            rejectUnauthorized: !ctx.tls.insecure,
-            servername: ctx.tls.servername ?? dest.host,
-            ALPNProtocols: ['mqtt'],
-            ...(ctx.tls.ca !== undefined ? { ca: ctx.tls.ca } : {}),
-          })
-        : ctx.porter.createConnection({ host: dest.host, port: dest.port });
+      this.#socket = openSocket(ctx, dest, ['mqtt']);
       return this.#socket;
     };
     const client = new mqtt.MqttClient(build, {

@@ -8,10 +8,9 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { createConnection as tlsCreateConnection } from '@porter/tls';
 import WebSocket from 'ws';
 import type { Destination } from './destinations.js';
-import { Link, type LinkContext, type LinkSink, MAX_BUFFERED } from './links.js';
+import { Link, type LinkContext, type LinkSink, MAX_BUFFERED, openSocket } from './links.js';
 
 export class WsLink extends Link {
   #ws: WebSocket | undefined;
@@ -26,18 +25,7 @@ export class WsLink extends Link {
 
   start(): void {
     const { ctx, dest } = this;
-    const socket = (): Socket =>
-      dest.tls
-        ? tlsCreateConnection({
-            host: dest.host,
-            port: dest.port,
-            porter: ctx.porter,
-            rejectUnauthorized: !ctx.tls.insecure,
-            servername: ctx.tls.servername ?? dest.host,
-            ALPNProtocols: ['http/1.1'],
-            ...(ctx.tls.ca !== undefined ? { ca: ctx.tls.ca } : {}),
-          })
-        : ctx.porter.createConnection({ host: dest.host, port: dest.port });
+    const socket = (): Socket => openSocket(ctx, dest, ['http/1.1']);
     const ws = new WebSocket(dest.url as string, { createConnection: socket, perMessageDeflate: false });
     this.#ws = ws;
     ws.on('unexpected-response', (_request, response) => {

@@ -163,6 +163,20 @@ export class EchoMatcher {
   }
 }
 
+/** A socket from porter to `dest`: TLS (with the run's TLS settings, and `alpn`) or TCP. Returned at once. */
+export function openSocket(ctx: LinkContext, dest: Destination, alpn?: string[]): Socket {
+  if (!dest.tls) return ctx.porter.createConnection({ host: dest.host, port: dest.port });
+  return tlsCreateConnection({
+    host: dest.host,
+    port: dest.port,
+    porter: ctx.porter,
+    rejectUnauthorized: !ctx.tls.insecure,
+    ...(ctx.tls.servername !== undefined ? { servername: ctx.tls.servername } : {}),
+    ...(ctx.tls.ca !== undefined ? { ca: ctx.tls.ca } : {}),
+    ...(alpn !== undefined ? { ALPNProtocols: alpn } : {}),
+  });
+}
+
 /** Writes are skipped while this much is waiting in a socket's buffer (a peer that does not read). */
 export const MAX_BUFFERED = 64 * 1024;
 
@@ -180,16 +194,7 @@ export class TcpLink extends Link {
 
   start(): void {
     const { ctx, dest } = this;
-    const socket = dest.tls
-      ? tlsCreateConnection({
-          host: dest.host,
-          port: dest.port,
-          porter: ctx.porter,
-          rejectUnauthorized: !ctx.tls.insecure,
-          ...(ctx.tls.servername !== undefined ? { servername: ctx.tls.servername } : {}),
-          ...(ctx.tls.ca !== undefined ? { ca: ctx.tls.ca } : {}),
-        })
-      : ctx.porter.createConnection({ host: dest.host, port: dest.port });
+    const socket = openSocket(ctx, dest);
     this.#socket = socket;
     socket.once(dest.tls ? 'secureConnect' : 'connect', () => this.#connected(socket));
     socket.on('error', (err) => this.onError(err));

@@ -1,0 +1,218 @@
+/**
+ * `porter hold` on loopback, the options of a load tool: no listener warning whatever the
+ * count, no empty pools table, `porter` alone, --ndjson, --threshold, the open-file limit
+ * (refused, with the fix) and --workers with Ctrl-C.
+ */
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import test from 'ava';
+import { type HoldJson, porter } from '../helpers/cli.js';
+import { findFreePortBlock, freePort } from '../helpers/ports.js';
+import { lastJson } from '../helpers/run.mjs';
+import { startServers } from '../helpers/servers.mjs';
+
+test('no MaxListenersExceededWarning however many connections are held (none is added per connection)', async (t) => {
+  const servers = await startServers({ mode: 'echo' });
+  t.teardown(() => servers.stop());
+  const range = await findFreePortBlock(2000);
+  // 2,000 held with 100 in flight: a listener per held connection passes the 116 that were allowed.
+  const run = await porter([
+    'hold',
+    `127.0.0.1:${servers.ports[0]}`,
+    '-n',
+    '2000',
+    '-c',
+    '100',
+    '--range',
+    `${range[0]}-${range[1]}`,
+    '--json',
+  ]);
+  t.is(run.code, 0, run.stderr);
+  t.is(lastJson<HoldJson>(run.stdout).opened, 2000);
+  t.notRegex(run.stderr, /MaxListenersExceededWarning|Possible EventTarget memory leak/);
+  t.notRegex(run.stderr, /\(node:\d+\)/, 'no warning at all');
+});
+
+test('every connect refused: no pools table, the failures by code', async (t) => {
+  const refused = await freePort();
+  const run = await porter(['hold', `127.0.0.1:${refused}`, '-n', '5']);
+  t.is(run.code, 1);
+  t.regex(run.stdout, /5 of 5 connects failed/);
+  t.regex(run.stdout, /ECONNREFUSED 5/);
+  t.notRegex(run.stdout, /Pools with every connection open/);
+  t.notRegex(run.stdout, /local address/);
+});
+
+test('porter alone: the help, then the ERR_MISSING_ARGUMENT line and its fix, exit 2', async (t) => {
+  const run = await porter([]);
+  t.is(run.code, 2);
+  t.regex(run.stderr, /^Usage: porter /m);
+  t.regex(run.stderr, /^porter: ERR_MISSING_ARGUMENT: no command given \(one of doctor, hold, inspect, demo\)$/m);
+  t.regex(run.stderr, /^ {2}fix: add one: porter doctor, porter hold/m);
+});
+
+const PHASES = ['opening', 'holding', 'closing'];
+
+test('--ndjson: one JSON object a second while it runs, then the result', async (t) => {
+  const servers = await startServers({ mode: 'echo' });
+  t.teardown(() => servers.stop());
+  const range = await findFreePortBlock(300);
+  const target = `127.0.0.1:${servers.ports[0]}`;
+  // 250 connects at 100 a second: at least two whole seconds of opening.
+  const run = await porter([
+    'hold',
+    target,
+    '-n',
+    '250',
+    '-r',
+    '100',
+    '--range',
+    `${range[0]}-${range[1]}`,
+    '--ndjson',
+  ]);
+  t.is(run.code, 0, run.stderr);
+  const lines = run.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const seconds = lines.slice(0, -1);
+  const result = lines.at(-1) as unknown as HoldJson;
+  t.true(seconds.length >= 2, `${seconds.length} lines before the result`);
+  t.is(seconds[0]?.phase, 'opening');
+  for (const [i, s] of seconds.entries()) {
+    t.deepEqual(Object.keys(s), [
+      'elapsed_s',
+      'phase',
+      'opened',
+      'failed',
+      'held',
+      'rate_per_sec',
+      'connect_p50_ms',
+      'connect_p99_ms',
+      'errors',
+      'dropped',
+      'aging',
+    ]);
+    t.deepEqual(s.errors, {});
+    t.true((s.rate_per_sec as number) > 0);
+    t.true((s.connect_p50_ms as number) <= (s.connect_p99_ms as number));
+    if (i > 0) {
+      const before = seconds[i - 1] as { elapsed_s: number; opened: number; phase: string };
+      t.true((s.elapsed_s as number) > before.elapsed_s);
+      t.true(PHASES.indexOf(s.phase as string) >= PHASES.indexOf(before.phase), 'phases in order');
+      t.true((s.opened as number) >= before.opened);
+    }
+  }
+  t.deepEqual(result.targets, [target]);
+  t.is(result.opened, 250);
+  // The people's view went to stderr.
+  t.regex(run.stderr, /porter hold: all 250 connections opened/);
+});
+
+test('--threshold: the result decides the exit code, 99 and the crossed ones named; bad ones refused at parse time', async (t) => {
+  const servers = await startServers({ mode: 'echo' });
+  t.teardown(() => servers.stop());
+  const range = await findFreePortBlock(20);
+  const common = ['hold', `127.0.0.1:${servers.ports[0]}`, '-n', '10', '--range', `${range[0]}-${range[1]}`, '--json'];
+  const held = await porter([...common, '--threshold', 'failed==0', '--threshold', 'opened>=10']);
+  t.is(held.code, 0, held.stderr);
+  t.deepEqual(lastJson<{ thresholds: object[] }>(held.stdout).thresholds, [
+    { expression: 'failed==0', value: 0, crossed: false },
+    { expression: 'opened>=10', value: 10, crossed: false },
+  ]);
+  const crossed = await porter([...common, '--threshold', 'connect_p99_ms<0', '--threshold', 'errors.ECONNREFUSED==0']);
+  t.is(crossed.code, 99, crossed.stderr);
+  const r = lastJson<{ thresholds: { expression: string; crossed: boolean }[] }>(crossed.stdout);
+  t.deepEqual(
+    r.thresholds.map((x) => [x.expression, x.crossed]),
+    [
+      ['connect_p99_ms<0', true],
+      ['errors.ECONNREFUSED==0', false],
+    ],
+  );
+  t.regex(crossed.stderr, /^ {2}CROSSED connect_p99_ms<0 \([\d.]+\)$/m);
+  t.regex(crossed.stderr, /^ {2}ok {6}errors\.ECONNREFUSED==0 \(0\)$/m);
+  // Refused before anything connects.
+  for (const [expression, message] of [
+    ['connect_p99_ms<<5', /is not "key op number"/],
+    ['p99<5', /"p99" is not a numeric key of the result/],
+    ['rtt_p99_ms<5', /rtt_p99_ms is measured with --message only/],
+    ['failed=0', /is not "key op number"/],
+  ] as const) {
+    const bad = await porter([...common, '--threshold', expression]);
+    t.is(bad.code, 2, expression);
+    const { error } = lastJson<{ error: { code: string; argument: string; message: string } }>(bad.stdout);
+    t.like(error, { code: 'ERR_INVALID_ARG_VALUE', argument: '--threshold' });
+    t.regex(error.message, message);
+    t.notRegex(bad.stderr, /porter hold: all/);
+  }
+});
+
+test('a --count past the open-file limit is refused before any connect, exit 2, with the fix', async (t) => {
+  const accepted: Socket[] = [];
+  const server = createServer((s) => accepted.push(s.on('error', () => {})));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const target = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const run = await porter(['hold', target, '-n', '50000', '--json']);
+  t.is(run.code, 2, run.stderr);
+  const { error } = lastJson<{ error: { code: string; argument: string; message: string; fix: string } }>(run.stdout);
+  t.is(error.code, 'ERR_PORTER_FD_LIMIT');
+  t.regex(error.message, /--count 50,000 needs [\d,]+ open files per process/);
+  t.regex(error.fix, /--workers 3\b/);
+  t.regex(run.stderr, /^porter hold: ERR_PORTER_FD_LIMIT: /m);
+  // Enough workers: still refused when each share cannot fit.
+  const few = await porter(['hold', target, '-n', '50000', '--workers', '2', '--json']);
+  t.is(few.code, 2);
+  t.like(lastJson<{ error: object }>(few.stdout).error, { code: 'ERR_PORTER_FD_LIMIT', argument: '--workers' });
+  t.is(accepted.length, 0, 'nothing connected');
+});
+
+test("--workers: one view, one result; SIGINT while holding closes every worker's connections, exit 130", async (t) => {
+  const open = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((s) => {
+    accepted++;
+    open.add(s);
+    s.on('error', () => {});
+    s.on('close', () => open.delete(s));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as AddressInfo).port;
+  const range = await findFreePortBlock(64);
+  let sawHolding: () => void = () => {};
+  const holding = new Promise<void>((resolve) => {
+    sawHolding = resolve;
+  });
+  const args = ['hold', `127.0.0.1:${port}`, '-n', '40', '--workers', '3', '-d', '60'];
+  const result = await porter([...args, '--range', `${range[0]}-${range[1]}`, '--json'], {
+    onSpawn(child) {
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (/holding 40/.test(err)) sawHolding();
+      });
+      void holding.then(() => {
+        t.is(open.size, 40, 'all 40 held open, by three processes');
+        child.kill('SIGINT');
+      });
+    },
+  });
+  t.is(result.code, 130, result.stderr);
+  t.is(result.stdout.trim().split('\n').length, 1, 'one JSON result');
+  const r = lastJson<HoldJson & { workers: number }>(result.stdout);
+  t.like(r, { workers: 3, opened: 40, failed: 0, interrupted: true });
+  // The three Porters' pools towards the one destination, merged: 40 in use of the 64 ports
+  // (a port two of them tried at once ages in the one that lost).
+  t.is(r.pools.length, 1);
+  t.like(r.pools[0], { remote: `127.0.0.1:${port}`, local: '0.0.0.0', in_use: 40 });
+  const pool = r.pools[0] as HoldJson['pools'][number];
+  t.is(pool.in_use + pool.aging + pool.free, 64);
+  t.is(accepted, 40);
+  t.regex(result.stderr, /porter hold: interrupted: 40 of 40 connects tried/);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(open.size, 0, 'every connection was closed');
+});
