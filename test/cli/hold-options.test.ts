@@ -1,15 +1,19 @@
 /**
  * `porter hold` on loopback, the options of a load tool: no listener warning whatever the
  * count, no empty pools table, `porter` alone, --ndjson, --threshold, the open-file limit
- * (refused, with the fix) and --workers with Ctrl-C.
+ * (raised to the hard one, or refused with the fix) and --workers with Ctrl-C.
  */
 import { once } from 'node:events';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { type HoldJson, porter } from '../helpers/cli.js';
 import { findFreePortBlock, freePort } from '../helpers/ports.js';
-import { lastJson } from '../helpers/run.mjs';
+import { programsMissing, testIf, which } from '../helpers/requirements.js';
+import { lastJson, run as runScript } from '../helpers/run.mjs';
 import { startServers } from '../helpers/servers.mjs';
+
+const lowered = fileURLToPath(new URL('./fixtures/hold-lowered-limit.mjs', import.meta.url));
 
 test('no MaxListenersExceededWarning however many connections are held (none is added per connection)', async (t) => {
   const servers = await startServers({ mode: 'echo' });
@@ -216,3 +220,20 @@ test("--workers: one view, one result; SIGINT while holding closes every worker'
   await new Promise((resolve) => setTimeout(resolve, 200));
   t.is(open.size, 0, 'every connection was closed');
 });
+
+testIf(programsMissing({ prlimit: which('prlimit') }))(
+  'a soft open-file limit lowered below the count is raised to the hard one first (as tcpkali does), then the run goes on',
+  async (t) => {
+    const range = await findFreePortBlock(3000);
+    const run = await runScript(process.execPath, [lowered, `${range[0]}-${range[1]}`], { timeoutMs: 90_000 });
+    t.is(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split('\n');
+    const result = JSON.parse(lines.at(-1) as string) as { lowered: number[]; code: number; after: number[] };
+    const report = JSON.parse(lines.at(-2) as string) as HoldJson;
+    t.is(result.lowered[0], 1000);
+    t.is(result.code, 0, run.stderr);
+    t.is(report.opened, 3000);
+    t.regex(run.stderr, /porter hold: raised the open-file soft limit from 1,000 to the hard limit/);
+    t.is(result.after[0], result.after[1], 'the soft limit is the hard one now');
+  },
+);
