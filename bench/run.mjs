@@ -16,6 +16,7 @@ import { runConnectRate } from './connect-rate.mjs';
 import { runConnectionMemory } from './connection-memory.mjs';
 import { buildCoreBenches, runCriterion, runMemoryBench } from './core.mjs';
 import { runDestinations } from './destinations.mjs';
+import { runHoldBench } from './hold.mjs';
 import { runJsBoundary } from './js-boundary.mjs';
 import { runLatency } from './latency.mjs';
 import { machine } from './lib/machine.mjs';
@@ -102,6 +103,7 @@ async function main() {
   const destinations = await timed('destinations and Porters', () => runDestinations({ quick }));
   const connectionMemory = await timed('memory per connection', () => runConnectionMemory({ quick }));
   const metrics = await timed('metrics overhead', () => runMetricsOverhead({ quick }));
+  const hold = await timed('porter hold', () => runHoldBench({ quick }));
   const durationSec = (performance.now() - started) / 1000;
 
   const summary = {
@@ -148,6 +150,13 @@ async function main() {
     connection_heap_ratio: num(connectionMemory?.heapRatio),
     aging_late_p50_ms: num(aging?.late_p50_ms),
     aging_late_p99_ms: num(aging?.late_p99_ms),
+    hold_rate_ratio_vs_net: num(hold?.rateRatio),
+    hold_rss_ratio_vs_net: num(hold?.rssRatio),
+    hold_workers_60000_failed: Array.isArray(hold?.workers)
+      ? hold.workers.at(-1)?.error
+        ? null
+        : Object.values(hold.workers.at(-1)?.errors ?? {}).reduce((a, b) => a + b, 0)
+      : null,
   };
   const results = {
     date,
@@ -167,6 +176,7 @@ async function main() {
     connectionMemory,
     aging,
     metrics,
+    hold,
   };
   results.targets = evaluateTargets(summary);
 

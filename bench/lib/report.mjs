@@ -9,6 +9,7 @@ import { connectReport } from '../connect-rate.mjs';
 import { connectionMemoryReport } from '../connection-memory.mjs';
 import { coreReport } from '../core.mjs';
 import { destinationsReport } from '../destinations.mjs';
+import { holdReport } from '../hold.mjs';
 import { jsReport } from '../js-boundary.mjs';
 import { latencyReport } from '../latency.mjs';
 import { metricsReport } from '../metrics.mjs';
@@ -117,6 +118,12 @@ export function evaluateTargets(s) {
       value: num(s.shared_host_failed) ? String(s.shared_host_failed) : 'n/a',
       met: num(s.shared_host_failed) ? s.shared_host_failed === 0 : null,
     },
+    {
+      name: '`porter hold --workers 4`, 60,000 connections to one destination: failed connects',
+      target: '0',
+      value: num(s.hold_workers_60000_failed) ? String(s.hold_workers_60000_failed) : 'n/a',
+      met: num(s.hold_workers_60000_failed) ? s.hold_workers_60000_failed === 0 : null,
+    },
   ];
 }
 
@@ -169,6 +176,7 @@ export function markdown(r, chartFile) {
   out.push(...section('Connect latency at occupancy', r.latency, (lat) => latencyReport(lat, chartFile)));
   out.push(...section('Aging precision', r.aging, agingReport));
   out.push(...section('Metrics overhead', r.metrics, metricsReport));
+  out.push(...section('porter hold', r.hold, holdReport));
   out.push('## Running them');
   out.push('');
   out.push(
@@ -179,7 +187,7 @@ export function markdown(r, chartFile) {
       'report why they were skipped, and the connect rate falls back to the host loopback. Each part also runs ' +
       'alone: `node bench/js-boundary.mjs`, `node bench/connect-rate.mjs`, `node bench/capacity.mjs`, ' +
       '`node bench/latency.mjs`, `node bench/shared-host.mjs`, `node bench/destinations.mjs`, ' +
-      '`node bench/connection-memory.mjs`, `node bench/aging.mjs`, `node bench/core.mjs`.',
+      '`node bench/connection-memory.mjs`, `node bench/aging.mjs`, `node bench/hold.mjs`, `node bench/core.mjs`.',
   );
   out.push('');
   return out.join('\n');

@@ -159,7 +159,7 @@ test('text made safe for a terminal: controls shown as escapes; JSON escapes wha
   t.deepEqual(JSON.parse(json), value, 'the same value, read back');
 });
 
-test('pools of several processes merge: in use and aging add up, free is what is left of the range', (t) => {
+test('pools of several processes merge: in use and aging add up, free is what is left of the range (or adds up for slices)', (t) => {
   const a = [{ remote: 'r:1', local: '0.0.0.0', in_use: 10, aging: 2, free: 52 }];
   const b = [
     { remote: 'r:1', local: '0.0.0.0', in_use: 20, aging: 0, free: 44 },
@@ -170,4 +170,9 @@ test('pools of several processes merge: in use and aging add up, free is what is
     { remote: 'r:2', local: '0.0.0.0', in_use: 1, aging: 0, free: 63 },
   ]);
   t.is(mergePools([a]), a);
+  // Disjoint slices of the range (--workers): the free ports add up too.
+  t.deepEqual(mergePools([a, b], true), [
+    { remote: 'r:1', local: '0.0.0.0', in_use: 30, aging: 2, free: 96 },
+    { remote: 'r:2', local: '0.0.0.0', in_use: 1, aging: 0, free: 63 },
+  ]);
 });

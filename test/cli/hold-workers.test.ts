@@ -3,7 +3,7 @@
  * namespace the test creates, four server processes share one port with SO_REUSEPORT
  * (each has the same limit: 40,000 accepted connections need at least three); one
  * `porter hold --count 40000` is refused before any connect, then `--workers 4` opens all
- * 40,000 to that one destination, the four processes' Porters sharing it.
+ * 40,000 to that one destination, each worker's Porter with its own slice of the range.
  */
 import { fileURLToPath } from 'node:url';
 import { bin, type HoldJson, inNetns } from '../helpers/cli.js';
@@ -73,6 +73,8 @@ testIf(netnsUnavailableReason() ?? programsMissing({ perl: which('perl') }), { s
     t.is(workers.seen.accepted, 40_000, 'the four server processes accepted 40,000 between them');
     t.is(r.pools.length, 1);
     t.is(r.pools[0]?.in_use, 40_000, "the four Porters' pools merged: one destination, 40,000 ports in use");
+    // Each worker had its own slice of the range: no port was tried by two of them.
+    t.deepEqual(r.retries, {});
     t.regex(workers.stderr, /porter hold: all 40,000 connections opened/);
     t.regex(workers.stderr, /│ workers +│ 4 processes +│/);
   },

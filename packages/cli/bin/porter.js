@@ -38,6 +38,8 @@ if (!existsSync(entry)) {
 const { main } = await import(entry.href);
 const code = await main(argv);
 // Writes to a pipe are asynchronous: let what is queued reach it (a large --json answer)...
-await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write('', resolve))));
+await Promise.all(
+  [process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write('', resolve))),
+);
 // ...then exit, whatever handles (keep-alive sockets) are still open.
 process.exit(code);

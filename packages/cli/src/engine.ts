@@ -100,6 +100,8 @@ export class HoldEngine implements LinkSink {
   #slot = 0;
   #t0 = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** One timer for every connect's deadline (not one per connect). */
+  #sweeper: NodeJS.Timeout | undefined;
   #stopped = false;
   #latencies: number[] = [];
   #rtts: number[] = [];
@@ -135,7 +137,6 @@ export class HoldEngine implements LinkSink {
     clearTimeout(this.#timer);
     for (const link of this.#connecting) {
       link.endedByUs = true;
-      clearTimeout(link.timer);
       link.abandon(Object.assign(new Error('the run stopped'), { code: 'ABORT_ERR' }));
     }
     this.#checkSettled();
@@ -200,17 +201,27 @@ export class HoldEngine implements LinkSink {
     }
     this.#connecting.add(link);
     link.startedAt = performance.now();
-    link.timer = setTimeout(
-      () => link.abandon(Object.assign(new Error(`no connection within ${o.timeout} ms`), { code: 'ETIMEDOUT' })),
-      o.timeout,
-    );
+    // A tenth of the timeout late at most: connects are in the set in the order they started.
+    this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(1000, Math.max(10, o.timeout / 10)));
     link.start();
+  }
+
+  /** Gives up the connects whose deadline passed (the oldest first, in the order they started). */
+  #sweep(): void {
+    const timeout = this.#o.timeout;
+    const now = performance.now();
+    for (const link of this.#connecting) {
+      if (link.startedAt + timeout > now) break;
+      link.abandon(Object.assign(new Error(`no connection within ${timeout} ms`), { code: 'ETIMEDOUT' }));
+    }
+    if (this.#connecting.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
   }
 
   #settledOne(link: Link): void {
     this.#connecting.delete(link);
-    clearTimeout(link.timer);
-    link.timer = undefined;
     if (link.initial) {
       this.#initialConnecting--;
       this.counts.lastSettledWall = wall();

@@ -25,6 +25,7 @@ import {
 } from './runner.js';
 import { Tally } from './tally.js';
 import { evaluateThresholds } from './thresholds.js';
+import { UsageCodes, UsageError } from './usage.js';
 import { childRunners } from './workers.js';
 
 export type { HoldOptions, HoldReport } from './hold-report.js';
@@ -65,13 +66,16 @@ function specOf(o: HoldOptions): WorkerSpec {
   };
 }
 
-/** The pools and counters of several processes as one. */
-function mergeStates(states: readonly PoolState[]): PoolState {
+/** The pools and counters of several processes as one (`disjoint`: see mergePools). */
+function mergeStates(states: readonly PoolState[], disjoint: boolean): PoolState {
   const retries: Record<string, number> = {};
   for (const s of states)
     for (const [code, n] of Object.entries(s.stats.retries)) retries[code] = (retries[code] ?? 0) + n;
   return {
-    pools: mergePools(states.map((s) => s.pools)),
+    pools: mergePools(
+      states.map((s) => s.pools),
+      disjoint,
+    ),
     others: mergeOthers(states.map((s) => s.others)),
     stats: {
       kernelPicks: states.reduce((n, s) => n + s.stats.kernelPicks, 0),
@@ -102,10 +106,13 @@ class HoldRun {
   #interrupts = 0;
   #wake: () => void = () => {};
 
-  constructor(options: HoldOptions, runners: Runner[], human: NodeJS.WriteStream) {
+  readonly #disjoint: boolean;
+
+  constructor(options: HoldOptions, runners: Runner[], human: NodeJS.WriteStream, disjoint: boolean) {
     this.#o = options;
     this.#runners = runners;
-    this.#tally = new Tally(runners);
+    this.#disjoint = disjoint;
+    this.#tally = new Tally(runners, disjoint);
     this.#human = human;
     this.#view = human.isTTY ? terminalView(human) : plainView(human);
   }
@@ -224,7 +231,7 @@ class HoldRun {
     const ticker = setInterval(redraw, this.#human.isTTY ? 100 : 250);
     const seconds = o.ndjson ? setInterval(() => process.stdout.write(`${this.#second()}\n`), 1000) : undefined;
     try {
-      let state = mergeStates(await Promise.all(this.#runners.map((r) => r.settled)));
+      let state = mergeStates(await Promise.all(this.#runners.map((r) => r.settled)), this.#disjoint);
       this.#tally.collect();
       const holdStart = performance.now();
       if (!this.interrupted && o.duration > 0 && this.#tally.counts.held + this.#tally.counts.churned > 0) {
@@ -238,7 +245,7 @@ class HoldRun {
       this.#phase = 'closing';
       const closingWall = performance.timeOrigin + performance.now();
       this.#view.update(this.progress());
-      const before = mergeStates(await Promise.all(this.#runners.map((r) => r.close())));
+      const before = mergeStates(await Promise.all(this.#runners.map((r) => r.close())), this.#disjoint);
       if (o.lifetime !== undefined) state = before;
       clearInterval(ticker);
       clearInterval(seconds);
@@ -266,21 +273,44 @@ class HoldRun {
   }
 }
 
+/**
+ * The range each worker takes a slice of: the run's, in modes hybrid and pool (in mode
+ * kernel the kernel picks every port, and no two connections can contend for one).
+ * Checks that there is a port for each worker.
+ */
+function rangeToSplit(options: HoldOptions, spec: WorkerSpec): [number, number] | undefined {
+  const probe = makePorter(spec.porter);
+  const range = probe.options.portRange;
+  probe.close();
+  if (options.mode === 'kernel') return undefined;
+  const ports = range[1] - range[0] + 1;
+  if (options.workers > ports) {
+    throw new UsageError(
+      UsageCodes.INVALID_ARG_VALUE,
+      '--workers',
+      `--workers ${options.workers}: each worker takes a slice of the range, which has ${ports} ports`,
+      `pass --workers ${ports} or fewer, or a wider --range`,
+    );
+  }
+  return range;
+}
+
 /** Runs `porter hold`; resolves to the exit code and the report. */
 export async function runHold(options: HoldOptions): Promise<{ code: number; report: HoldReport }> {
   const human = options.json || options.ndjson ? process.stderr : process.stdout;
   const spec = specOf(options);
   // A mode this host cannot honour, and a count that cannot fit, are refused before anything opens.
   const local = options.workers > 1 ? undefined : new LocalRunner(spec);
-  if (local === undefined) makePorter(spec.porter).close();
+  const range = local === undefined ? rangeToSplit(options, spec) : undefined;
   const raisedFrom = ensureDescriptors(Math.ceil(options.count / options.workers), options.count, options.workers);
   if (raisedFrom !== undefined) {
     human.write(
       `porter hold: raised the open-file soft limit from ${raisedFrom.toLocaleString('en-US')} to the hard limit\n`,
     );
   }
-  const runners = local !== undefined ? [local] : childRunners(spec, options.workers, options.count);
-  const { code, report } = await new HoldRun(options, runners, human).execute();
+  const runners = local !== undefined ? [local] : childRunners(spec, options.workers, options.count, range);
+  const run = new HoldRun(options, runners, human, range !== undefined);
+  const { code, report } = await run.execute();
   human.write(`\n${formatHoldReport(report, wantsColor(human))}\n`);
   if (options.json || options.ndjson) process.stdout.write(`${JSON.stringify(report)}\n`);
   return { code, report };

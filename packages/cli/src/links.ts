@@ -58,7 +58,7 @@ export abstract class Link {
   state = CONNECTING;
   /** performance.now() at start, for the connect latency. */
   startedAt = 0;
-  /** The connect deadline, then the lifetime timer. */
+  /** Once open: the lifetime timer, then the grace of its close. */
   timer: NodeJS.Timeout | undefined = undefined;
   /** Whether this is one of the first --count connects (not a replacement after a lifetime). */
   initial = true;
@@ -70,6 +70,7 @@ export abstract class Link {
   /** The message clock's slot (--message). */
   slot = -1;
   #error: unknown;
+  #abandoned = false;
 
   constructor(protected readonly sink: LinkSink) {}
 
@@ -117,7 +118,8 @@ export abstract class Link {
 
   /** Fails the connect from outside (its deadline passed, or the run stopped): destroys it. */
   abandon(err: unknown): void {
-    if (this.state !== CONNECTING) return;
+    if (this.state !== CONNECTING || this.#abandoned) return;
+    this.#abandoned = true;
     this.#error ??= err;
     this.destroy();
     // A client that never reports its close still settles.
@@ -180,7 +182,21 @@ export function openSocket(ctx: LinkContext, dest: Destination, alpn?: string[])
 /** Writes are skipped while this much is waiting in a socket's buffer (a peer that does not read). */
 export const MAX_BUFFERED = 64 * 1024;
 
-/** A raw TCP connection, or TLS (--tls). */
+/** Where a raw link's socket keeps its link, so that every socket shares one set of listeners. */
+const LINK = Symbol('porter.hold.link');
+type LinkedSocket = Socket & { [LINK]: TcpLink };
+
+function onTcpConnect(this: LinkedSocket): void {
+  this[LINK].connected(this);
+}
+function onTcpError(this: LinkedSocket, err: Error): void {
+  this[LINK].errored(err);
+}
+function onTcpClose(this: LinkedSocket): void {
+  this[LINK].gone();
+}
+
+/** A raw TCP connection, or TLS (--tls). No closure per connection: it counts when holding tens of thousands. */
 export class TcpLink extends Link {
   #socket: Socket | undefined;
 
@@ -193,15 +209,15 @@ export class TcpLink extends Link {
   }
 
   start(): void {
-    const { ctx, dest } = this;
-    const socket = openSocket(ctx, dest);
+    const socket = openSocket(this.ctx, this.dest) as LinkedSocket;
+    socket[LINK] = this;
     this.#socket = socket;
-    socket.once(dest.tls ? 'secureConnect' : 'connect', () => this.#connected(socket));
-    socket.on('error', (err) => this.onError(err));
-    socket.once('close', () => this.onClose());
+    socket.on(this.dest.tls ? 'secureConnect' : 'connect', onTcpConnect);
+    socket.on('error', onTcpError);
+    socket.on('close', onTcpClose);
   }
 
-  #connected(socket: Socket): void {
+  connected(socket: Socket): void {
     const { send, message } = this.ctx;
     if (message === undefined) {
       socket.resume();
@@ -211,6 +227,14 @@ export class TcpLink extends Link {
     }
     if (send !== undefined) socket.write(send);
     this.onOpen();
+  }
+
+  errored(err: Error): void {
+    this.onError(err);
+  }
+
+  gone(): void {
+    this.onClose();
   }
 
   end(): void {

@@ -164,10 +164,11 @@ export class LocalRunner implements Runner {
 
 /**
  * The pools of several processes towards the same destinations, as one: ports in use and
- * aging add up; free is what is left of one process's view of the pool once all of them
- * are counted (each process sees the whole range, and they share it).
+ * aging add up. With `disjoint` ranges (each process its slice), free ports add up too;
+ * else each process sees the whole range, which they share, and free is what is left of
+ * it once all of them are counted.
  */
-export function mergePools(lists: readonly PoolRow[][]): PoolRow[] {
+export function mergePools(lists: readonly PoolRow[][], disjoint = false): PoolRow[] {
   if (lists.length === 1) return lists[0] ?? [];
   const merged = new Map<string, PoolRow & { size: number }>();
   for (const list of lists) {
@@ -180,7 +181,7 @@ export function mergePools(lists: readonly PoolRow[][]): PoolRow[] {
       } else {
         seen.in_use += row.in_use;
         seen.aging += row.aging;
-        seen.size = Math.max(seen.size, size);
+        seen.size = disjoint ? seen.size + size : Math.max(seen.size, size);
       }
     }
   }

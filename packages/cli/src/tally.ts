@@ -65,7 +65,11 @@ export class Tally {
   #second = { latencies: new Latencies(), rtts: new Latencies(), opened: 0, at: performance.now() };
   readonly #latest = new Map<Runner, { counts: EngineCounts; pools: PoolRow[]; others: OtherPools }>();
 
-  constructor(private readonly runners: readonly Runner[]) {}
+  /** `disjoint`: the runners' Porters have disjoint slices of the range (see mergePools). */
+  constructor(
+    private readonly runners: readonly Runner[],
+    private readonly disjoint = false,
+  ) {}
 
   /** Takes every runner's latest report; `closing` leaves aging out of agingMax. */
   collect(closing = false): void {
@@ -80,7 +84,10 @@ export class Tally {
     }
     const latest = [...this.#latest.values()];
     this.counts = sum(latest.map((l) => l.counts));
-    this.pools = mergePools(latest.map((l) => l.pools));
+    this.pools = mergePools(
+      latest.map((l) => l.pools),
+      this.disjoint,
+    );
     this.others = mergeOthers(latest.map((l) => l.others));
     if (!closing) {
       const aging = this.pools.reduce((n, p) => n + p.aging, 0) + this.others.aging;

@@ -12,6 +12,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { partitionRange } from '@porter/core';
 import type { PoolState, Runner, RunnerProgress, WorkerSpec } from './runner.js';
 import { type UsageCode, UsageError } from './usage.js';
 
@@ -155,9 +156,20 @@ function revive(e: { name: string; message: string; code?: string; argument?: st
   return Object.assign(new Error(e.message), { code: e.code });
 }
 
-/** The runners of n workers; worker i takes connections i, i + n, i + 2n, ... of the run. */
-export function childRunners(spec: WorkerSpec, workers: number, count: number): ChildRunner[] {
+/**
+ * The runners of n workers; worker i takes connections i, i + n, i + 2n, ... of the run
+ * and, given `range`, the i-th equal slice of it (partitionRange of @porter/core), so that
+ * the workers never contend for a port: without it, a port one worker binds towards a
+ * destination another already holds fails its connect (EADDRNOTAVAIL) before the retry.
+ */
+export function childRunners(
+  spec: WorkerSpec,
+  workers: number,
+  count: number,
+  range: [number, number] | undefined,
+): ChildRunner[] {
   return Array.from({ length: workers }, (_, i) => {
+    const porter = range === undefined ? spec.porter : { ...spec.porter, portRange: partitionRange(range, i, workers) };
     const metrics =
       spec.metrics === undefined
         ? undefined
@@ -165,7 +177,7 @@ export function childRunners(spec: WorkerSpec, workers: number, count: number): 
     const share = Math.floor(count / workers) + (i < count % workers ? 1 : 0);
     const concurrency = Math.max(1, Math.ceil(spec.engine.concurrency / workers));
     return new ChildRunner(
-      { ...spec, metrics, engine: { ...spec.engine, count: share, concurrency, offset: i, stride: workers } },
+      { ...spec, porter, metrics, engine: { ...spec.engine, count: share, concurrency, offset: i, stride: workers } },
       i,
     );
   });
