@@ -3,10 +3,11 @@
  * count, no empty pools table, `porter` alone, --ndjson, --threshold, the open-file limit
  * (raised to the hard one, or refused with the fix) and --workers with Ctrl-C.
  */
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { type HoldJson, porter } from '../helpers/cli.js';
 import { findFreePortBlock, freePort } from '../helpers/ports.js';
 import { programsMissing, testIf, which } from '../helpers/requirements.js';
@@ -234,3 +235,87 @@ testIf(programsMissing({ prlimit: which('prlimit') }))(
     t.is(result.after[0], result.after[1], 'the soft limit is the hard one now');
   },
 );
+
+/** A server that holds what it accepts; stopped at the test's end. */
+async function holdingServer(t: ExecutionContext): Promise<{ port: number; open: Set<Socket> }> {
+  const open = new Set<Socket>();
+  const server = createServer((s) => {
+    open.add(s);
+    s.on('error', () => {});
+    s.on('close', () => open.delete(s));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { port: (server.address() as AddressInfo).port, open };
+}
+
+test('--workers with --metrics: each worker serves its own Porter, porter inspect reads each', async (t) => {
+  const { port } = await holdingServer(t);
+  const range = await findFreePortBlock(40);
+  const inspected: Promise<Awaited<ReturnType<typeof porter>>>[] = [];
+  const args = ['hold', `127.0.0.1:${port}`, '-n', '20', '--workers', '2', '-d', '30', '--metrics', '0'];
+  const run = await porter([...args, '--range', `${range[0]}-${range[1]}`, '--json'], {
+    onSpawn(child) {
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (inspected.length === 0 && /holding 20/.test(err)) {
+          for (const m of err.matchAll(/metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/g)) {
+            inspected.push(porter(['inspect', m[1] as string, '--json']));
+          }
+          void Promise.all(inspected).finally(() => child.kill('SIGINT'));
+        }
+      });
+    },
+  });
+  t.is(run.code, 130, run.stderr);
+  const r = lastJson<{ metrics_url: string; metrics_urls: string[] }>(run.stdout);
+  t.is(r.metrics_urls.length, 2);
+  t.is(r.metrics_url, r.metrics_urls[0] as string);
+  const states = (await Promise.all(inspected)).map((i) =>
+    lastJson<{ pools: { in_use: number; free: number }[] }>(i.stdout),
+  );
+  t.is(states.length, 2);
+  // Each worker holds its 10 on its own half of the 40 ports.
+  t.deepEqual(
+    states.map((s) => [s.pools[0]?.in_use, (s.pools[0]?.in_use ?? 0) + (s.pools[0]?.free ?? 0)]),
+    [
+      [10, 20],
+      [10, 20],
+    ],
+  );
+});
+
+test('a worker that dies: the others go on, the run ends with the summary, exit 1, and says which', async (t) => {
+  const { port, open } = await holdingServer(t);
+  const range = await findFreePortBlock(60);
+  let killed = 0;
+  const args = ['hold', `127.0.0.1:${port}`, '-n', '30', '--workers', '3', '-d', '3'];
+  const run = await porter([...args, '--range', `${range[0]}-${range[1]}`, '--json'], {
+    onSpawn(child) {
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (killed === 0 && /holding 30/.test(err)) {
+          // The workers are the hold process's children: kill one of them.
+          const pids = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
+            .trim()
+            .split('\n');
+          killed = Number(pids[0]);
+          process.kill(killed, 'SIGKILL');
+        }
+      });
+    },
+  });
+  t.true(killed > 0);
+  t.is(run.code, 1, run.stderr);
+  const r = lastJson<HoldJson & { worker_failures: string[] }>(run.stdout);
+  t.is(r.opened, 30);
+  t.deepEqual(r.worker_failures, [
+    `worker ${r.worker_failures[0]?.match(/worker (\d)/)?.[1]} (pid ${killed}) exited (SIGKILL) before the run ended`,
+  ]);
+  t.regex(run.stderr, /porter hold: worker \d \(pid \d+\) exited \(SIGKILL\) before the run ended/);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(open.size, 0, "the dead worker's connections were closed by the kernel, the others' by their workers");
+});

@@ -241,6 +241,7 @@ export class HoldEngine implements LinkSink {
       link.timer = setTimeout(() => {
         link.lifetimeEnded = true;
         link.endedByUs = true;
+        this.#clock?.remove(link);
         link.end();
         link.timer = setTimeout(() => link.destroy(), CLOSE_GRACE_MS);
       }, lifetime * 1000);
