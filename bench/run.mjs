@@ -16,6 +16,7 @@ import { runConnectRate } from './connect-rate.mjs';
 import { runConnectionMemory } from './connection-memory.mjs';
 import { buildCoreBenches, runCriterion, runMemoryBench } from './core.mjs';
 import { runDestinations } from './destinations.mjs';
+import { inProcessSummary, runInProcess } from './in-process.mjs';
 import { runJsBoundary } from './js-boundary.mjs';
 import { runLatency } from './latency.mjs';
 import { machine } from './lib/machine.mjs';
@@ -96,6 +97,7 @@ async function main() {
   const js = await timed('js boundary', () => runJsBoundary({ quick }));
   const aging = await timed('aging', () => runAging({ quick }));
   const connect = await timed('connect rate', () => runConnectRate({ quick }));
+  const inProcess = await timed('server in the same process', () => runInProcess({ quick }));
   const latency = await timed('latency at occupancy', () => runLatency({ quick }));
   const capacity = await timed('capacity', () => runCapacity({ quick }));
   const sharedHost = await timed('processes sharing a host', () => runSharedHost({ quick }));
@@ -123,6 +125,7 @@ async function main() {
     connect_pool_ratio_vs_net: num(connect?.tcp?.ratio_pool_vs_net),
     connect_kernel_ratio_vs_net: num(connect?.tcp?.ratio_kernel_vs_net),
     tls_connect_ratio_vs_tls: num(connect?.tls?.ratio_porter_vs_tls),
+    ...inProcessSummary(inProcess),
     latency_p99_ratio_at_90pct: num(latency?.latency_p99_ratio_at_90pct),
     latency_p50_ratio_at_90pct: num(latency?.latency_p50_ratio_at_90pct),
     capacity_exact: capacity?.summary
@@ -160,6 +163,7 @@ async function main() {
     core: { build, memory, criterion },
     js,
     connect,
+    inProcess,
     latency,
     capacity,
     sharedHost,

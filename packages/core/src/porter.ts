@@ -30,7 +30,7 @@ import { closeWhenCollected, fast, type NativeRoute, type Route, RouteCache } fr
 import { socketFor } from './socket.js';
 import { toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
 import { sourceAddress } from './source.js';
-import { afterCloses, countConnect } from './turn.js';
+import { nextTurn } from './turn.js';
 import type {
   AllocateOptions,
   Capacity,
@@ -242,11 +242,6 @@ export class Porter {
       }
       for (const c of candidates) request.onLookup?.(null, c.address, c.family, request.host);
     }
-    if (countConnect()) {
-      // A loop of awaited connects that settle at once would starve the event loop.
-      await afterCloses();
-      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
-    }
     const token = signal ? new native.CancelToken() : undefined;
     const onAbort = (): void => token?.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -308,7 +303,14 @@ export class Porter {
     const route = this.#route(address, port, localAddress);
     // Settled at once when the connect is already over (usual on loopback), else a promise.
     const pending = callNative(() => native.routeConnect(route.native, limit, token, own));
-    const result = pending instanceof Promise ? await pending : pending;
+    let result: Awaited<typeof pending>;
+    if (pending instanceof Promise) {
+      result = await pending;
+    } else {
+      // Handed over a loop turn later, as net.connect's is (turn.ts).
+      await nextTurn();
+      result = pending;
+    }
     let fd: number;
     let handle: number;
     if (typeof result === 'number') {
