@@ -66,6 +66,8 @@ const connected: Expect = {
 };
 const NaN_ = Number.NaN;
 const INF = Number.POSITIVE_INFINITY;
+/** A scope by index that no interface has (indexes are counted up from 1 as interfaces come). */
+const NO_INDEX = 'fe80::1%2147483647';
 
 const cases: Case[] = [];
 /** `f` on a Porter that was closed. */
@@ -182,6 +184,7 @@ add('porter.connect', [
   ['host empty', conn(to({ host: '' })), throws('ERR_INVALID_ARG_TYPE')],
   ['host with a NUL', conn(to({ host: 'localhost\0.example' })), throws('ERR_INVALID_ARG_VALUE')],
   ['host with an unknown scope', conn(to({ host: 'fe80::1%nosuch0' })), throws('ERR_INVALID_IP_ADDRESS')],
+  ['host with an unknown scope index', conn(to({ host: NO_INDEX })), throws('ERR_INVALID_IP_ADDRESS')],
   ['host of 300 characters', conn(to({ host: LONG_NAME })), { rejects: /^E[A-Z_]+$/ }],
   [
     'host of 300 characters, custom lookup',
@@ -197,6 +200,11 @@ add('porter.connect', [
     conn(to({ localAddress: 'fe80::1%nosuch0' })),
     throws('ERR_INVALID_IP_ADDRESS'),
   ],
+  [
+    'localAddress with an unknown scope index',
+    conn(to({ host: '::1', localAddress: NO_INDEX })),
+    throws('ERR_INVALID_IP_ADDRESS'),
+  ],
   ['localPort given', conn(to({ localPort: 40_000 })), throws('ERR_INVALID_ARG_VALUE')],
   ['family 5', conn(to({ family: 5 })), throws('ERR_INVALID_ARG_VALUE')],
   ['family a word', conn(to({ family: 'inet' })), throws('ERR_INVALID_ARG_VALUE')],
@@ -209,6 +217,7 @@ add('porter.connect', [
   ['timeout -1', conn(to({ timeout: -1 })), throws('ERR_OUT_OF_RANGE')],
   ['timeout NaN', conn(to({ timeout: NaN_ })), throws('ERR_OUT_OF_RANGE')],
   ['timeout a BigInt', conn(to({ timeout: 100n })), throws('ERR_INVALID_ARG_TYPE')],
+  ['timeout 2^53', conn(to({ timeout: 2 ** 53 })), throws('ERR_OUT_OF_RANGE')],
   ['timeout beyond 2^31-1', conn(to({ timeout: 2 ** 40 })), connected],
   ['signal a duck-typed object', conn(to({ signal: duckSignal() })), throws('ERR_INVALID_ARG_TYPE')],
   [
@@ -267,12 +276,20 @@ add('porter.createConnection', [
   ['host a number', createTo({ host: 5 }), throws('ERR_INVALID_ARG_TYPE')],
   ['host with a NUL', createTo({ host: 'localhost\0.example' }), throws('ERR_INVALID_ARG_VALUE')],
   ['host with an unknown scope', createTo({ host: 'fe80::1%nosuch0' }), throws('ERR_INVALID_IP_ADDRESS')],
+  ['host with an unknown scope index', createTo({ host: NO_INDEX }), throws('ERR_INVALID_IP_ADDRESS')],
   ['localAddress a name', createTo({ localAddress: 'localhost' }), throws('ERR_INVALID_IP_ADDRESS')],
+  [
+    'localAddress with an unknown scope index',
+    createTo({ host: '::1', localAddress: NO_INDEX }),
+    throws('ERR_INVALID_IP_ADDRESS'),
+  ],
   ['localAddress of the other family', createTo({ localAddress: '::1' }), throws('ERR_INVALID_ARG_VALUE')],
   ['family 5', createTo({ family: 5 }), throws('ERR_INVALID_ARG_VALUE')],
   ['lookup a string', createTo({ lookup: 'dns' }), throws('ERR_INVALID_ARG_TYPE')],
   ['hints a string', createTo({ hints: 'x' }), throws('ERR_INVALID_ARG_TYPE')],
   ['timeout -1', createTo({ timeout: -1 }), throws('ERR_OUT_OF_RANGE')],
+  ['timeout 2^53', createTo({ timeout: 2 ** 53 }), throws('ERR_OUT_OF_RANGE')],
+  ['timeout beyond 2^31-1', createTo({ timeout: 3e9 }), connecting],
   ['autoSelectFamily 1', createTo({ autoSelectFamily: 1 }), throws('ERR_INVALID_ARG_TYPE')],
   ['autoSelectFamilyAttemptTimeout 0', createTo({ autoSelectFamilyAttemptTimeout: 0 }), throws('ERR_OUT_OF_RANGE')],
   ['noDelay a string', createTo({ noDelay: 'yes' }), throws('ERR_INVALID_ARG_TYPE')],
@@ -318,8 +335,16 @@ add('new Agent', [
   ['porter null', agent({ porter: null }), throws('ERR_INVALID_ARG_TYPE')],
   ['porter a number', agent({ porter: 5 }), throws('ERR_INVALID_ARG_TYPE')],
   ["maxTotalSockets 0 (Node's check)", agent({ maxTotalSockets: 0 }), throws('ERR_OUT_OF_RANGE')],
+  ['localPort given', agent({ localPort: 1 }), throws('ERR_INVALID_ARG_VALUE')],
+  ['socketPath given', agent({ socketPath: '/tmp/porter.sock' }), throws('ERR_INVALID_ARG_VALUE')],
+  ['fd given', agent({ fd: 3 }), throws('ERR_INVALID_ARG_VALUE')],
+  ['timeout -1', agent({ timeout: -1 }), throws('ERR_OUT_OF_RANGE')],
+  ['timeout a string', agent({ timeout: '5s' }), throws('ERR_INVALID_ARG_TYPE')],
   ['a throwing getter', agent(throwingGetter('porter')), throws('E_GETTER', Error)],
   ['options undefined', agent(undefined), agentMade],
+  ['localPort 0 (any port)', agent({ localPort: 0 }), agentMade],
+  ["path (the HTTP path, which Node's Agent clears)", agent({ path: '/' }), agentMade],
+  ['timeout beyond 2^31-1', agent({ timeout: 3e9 }), agentMade],
   ['a frozen object', () => new Agent(Object.freeze({ porter, keepAlive: true })), agentMade],
 ]);
 
@@ -556,4 +581,13 @@ test('the corpus of @porter/core has at least 150 cases and covers every export'
   ]) {
     t.true(covered.has(fn), fn);
   }
+});
+
+test('an out-of-range message gives the real bounds', (t) => {
+  const bounds = (f: () => unknown): string | undefined => t.throws(f, { code: 'ERR_OUT_OF_RANGE' })?.message;
+  const options = { host: '127.0.0.1', port, timeout: 2 ** 53 };
+  t.regex(bounds(() => porter.connect(options)) ?? '', /It must be >= 0 && <= 9007199254740991\. Received/);
+  t.regex(bounds(() => porter.createConnection(options)) ?? '', /It must be >= 0 && <= 9007199254740991\./);
+  t.regex(bounds(() => new Agent({ timeout: -1 })) ?? '', /It must be >= 0 && <= 9007199254740991\./);
+  t.regex(bounds(() => new Porter({ agingMs: 2 ** 31 })) ?? '', /It must be >= 0 && <= 2147483647\./);
 });

@@ -9,11 +9,12 @@ import { type ClientRequestArgs, Agent as HttpAgent, type AgentOptions as HttpAg
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CreateConnectionOptions } from './create-connection.js';
+import { idleTimeout } from './deadline.js';
 import { defaultPorter } from './default.js';
 import { invalidArgType } from './errors.js';
 import { portLeaseOf } from './lease.js';
 import type { Porter } from './porter.js';
-import { validateObject } from './validate.js';
+import { refuseOptions, validateObject, validateTimeout } from './validate.js';
 
 /** The options of Node's http.Agent, and the Porter whose ports to use. */
 export interface AgentOptions extends HttpAgentOptions {
@@ -31,6 +32,39 @@ export function validatePorterOption(value: unknown, name: string): Porter {
 }
 
 /**
+ * The options of Node's Agents (and of the connections they make, which an Agent's
+ * options are laid over) that an Agent of porter's cannot honour, with why: its
+ * connections are TCP connections porter makes from ports it chooses. (`path` is the
+ * HTTP path there, which Node's Agent clears itself.)
+ */
+export const AGENT_REFUSED: Readonly<Record<string, string>> = {
+  localPort: 'is chosen by porter',
+  socketPath: 'is not supported (porter connects over TCP)',
+  fd: 'is not supported (porter makes the socket)',
+};
+
+/**
+ * An Agent's options, checked when it is made: not an object (ERR_INVALID_ARG_TYPE), an
+ * option in `refused` (ERR_INVALID_ARG_VALUE; a `localPort` of 0 asks for nothing), a bad
+ * `porter` or `timeout`. Returns the Porter and the options for Node's Agent, with a
+ * `timeout` beyond what a Node timer holds as none (see idleTimeout).
+ */
+export function agentOptions<T extends { porter?: Porter | undefined; timeout?: number | undefined }>(
+  options: T | undefined | null,
+  refused: Readonly<Record<string, string>>,
+): { porter: Porter; rest: Omit<T, 'porter'> } {
+  // Node's Agent takes anything; a value that is no object can only be a mistake.
+  if (options === undefined || options === null) return { porter: defaultPorter(), rest: {} as Omit<T, 'porter'> };
+  validateObject(options, 'options');
+  const { porter, ...rest } = options;
+  const given = rest as Record<string, unknown>;
+  refuseOptions(given, refused);
+  const chosen = validatePorterOption(porter, 'options.porter');
+  if (given.timeout !== undefined) given.timeout = idleTimeout(validateTimeout(given.timeout, 'options.timeout'));
+  return { porter: chosen, rest };
+}
+
+/**
  * An http.Agent whose connections come from porter's ports:
  * `http.get(url, { agent: new Agent({ porter, keepAlive: true }) })`. Node's Agent
  * options keep their meaning.
@@ -39,13 +73,15 @@ export class Agent extends HttpAgent {
   /** The Porter this Agent's sockets come from. */
   readonly porter: Porter;
 
+  /**
+   * Bad options throw here (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE,
+   * ERR_OUT_OF_RANGE), and so do those porter cannot honour: `localPort` (porter chooses
+   * the port), `socketPath` and `fd`.
+   */
   constructor(options?: AgentOptions) {
-    // Node's Agent takes anything; a value that is no object can only be a mistake.
-    if (options !== undefined && options !== null) validateObject(options, 'options');
-    const { porter, ...agentOptions } = options ?? {};
-    const chosen = validatePorterOption(porter, 'options.porter');
-    super(agentOptions);
-    this.porter = chosen;
+    const { porter, rest } = agentOptions(options, AGENT_REFUSED);
+    super(rest);
+    this.porter = porter;
   }
 
   /**

@@ -20,7 +20,7 @@ import { isIP, type LookupFunction, type NetConnectOpts, Socket, type TcpNetConn
 import { getSystemErrorName } from 'node:util';
 import type { NativeSocketOptions } from '@porter/native';
 import { canonicalIp } from './address.js';
-import type { DialSignal } from './deadline.js';
+import { type DialSignal, idleTimeout } from './deadline.js';
 import { AbortError, invalidArgType, invalidArgValue, PorterError } from './errors.js';
 import type { PortLease } from './lease.js';
 import { type TcpHandle, tcpHandle } from './socket.js';
@@ -35,6 +35,7 @@ import {
   validateIp,
   validateNumber,
   validatePort,
+  validateTimeout,
 } from './validate.js';
 
 /** What the connect path needs, validated (see Porter's dial). */
@@ -199,7 +200,8 @@ class PorterSocket extends Socket {
     const target = validate(options);
     const socket = new PorterSocket(dial, options);
     if (clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
-    if (typeof options.timeout === 'number' && options.timeout > 0) socket.setTimeout(options.timeout);
+    const idle = idleTimeout(options.timeout as number | undefined);
+    if (idle > 0) socket.setTimeout(idle);
     return socket.#start(options, target, listener);
   }
 
@@ -381,7 +383,7 @@ function validate(options: Record<string, unknown>): Target {
   validateFamily(options.family, 'options.family');
   if (options.lookup !== undefined && options.lookup !== null) validateFunction(options.lookup, 'options.lookup');
   if (options.hints !== undefined) validateInteger(options.hints, 'options.hints', 0, 2 ** 31 - 1);
-  if (options.timeout !== undefined) validateNumber(options.timeout, 'options.timeout', 0);
+  if (options.timeout !== undefined) validateTimeout(options.timeout, 'options.timeout');
   if (options.autoSelectFamily !== undefined && options.autoSelectFamily !== null) {
     validateBoolean(options.autoSelectFamily, 'options.autoSelectFamily');
   }

@@ -6,9 +6,9 @@
  * @packageDocumentation
  */
 export { canonicalIp, unspecified } from './address.js';
-export { keepSocketAliveAsConfigured } from './agent.js';
+export { AGENT_REFUSED, agentOptions, keepSocketAliveAsConfigured } from './agent.js';
 export { kConnectDeadline } from './create-connection.js';
-export { MAX_TIMER_MS, race, timeoutError } from './deadline.js';
+export { idleTimeout, type LongTimeout, MAX_TIMER_MS, race, setLongTimeout, timeoutError } from './deadline.js';
 export {
   badPort,
   callNative,
@@ -25,6 +25,7 @@ export { PortLease, portLeaseOf } from './lease.js';
 export { toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
 export {
   missingArg,
+  refuseOptions,
   validateAbortSignal,
   validateBoolean,
   validateFamily,
@@ -35,4 +36,5 @@ export {
   validateObject,
   validatePort,
   validateString,
+  validateTimeout,
 } from './validate.js';

@@ -51,6 +51,7 @@ import {
   validateNumber,
   validateObject,
   validatePort,
+  validateTimeout,
 } from './validate.js';
 
 /** Where net.connect publishes every client socket it makes; porter's are published too. */
@@ -159,7 +160,7 @@ export class Porter {
     const family = validateFamily(options.family, 'options.family');
     if (options.lookup !== undefined) validateFunction(options.lookup, 'options.lookup');
     if (options.hints !== undefined) validateInteger(options.hints, 'options.hints', 0, 2 ** 31 - 1);
-    const timeout = options.timeout === undefined ? undefined : validateNumber(options.timeout, 'options.timeout', 0);
+    const timeout = options.timeout === undefined ? undefined : validateTimeout(options.timeout, 'options.timeout');
     const signal = validateAbortSignal(options.signal, 'options.signal');
     if (options.noDelay !== undefined) validateBoolean(options.noDelay, 'options.noDelay');
     if (options.keepAlive !== undefined) validateBoolean(options.keepAlive, 'options.keepAlive');

@@ -13,14 +13,15 @@ import * as tls from 'node:tls';
 import { AbortError, defaultPorter, type Porter, type ConnectOptions as TcpConnectOptions } from '@porter/core';
 import {
   kConnectDeadline,
-  MAX_TIMER_MS,
+  type LongTimeout,
   portLeaseOf,
+  setLongTimeout,
   validateAbortSignal,
   validateBoolean,
   validateFunction,
-  validateNumber,
   validateObject,
   validateString,
+  validateTimeout,
 } from '@porter/core/internal';
 import { closedBeforeSecure, type Endpoints, handshakeTimeout, invalidArgType, invalidArgValue } from './errors.js';
 
@@ -223,7 +224,7 @@ function secureContextOf(options: tls.SecureContextOptions): tls.SecureContext {
 export function connect(options: ConnectOptions): Promise<tls.TLSSocket> {
   const prepared = prepare(options);
   const { timeout, signal } = prepared;
-  if (timeout !== undefined) validateNumber(timeout, 'options.timeout', 0);
+  if (timeout !== undefined) validateTimeout(timeout, 'options.timeout');
   validateAbortSignal(signal, 'options.signal');
   // Throws synchronously on bad TCP options (porter's validation).
   const started = performance.now();
@@ -286,13 +287,12 @@ function handshake(
   return new Promise((resolve, reject) => {
     // The TCP stage's deadline is the core's (it fails with its own ETIMEDOUT); the
     // handshake gets what is left of it once connected.
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimeout | undefined;
     const onConnect = (): void => {
       if (deadline === undefined) return;
       const left = deadline - performance.now();
       if (left <= 0) fail(handshakeTimeout(where()));
-      // Beyond what a Node timer holds (about 24.8 days), no timer: it would fire at once.
-      else if (left <= MAX_TIMER_MS) timer = setTimeout(() => fail(handshakeTimeout(where())), left);
+      else timer = setLongTimeout(() => fail(handshakeTimeout(where())), left);
     };
     const onAbort = (): void => fail(new AbortError(undefined, { cause: signal?.reason }));
     const onError = (err: Error): void => fail(err);
@@ -305,7 +305,7 @@ function handshake(
       resolve(socket);
     };
     function detach(): void {
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.clear();
       tcp.off('connect', onConnect);
       signal?.removeEventListener('abort', onAbort);
       socket.off('error', onError);

@@ -9,6 +9,7 @@
  */
 import type { NetConnectOpts } from 'node:net';
 import type * as tls from 'node:tls';
+import { idleTimeout, validateTimeout } from '@porter/core/internal';
 import { type ConnectOptions, openTls, prepare } from './connect.js';
 import { invalidArgType } from './errors.js';
 
@@ -69,10 +70,11 @@ export function createConnection(...args: unknown[]): tls.TLSSocket {
   const [options, listener] = normalizeArgs(args);
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
   const { timeout, signal } = options;
+  const idle = idleTimeout(timeout === undefined ? undefined : validateTimeout(timeout, 'options.timeout'));
   const prepared = prepare(options);
   // The idle timeout and the signal belong to the TLS socket, as with tls.connect.
   if (signal !== undefined) (prepared.tls as tls.ConnectionOptions & { signal?: AbortSignal }).signal = signal;
   const { socket } = openTls(prepared, listener);
-  if (timeout !== undefined && timeout > 0) socket.setTimeout(timeout);
+  if (idle > 0) socket.setTimeout(idle);
   return socket;
 }
