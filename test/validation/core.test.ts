@@ -22,6 +22,7 @@ import {
 } from '@porter/core';
 import test from 'ava';
 import {
+  agentRows,
   bad,
   type Case,
   corpus,
@@ -29,6 +30,7 @@ import {
   type Expect,
   forwardingProxy,
   LONG_NAME,
+  localhostV4,
   NOT_OBJECTS,
   nullProto,
   throwingGetter,
@@ -181,7 +183,8 @@ add('porter.connect', [
   ['port an object', conn(to({ port: {} })), throws('ERR_INVALID_ARG_TYPE')],
   ['port a numeric string', conn(() => ({ host: '127.0.0.1', port: String(port) })), connected],
   ['host a number', conn(to({ host: 127 })), throws('ERR_INVALID_ARG_TYPE')],
-  ['host empty', conn(to({ host: '' })), throws('ERR_INVALID_ARG_TYPE')],
+  ['host empty: localhost, as in net', conn(to({ host: '', lookup: localhostV4 })), connected],
+  ['host null: localhost, as in net', conn(to({ host: null, lookup: localhostV4 })), connected],
   ['host with a NUL', conn(to({ host: 'localhost\0.example' })), throws('ERR_INVALID_ARG_VALUE')],
   ['host with an unknown scope', conn(to({ host: 'fe80::1%nosuch0' })), throws('ERR_INVALID_IP_ADDRESS')],
   ['host with an unknown scope index', conn(to({ host: NO_INDEX })), throws('ERR_INVALID_IP_ADDRESS')],
@@ -226,7 +229,12 @@ add('porter.connect', [
     throws('ERR_INVALID_ARG_TYPE'),
   ],
   ['signal a string', conn(to({ signal: 'abort' })), throws('ERR_INVALID_ARG_TYPE')],
-  ['signal null', conn(to({ signal: null })), throws('ERR_INVALID_ARG_TYPE')],
+  ['signal null: none, as in net', conn(to({ signal: null })), connected],
+  ['localAddress empty: none, as in net', conn(to({ localAddress: '' })), connected],
+  ['path given', conn(to({ path: '/tmp/porter.sock' })), throws('ERR_INVALID_ARG_VALUE')],
+  ['fd given', conn(to({ fd: 3 })), throws('ERR_INVALID_ARG_VALUE')],
+  ['localPort 0 (any port)', conn(to({ localPort: 0 })), connected],
+  ['socketOptions null', conn(to({ socketOptions: null })), throws('ERR_INVALID_ARG_TYPE')],
   ['signal already aborted', conn(to({ signal: AbortSignal.abort() })), { rejects: 'ABORT_ERR', type: Error }],
   ['noDelay a string', conn(to({ noDelay: 'yes' })), throws('ERR_INVALID_ARG_TYPE')],
   ['keepAlive 1', conn(to({ keepAlive: 1 })), throws('ERR_INVALID_ARG_TYPE')],
@@ -321,32 +329,10 @@ add('a closed Porter', [
     throws('ERR_PORTER_CLOSED'),
   ],
 ]);
-const agent = (options: unknown) => () => new Agent(bad(options));
-const agentMade: Expect = {
-  accepts: (a) => {
-    (a as Agent).destroy();
-    return a instanceof Agent;
-  },
-};
-add('new Agent', [
-  ['options a number', agent(5), throws('ERR_INVALID_ARG_TYPE')],
-  ['options a string', agent('keepAlive'), throws('ERR_INVALID_ARG_TYPE')],
-  ['porter a plain object', agent({ porter: {} }), throws('ERR_INVALID_ARG_TYPE')],
-  ['porter null', agent({ porter: null }), throws('ERR_INVALID_ARG_TYPE')],
-  ['porter a number', agent({ porter: 5 }), throws('ERR_INVALID_ARG_TYPE')],
-  ["maxTotalSockets 0 (Node's check)", agent({ maxTotalSockets: 0 }), throws('ERR_OUT_OF_RANGE')],
-  ['localPort given', agent({ localPort: 1 }), throws('ERR_INVALID_ARG_VALUE')],
-  ['socketPath given', agent({ socketPath: '/tmp/porter.sock' }), throws('ERR_INVALID_ARG_VALUE')],
-  ['fd given', agent({ fd: 3 }), throws('ERR_INVALID_ARG_VALUE')],
-  ['timeout -1', agent({ timeout: -1 }), throws('ERR_OUT_OF_RANGE')],
-  ['timeout a string', agent({ timeout: '5s' }), throws('ERR_INVALID_ARG_TYPE')],
-  ['a throwing getter', agent(throwingGetter('porter')), throws('E_GETTER', Error)],
-  ['options undefined', agent(undefined), agentMade],
-  ['localPort 0 (any port)', agent({ localPort: 0 }), agentMade],
-  ["path (the HTTP path, which Node's Agent clears)", agent({ path: '/' }), agentMade],
-  ['timeout beyond 2^31-1', agent({ timeout: 3e9 }), agentMade],
-  ['a frozen object', () => new Agent(Object.freeze({ porter, keepAlive: true })), agentMade],
-]);
+add(
+  'new Agent',
+  agentRows(Agent, () => porter),
+);
 
 // --- porter.allocate(options) (and the module-level allocate) ----------------------------
 const alloc = (options: unknown) => () => porter.allocate(bad(options));

@@ -8,13 +8,13 @@
 import { type ClientRequestArgs, Agent as HttpAgent, type AgentOptions as HttpAgentOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { checkConnectSettings, unhonoured } from './connect-options.js';
 import type { CreateConnectionOptions } from './create-connection.js';
 import { idleTimeout } from './deadline.js';
-import { defaultPorter } from './default.js';
-import { invalidArgType } from './errors.js';
+import { defaultPorter, validatePorter } from './default.js';
 import { portLeaseOf } from './lease.js';
 import type { Porter } from './porter.js';
-import { refuseOptions, validateObject, validateTimeout } from './validate.js';
+import { validateObject } from './validate.js';
 
 /** The options of Node's http.Agent, and the Porter whose ports to use. */
 export interface AgentOptions extends HttpAgentOptions {
@@ -22,31 +22,18 @@ export interface AgentOptions extends HttpAgentOptions {
   porter?: Porter | undefined;
 }
 
-/** Checks a `porter` option (duck-typed: an ESM and a CommonJS copy of the class both fit). */
-export function validatePorterOption(value: unknown, name: string): Porter {
-  if (value === undefined) return defaultPorter();
-  if (value === null || typeof value !== 'object' || typeof (value as Porter).createConnection !== 'function') {
-    throw invalidArgType(name, 'an instance of Porter', value);
-  }
-  return value as Porter;
-}
-
 /**
  * The options of Node's Agents (and of the connections they make, which an Agent's
- * options are laid over) that an Agent of porter's cannot honour, with why: its
- * connections are TCP connections porter makes from ports it chooses. (`path` is the
- * HTTP path there, which Node's Agent clears itself.)
+ * options are laid over) that an Agent of porter's cannot honour. (`path` is the HTTP
+ * path there, which Node's Agent clears itself.)
  */
-export const AGENT_REFUSED: Readonly<Record<string, string>> = {
-  localPort: 'is chosen by porter',
-  socketPath: 'is not supported (porter connects over TCP)',
-  fd: 'is not supported (porter makes the socket)',
-};
+export const AGENT_REFUSED = unhonoured('localPort', 'socketPath', 'fd');
 
 /**
  * An Agent's options, checked when it is made: not an object (ERR_INVALID_ARG_TYPE), an
  * option in `refused` (ERR_INVALID_ARG_VALUE; a `localPort` of 0 asks for nothing), a bad
- * `porter` or `timeout`. Returns the Porter and the options for Node's Agent, with a
+ * `porter`, and the connect options Node's Agent lays over every connection, as a
+ * connect checks them. Returns the Porter and the options for Node's Agent, with a
  * `timeout` beyond what a Node timer holds as none (see idleTimeout).
  */
 export function agentOptions<T extends { porter?: Porter | undefined; timeout?: number | undefined }>(
@@ -57,10 +44,9 @@ export function agentOptions<T extends { porter?: Porter | undefined; timeout?: 
   if (options === undefined || options === null) return { porter: defaultPorter(), rest: {} as Omit<T, 'porter'> };
   validateObject(options, 'options');
   const { porter, ...rest } = options;
-  const given = rest as Record<string, unknown>;
-  refuseOptions(given, refused);
-  const chosen = validatePorterOption(porter, 'options.porter');
-  if (given.timeout !== undefined) given.timeout = idleTimeout(validateTimeout(given.timeout, 'options.timeout'));
+  const { timeout } = checkConnectSettings(rest, refused);
+  const chosen = validatePorter(porter);
+  if (timeout !== undefined) (rest as { timeout?: number }).timeout = idleTimeout(timeout);
   return { porter: chosen, rest };
 }
 
@@ -75,8 +61,9 @@ export class Agent extends HttpAgent {
 
   /**
    * Bad options throw here (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE,
-   * ERR_OUT_OF_RANGE), and so do those porter cannot honour: `localPort` (porter chooses
-   * the port), `socketPath` and `fd`.
+   * ERR_OUT_OF_RANGE), the connect options laid over every connection included, and so
+   * do those porter cannot honour: `localPort` (porter chooses the port), `socketPath`
+   * and `fd`.
    */
   constructor(options?: AgentOptions) {
     const { porter, rest } = agentOptions(options, AGENT_REFUSED);

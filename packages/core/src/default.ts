@@ -1,16 +1,17 @@
 /**
  * The default Porter: one per process, shared by every worker thread (they all see the
- * one native registry), behind the module-level connect / allocate / snapshot.
+ * one native registry), behind the module-level connect / allocate / snapshot; and the
+ * `porter` option every package takes, which names a Porter or leaves it to the default.
  */
 
 import type { Socket } from 'node:net';
 import * as native from '@porter/native';
 import type { CreateConnectionArg } from './create-connection.js';
-import { callNative } from './errors.js';
+import { callNative, invalidArgType } from './errors.js';
 import type { Lease } from './lease.js';
-import { optionsFromNative, type PorterOptions, resolveOptions, toNative } from './options.js';
+import { optionsFromNative, resolveOptions, toNative } from './options.js';
 import { Porter } from './porter.js';
-import type { AllocateOptions, ConnectOptions, PoolSnapshot } from './types.js';
+import type { AllocateOptions, ConnectOptions, PoolSnapshot, PorterOptions } from './types.js';
 
 let instance: Porter | undefined;
 
@@ -37,6 +38,27 @@ export function defaultPorter(): Porter {
     instance = new Porter(optionsFromNative(registry.options()), registry);
   }
   return instance;
+}
+
+/** What porter's packages call on a Porter given to them. */
+const PORTER_METHODS = ['connect', 'createConnection', 'snapshot', 'poolSummary', 'stats'] as const;
+
+/**
+ * The `porter` option of every package (Agents, @porter/tls, the connector, metrics): a
+ * Porter, or the default one when not given (undefined). Anything else, null included,
+ * throws ERR_INVALID_ARG_TYPE. A Porter is recognised by its methods, so that the
+ * CommonJS and the ESM copy of this package, loaded side by side, take each other's.
+ */
+export function validatePorter(value: unknown, name = 'options.porter'): Porter {
+  if (value === undefined) return defaultPorter();
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    !PORTER_METHODS.every((m) => typeof (value as Record<string, unknown>)[m] === 'function')
+  ) {
+    throw invalidArgType(name, 'an instance of Porter', value);
+  }
+  return value as Porter;
 }
 
 /** {@link Porter.connect} on the default instance. */

@@ -7,8 +7,18 @@
  */
 export { canonicalIp, unspecified } from './address.js';
 export { AGENT_REFUSED, agentOptions, keepSocketAliveAsConfigured } from './agent.js';
+export {
+  type CheckedConnect,
+  CONNECT_REFUSED,
+  type ConnectSettings,
+  checkConnectOptions,
+  checkConnectSettings,
+  connectHost,
+  unhonoured,
+} from './connect-options.js';
 export { kConnectDeadline } from './create-connection.js';
 export { idleTimeout, type LongTimeout, MAX_TIMER_MS, race, setLongTimeout, timeoutError } from './deadline.js';
+export { validatePorter } from './default.js';
 export {
   badPort,
   callNative,

@@ -4,8 +4,14 @@
  * registry is scraped, in prom-client `collect()` callbacks; nothing runs on the connect
  * path.
  */
-import { defaultPorter, type PoolSummary, type PorterStats } from '@porter/core';
-import { invalidArgValue, validateInteger, validateObject, validateString } from '@porter/core/internal';
+import type { PoolSummary, PorterStats } from '@porter/core';
+import {
+  invalidArgValue,
+  validateInteger,
+  validateObject,
+  validatePorter,
+  validateString,
+} from '@porter/core/internal';
 import {
   Counter,
   Gauge,
@@ -72,10 +78,7 @@ function oncePerTick<T>(read: () => T): () => T {
  */
 export function registerPorterMetrics(options: PorterMetricsOptions = {}): PorterMetrics {
   validateObject(options, 'options');
-  const porter = options.porter ?? defaultPorter();
-  if (typeof porter?.poolSummary !== 'function' || typeof porter?.stats !== 'function') {
-    throw invalidArgValue('options.porter', typeof porter, 'must be a Porter');
-  }
+  const porter: PorterSource = validatePorter(options.porter);
   const registry: Registry<RegistryContentType> = options.registry ?? globalRegistry;
   if (typeof registry?.registerMetric !== 'function' || typeof registry?.getSingleMetric !== 'function') {
     throw invalidArgValue('options.registry', typeof registry, 'must be a prom-client Registry');

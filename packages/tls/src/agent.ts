@@ -11,7 +11,8 @@ import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions, type Reque
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Porter } from '@porter/core';
-import { AGENT_REFUSED, agentOptions, keepSocketAliveAsConfigured } from '@porter/core/internal';
+import { AGENT_REFUSED, agentOptions, keepSocketAliveAsConfigured, unhonoured } from '@porter/core/internal';
+import { checkTlsOptions } from './connect.js';
 import { type CreateConnectionOptions, createConnection } from './create-connection.js';
 
 /** The options of Node's https.Agent, and the Porter whose ports to use. */
@@ -21,7 +22,7 @@ export interface AgentOptions extends HttpsAgentOptions {
 }
 
 /** The options porter's https Agent cannot honour: the http Agent's, and a connection to wrap. */
-const REFUSED = { ...AGENT_REFUSED, socket: 'is made by porter' };
+const REFUSED = { ...AGENT_REFUSED, ...unhonoured('socket') };
 
 /** https.Agent's session cache, which @types/node does not declare. */
 interface SessionCache {
@@ -41,11 +42,14 @@ export class Agent extends HttpsAgent {
 
   /**
    * Bad options throw here (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE,
-   * ERR_OUT_OF_RANGE), and so do those porter cannot honour: `localPort` (porter chooses
-   * the port), `socketPath`, `fd` and `socket` (porter makes the connection).
+   * ERR_OUT_OF_RANGE), the TCP and TLS options laid over every connection included, and
+   * so do those porter cannot honour: `localPort` (porter chooses the port),
+   * `socketPath`, `fd` and `socket` (porter makes the connection).
    */
   constructor(options?: AgentOptions) {
     const { porter, rest } = agentOptions(options, REFUSED);
+    // The TLS options, laid over every connection too.
+    checkTlsOptions(rest as Record<string, unknown>);
     super(rest);
     this.porter = porter;
   }

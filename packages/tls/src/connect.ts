@@ -10,18 +10,19 @@ import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { addAbortSignal } from 'node:stream';
 import * as tls from 'node:tls';
-import { AbortError, defaultPorter, type Porter, type ConnectOptions as TcpConnectOptions } from '@porter/core';
+import { AbortError, type Porter, type ConnectOptions as TcpConnectOptions } from '@porter/core';
 import {
+  type CheckedConnect,
+  checkConnectOptions,
   kConnectDeadline,
   type LongTimeout,
   portLeaseOf,
   setLongTimeout,
-  validateAbortSignal,
   validateBoolean,
   validateFunction,
   validateObject,
+  validatePorter,
   validateString,
-  validateTimeout,
 } from '@porter/core/internal';
 import { closedBeforeSecure, type Endpoints, handshakeTimeout, invalidArgType, invalidArgValue } from './errors.js';
 
@@ -62,21 +63,6 @@ export interface ConnectOptions extends Omit<tls.ConnectionOptions, Replaced>, T
   porter?: Porter | undefined;
 }
 
-/** The parts of Porter this package uses (duck-typed: a CommonJS and an ESM copy both fit). */
-function validatePorter(value: unknown): Porter {
-  if (value === undefined) return defaultPorter();
-  if (
-    value === null ||
-    typeof value !== 'object' ||
-    typeof (value as Porter).connect !== 'function' ||
-    typeof (value as Porter).createConnection !== 'function' ||
-    typeof (value as Porter).snapshot !== 'function'
-  ) {
-    throw invalidArgType('options.porter', 'an instance of Porter', value);
-  }
-  return value as Porter;
-}
-
 function isBufferLike(value: unknown): boolean {
   return ArrayBuffer.isView(value);
 }
@@ -84,73 +70,67 @@ function isBufferLike(value: unknown): boolean {
 /** What tls.connect gets, checked before any connection is made. */
 export interface Prepared {
   porter: Porter;
+  /** The TCP options as given, for porter's createConnection (which checks them as `checked`). */
   tcp: TcpConnectOptions;
   tls: tls.ConnectionOptions;
-  timeout: number | undefined;
-  signal: AbortSignal | undefined;
+  /** The TCP options checked (the one validator of every connect). */
+  checked: CheckedConnect;
 }
 
-export function prepare(options: ConnectOptions): Prepared {
-  validateObject(options, 'options');
-  const porter = validatePorter(options.porter);
-  const loose = options as ConnectOptions & { socket?: unknown; path?: unknown; localPort?: unknown };
-  if (loose.socket !== undefined && loose.socket !== null) {
-    throw invalidArgValue('options.socket', '[socket]', 'is made by porter');
-  }
-  if (loose.localPort !== undefined) throw invalidArgValue('options.localPort', loose.localPort, 'is chosen by porter');
-  if (loose.path !== undefined && loose.path !== null) {
-    throw invalidArgValue('options.path', loose.path, 'is not supported (porter connects over TCP)');
-  }
-  const host = options.host ?? 'localhost';
-  if (typeof host !== 'string' || host.length === 0) throw invalidArgType('options.host', 'a non-empty string', host);
-
-  // SNI: the host when it is a name, never an IP address (RFC 6066). An IP given as
-  // servername is still the name the certificate is checked against.
-  let servername: string | undefined;
-  let identity = host;
-  if (options.servername !== undefined && options.servername !== null && options.servername !== '') {
-    validateString(options.servername, 'options.servername');
-    if (isIP(options.servername) === 0) servername = options.servername;
-    else identity = options.servername;
-  } else if (isIP(host) === 0) {
-    servername = host;
-  }
-
-  if (options.checkServerIdentity !== undefined)
-    validateFunction(options.checkServerIdentity, 'options.checkServerIdentity');
-  if (options.rejectUnauthorized !== undefined)
-    validateBoolean(options.rejectUnauthorized, 'options.rejectUnauthorized');
+/** Options of tls.connect that are not TCP's, checked before a connection is made. */
+export function checkTlsOptions(o: Record<string, unknown>): void {
+  if (o.checkServerIdentity !== undefined) validateFunction(o.checkServerIdentity, 'options.checkServerIdentity');
+  if (o.rejectUnauthorized !== undefined) validateBoolean(o.rejectUnauthorized, 'options.rejectUnauthorized');
   // A secure context must be one tls.createSecureContext() made: anything else would only
   // fail in tls.connect, after a TCP connection was made.
-  if (
-    options.secureContext !== undefined &&
-    !(options.secureContext instanceof (tls as unknown as { SecureContext: new () => object }).SecureContext)
-  ) {
-    throw invalidArgType(
-      'options.secureContext',
-      'an instance of SecureContext (tls.createSecureContext())',
-      options.secureContext,
-    );
+  const { SecureContext } = tls as unknown as { SecureContext: new () => object };
+  if (o.secureContext !== undefined && !(o.secureContext instanceof SecureContext)) {
+    const expected = 'an instance of SecureContext (tls.createSecureContext())';
+    throw invalidArgType('options.secureContext', expected, o.secureContext);
   }
-  if (options.session !== undefined && !isBufferLike(options.session)) {
-    throw invalidArgType('options.session', 'an instance of Buffer or Uint8Array', options.session);
+  if (o.session !== undefined && !isBufferLike(o.session)) {
+    throw invalidArgType('options.session', 'an instance of Buffer or Uint8Array', o.session);
   }
-  const alpn = options.ALPNProtocols as unknown;
+  const alpn = o.ALPNProtocols;
   if (alpn !== undefined) {
     const ok = Array.isArray(alpn)
       ? alpn.every((p) => typeof p === 'string' || isBufferLike(p))
       : isBufferLike(alpn) && !(alpn instanceof DataView);
     if (!ok) throw invalidArgType('options.ALPNProtocols', 'an array of strings or Buffers, or a Buffer', alpn);
   }
-  if (options.minDHSize !== undefined && (typeof options.minDHSize !== 'number' || !(options.minDHSize > 0))) {
-    throw invalidArgValue('options.minDHSize', options.minDHSize, 'must be a positive number');
+  if (o.minDHSize !== undefined && (typeof o.minDHSize !== 'number' || !(o.minDHSize > 0))) {
+    throw invalidArgValue('options.minDHSize', o.minDHSize, 'must be a positive number');
   }
+}
 
+/**
+ * SNI and the name the certificate is checked against: the host when it is a name, never
+ * an IP address (RFC 6066); an IP given as servername is still the name checked.
+ */
+function serverIdentity(host: string, given: unknown): { servername: string | undefined; identity: string } {
+  if (given === undefined || given === null || given === '') {
+    return { servername: isIP(host) === 0 ? host : undefined, identity: host };
+  }
+  const name = validateString(given, 'options.servername');
+  return isIP(name) === 0 ? { servername: name, identity: host } : { servername: undefined, identity: name };
+}
+
+/**
+ * Checks `options` (each read once) and splits them: the TCP options go to porter's
+ * createConnection, the rest to tls.connect, with the secure context built now.
+ */
+export function prepare(options: ConnectOptions): Prepared {
+  validateObject(options, 'options');
   const {
-    porter: _porter,
-    timeout,
-    signal,
+    porter: porterOption,
+    socket,
+    servername: givenServername,
+    host,
+    port,
     localAddress,
+    localPort,
+    path,
+    fd,
     family,
     lookup,
     hints,
@@ -161,24 +141,36 @@ export function prepare(options: ConnectOptions): Prepared {
     autoSelectFamily,
     autoSelectFamilyAttemptTimeout,
     socketOptions,
+    timeout,
+    signal,
     ...rest
-  } = options;
-  const tcp: TcpConnectOptions = { host, port: options.port };
-  // Only the fields that were given: porter validates each one that is present.
-  if (localAddress !== undefined) tcp.localAddress = localAddress;
-  if (family !== undefined) tcp.family = family;
-  if (lookup !== undefined) tcp.lookup = lookup;
-  if (hints !== undefined) tcp.hints = hints;
-  if (noDelay !== undefined) tcp.noDelay = noDelay;
-  if (keepAlive !== undefined) tcp.keepAlive = keepAlive;
-  if (keepAliveInitialDelay !== undefined) tcp.keepAliveInitialDelay = keepAliveInitialDelay;
-  if (allowHalfOpen !== undefined) tcp.allowHalfOpen = allowHalfOpen;
-  if (autoSelectFamily !== undefined) tcp.autoSelectFamily = autoSelectFamily;
-  if (autoSelectFamilyAttemptTimeout !== undefined) tcp.autoSelectFamilyAttemptTimeout = autoSelectFamilyAttemptTimeout;
-  if (socketOptions !== undefined) tcp.socketOptions = socketOptions;
-  if (timeout !== undefined) tcp.timeout = timeout;
-  if (signal !== undefined) tcp.signal = signal;
-
+  } = options as ConnectOptions & { socket?: unknown; localPort?: unknown; path?: unknown; fd?: unknown };
+  const porter = validatePorter(porterOption);
+  if (socket !== undefined && socket !== null) throw invalidArgValue('options.socket', '[socket]', 'is made by porter');
+  // The TCP options, as every connect of porter's checks them.
+  const tcp = {
+    host,
+    port,
+    localAddress,
+    localPort,
+    path,
+    fd,
+    family,
+    lookup,
+    hints,
+    noDelay,
+    keepAlive,
+    keepAliveInitialDelay,
+    allowHalfOpen,
+    autoSelectFamily,
+    autoSelectFamilyAttemptTimeout,
+    socketOptions,
+    timeout,
+    signal,
+  } as TcpConnectOptions;
+  const checked = checkConnectOptions(tcp);
+  const { servername, identity } = serverIdentity(checked.host, givenServername);
+  checkTlsOptions(rest);
   // The secure context is built now, as tls.connect would build it, so that a bad
   // certificate, key, CA or cipher list throws here, before any connection is made.
   const secureContext = rest.secureContext ?? secureContextOf(rest);
@@ -187,12 +179,11 @@ export function prepare(options: ConnectOptions): Prepared {
     ...rest,
     host: identity,
     port: undefined,
-    servername,
     secureContext,
-    allowHalfOpen: allowHalfOpen === true,
+    allowHalfOpen: checked.allowHalfOpen,
   };
-  if (servername === undefined) delete tlsOptions.servername;
-  return { porter, tcp, tls: tlsOptions, timeout, signal };
+  if (servername !== undefined) tlsOptions.servername = servername;
+  return { porter, tcp, tls: tlsOptions, checked };
 }
 
 /**
@@ -223,10 +214,7 @@ function secureContextOf(options: tls.SecureContextOptions): tls.SecureContext {
  */
 export function connect(options: ConnectOptions): Promise<tls.TLSSocket> {
   const prepared = prepare(options);
-  const { timeout, signal } = prepared;
-  if (timeout !== undefined) validateTimeout(timeout, 'options.timeout');
-  validateAbortSignal(signal, 'options.signal');
-  // Throws synchronously on bad TCP options (porter's validation).
+  const { timeout, signal } = prepared.checked;
   const started = performance.now();
   const { socket, tcp } = openTls(prepared, undefined, timeout);
   return handshake(socket, tcp, prepared, timeout === undefined ? undefined : started + timeout, signal);
@@ -278,8 +266,8 @@ function handshake(
       .autoSelectFamilyAttemptedAddresses;
     const last = tried?.at(-1);
     return {
-      address: lease?.remoteAddress ?? (last ? last.slice(0, last.lastIndexOf(':')) : String(prepared.tcp.host)),
-      port: lease?.remotePort ?? Number(prepared.tcp.port),
+      address: lease?.remoteAddress ?? (last ? last.slice(0, last.lastIndexOf(':')) : prepared.checked.host),
+      port: lease?.remotePort ?? prepared.checked.port,
       localAddress: lease?.localAddress,
       localPort: lease?.localPort,
     };

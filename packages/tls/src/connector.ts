@@ -10,20 +10,26 @@
  */
 import { isIP, type Socket } from 'node:net';
 import * as tls from 'node:tls';
-import { defaultPorter, type Porter } from '@porter/core';
+import type { Porter } from '@porter/core';
 import {
+  checkConnectSettings,
   invalidArgValue,
   type LongTimeout,
   refuseOptions,
   setLongTimeout,
+  unhonoured,
+  validateBoolean,
   validateFunction,
+  validateInteger,
+  validateNumber,
   validateObject,
   validatePort,
-  validateSocketOptions,
+  validatePorter,
   validateString,
+  validateTimeout,
 } from '@porter/core/internal';
+import { checkTlsOptions } from './connect.js';
 import { type CreateConnectionOptions, createConnection as tlsConnection } from './create-connection.js';
-import { invalidArgType } from './errors.js';
 
 /** What undici passes to a connector. */
 export interface ConnectorRequest {
@@ -117,27 +123,14 @@ class SessionCache {
  * connector cannot honour: its connections are TCP connections porter makes from ports it
  * chooses (a connection to tunnel through comes with the request, as `httpSocket`).
  */
-const REFUSED = {
-  localPort: 'is chosen by porter',
-  socketPath: 'is not supported (porter connects over TCP)',
-  path: 'is not supported (porter connects over TCP)',
-  fd: 'is not supported (porter makes the socket)',
-  socket: 'is made by porter (a tunnel comes with the request, as httpSocket)',
-};
-
-function optionalNumber(value: unknown, name: string, fallback: number): number {
-  if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value) || value < 0) throw invalidArgValue(name, value, 'must be an integer >= 0');
-  return value;
-}
+const REFUSED = unhonoured('localPort', 'socketPath', 'path', 'fd', 'socket');
 
 /**
  * Builds a connector for undici on porter's ports. Bad options throw here; a failure of
  * a connection reaches undici through the callback.
  */
 export function connector(options: ConnectorOptions = {}): Connector {
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+  validateObject(options, 'options');
   const {
     porter: porterOption,
     timeout: timeoutOption,
@@ -148,22 +141,22 @@ export function connector(options: ConnectorOptions = {}): Connector {
     session: fixedSession,
     ...rest
   } = options;
-  if (
-    porterOption !== undefined &&
-    (porterOption === null || typeof porterOption !== 'object' || typeof porterOption.createConnection !== 'function')
-  ) {
-    throw invalidArgType('options.porter', 'an instance of Porter', porterOption);
-  }
-  const porter = porterOption ?? defaultPorter();
-  const timeout = optionalNumber(timeoutOption, 'options.timeout', 10_000);
-  const sessions = new SessionCache(optionalNumber(maxCachedSessions, 'options.maxCachedSessions', 100));
-  const keepAliveDelay = optionalNumber(keepAliveInitialDelay, 'options.keepAliveInitialDelay', 60_000);
-  refuseOptions(rest, REFUSED);
+  const porter = validatePorter(porterOption);
+  // undici's own options; null means its default, as in undici.
+  const timeout = timeoutOption == null ? 10_000 : validateTimeout(timeoutOption, 'options.timeout');
+  const cached =
+    maxCachedSessions == null ? 100 : validateInteger(maxCachedSessions, 'options.maxCachedSessions', 0, 2 ** 32 - 1);
+  const sessions = new SessionCache(cached);
+  const keepAliveDelay =
+    keepAliveInitialDelay == null ? 60_000 : validateNumber(keepAliveInitialDelay, 'options.keepAliveInitialDelay', 0);
+  if (keepAlive != null) validateBoolean(keepAlive, 'options.keepAlive');
+  if (allowH2 !== undefined) validateBoolean(allowH2, 'options.allowH2');
+  // What is laid over every connection, checked as a connect's (TCP) and tls.connect's are.
+  const { socketOptions } = checkConnectSettings(rest, REFUSED);
+  checkTlsOptions(rest as Record<string, unknown>);
   const alpn = allowH2 === true ? ['http/1.1', 'h2'] : ['http/1.1'];
-  // Checked once, here; with socketOptions.keepAlive (the connector's or the Porter's) the
-  // core sets keep-alive, and the connector's own setKeepAlive() would overwrite it.
-  const socketOptions =
-    rest.socketOptions === undefined ? undefined : validateSocketOptions(rest.socketOptions, 'options.socketOptions');
+  // With socketOptions.keepAlive (the connector's or the Porter's) the core sets
+  // keep-alive, and the connector's own setKeepAlive() would overwrite it.
   const ownKeepAlive = socketOptions?.keepAlive !== undefined || porter.options?.socketOptions?.keepAlive !== undefined;
 
   return function connect(request: ConnectorRequest, callback: ConnectorCallback): Socket | undefined {
@@ -274,9 +267,7 @@ function checkRequest(request: unknown): Target {
   validateObject(request, 'options');
   const { hostname, host, protocol, port, servername, localAddress, socketPath, httpSocket } =
     request as ConnectorRequest;
-  if (socketPath !== undefined && socketPath !== null) {
-    throw invalidArgValue('options.socketPath', socketPath, 'is not supported (porter connects over TCP)');
-  }
+  refuseOptions({ socketPath }, unhonoured('socketPath'));
   validateString(hostname, 'options.hostname');
   validateString(protocol, 'options.protocol');
   if (host !== undefined && host !== null) validateString(host, 'options.host');

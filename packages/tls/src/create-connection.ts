@@ -9,9 +9,8 @@
  */
 import type { NetConnectOpts } from 'node:net';
 import type * as tls from 'node:tls';
-import { idleTimeout, validateTimeout } from '@porter/core/internal';
+import { idleTimeout } from '@porter/core/internal';
 import { type ConnectOptions, openTls, prepare } from './connect.js';
-import { invalidArgType } from './errors.js';
 
 /**
  * The options of {@link createConnection}: those of `tls.connect` (and its TCP options),
@@ -68,13 +67,12 @@ export function createConnection(
 ): tls.TLSSocket;
 export function createConnection(...args: unknown[]): tls.TLSSocket {
   const [options, listener] = normalizeArgs(args);
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
-  const { timeout, signal } = options;
-  const idle = idleTimeout(timeout === undefined ? undefined : validateTimeout(timeout, 'options.timeout'));
   const prepared = prepare(options);
+  const { timeout, signal } = prepared.checked;
   // The idle timeout and the signal belong to the TLS socket, as with tls.connect.
   if (signal !== undefined) (prepared.tls as tls.ConnectionOptions & { signal?: AbortSignal }).signal = signal;
   const { socket } = openTls(prepared, listener);
+  const idle = idleTimeout(timeout);
   if (idle > 0) socket.setTimeout(idle);
   return socket;
 }
