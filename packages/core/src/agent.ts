@@ -18,7 +18,7 @@ import { validateObject } from './validate.js';
 
 /** The options of Node's http.Agent, and the Porter whose ports to use. */
 export interface AgentOptions extends HttpAgentOptions {
-  /** The Porter whose ports to use (default: the process-wide default instance). */
+  /** The Porter whose ports to use (default: the default Porter, `defaultPorter()`). */
   porter?: Porter | undefined;
 }
 

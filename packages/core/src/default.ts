@@ -16,7 +16,7 @@ import type { AllocateOptions, ConnectOptions, PoolSnapshot, PorterOptions } fro
 let instance: Porter | undefined;
 
 /**
- * Configures the process-wide default instance. Call it before the first use, from any
+ * Configures the default Porter, the process's. Call it before the first use, from any
  * thread; calling it again (from any thread) with the same options is harmless, with
  * other options throws ERR_PORTER_DEFAULT_CONFIGURED.
  */
@@ -28,8 +28,9 @@ export function configureDefault(options: PorterOptions): Porter {
 }
 
 /**
- * The process-wide default instance. Closing it closes this thread's instance only: the
- * next call makes a new one on the same shared pools.
+ * The default Porter: one per thread, all on the one registry of the process, which every
+ * worker thread shares. Closing it closes this thread's Porter only: the next call makes
+ * a new one on the same shared pools.
  */
 export function defaultPorter(): Porter {
   if (instance === undefined || instance.closed) {
@@ -61,22 +62,22 @@ export function validatePorter(value: unknown, name = 'options.porter'): Porter 
   return value as Porter;
 }
 
-/** {@link Porter.connect} on the default instance. */
+/** {@link Porter.connect} on the default Porter. */
 export function connect(options: ConnectOptions): Promise<Socket> {
   return defaultPorter().connect(options);
 }
 
-/** {@link Porter.allocate} on the default instance. */
+/** {@link Porter.allocate} on the default Porter. */
 export function allocate(options: AllocateOptions): Lease {
   return defaultPorter().allocate(options);
 }
 
-/** {@link Porter.snapshot} on the default instance. */
+/** {@link Porter.snapshot} on the default Porter. */
 export function snapshot(): PoolSnapshot[] {
   return defaultPorter().snapshot();
 }
 
-/** {@link Porter.createConnection} on the default instance: net.createConnection's contract. */
+/** {@link Porter.createConnection} on the default Porter: net.createConnection's contract. */
 export function createConnection(options: CreateConnectionArg, connectListener?: () => void): Socket;
 export function createConnection(port: number | string, host?: string, connectListener?: () => void): Socket;
 export function createConnection(port: number | string, connectListener?: () => void): Socket;

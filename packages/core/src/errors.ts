@@ -12,7 +12,7 @@ import type { NativeError } from '@porter/native';
 export const ErrorCodes = {
   /** No port is free for the destination and no fallback is allowed, or it failed too. */
   EXHAUSTED: 'ERR_PORTER_EXHAUSTED',
-  /** The default instance was configured twice with different options. */
+  /** The default Porter was configured twice with different options. */
   DEFAULT_CONFIGURED: 'ERR_PORTER_DEFAULT_CONFIGURED',
   /**
    * The mode cannot keep its promise on this host: mode 'kernel' with a range that has no
@@ -22,7 +22,7 @@ export const ErrorCodes = {
   MODE_UNSUPPORTED: 'ERR_PORTER_MODE_UNSUPPORTED',
   /** `connect()` / `allocate()` on a Porter that was closed. */
   CLOSED: 'ERR_PORTER_CLOSED',
-  /** A lease was released twice, or its handle is unknown. */
+  /** A lease was released twice, or its lease id is unknown. */
   LEASE_RELEASED: 'ERR_PORTER_LEASE_RELEASED',
   /** Something failed inside the native addon (a bug): the call failed, nothing else. */
   INTERNAL: 'ERR_PORTER_INTERNAL',

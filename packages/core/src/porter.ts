@@ -248,7 +248,7 @@ export class Porter {
     return `Porter ${inspectFn({ options: this.#options, ...state, ...pools }, { ...options, depth })}`;
   }
 
-  /** Whether `other` shares this Porter's registry (true for default instances everywhere). */
+  /** Whether `other` shares this Porter's registry (true for the default Porters of every thread). */
   sharesRegistryWith(other: Porter): boolean {
     Porter.#brand(this);
     if (typeof other !== 'object' || other === null || !(#closed in other)) {

@@ -17,7 +17,7 @@ export type NativeRoute = number;
 
 /**
  * The hot path's native calls, hand-written in the binding (cheaper than its generated
- * functions): `allocate(route)`, `release(route, handle, aging)`, `adopt(route, handle, fd)`.
+ * functions): `allocate(route)` (a lease id), `release(route, leaseId, aging)`, `adopt(route, leaseId, fd)`.
  */
 export const fast = native.fastRouteFunctions();
 

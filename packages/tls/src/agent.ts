@@ -17,7 +17,7 @@ import { type CreateConnectionOptions, createConnection } from './create-connect
 
 /** The options of Node's https.Agent, and the Porter whose ports to use. */
 export interface AgentOptions extends HttpsAgentOptions {
-  /** The Porter whose ports to use (default: the process-wide default instance). */
+  /** The Porter whose ports to use (default: the default Porter, `defaultPorter()`). */
   porter?: Porter | undefined;
 }
 

@@ -59,7 +59,7 @@ type Replaced =
  * - `porter`: the Porter whose ports to use (default: `defaultPorter()`).
  */
 export interface ConnectOptions extends Omit<tls.ConnectionOptions, Replaced>, TcpConnectOptions {
-  /** The Porter whose ports to use (default: the process-wide default instance). */
+  /** The Porter whose ports to use (default: the default Porter, `defaultPorter()`). */
   porter?: Porter | undefined;
 }
 

@@ -59,7 +59,7 @@ export interface ConnectorOptions
     CreateConnectionOptions,
     'port' | 'host' | 'timeout' | 'porter' | 'keepAlive' | 'keepAliveInitialDelay' | 'signal'
   > {
-  /** The Porter whose ports to use (default: the process-wide default instance). */
+  /** The Porter whose ports to use (default: the default Porter, `defaultPorter()`). */
   porter?: Porter | undefined;
   /**
    * Milliseconds for the connect (and the TLS handshake) before the socket is destroyed

@@ -44,7 +44,7 @@ function normalizeArgs(args: unknown[]): [ConnectOptions, (() => void) | undefin
 /**
  * Node's `tls.connect` on porter's ports: returns a `tls.TLSSocket` at once, which emits
  * 'secureConnect' (then `secureConnectListener` runs) or 'error' as Node's does. Takes
- * tls.connect's options and `porter` (default: the process-wide default Porter);
+ * tls.connect's options and `porter` (default: the default Porter, `defaultPorter()`);
  * `timeout` is the idle timeout (`socket.setTimeout`), as in tls.connect; `signal`
  * destroys the socket when it aborts. Bad options throw synchronously. The lease
  * ({@link leaseOf}) follows the TLS socket from 'connect' on.
