@@ -236,8 +236,8 @@ export async function startPostgres(bin: string): Promise<External & { user: str
       async ([port], child, output) => {
         await accepting(port as number, child, 20_000);
         // It accepts before it is ready ('the database system is starting up').
-        if (!(await eventually(() => output().includes('ready to accept connections'), 20_000))) {
-          throw new Error('not ready after 20 s');
+        if (!(await eventually(() => output().includes('ready to accept connections'), once(child, 'exit')))) {
+          throw new Error('postgres exited before it was ready');
         }
       },
     );
