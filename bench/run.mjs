@@ -63,50 +63,21 @@ function writeDocs(results) {
   writeFileSync(join(root, 'docs', 'benchmarks.md'), markdown(results, 'benchmarks-latency.svg'));
 }
 
-async function main() {
-  const render = process.argv.indexOf('--render');
-  if (render !== -1) {
-    const results = JSON.parse(readFileSync(process.argv[render + 1], 'utf8'));
-    results.targets = evaluateTargets(results.summary);
-    writeDocs(results);
-    log('wrote docs/benchmarks.md, docs/benchmarks-latency.svg');
-    return;
-  }
-  const date = new Date().toISOString().slice(0, 10);
-  const info = machine();
-  log(
-    `porter benchmarks (${quick ? 'quick' : 'full'}): ${info.cpu}, ${info.cores} cores, ${info.kernel}, Node ${info.node}`,
-  );
-
-  // Compiling the Rust benches is part of the build, not of the timed run.
-  log('== building the Rust benches (not timed)');
-  const build = await buildCoreBenches();
-  if (!build.ok) log(`   cargo bench --no-run failed: ${build.error}`);
-
-  const started = performance.now();
-  const durations = {};
-  const timed = async (name, fn) => {
-    const { result, seconds } = await section(name, fn);
-    durations[name] = Number(seconds.toFixed(1));
-    return result;
-  };
-  const memory = await timed('core memory', runMemoryBench);
-  const criterion = quick
-    ? { skipped: 'full run only (npm run bench)' }
-    : await timed('core criterion', () => runCriterion({ quick: false }));
-  const js = await timed('js boundary', () => runJsBoundary({ quick }));
-  const aging = await timed('aging', () => runAging({ quick }));
-  const connect = await timed('connect rate', () => runConnectRate({ quick }));
-  const inProcess = await timed('server in the same process', () => runInProcess({ quick }));
-  const latency = await timed('latency at occupancy', () => runLatency({ quick }));
-  const capacity = await timed('capacity', () => runCapacity({ quick }));
-  const sharedHost = await timed('processes sharing a host', () => runSharedHost({ quick }));
-  const destinations = await timed('destinations and Porters', () => runDestinations({ quick }));
-  const connectionMemory = await timed('memory per connection', () => runConnectionMemory({ quick }));
-  const metrics = await timed('metrics overhead', () => runMetricsOverhead({ quick }));
-  const durationSec = (performance.now() - started) / 1000;
-
-  const summary = {
+/** The headline figures of a run, the targets' inputs. */
+function summaryOf({
+  memory,
+  criterion,
+  js,
+  connect,
+  inProcess,
+  latency,
+  capacity,
+  sharedHost,
+  destinations,
+  connectionMemory,
+  aging,
+}) {
+  return {
     core_alloc_release_per_sec: num(memory?.core_alloc_release_per_sec),
     pool_bytes_idle: num(memory?.pool_bytes_idle),
     pool_bytes_per_port: num(memory?.pool_bytes_per_port),
@@ -152,6 +123,64 @@ async function main() {
     aging_late_p50_ms: num(aging?.late_p50_ms),
     aging_late_p99_ms: num(aging?.late_p99_ms),
   };
+}
+
+async function main() {
+  const render = process.argv.indexOf('--render');
+  if (render !== -1) {
+    const results = JSON.parse(readFileSync(process.argv[render + 1], 'utf8'));
+    results.targets = evaluateTargets(results.summary);
+    writeDocs(results);
+    log('wrote docs/benchmarks.md, docs/benchmarks-latency.svg');
+    return;
+  }
+  const date = new Date().toISOString().slice(0, 10);
+  const info = machine();
+  log(
+    `porter benchmarks (${quick ? 'quick' : 'full'}): ${info.cpu}, ${info.cores} cores, ${info.kernel}, Node ${info.node}`,
+  );
+
+  // Compiling the Rust benches is part of the build, not of the timed run.
+  log('== building the Rust benches (not timed)');
+  const build = await buildCoreBenches();
+  if (!build.ok) log(`   cargo bench --no-run failed: ${build.error}`);
+
+  const started = performance.now();
+  const durations = {};
+  const timed = async (name, fn) => {
+    const { result, seconds } = await section(name, fn);
+    durations[name] = Number(seconds.toFixed(1));
+    return result;
+  };
+  const memory = await timed('core memory', runMemoryBench);
+  const criterion = quick
+    ? { skipped: 'full run only (npm run bench)' }
+    : await timed('core criterion', () => runCriterion({ quick: false }));
+  const js = await timed('js boundary', () => runJsBoundary({ quick }));
+  const aging = await timed('aging', () => runAging({ quick }));
+  const connect = await timed('connect rate', () => runConnectRate({ quick }));
+  const inProcess = await timed('server in the same process', () => runInProcess({ quick }));
+  const latency = await timed('latency at occupancy', () => runLatency({ quick }));
+  const capacity = await timed('capacity', () => runCapacity({ quick }));
+  const sharedHost = await timed('processes sharing a host', () => runSharedHost({ quick }));
+  const destinations = await timed('destinations and Porters', () => runDestinations({ quick }));
+  const connectionMemory = await timed('memory per connection', () => runConnectionMemory({ quick }));
+  const metrics = await timed('metrics overhead', () => runMetricsOverhead({ quick }));
+  const durationSec = (performance.now() - started) / 1000;
+
+  const summary = summaryOf({
+    memory,
+    criterion,
+    js,
+    connect,
+    inProcess,
+    latency,
+    capacity,
+    sharedHost,
+    destinations,
+    connectionMemory,
+    aging,
+  });
   const results = {
     date,
     mode: quick ? 'quick' : 'full',
