@@ -63,10 +63,9 @@ function writeDocs(results) {
   writeFileSync(join(root, 'docs', 'benchmarks.md'), markdown(results, 'benchmarks-latency.svg'));
 }
 
-/** The headline figures of a run, the targets' inputs. */
+/** The headline figures of a run (its sections), the targets' inputs. */
 function summaryOf({
-  memory,
-  criterion,
+  core: { memory, criterion },
   js,
   connect,
   inProcess,
@@ -168,26 +167,13 @@ async function main() {
   const metrics = await timed('metrics overhead', () => runMetricsOverhead({ quick }));
   const durationSec = (performance.now() - started) / 1000;
 
-  const summary = summaryOf({
-    memory,
-    criterion,
-    js,
-    connect,
-    inProcess,
-    latency,
-    capacity,
-    sharedHost,
-    destinations,
-    connectionMemory,
-    aging,
-  });
   const results = {
     date,
     mode: quick ? 'quick' : 'full',
     machine: info,
     durationSec,
     durations,
-    summary,
+    summary: null,
     targets: null,
     core: { build, memory, criterion },
     js,
@@ -201,6 +187,8 @@ async function main() {
     aging,
     metrics,
   };
+  const summary = summaryOf(results);
+  results.summary = summary;
   results.targets = evaluateTargets(summary);
 
   for (const t of results.targets) {

@@ -63,6 +63,28 @@ export interface ConnectOptions extends Omit<tls.ConnectionOptions, Replaced>, T
   porter?: Porter | undefined;
 }
 
+/** The options of a connect that are TCP's: for porter's createConnection, not tls.connect. */
+const TCP_OPTIONS = [
+  'host',
+  'port',
+  'localAddress',
+  'localPort',
+  'path',
+  'fd',
+  'family',
+  'lookup',
+  'hints',
+  'noDelay',
+  'keepAlive',
+  'keepAliveInitialDelay',
+  'allowHalfOpen',
+  'autoSelectFamily',
+  'autoSelectFamilyAttemptTimeout',
+  'socketOptions',
+  'timeout',
+  'signal',
+] as const;
+
 function isBufferLike(value: unknown): boolean {
   return ArrayBuffer.isView(value);
 }
@@ -121,59 +143,27 @@ function serverIdentity(host: string, given: unknown): { servername: string | un
  */
 export function prepare(options: ConnectOptions): Prepared {
   validateObject(options, 'options');
-  const {
-    porter: porterOption,
-    socket,
-    servername: givenServername,
-    host,
-    port,
-    localAddress,
-    localPort,
-    path,
-    fd,
-    family,
-    lookup,
-    hints,
-    noDelay,
-    keepAlive,
-    keepAliveInitialDelay,
-    allowHalfOpen,
-    autoSelectFamily,
-    autoSelectFamilyAttemptTimeout,
-    socketOptions,
-    timeout,
-    signal,
-    ...rest
-  } = options as ConnectOptions & { socket?: unknown; localPort?: unknown; path?: unknown; fd?: unknown };
-  const porter = validatePorter(porterOption);
+  // Each option read once: the own ones copied (what tls.connect gets), the ones porter
+  // reads by name taken out of the copy, or read from `options` when not own (inherited).
+  const rest: Record<string, unknown> = { ...options };
+  const take = (key: string): unknown => {
+    if (!Object.hasOwn(rest, key)) return (options as unknown as Record<string, unknown>)[key];
+    const value = rest[key];
+    delete rest[key];
+    return value;
+  };
+  const porter = validatePorter(take('porter'));
+  const socket = take('socket');
   if (socket !== undefined && socket !== null) throw invalidArgValue('options.socket', '[socket]', 'is made by porter');
+  const givenServername = take('servername');
   // The TCP options, as every connect of porter's checks them.
-  const tcp = {
-    host,
-    port,
-    localAddress,
-    localPort,
-    path,
-    fd,
-    family,
-    lookup,
-    hints,
-    noDelay,
-    keepAlive,
-    keepAliveInitialDelay,
-    allowHalfOpen,
-    autoSelectFamily,
-    autoSelectFamilyAttemptTimeout,
-    socketOptions,
-    timeout,
-    signal,
-  } as TcpConnectOptions;
+  const tcp = Object.fromEntries(TCP_OPTIONS.map((key) => [key, take(key)]));
   const checked = checkConnectOptions(tcp);
   const { servername, identity } = serverIdentity(checked.host, givenServername);
   checkTlsOptions(rest);
   // The secure context is built now, as tls.connect would build it, so that a bad
   // certificate, key, CA or cipher list throws here, before any connection is made.
-  const secureContext = rest.secureContext ?? secureContextOf(rest);
+  const secureContext = (rest.secureContext as tls.SecureContext | undefined) ?? secureContextOf(rest);
   // (allowHalfOpen is read by tls.connect though @types/node does not list it.)
   const tlsOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
     ...rest,
@@ -183,7 +173,7 @@ export function prepare(options: ConnectOptions): Prepared {
     allowHalfOpen: checked.allowHalfOpen,
   };
   if (servername !== undefined) tlsOptions.servername = servername;
-  return { porter, tcp, tls: tlsOptions, checked };
+  return { porter, tcp: tcp as unknown as TcpConnectOptions, tls: tlsOptions, checked };
 }
 
 /**
