@@ -141,16 +141,18 @@ export function stageRelease({ scratch, allBinaries = false }) {
 }
 
 /**
- * `npm pack` of each staged package into `out`: adds `filename`, `path`, `files`, `size`
- * and `integrity` (sha512, as the registry records it) to each.
+ * `npm pack` of the staged packages into `out` (one npm for all of them): adds
+ * `filename`, `path`, `files`, `size` and `integrity` (sha512, as the registry records
+ * it) to each.
  */
 export function packAll(packages, out) {
   mkdirSync(out, { recursive: true });
+  const infos = JSON.parse(
+    run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', out, ...packages.map((p) => p.dir)]),
+  );
   return packages.map((pkg) => {
-    const [info] = JSON.parse(
-      run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', out], { cwd: pkg.dir }),
-    );
-    if (!info) throw new Error(`npm pack printed nothing for ${pkg.dir}`);
+    const info = infos.find((i) => i.name === pkg.name);
+    if (!info) throw new Error(`npm pack printed nothing for ${pkg.name} (${pkg.dir})`);
     return {
       ...pkg,
       filename: info.filename,
