@@ -496,4 +496,18 @@ test.serial('upgrading: npm install @porter/core@<next> brings the matching nati
   t.is(upgraded.versions.core, next.version);
   const version = await run('npx', ['porter', '--version'], { cwd: app.dir, env: app.env });
   t.is(version.stdout.trim(), next.version);
+
+  // The CommonJS project upgrades @porter/core alone: the packages it did not upgrade keep
+  // a copy of the old one of their own (the README says to upgrade them together).
+  const cjs = await cjsApp();
+  await mustRun('npm', ['install', `@porter/core@${next.version}`], { cwd: cjs.dir, env: cjs.env });
+  const mixed = await installedPorterPackages(cjs.dir);
+  t.deepEqual(
+    mixed.filter((p) => p.path === 'node_modules/@porter/core'),
+    [{ path: 'node_modules/@porter/core', version: next.version }],
+  );
+  t.true(
+    mixed.some((p) => p.path.endsWith('/node_modules/@porter/core') && p.version === r.version),
+    `a second, older @porter/core stays: ${JSON.stringify(mixed)}`,
+  );
 });
