@@ -21,20 +21,6 @@ import type { DoctorOptions } from './doctor/report.js';
 import { readHostSettings } from './host.js';
 import { wantsColor } from './render.js';
 
-export type {
-  ConntrackReport,
-  DestinationReport,
-  DoctorOptions,
-  DoctorReport,
-  Finding,
-  ListenersReport,
-  ListeningPort,
-  NatReport,
-  PorterCapacity,
-  SocketsSummary,
-  TcpStateName,
-} from './doctor/report.js';
-
 /** Reads everything the doctor reports on, now. */
 export function gather(options: DoctorOptions): DoctorInputs {
   const host = hostPorts();

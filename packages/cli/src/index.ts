@@ -16,7 +16,7 @@ export type {
   PorterCapacity,
   SocketsSummary,
   TcpStateName,
-} from './doctor.js';
+} from './doctor/report.js';
 export type { HoldReport } from './hold.js';
 export type { InspectState } from './inspect.js';
 export type { Bucket } from './latency.js';
