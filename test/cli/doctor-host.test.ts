@@ -49,11 +49,11 @@ function hostConntrack(): { max: number; buckets: number } | null {
   return { max: read('max'), buckets: read('buckets') };
 }
 
-// A 1,000-port ephemeral range with 100 reserved; porter's range 30000-40999 binds
-// 30000-39999 itself (10,000 ports) and leaves the 900 others to the kernel.
+// A 1,000-port ephemeral range with 500 reserved; porter's range 30000-40999 binds
+// 30000-39999 itself (10,000 ports) and leaves the 500 others to the kernel.
 const sysctls = {
   'net.ipv4.ip_local_port_range': '40000 40999',
-  'net.ipv4.ip_local_reserved_ports': '40100-40199',
+  'net.ipv4.ip_local_reserved_ports': '40100-40599',
   'net.ipv4.tcp_tw_reuse': 1,
 };
 const doctorRange = ['--range', '30000-40999'];
@@ -62,11 +62,11 @@ test("doctor lists another process's connections per destination, with the ports
   const out = await hostRun(
     t,
     {
-      // 300 plain connections to the first server (10 of them then closed by the client
+      // 460 plain connections to the first server (10 of them then closed by the client
       // first: TIME_WAIT), 100 through a Porter of 30000-39999, 20 plain ones to the second.
-      holder: { plain: 300, closeFirst: 10, porter: 100, range: [30000, 39999], second: 20 },
+      holder: { plain: 460, closeFirst: 10, porter: 100, range: [30000, 39999], second: 20 },
       // A service among the ports porter binds, one on a reserved port, one in the ephemeral range.
-      services: [35432, 40150, 40500],
+      services: [35432, 40150, 40700],
       runs: [
         ['--json', ...doctorRange],
         [...doctorRange, '--top', '1'],
@@ -79,26 +79,26 @@ test("doctor lists another process's connections per destination, with the ports
   t.is(json.code, 1, `the unprotected service is a finding: exit 1\n${json.stderr}`);
   const r = lastJson<DoctorReport>(json.stdout);
   t.true(out.held.porterPorts.every((p) => p >= 30000 && p <= 39999));
-  t.true(out.held.plainPorts.every((p) => p >= 40000 && p <= 40999 && (p < 40100 || p > 40199)));
+  t.true(out.held.plainPorts.every((p) => p >= 40000 && p <= 40999 && (p < 40100 || p > 40599)));
 
   // Every connection of the namespace, from the kernel: the holder's, none of porter's pools.
   t.like(r.sockets, {
     source: 'sock_diag',
     reason: null,
-    connections: 420,
+    connections: 580,
     destinations: 2,
-    incoming: 410,
-    kernel_ports: 900,
+    incoming: 570,
+    kernel_ports: 500,
     porter_ports: 10_000,
   });
   const [first, second] = r.destinations ?? [];
   // The listeners' ports are taken too: the two servers' (kernel picks in the ephemeral
-  // range) and 40500 in the kernel's range, 35432 in porter's.
+  // range) and 40700 in the kernel's range, 35432 in porter's.
   t.deepEqual(first, {
     destination: `127.0.0.1:${out.port}`,
-    connections: 400,
+    connections: 560,
     states: {
-      established: 390,
+      established: 550,
       syn_sent: 0,
       syn_recv: 0,
       fin_wait1: 0,
@@ -109,15 +109,22 @@ test("doctor lists another process's connections per destination, with the ports
       closing: 0,
     },
     local_addresses: ['127.0.0.1'],
-    ports_left: { kernel: 900 - 300 - 3, porter: 10_000 - 100 - 1 },
+    ports_left: { kernel: 500 - 460 - 3, porter: 10_000 - 100 - 1 },
   });
   t.like(second, {
     destination: `127.0.0.1:${out.port2}`,
     connections: 20,
     states: { established: 20, time_wait: 0 },
-    ports_left: { kernel: 900 - 20 - 3, porter: 10_000 - 1 },
+    ports_left: { kernel: 500 - 20 - 3, porter: 10_000 - 1 },
   });
-  t.like(finding(r, 'connections'), { status: 'ok' });
+  // Less than 10 % of the kernel's range left towards the first: worth knowing.
+  t.like(finding(r, 'connections'), { status: 'info', value: '580 to 2 destination(s) (sock_diag)' });
+  t.regex(
+    finding(r, 'connections')?.message ?? '',
+    new RegExp(
+      `^1 destination has less than 10 % of the kernel's 500 ports left: 127\\.0\\.0\\.1:${out.port} \\(37 left\\)`,
+    ),
+  );
 
   // Listening services: the one on a port porter binds is unprotected, with the line.
   const listeners = r.listeners;
@@ -125,20 +132,20 @@ test("doctor lists another process's connections per destination, with the ports
     listeners?.ports.map((p) => [p.port, p.in_porter_range, p.porter_binds, p.reserved]),
     [
       [35432, true, true, false],
-      ...[40150, 40500, out.port, out.port2].sort((a, b) => a - b).map((p) => [p, true, false, p === 40150]),
+      ...[40150, 40700, out.port, out.port2].sort((a, b) => a - b).map((p) => [p, true, false, p === 40150]),
     ],
   );
   t.deepEqual(listeners?.unprotected, [35432]);
-  t.is(listeners?.reserved_ports, '35432,40100-40199');
+  t.is(listeners?.reserved_ports, '35432,40100-40599');
   t.is(
     listeners?.command,
-    "sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40199 && echo 'net.ipv4.ip_local_reserved_ports = 35432,40100-40199' > /etc/sysctl.d/60-porter-reserved.conf",
+    "sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40599 && echo 'net.ipv4.ip_local_reserved_ports = 35432,40100-40599' > /etc/sysctl.d/60-porter-reserved.conf",
   );
   t.like(finding(r, 'listeners'), { status: 'warn', value: '35432', fix: listeners?.command ?? '' });
   t.is(r.findings.filter((f) => f.status === 'warn').length, 1, JSON.stringify(r.findings));
 
   // The line, applied: the doctor is content, and a Porter made now never binds 35432.
-  t.is(out.afterReserve?.command, 'sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40199');
+  t.is(out.afterReserve?.command, 'sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40599');
   const after = lastJson<DoctorReport>(out.afterReserve?.run.stdout ?? '');
   t.is(out.afterReserve?.run.code, 0, out.afterReserve?.run.stderr);
   t.deepEqual(after.listeners?.unprotected, []);
@@ -151,10 +158,10 @@ test("doctor lists another process's connections per destination, with the ports
 
   // For people: the busiest destination only (--top 1), the protecting line, the NAT note.
   t.is(text.code, 1, text.stderr);
-  t.regex(text.stdout, new RegExp(`127\\.0\\.0\\.1:${out.port} +│ +400 │ +390 │ +10 │ +0 │ +597 │ +9,899 │`));
+  t.regex(text.stdout, new RegExp(`127\\.0\\.0\\.1:${out.port} +│ +560 │ +550 │ +10 │ +0 │ +37 │ +9,899 │`));
   t.false(text.stdout.includes(`127.0.0.1:${out.port2}`));
   t.regex(text.stdout, /\(the 1 busiest of 2 destinations: --top 2 shows them all, --json lists every one\)/);
-  t.regex(text.stdout, /Keep porter off them: sysctl -w net\.ipv4\.ip_local_reserved_ports=35432,40100-40199/);
+  t.regex(text.stdout, /Keep porter off them: sysctl -w net\.ipv4\.ip_local_reserved_ports=35432,40100-40599/);
   t.regex(text.stdout, /A fleet behind a NAT gateway shares 64,512 ports per public address per destination/);
 
   // Connection tracking in a fresh namespace: the host's table size, nothing tracked here.
