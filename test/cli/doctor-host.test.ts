@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DoctorReport, Finding } from '@porter/cli';
 import test, { type ExecutionContext } from 'ava';
-import { bin, inNetns } from '../helpers/cli.js';
+import { bin, inNetns, porter } from '../helpers/cli.js';
 import { programsMissing, testIf, which } from '../helpers/requirements.js';
 import { lastJson, type RunResult } from '../helpers/run.mjs';
 
@@ -240,3 +240,12 @@ testIf(programsMissing({ setpriv: which('setpriv') }))(
     t.like(finding(r, 'nat'), { status: 'info', value: 'unknown' });
   },
 );
+
+test('doctor --top: a count from 1, or exit 2 with the code, the argument and the fix', async (t) => {
+  for (const top of ['0', 'ten', '2000000']) {
+    const run = await porter(['doctor', '--top', top, '--json']);
+    t.is(run.code, 2, `--top ${top}: ${run.stderr}`);
+    const { error } = lastJson<{ error: { code: string; argument: string; fix: string } }>(run.stdout);
+    t.like(error, { code: 'ERR_INVALID_ARG_VALUE', argument: '--top', fix: 'pass e.g. --top 50' });
+  }
+});
