@@ -16,8 +16,9 @@
 // (or --provenance) publishes with provenance.
 //
 // Options: --registry <url> (required); --skip-build; --all-binaries (fail unless the four
-// binaries of napi.targets are here: the release workflow's); --tag <dist-tag> (default
-// latest; required for a prerelease version); --provenance.
+// binaries of napi.targets are here: the release workflow's; always so for npm's own
+// registry); --tag <dist-tag> (default latest; required for a prerelease version);
+// --provenance.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,16 +76,17 @@ async function main(scratch) {
   }
 
   step('stage, pack and check');
-  let packed;
-  try {
-    const { packages, absent } = stageRelease({ scratch, allBinaries: args.includes('--all-binaries') });
-    if (absent.length > 0) {
-      process.stdout.write(`no binary here for ${absent.map((t) => t.platform).join(', ')}: not published\n`);
+  const { packages, absent } = stageRelease({ scratch, allBinaries: args.includes('--all-binaries') });
+  if (absent.length > 0) {
+    const platforms = absent.map((t) => t.platform).join(', ');
+    if (new URL(registry).hostname === 'registry.npmjs.org') {
+      fail([
+        `no binary here for ${platforms}: npm's registry gets every platform of napi.targets or nothing (the release workflow brings the four binaries)`,
+      ]);
     }
-    packed = packAll(packages, join(scratch, 'tarballs'));
-  } catch (err) {
-    fail([String(err.stderr || err.message).trim()]);
+    process.stdout.write(`no binary here for ${platforms}: not published\n`);
   }
+  const packed = packAll(packages, join(scratch, 'tarballs'));
   const problems = checkRelease(packed);
   if (problems.length > 0) fail(problems);
   const version = packed[0].version;
@@ -150,7 +152,7 @@ let status = 0;
 try {
   await main(scratch);
 } catch (err) {
-  const lines = err instanceof Stop ? err.lines : [String(err.stderr || err.stack || err).trim()];
+  const lines = err instanceof Stop ? err.lines : [String(err.stderr || err.message || err).trim()];
   process.stdout.write(
     `\nrelease:publish FAILED: nothing more was published\n${lines.map((l) => `- ${l}`).join('\n')}\n`,
   );

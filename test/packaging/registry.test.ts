@@ -24,6 +24,7 @@
  * earlier one did not (so `-m` works). No assertion depends on how long anything took;
  * the install time without Rust is measured and logged.
  */
+import { readdirSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,7 @@ import {
   userEnv,
   withoutNpmConfig,
 } from '../helpers/packaging.js';
+import { testIf } from '../helpers/requirements.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures', import.meta.url));
 const PLATFORM = `linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}-gnu`;
@@ -250,6 +252,23 @@ test.serial('release:publish again: every package is there, nothing is published
   t.deepEqual(published(again.stdout), []);
   t.deepEqual(await Promise.all(ALL.map((name) => packument(r, name))), before, 'the registry is as it was');
 });
+
+const binariesHere = readdirSync(join(root, 'packages', 'native')).filter((f) => f.endsWith('.node'));
+testIf(binariesHere.length >= 4 ? 'a native binary missing here (all four are)' : undefined, { serial: true })(
+  "release:publish sends npm's registry every platform or nothing",
+  async (t) => {
+    t.timeout(TIMEOUT);
+    // No token: whatever happened, nothing could be published.
+    const refused = await releasePublish(
+      root,
+      'https://registry.npmjs.org/',
+      withoutNpmConfig({ NPM_CONFIG_USERCONFIG: '/dev/null' }),
+    );
+    t.is(refused.code, 1, refused.stdout);
+    t.regex(refused.stdout, /npm's registry gets every platform of napi\.targets or nothing/);
+    t.notRegex(refused.stdout, /== what https:\/\/registry\.npmjs\.org\/ has/, 'refused before asking it anything');
+  },
+);
 
 test.serial(
   'an ES module project installs the four packages from the registry without Rust and connects through them',
