@@ -5,7 +5,7 @@
  * that writes nothing. Both print one JSON object of the headline figures as the last
  * line of stdout; progress goes to stderr. Nothing here asserts a timing.
  * `node bench/run.mjs --render bench/results/<date>.json` writes the docs again from a
- * results file, without measuring.
+ * results file, without measuring (`--stdout` as well: the page on stdout, nothing written).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { runConnectRate } from './connect-rate.mjs';
 import { runConnectionMemory } from './connection-memory.mjs';
 import { buildCoreBenches, runCriterion, runMemoryBench } from './core.mjs';
 import { runDestinations } from './destinations.mjs';
+import { latestHostSockets, runHostSockets } from './host-sockets.mjs';
 import { inProcessSummary, runInProcess } from './in-process.mjs';
 import { runJsBoundary } from './js-boundary.mjs';
 import { runLatency } from './latency.mjs';
@@ -75,6 +76,7 @@ function summaryOf({
   destinations,
   connectionMemory,
   aging,
+  hostSockets,
 }) {
   return {
     core_alloc_release_per_sec: num(memory?.core_alloc_release_per_sec),
@@ -121,6 +123,7 @@ function summaryOf({
     connection_heap_ratio: num(connectionMemory?.heapRatio),
     aging_late_p50_ms: num(aging?.late_p50_ms),
     aging_late_p99_ms: num(aging?.late_p99_ms),
+    host_sockets_proc_vs_sock_diag: num(hostSockets?.ratio_proc_rust_vs_sock_diag),
   };
 }
 
@@ -129,6 +132,13 @@ async function main() {
   if (render !== -1) {
     const results = JSON.parse(readFileSync(process.argv[render + 1], 'utf8'));
     results.targets = evaluateTargets(results.summary);
+    // A run that did not measure the host's sockets shows the latest separate run's.
+    results.hostSockets ??= latestHostSockets();
+    // --stdout: the page on stdout, nothing written (test/packaging/bench-docs.test.ts).
+    if (process.argv.includes('--stdout')) {
+      process.stdout.write(markdown(results, 'benchmarks-latency.svg'));
+      return;
+    }
     writeDocs(results);
     log('wrote docs/benchmarks.md, docs/benchmarks-latency.svg');
     return;
@@ -165,6 +175,7 @@ async function main() {
   const destinations = await timed('destinations and Porters', () => runDestinations({ quick }));
   const connectionMemory = await timed('memory per connection', () => runConnectionMemory({ quick }));
   const metrics = await timed('metrics overhead', () => runMetricsOverhead({ quick }));
+  const hostSockets = await timed("the host's sockets", () => runHostSockets({ quick }));
   const durationSec = (performance.now() - started) / 1000;
 
   const results = {
@@ -186,6 +197,7 @@ async function main() {
     connectionMemory,
     aging,
     metrics,
+    hostSockets,
   };
   const summary = summaryOf(results);
   results.summary = summary;
