@@ -5,7 +5,7 @@
  * that writes nothing. Both print one JSON object of the headline figures as the last
  * line of stdout; progress goes to stderr. Nothing here asserts a timing.
  * `node bench/run.mjs --render bench/results/<date>.json` writes the docs again from a
- * results file, without measuring.
+ * results file, without measuring (`--stdout` as well: the page on stdout, nothing written).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -70,6 +70,11 @@ async function main() {
     results.targets = evaluateTargets(results.summary);
     // A run that did not measure the host's sockets shows the latest separate run's.
     results.hostSockets ??= latestHostSockets();
+    // --stdout: the page on stdout, nothing written (test/packaging/bench-docs.test.ts).
+    if (process.argv.includes('--stdout')) {
+      process.stdout.write(markdown(results, 'benchmarks-latency.svg'));
+      return;
+    }
     writeDocs(results);
     log('wrote docs/benchmarks.md, docs/benchmarks-latency.svg');
     return;
