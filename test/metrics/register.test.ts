@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { Porter } from '@porter/core';
+import { hostPorts, Porter } from '@porter/core';
 import { ERR_METRICS_REGISTERED, registerPorterMetrics } from '@porter/metrics';
 import test from 'ava';
 import { Registry, type RegistryContentType } from 'prom-client';
@@ -61,6 +61,7 @@ test('gauges and counters follow real connections, releases, exhaustion and refu
   t.is(sampleValue(s, 'porter_ports_in_use', echoPool), 3);
   t.is(sampleValue(s, 'porter_ports_aging', echoPool), 0);
   t.is(sampleValue(s, 'porter_ports_free', echoPool), 1);
+  t.is(sampleValue(s, 'porter_ports_capacity', echoPool), 4, 'the whole range of 4, per destination');
   t.is(sampleValue(s, 'porter_pools'), 1);
   t.is(sampleValue(s, 'porter_allocations_total'), 3);
   // The histogram: 16 core buckets + +Inf, cumulative, +Inf = _count = 3 connects.
@@ -108,6 +109,7 @@ test('gauges and counters follow real connections, releases, exhaustion and refu
   t.is(sampleValue(s, 'porter_ports_in_use', closerPool), 0);
   t.is(sampleValue(s, 'porter_ports_aging', closerPool), 0);
   t.is(sampleValue(s, 'porter_ports_free', closerPool), 4);
+  t.is(sampleValue(s, 'porter_ports_capacity', closerPool), 4, 'each destination gets the whole range');
   t.is(sampleValue(s, 'porter_releases_total', { mode: 'immediate' }), 2);
   t.is(sampleValue(s, 'porter_allocations_total'), 4);
   t.is(sampleValue(s, 'porter_connect_duration_seconds_count'), 4);
@@ -124,6 +126,7 @@ test('gauges and counters follow real connections, releases, exhaustion and refu
   t.is(sampleValue(s, 'porter_ports_in_use', echoPool), 3);
   t.is(sampleValue(s, 'porter_ports_aging', echoPool), 1);
   t.is(sampleValue(s, 'porter_ports_free', echoPool), 0);
+  t.is(sampleValue(s, 'porter_ports_capacity', echoPool), 4);
   t.is(sampleValue(s, 'porter_exhausted_total'), 2);
   t.is(sampleValue(s, 'porter_kernel_fallbacks_total'), 0);
   t.is(sampleValue(s, 'porter_allocations_total'), 6);
@@ -189,6 +192,12 @@ for (const holder of ['listener', '4-tuple'] as const) {
     t.is(sampleValue(s, 'porter_retries_total', { code }), 2);
     t.is(sampleValue(s, 'porter_kernel_fallbacks_total'), 2);
     t.is(sampleValue(s, 'porter_ports_in_use', pool), 2);
+    // The capacity is the range's 2 ports; the kernel's 2 are in use beyond it.
+    t.is(sampleValue(s, 'porter_ports_capacity', pool), 2);
+    t.is(
+      sampleValue(s, 'porter_ports_in_use', pool) + sampleValue(s, 'porter_ports_aging', pool),
+      sampleValue(s, 'porter_ports_capacity', pool) + sampleValue(s, 'porter_kernel_fallbacks_total'),
+    );
     t.is(sampleValue(s, 'porter_allocations_total'), 4, 'two ports of the range and two of the kernel');
     t.is(sampleValue(s, 'porter_exhausted_total'), 0);
     t.is(select(s, 'porter_connect_errors_total').length, 0, 'no connect failed');
@@ -207,7 +216,7 @@ test('maxPools: the busiest pools keep their series, the rest is summed into rem
     for (let k = 0; k < i; k++) leases.push(porter.allocate({ address: '127.0.0.1', port: i }));
   }
   const s = await scrape(registry);
-  const names = ['porter_ports_in_use', 'porter_ports_aging', 'porter_ports_free'];
+  const names = ['porter_ports_in_use', 'porter_ports_aging', 'porter_ports_free', 'porter_ports_capacity'];
   for (const name of names) {
     t.deepEqual(
       select(s, name)
@@ -225,6 +234,8 @@ test('maxPools: the busiest pools keep their series, the rest is summed into rem
   t.is(sampleValue(s, 'porter_ports_in_use', other), 1 + 2 + 3 + 4 + 5 + 6 + 7);
   t.is(sampleValue(s, 'porter_ports_free', other), 7 * 12 - 28);
   t.is(sampleValue(s, 'porter_ports_aging', other), 0);
+  t.is(sampleValue(s, 'porter_ports_capacity', { remote: '127.0.0.1:10', local: ANY }), 12);
+  t.is(sampleValue(s, 'porter_ports_capacity', other), 7 * 12, 'the capacity of the 7 pools summed');
   t.is(sumOf(s, 'porter_ports_in_use'), 55, 'sum() over the series is the total');
   t.is(sampleValue(s, 'porter_pools'), 10);
 
@@ -268,6 +279,7 @@ test('20,000 pools: 100 series of their own plus other, and the sums stay exact'
   t.is(sumOf(s, 'porter_ports_in_use'), inUse);
   t.is(sumOf(s, 'porter_ports_aging'), 20_000);
   t.is(sumOf(s, 'porter_ports_in_use') + sumOf(s, 'porter_ports_aging') + sumOf(s, 'porter_ports_free'), 20_000 * 8);
+  t.is(sumOf(s, 'porter_ports_capacity'), 20_000 * 8, 'the capacity of every pool, other included');
   // The 80 destinations with leases are all among the busiest, 3 ports each.
   t.is(series.filter((x) => x.value === 3).length, 80);
   t.is(sampleValue(s, 'porter_ports_in_use', { remote: 'other', local: 'other' }), 0);
@@ -312,6 +324,28 @@ test('maxPools 0 sums every pool; with pools under the cap there is no "other" s
   for (const l of leases) l.release({ aging: false });
 });
 
+test("porter_ports_capacity counts the kernel's window of the range in mode hybrid", async (t) => {
+  // A range of 20 ports straddling an end of the host's ephemeral range: porter binds the
+  // 10 outside it itself, the kernel picks among the 10 inside it.
+  const [low, high] = hostPorts().ephemeral;
+  const portRange: [number, number] = high <= 65_525 ? [high - 9, high + 10] : [low - 10, low + 9];
+  const porter = new Porter({ portRange, mode: 'hybrid' });
+  const registry = new Registry();
+  registerPorterMetrics({ porter, registry });
+  const capacity = porter.capacity();
+  t.true(capacity.kernel > 0 && capacity.explicit > 0, JSON.stringify(capacity));
+  const lease = porter.allocate({ address: '127.0.0.1', port: 9 });
+  const s = await scrape(registry);
+  const pool = { remote: '127.0.0.1:9', local: ANY };
+  t.is(sampleValue(s, 'porter_ports_capacity', pool), capacity.explicit + capacity.kernel);
+  t.is(sampleValue(s, 'porter_ports_capacity', pool), capacity.perDestination);
+  t.is(
+    sampleValue(s, 'porter_ports_in_use', pool) + sampleValue(s, 'porter_ports_free', pool),
+    capacity.perDestination,
+  );
+  lease.release({ aging: false });
+});
+
 const promtool = promtoolPath();
 
 testIf(promtool === undefined ? 'promtool (Debian package prometheus)' : undefined)(
@@ -346,17 +380,17 @@ test('unregister removes the metrics; a second registration under the same names
   const porter = new Porter({ portRange: [first, last] });
   const registry = new Registry();
   const metrics = registerPorterMetrics({ porter, registry });
-  t.is(metrics.names.length, 12);
+  t.is(metrics.names.length, 13);
   for (const name of metrics.names) t.truthy(registry.getSingleMetric(name), name);
   const err = t.throws(() => registerPorterMetrics({ porter, registry }));
   t.is((err as NodeJS.ErrnoException).code, ERR_METRICS_REGISTERED);
-  t.is(registry.getMetricsAsArray().length, 12, 'the failed call registered nothing');
+  t.is(registry.getMetricsAsArray().length, 13, 'the failed call registered nothing');
   // Another prefix can live beside it.
   const second = registerPorterMetrics({ porter, registry, prefix: 'edge_porter_' });
   t.true(second.names.every((n) => n.startsWith('edge_porter_')));
   t.regex(await registry.metrics(), /^edge_porter_pools 0$/m);
   metrics.unregister();
-  t.is(registry.getMetricsAsArray().length, 12);
+  t.is(registry.getMetricsAsArray().length, 13);
   t.true(metrics.names.every((n) => registry.getSingleMetric(n) === undefined));
   second.unregister();
   t.is(await registry.metrics(), '\n');
