@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project, in order, and ends with one line
 # "N passed, N failed, N skipped" that counts every test that ran (cargo's, ava's) plus one
-# per check (system packages, build, rustfmt, clippy, tsc, biome, actionlint, the API
-# docs). A skipped test is one whose requirement is missing here (see docs/testing.md):
-# never counted as passed. Exits non-zero if anything failed, the system packages
+# per check (system packages, build, rustfmt, clippy, tsc, biome, the Prometheus rules,
+# actionlint, the API docs). A skipped test is one whose requirement is missing here (see
+# docs/testing.md): never counted as passed. Exits non-zero if anything failed, the system packages
 # included.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,8 @@ check "rustfmt --check" cargo fmt --all -- --check
 check "cargo clippy -D warnings" cargo clippy --workspace --all-targets --quiet -- -D warnings
 check "tsc --noEmit" npm run typecheck --silent
 check "biome check" npx biome check .
+check "promtool check rules (@porter/metrics)" promtool check rules packages/metrics/prometheus/rules.yml
+check "promtool test rules (@porter/metrics)" promtool test rules packages/metrics/prometheus/rules.test.yml
 actionlint() { # the version scripts/setup-system.sh installed; missing is a failure
   local bin
   bin=$(bash scripts/install-actionlint.sh) && "$bin" -color=false
