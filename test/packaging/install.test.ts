@@ -254,8 +254,13 @@ test.serial('each tarball holds only what users need', async (t) => {
       t.fail(p.problems.get(name) ?? `${name} was not packed`);
       continue;
     }
+    // @porter/metrics also ships its Prometheus rules and Grafana dashboard.
+    const extras = name === '@porter/metrics' ? ['prometheus/rules.yml', 'grafana/porter.json'] : [];
     const unexpected = tarball.files.filter(
-      (f) => !(DIST_FILE.test(f) || ['package.json', 'README.md', 'LICENSE', 'dist/cjs/package.json'].includes(f)),
+      (f) =>
+        !(
+          DIST_FILE.test(f) || ['package.json', 'README.md', 'LICENSE', 'dist/cjs/package.json', ...extras].includes(f)
+        ),
     );
     t.deepEqual(unexpected, [], `${name}: only dist .js/.d.ts, README, package.json (and LICENSE)`);
     t.false(
@@ -270,6 +275,7 @@ test.serial('each tarball holds only what users need', async (t) => {
       'dist/cjs/index.js',
       'dist/cjs/index.d.ts',
       'dist/cjs/package.json',
+      ...extras,
     ]) {
       t.true(tarball.files.includes(needed), `${name} ships ${needed}`);
     }
