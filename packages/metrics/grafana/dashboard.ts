@@ -10,6 +10,8 @@
  * "since each process started" totals are the sums of the counters of the selected
  * instances: for a fleet of `porter hold` runs (an Indexed Job), the run's totals.
  */
+import { PanelBuilder as BarGaugeBuilder } from '@grafana/grafana-foundation-sdk/bargauge';
+import * as common from '@grafana/grafana-foundation-sdk/common';
 import {
   DashboardBuilder,
   DashboardCursorSync,
@@ -28,7 +30,7 @@ import type { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundat
 import { datasource, POOL, PROCESS, RATE, rate, refId, stat, target, timeseries } from './panels.js';
 
 /** The fleet's totals: the sums over every selected instance. */
-function fleetRow(): (StatBuilder | TimeseriesBuilder)[] {
+function fleetRow(): (BarGaugeBuilder | StatBuilder | TimeseriesBuilder)[] {
   const since = 'since each process started (the sum of their counters)';
   const total = (title: string, expr: string, description: string, steps?: [number, string][]) =>
     stat({ title, description, unit: 'short', queries: [{ expr }], thresholds: steps });
@@ -74,10 +76,26 @@ function fleetRow(): (StatBuilder | TimeseriesBuilder)[] {
       title: 'Ports in use per instance',
       description: 'Stacked: the top of the stack is the fleet total.',
       unit: 'short',
-      width: 24,
+      width: 16,
       stacked: true,
       queries: [{ expr: `sum by (instance) (porter_ports_in_use${POOL})`, legend: '{{instance}}' }],
     }),
+    new BarGaugeBuilder()
+      .title('Connect errors by code')
+      .description(`Failed connects by error code ${since}.`)
+      .datasource(datasource)
+      .unit('short')
+      .span(8)
+      .height(8)
+      .orientation(common.VizOrientation.Horizontal)
+      .displayMode(common.BarGaugeDisplayMode.Basic)
+      .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']))
+      .withTarget(
+        target(
+          { expr: `sum by (code) (porter_connect_errors_total${PROCESS})`, legend: '{{code}}', instant: true },
+          'A',
+        ),
+      ),
   ];
 }
 
