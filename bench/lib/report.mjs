@@ -9,6 +9,7 @@ import { connectReport } from '../connect-rate.mjs';
 import { connectionMemoryReport } from '../connection-memory.mjs';
 import { coreReport } from '../core.mjs';
 import { destinationsReport } from '../destinations.mjs';
+import { hostSocketsReport } from '../host-sockets.mjs';
 import { jsReport } from '../js-boundary.mjs';
 import { latencyReport } from '../latency.mjs';
 import { metricsReport } from '../metrics.mjs';
@@ -169,6 +170,7 @@ export function markdown(r, chartFile) {
   out.push(...section('Connect latency at occupancy', r.latency, (lat) => latencyReport(lat, chartFile)));
   out.push(...section('Aging precision', r.aging, agingReport));
   out.push(...section('Metrics overhead', r.metrics, metricsReport));
+  out.push(...section("The host's sockets: sock_diag and /proc (porter doctor)", r.hostSockets, hostSocketsReport));
   out.push('## Running them');
   out.push('');
   out.push(
@@ -179,7 +181,7 @@ export function markdown(r, chartFile) {
       'report why they were skipped, and the connect rate falls back to the host loopback. Each part also runs ' +
       'alone: `node bench/js-boundary.mjs`, `node bench/connect-rate.mjs`, `node bench/capacity.mjs`, ' +
       '`node bench/latency.mjs`, `node bench/shared-host.mjs`, `node bench/destinations.mjs`, ' +
-      '`node bench/connection-memory.mjs`, `node bench/aging.mjs`, `node bench/core.mjs`.',
+      '`node bench/connection-memory.mjs`, `node bench/aging.mjs`, `node bench/core.mjs`, `node bench/host-sockets.mjs`.',
   );
   out.push('');
   return out.join('\n');

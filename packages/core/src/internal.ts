@@ -21,6 +21,13 @@ export {
   outOfRange,
   systemError,
 } from './errors.js';
+export {
+  type HostDestination,
+  type HostListener,
+  type HostSockets,
+  hostSockets,
+  type SocketSourceName,
+} from './host-sockets.js';
 export { PortLease, portLeaseOf } from './lease.js';
 export { toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
 export {
