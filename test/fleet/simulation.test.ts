@@ -5,6 +5,7 @@
 // equal the sums of the four processes' own reports; its per-instance and per-destination
 // panels split them the same way; each pod's capacity follows its own namespace's range.
 import { fileURLToPath } from 'node:url';
+import type { HoldReport } from '@porter/cli';
 import type { Evaluated } from '../helpers/dashboard.js';
 import { prometheusPath } from '../helpers/exposition.js';
 import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
@@ -14,20 +15,6 @@ import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/fleet-netns.ts', import.meta.url));
 const binary = prometheusPath();
-
-interface HoldReport {
-  count: number;
-  attempted: number;
-  opened: number;
-  failed: number;
-  dropped: number;
-  errors: Record<string, number>;
-  kernel_picks: number;
-  kernel_fallbacks: number;
-  retries: Record<string, number>;
-  pools: { remote: string; in_use: number; aging: number; free: number }[];
-  interrupted: boolean;
-}
 
 interface Result {
   at?: number;
