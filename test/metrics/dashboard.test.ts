@@ -12,22 +12,10 @@ import { prometheusPath } from '../helpers/exposition.js';
 import { netnsUnavailableReason, runInNetns } from '../helpers/netns.mjs';
 import { ipv6LoopbackMissing, testIf } from '../helpers/requirements.js';
 import { lastJson } from '../helpers/run.mjs';
+import type { Printed } from './fixtures/dashboard-netns.js';
 
 const script = fileURLToPath(new URL('./fixtures/dashboard-netns.ts', import.meta.url));
 const binary = prometheusPath();
-
-interface Report {
-  remotes: { a: string; b: string; d: string };
-  target: string;
-  polls: number;
-  queries: number;
-  all: Evaluated[];
-  picked: Evaluated[];
-  variables: Record<string, { values?: string[]; error?: string }>;
-  records: Record<string, number>;
-  alerts: { name: string; state: string }[];
-  retries: Record<string, number>;
-}
 
 const missing =
   netnsUnavailableReason() ??
@@ -52,7 +40,7 @@ testIf(missing)(
       timeoutMs: 150_000,
     });
     t.is(run.code, 0, run.stderr);
-    const r = lastJson<Report>(run.stdout);
+    const r = lastJson<Printed>(run.stdout);
     t.log(`${r.queries} queries, data after ${r.polls} polls`);
     t.true(r.queries >= 30, `${r.queries} queries found in the dashboard`);
     t.is(r.all.length, r.queries);
