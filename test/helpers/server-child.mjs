@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * The server side of startServers() (servers.mjs), in a child process of its own: listens
- * on `count` ports the kernel picks (TCP, or TLS with `tls`), prints one JSON line
+ * on `count` ports the kernel picks, or on `ports` (TCP, or TLS with `tls`), prints one JSON line
  * { ports }, then serves in its mode (see servers.mjs). To each line `count` on its stdin
  * it answers a JSON line { accepted, open }: the connections accepted so far and those
  * open now. Exits when its stdin closes (the parent went away) or, in mode 'no-accept',
@@ -52,7 +52,9 @@ const ports = [];
 for (let i = 0; i < count; i++) {
   const server = createServer();
   server.on('error', (e) => fail(String(e)));
-  await new Promise((resolve) => server.listen({ host, port: 0, backlog }, () => resolve(undefined)));
+  await new Promise((resolve) =>
+    server.listen({ host, port: config.ports[i] ?? 0, backlog }, () => resolve(undefined)),
+  );
   ports.push(/** @type {net.AddressInfo} */ (server.address()).port);
 }
 

@@ -28,6 +28,8 @@ import { fileURLToPath } from 'node:url';
 /**
  * @typedef {object} ServerGroupOptions
  * @property {number} [count] How many listeners (each on a port the kernel chose). Default 1.
+ * @property {number[]} [ports] Listen on these ports (one listener each) instead: fixed
+ *   ports, for a network namespace of the test's own, where nothing else listens.
  * @property {string} [host] Address to listen on. Default '127.0.0.1'.
  * @property {ServerMode} [mode] Default 'echo'.
  * @property {number} [backlog] listen() backlog. Default 511, or 1 for 'no-accept' (Node
@@ -66,7 +68,8 @@ export async function startServers(options = {}) {
   const config = {
     mode,
     host: options.host ?? '127.0.0.1',
-    count: options.count ?? 1,
+    count: options.ports?.length ?? options.count ?? 1,
+    ports: options.ports ?? [],
     backlog: options.backlog ?? (mode === 'no-accept' ? 1 : 511),
     lifetimeMs: options.lifetimeMs ?? 120_000,
     tls: options.tls,
