@@ -1,8 +1,8 @@
 // @ts-check
 /**
  * The server side of startServers() and startNamedServers() (servers.mjs), in a child
- * process of its own: one listener per entry of `listeners`, each on a port the kernel
- * picks (TCP, or TLS with `tls`) and in its own mode (see servers.mjs); prints one JSON
+ * process of its own: one listener per entry of `listeners`, each on its `port` or one
+ * the kernel picks (TCP, or TLS with `tls`) and in its own mode (see servers.mjs); prints one JSON
  * line { ports }, in the order of `listeners`, then serves. To each line `count` on its
  * stdin it answers a JSON line { accepted, open }: the connections accepted so far and
  * those open now, over every listener. Exits when its stdin closes (the parent went
@@ -58,7 +58,7 @@ const ports = [];
 for (const listener of listeners) {
   const server = createServer(listener);
   server.on('error', (e) => fail(String(e)));
-  await new Promise((resolve) => server.listen({ host, port: 0, backlog }, () => resolve(undefined)));
+  await new Promise((resolve) => server.listen({ host, port: listener.port ?? 0, backlog }, () => resolve(undefined)));
   ports.push(/** @type {net.AddressInfo} */ (server.address()).port);
 }
 

@@ -32,13 +32,16 @@ import { fileURLToPath } from 'node:url';
 /** @typedef {'echo' | 'close-first' | 'reset-first' | 'close-on-data' | 'silent' | 'no-accept'} ServerMode */
 
 /**
- * One listener: its mode, and TLS with this key and certificate (file names).
- * @typedef {{ mode: ServerMode, tls?: { key: string, cert: string } }} Listener
+ * One listener: its mode, TLS with this key and certificate (file names), and its port
+ * (default: one the kernel chose).
+ * @typedef {{ mode: ServerMode, tls?: { key: string, cert: string }, port?: number }} Listener
  */
 
 /**
  * @typedef {object} ServerGroupOptions
  * @property {number} [count] How many listeners (each on a port the kernel chose). Default 1.
+ * @property {number[]} [ports] Listen on these ports (one listener each) instead: fixed
+ *   ports, for a network namespace of the test's own, where nothing else listens.
  * @property {string} [host] Address to listen on. Default '127.0.0.1'.
  * @property {ServerMode} [mode] Default 'echo'.
  * @property {number} [backlog] listen() backlog. Default 511, or 1 for 'no-accept' (Node
@@ -85,8 +88,11 @@ export async function startServers(options = {}) {
   const host = options.host ?? '127.0.0.1';
   /** @type {Listener} */
   const listener = options.tls === undefined ? { mode } : { mode, tls: options.tls };
+  const listeners = options.ports
+    ? options.ports.map((port) => ({ ...listener, port }))
+    : Array.from({ length: options.count ?? 1 }, () => listener);
   const child = await spawnServers({
-    listeners: Array.from({ length: options.count ?? 1 }, () => listener),
+    listeners,
     host,
     backlog: options.backlog ?? (mode === 'no-accept' ? 1 : 511),
     lifetimeMs: options.lifetimeMs ?? 120_000,

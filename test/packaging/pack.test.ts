@@ -133,12 +133,17 @@ test.serial('npm run pack: one tarball per package, each holding only what users
   for (const name of ['@porter/core', '@porter/tls', '@porter/metrics', '@porter/cli']) {
     const files = p.files.get(name) ?? [];
     const extra = name === '@porter/cli' ? ['bin/porter.js'] : ['dist/cjs/package.json'];
+    // @porter/metrics also ships its Prometheus rules and Grafana dashboard.
+    const assets = name === '@porter/metrics' ? ['prometheus/rules.yml', 'grafana/porter.json'] : [];
     t.deepEqual(
-      files.filter((f) => !(DIST_FILE.test(f) || ['package.json', 'README.md', 'LICENSE', ...extra].includes(f))),
+      files.filter(
+        (f) => !(DIST_FILE.test(f) || ['package.json', 'README.md', 'LICENSE', ...extra, ...assets].includes(f)),
+      ),
       [],
       `${name}: only dist .js/.d.ts, README, LICENSE and package.json`,
     );
     t.true(files.includes('README.md') && files.includes('LICENSE'), `${name} ships README and LICENSE`);
+    for (const asset of assets) t.true(files.includes(asset), `${name} ships ${asset}`);
   }
 
   // Source maps: none shipped, and nothing points at one.

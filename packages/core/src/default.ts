@@ -42,7 +42,7 @@ export function defaultPorter(): Porter {
 }
 
 /** What porter's packages call on a Porter given to them. */
-const PORTER_METHODS = ['connect', 'createConnection', 'snapshot', 'poolSummary', 'stats'] as const;
+const PORTER_METHODS = ['connect', 'createConnection', 'snapshot', 'poolSummary', 'stats', 'capacity'] as const;
 
 /**
  * The `porter` option of every package (Agents, @porter/tls, the connector, metrics): a
