@@ -320,7 +320,7 @@ test('bad options throw as Node does', (t) => {
   );
   t.is(
     (t.throws(() => registerPorterMetrics({ porter: {} as Porter, registry })) as NodeJS.ErrnoException).code,
-    'ERR_INVALID_ARG_VALUE',
+    'ERR_INVALID_ARG_TYPE',
   );
   t.is(
     (t.throws(() => registerPorterMetrics({ registry: {} as Registry })) as NodeJS.ErrnoException).code,
