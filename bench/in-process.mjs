@@ -153,7 +153,10 @@ export function inProcessReport(r) {
       'and `close` in a loop against the same server: what the kernel allows. Since libuv 1.45 (Node 20) a server ' +
       'accepts one connection per poll phase of its event loop, so a client in its process that does not let the ' +
       'loop turn once per connect overflows the accept queue; each dropped SYN costs that connect a second ' +
-      '(ListenDrops, TCPSynRetrans). "Most behind": the connects the server had not accepted yet when one settled.',
+      '(ListenDrops, TCPSynRetrans). "Most behind": the connects the server had not accepted yet when one settled. ' +
+      'The Rust client waits for nothing but the kernel, so at a small backlog it outruns the server: its drops ' +
+      "there show the limit of a Node server's one accept per loop turn, which a client in the same process, " +
+      'turning the loop once per connect, never reaches.',
   );
   if (r.clientError) out.push('', `The Rust client was not built: ${r.clientError}.`);
   for (const backlog of BACKLOGS) {
