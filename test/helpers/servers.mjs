@@ -13,21 +13,35 @@
  *   client's first data arrives: after the client has seen its connect complete. (A
  *   reset at accept can reach the client before it looks, and the connect then fails
  *   with ECONNRESET, as net.connect's does.)
+ * - 'close-on-data': accepts, then closes the connection when the client's first data
+ *   arrive (a TLS ClientHello, say: a handshake cut short).
+ * - 'silent': accepts, reads and never sends a byte (a TLS handshake that never ends).
  * - 'no-accept': listens and never accepts (the child's event loop is blocked). With a
  *   tiny backlog (the default), once the accept queue is full further SYNs are dropped
  *   and a connect stays pending (see {@link fillAcceptQueue}); with a deep one, tens of
  *   thousands of connections stay established in the accept queue at no descriptor's cost.
+ *
+ * startServers() starts a group of listeners in one mode; startNamedServers() listeners
+ * of several modes, by name (the fault fixtures' peers).
  */
 import { spawn } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-/** @typedef {'echo' | 'close-first' | 'reset-first' | 'no-accept'} ServerMode */
+/** @typedef {'echo' | 'close-first' | 'reset-first' | 'close-on-data' | 'silent' | 'no-accept'} ServerMode */
+
+/**
+ * One listener: its mode, TLS with this key and certificate (file names), and its port
+ * (default: one the kernel chose).
+ * @typedef {{ mode: ServerMode, tls?: { key: string, cert: string }, port?: number }} Listener
+ */
 
 /**
  * @typedef {object} ServerGroupOptions
  * @property {number} [count] How many listeners (each on a port the kernel chose). Default 1.
+ * @property {number[]} [ports] Listen on these ports (one listener each) instead: fixed
+ *   ports, for a network namespace of the test's own, where nothing else listens.
  * @property {string} [host] Address to listen on. Default '127.0.0.1'.
  * @property {ServerMode} [mode] Default 'echo'.
  * @property {number} [backlog] listen() backlog. Default 511, or 1 for 'no-accept' (Node
@@ -54,7 +68,16 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * What the child reads from its first argument.
- * @typedef {Required<Omit<ServerGroupOptions, 'tls' | 'reusePort'>> & Pick<ServerGroupOptions, 'tls'>} ChildConfig
+ * @typedef {{ listeners: Listener[], host: string, backlog: number, lifetimeMs: number }} ChildConfig
+ */
+
+/**
+ * A child serving `config`'s listeners.
+ * @typedef {object} ServerChild
+ * @property {number[]} ports In the order of the listeners.
+ * @property {number} pid
+ * @property {() => Promise<{ accepted: number, open: number }>} count
+ * @property {() => Promise<void>} stop
  */
 
 const CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
@@ -77,32 +100,61 @@ exec { $command[0] } @command, fileno($s) or die "exec: $!";
  */
 export async function startServers(options = {}) {
   const mode = options.mode ?? 'echo';
-  /** @type {ChildConfig} */
+  const host = options.host ?? '127.0.0.1';
+  /** @type {Listener} */
+  const listener = options.tls === undefined ? { mode } : { mode, tls: options.tls };
+  const listeners =
+    options.reusePort !== undefined
+      ? [listener]
+      : options.ports
+        ? options.ports.map((port) => ({ ...listener, port }))
+        : Array.from({ length: options.count ?? 1 }, () => listener);
   const config = {
-    mode,
-    host: options.host ?? '127.0.0.1',
-    count: options.count ?? 1,
+    listeners,
+    host,
     backlog: options.backlog ?? (mode === 'no-accept' ? 1 : 511),
     lifetimeMs: options.lifetimeMs ?? 120_000,
-    tls: options.tls,
   };
+  const child = await spawnServers(config, options.reusePort);
+  return { host, ...child };
+}
+
+/**
+ * Starts one listener per name in one child process, on 127.0.0.1 with a deep backlog
+ * (4096); resolves to `{ ports: { name: port }, count, stop }`.
+ * @template {string} Name
+ * @param {Record<Name, Listener>} spec
+ * @returns {Promise<Omit<ServerChild, 'ports'> & { ports: Record<Name, number> }>}
+ */
+export async function startNamedServers(spec) {
+  const names = /** @type {Name[]} */ (Object.keys(spec));
+  const child = await spawnServers({
+    listeners: names.map((n) => spec[n]),
+    host: '127.0.0.1',
+    backlog: 4096,
+    lifetimeMs: 120_000,
+  });
+  const ports = /** @type {Record<Name, number>} */ (Object.fromEntries(names.map((n, i) => [n, child.ports[i]])));
+  return { ...child, ports };
+}
+
+/**
+ * The child process serving `config`, once it listens (with `reusePort`: its one listener
+ * on that port, shared with SO_REUSEPORT).
+ * @param {ChildConfig} config @param {number} [reusePort]
+ * @returns {Promise<ServerChild>}
+ */
+async function spawnServers(config, reusePort) {
   if (!Number.isFinite(config.lifetimeMs)) throw new RangeError('lifetimeMs must be finite');
+  const node = [CHILD, JSON.stringify(config)];
   const child =
-    options.reusePort === undefined
-      ? spawn(process.execPath, [CHILD, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] })
+    reusePort === undefined
+      ? spawn(process.execPath, node, { stdio: ['pipe', 'pipe', 'pipe'] })
       : spawn(
           'perl',
           [
-            '-MSocket',
-            '-MFcntl',
-            '-e',
-            REUSEPORT,
-            config.host,
-            String(options.reusePort),
-            String(config.backlog),
-            process.execPath,
-            CHILD,
-            JSON.stringify({ ...config, count: 1 }),
+            ...['-MSocket', '-MFcntl', '-e', REUSEPORT],
+            ...[config.host, String(reusePort), String(config.backlog), process.execPath, ...node],
           ],
           { stdio: ['pipe', 'pipe', 'pipe'] },
         );
@@ -138,7 +190,6 @@ export async function startServers(options = {}) {
   /** @type {Promise<void> | undefined} */
   let stopping;
   return {
-    host: config.host,
     ports: ready.ports,
     pid: /** @type {number} */ (child.pid),
     count() {

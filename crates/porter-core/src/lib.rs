@@ -14,7 +14,9 @@
 //!   keep per destination;
 //! - [`connect`]: sockets bound to leased ports, connected without blocking, with the
 //!   [`SocketOptions`] set before bind and connect;
-//! - [`reserve`]: sockets made ahead of need on a helper thread, for `connect`.
+//! - [`reserve`]: sockets made ahead of need on a helper thread, for `connect`;
+//! - [`HostSockets`]: the host's own TCP sockets (everyone's), per destination, for
+//!   `porter doctor`.
 #![deny(missing_docs)]
 
 mod aging;
@@ -22,19 +24,23 @@ mod blocked;
 mod clock;
 mod config;
 pub mod connect;
+mod diag;
 mod error;
 mod flow;
 mod host;
 mod inspect;
 mod pool;
 mod portset;
+mod procnet;
 mod range;
 mod registry;
 pub mod reserve;
 mod route;
+mod sockdiag;
 mod sockopts;
 mod stats;
 mod sys;
+mod tcpstate;
 mod trim;
 mod zones;
 
@@ -42,6 +48,7 @@ pub use aging::AgingPort;
 pub use blocked::BLOCK_PERIOD;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{Config, HYBRID_RETRIES};
+pub use diag::{Destination, HostSockets, Listener, SocketSource, SourcePorts};
 pub use error::{errno_name, Error, Result};
 pub use flow::{Flow, FlowKey, Lease};
 pub use host::{HostPorts, KernelFeatures};
@@ -54,4 +61,5 @@ pub use sockopts::{
     KeepAlive, ShortName, SocketOptions, KEEPALIVE_COUNT_MAX, KEEPALIVE_SECS_MAX, NAME_MAX, USER_TIMEOUT_MAX,
 };
 pub use stats::{StatsSnapshot, DURATION_BUCKETS};
+pub use tcpstate::TcpState;
 pub use zones::{KernelWindow, Mode, Zones};

@@ -11,6 +11,7 @@ mod convert;
 mod error;
 #[cfg(not(test))]
 mod fast;
+mod host_sockets;
 mod inspect;
 mod registry;
 mod route;
@@ -84,11 +85,12 @@ pub fn panic_for_test(message: String) {
 #[cfg(test)]
 mod tests {
     /// The binding's sources, read at compile time.
-    const SOURCES: [(&str, &str); 8] = [
+    const SOURCES: [(&str, &str); 9] = [
         ("lib.rs", include_str!("lib.rs")),
         ("cancel.rs", include_str!("cancel.rs")),
         ("convert.rs", include_str!("convert.rs")),
         ("error.rs", include_str!("error.rs")),
+        ("host_sockets.rs", include_str!("host_sockets.rs")),
         ("inspect.rs", include_str!("inspect.rs")),
         ("registry.rs", include_str!("registry.rs")),
         ("route.rs", include_str!("route.rs")),
