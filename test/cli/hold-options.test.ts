@@ -4,15 +4,13 @@
  * (raised to the hard one, or refused with the fix) and --workers with Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { type HoldJson, porter } from '../helpers/cli.js';
 import { findFreePortBlock, freePort } from '../helpers/ports.js';
 import { programsMissing, testIf, which } from '../helpers/requirements.js';
 import { lastJson, run as runScript } from '../helpers/run.mjs';
-import { startServers } from '../helpers/servers.mjs';
+import { type ServerGroup, startServers } from '../helpers/servers.mjs';
 
 const lowered = fileURLToPath(new URL('./fixtures/hold-lowered-limit.mjs', import.meta.url));
 
@@ -154,12 +152,8 @@ test('--threshold: the result decides the exit code, 99 and the crossed ones nam
 });
 
 test('a --count past the open-file limit is refused before any connect, exit 2, with the fix', async (t) => {
-  const accepted: Socket[] = [];
-  const server = createServer((s) => accepted.push(s.on('error', () => {})));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const target = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await silentServer(t);
+  const target = `127.0.0.1:${server.ports[0]}`;
   const run = await porter(['hold', target, '-n', '50000', '--json']);
   t.is(run.code, 2, run.stderr);
   const { error } = lastJson<{ error: { code: string; argument: string; message: string; fix: string } }>(run.stdout);
@@ -171,22 +165,12 @@ test('a --count past the open-file limit is refused before any connect, exit 2, 
   const few = await porter(['hold', target, '-n', '50000', '--workers', '2', '--json']);
   t.is(few.code, 2);
   t.like(lastJson<{ error: object }>(few.stdout).error, { code: 'ERR_PORTER_FD_LIMIT', argument: '--workers' });
-  t.is(accepted.length, 0, 'nothing connected');
+  t.is((await server.count()).accepted, 0, 'nothing connected');
 });
 
 test("--workers: one view, one result; SIGINT while holding closes every worker's connections, exit 130", async (t) => {
-  const open = new Set<Socket>();
-  let accepted = 0;
-  const server = createServer((s) => {
-    accepted++;
-    open.add(s);
-    s.on('error', () => {});
-    s.on('close', () => open.delete(s));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const port = (server.address() as AddressInfo).port;
+  const server = await silentServer(t);
+  const port = server.ports[0] as number;
   const range = await findFreePortBlock(64);
   let sawHolding: () => void = () => {};
   const holding = new Promise<void>((resolve) => {
@@ -200,8 +184,8 @@ test("--workers: one view, one result; SIGINT while holding closes every worker'
         err += d.toString();
         if (/holding 40/.test(err)) sawHolding();
       });
-      void holding.then(() => {
-        t.is(open.size, 40, 'all 40 held open, by three processes');
+      void holding.then(async () => {
+        t.is((await server.count()).open, 40, 'all 40 held open, by three processes');
         child.kill('SIGINT');
       });
     },
@@ -213,10 +197,8 @@ test("--workers: one view, one result; SIGINT while holding closes every worker'
   // Each worker took a third of the 64 ports (no two contend for a port): the three pools
   // towards the one destination, merged.
   t.deepEqual(r.pools, [{ remote: `127.0.0.1:${port}`, local: '0.0.0.0', in_use: 40, aging: 0, free: 64 - 40 }]);
-  t.is(accepted, 40);
   t.regex(result.stderr, /porter hold: interrupted: 40 of 40 connects tried/);
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  t.is(open.size, 0, 'every connection was closed');
+  t.true(await closedAll(server, 40), 'every connection was closed');
 });
 
 testIf(programsMissing({ prlimit: which('prlimit') }))(
@@ -236,22 +218,25 @@ testIf(programsMissing({ prlimit: which('prlimit') }))(
   },
 );
 
-/** A server that holds what it accepts; stopped at the test's end. */
-async function holdingServer(t: ExecutionContext): Promise<{ port: number; open: Set<Socket> }> {
-  const open = new Set<Socket>();
-  const server = createServer((s) => {
-    open.add(s);
-    s.on('error', () => {});
-    s.on('close', () => open.delete(s));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { port: (server.address() as AddressInfo).port, open };
+/** A server in a process of its own that holds what it accepts, reading; stopped at the test's end. */
+async function silentServer(t: ExecutionContext): Promise<ServerGroup> {
+  const server = await startServers({ mode: 'silent' });
+  t.teardown(() => server.stop());
+  return server;
+}
+
+/** Whether the server accepted `accepted` and, within a moment, has none open. */
+async function closedAll(server: ServerGroup, accepted: number): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    const c = await server.count();
+    if (c.accepted === accepted && c.open === 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
 }
 
 test('--workers with --metrics: each worker serves its own Porter, porter inspect reads each', async (t) => {
-  const { port } = await holdingServer(t);
+  const port = (await silentServer(t)).ports[0] as number;
   const range = await findFreePortBlock(40);
   const inspected: Promise<Awaited<ReturnType<typeof porter>>>[] = [];
   const args = ['hold', `127.0.0.1:${port}`, '-n', '20', '--workers', '2', '-d', '30', '--metrics', '0'];
@@ -288,7 +273,8 @@ test('--workers with --metrics: each worker serves its own Porter, porter inspec
 });
 
 test('a worker that dies: the others go on, the run ends with the summary, exit 1, and says which', async (t) => {
-  const { port, open } = await holdingServer(t);
+  const server = await silentServer(t);
+  const port = server.ports[0] as number;
   const range = await findFreePortBlock(60);
   let killed = 0;
   const args = ['hold', `127.0.0.1:${port}`, '-n', '30', '--workers', '3', '-d', '3'];
@@ -316,6 +302,8 @@ test('a worker that dies: the others go on, the run ends with the summary, exit 
     `worker ${r.worker_failures[0]?.match(/worker (\d)/)?.[1]} (pid ${killed}) exited (SIGKILL) before the run ended`,
   ]);
   t.regex(run.stderr, /porter hold: worker \d \(pid \d+\) exited \(SIGKILL\) before the run ended/);
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  t.is(open.size, 0, "the dead worker's connections were closed by the kernel, the others' by their workers");
+  t.true(
+    await closedAll(server, 30),
+    "the dead worker's connections were closed by the kernel, the others' by their workers",
+  );
 });

@@ -61,17 +61,9 @@ const MAX_UNANSWERED = 1024;
 /** How long a connection closed from this side may take before it is destroyed. */
 export const CLOSE_GRACE_MS = 5_000;
 
-const wall = (): number => performance.timeOrigin + performance.now();
-
-function codeOf(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && code.length > 0) return code;
-  if (typeof code === 'number') return String(code);
-  return 'UNKNOWN';
-}
-
-export class HoldEngine implements LinkSink {
-  readonly counts: EngineCounts = {
+/** Counters before anything happened. */
+export function zeroCounts(): EngineCounts {
+  return {
     opened: 0,
     failed: 0,
     errors: {},
@@ -88,6 +80,19 @@ export class HoldEngine implements LinkSink {
     bytesReceived: 0,
     firstMessageWall: null,
   };
+}
+
+const wall = (): number => performance.timeOrigin + performance.now();
+
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.length > 0) return code;
+  if (typeof code === 'number') return String(code);
+  return 'UNKNOWN';
+}
+
+export class HoldEngine implements LinkSink {
+  readonly counts: EngineCounts = zeroCounts();
   readonly #o: EngineOptions;
   readonly #dial: Dialer;
   readonly #pacer: Pacer;

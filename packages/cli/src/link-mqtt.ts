@@ -34,11 +34,11 @@ export class MqttLink extends Link {
 
   constructor(
     sink: LinkSink,
-    private readonly ctx: LinkContext,
-    private readonly dest: Destination,
+    ctx: LinkContext,
+    dest: Destination,
     private readonly index: number,
   ) {
-    super(sink);
+    super(sink, ctx, dest);
   }
 
   start(): void {

@@ -9,19 +9,10 @@
 import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import type { Destination } from './destinations.js';
-import { Link, type LinkContext, type LinkSink, MAX_BUFFERED, openSocket } from './links.js';
+import { Link, MAX_BUFFERED, openSocket } from './links.js';
 
 export class WsLink extends Link {
   #ws: WebSocket | undefined;
-
-  constructor(
-    sink: LinkSink,
-    private readonly ctx: LinkContext,
-    private readonly dest: Destination,
-  ) {
-    super(sink);
-  }
 
   start(): void {
     const { ctx, dest } = this;

@@ -72,7 +72,11 @@ export abstract class Link {
   #error: unknown;
   #abandoned = false;
 
-  constructor(protected readonly sink: LinkSink) {}
+  constructor(
+    protected readonly sink: LinkSink,
+    protected readonly ctx: LinkContext,
+    protected readonly dest: Destination,
+  ) {}
 
   get open(): boolean {
     return this.state === OPEN;
@@ -199,14 +203,6 @@ function onTcpClose(this: LinkedSocket): void {
 /** A raw TCP connection, or TLS (--tls). No closure per connection: it counts when holding tens of thousands. */
 export class TcpLink extends Link {
   #socket: Socket | undefined;
-
-  constructor(
-    sink: LinkSink,
-    private readonly ctx: LinkContext,
-    private readonly dest: Destination,
-  ) {
-    super(sink);
-  }
 
   start(): void {
     const socket = openSocket(this.ctx, this.dest) as LinkedSocket;

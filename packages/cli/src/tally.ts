@@ -3,31 +3,13 @@
  * summed, every connect latency and round trip kept (for exact percentiles), those of the
  * current second kept apart (for --ndjson), pools merged, and the most ports aging at once.
  */
-import type { EngineCounts } from './engine.js';
+import { type EngineCounts, zeroCounts } from './engine.js';
 import { Latencies } from './latency.js';
 import type { PoolRow } from './pools.js';
 import { mergeOthers, mergePools, type OtherPools, type Runner } from './runner.js';
 
-const ZERO: EngineCounts = {
-  opened: 0,
-  failed: 0,
-  errors: {},
-  dropped: 0,
-  churned: 0,
-  held: 0,
-  initialOpened: 0,
-  firstStartWall: null,
-  lastSettledWall: null,
-  messagesSent: 0,
-  messagesReceived: 0,
-  messagesSkipped: 0,
-  bytesSent: 0,
-  bytesReceived: 0,
-  firstMessageWall: null,
-};
-
 function sum(list: readonly EngineCounts[]): EngineCounts {
-  const out: EngineCounts = { ...ZERO, errors: {} };
+  const out = zeroCounts();
   const min = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.min(a, b));
   const max = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.max(a, b));
   for (const c of list) {
@@ -57,7 +39,7 @@ function sum(list: readonly EngineCounts[]): EngineCounts {
 export class Tally {
   readonly latencies = new Latencies();
   readonly rtts = new Latencies();
-  counts: EngineCounts = { ...ZERO, errors: {} };
+  counts: EngineCounts = zeroCounts();
   pools: PoolRow[] = [];
   others: OtherPools = { pools: 0, in_use: 0, aging: 0, free: 0 };
   /** The most ports aging at once in all pools, at any report before closing began. */
