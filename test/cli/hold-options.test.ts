@@ -307,3 +307,29 @@ test('a worker that dies: the others go on, the run ends with the summary, exit 
     "the dead worker's connections were closed by the kernel, the others' by their workers",
   );
 });
+
+test('--ramp: the connects follow the rising rate to the end; without --rate it is refused', async (t) => {
+  const server = await silentServer(t);
+  const range = await findFreePortBlock(120);
+  const target = `127.0.0.1:${server.ports[0]}`;
+  // 200/s reached over 0.5 s: 50 connects in the ramp, then 70 at 200/s.
+  const run = await porter([
+    'hold',
+    target,
+    '-n',
+    '120',
+    '-r',
+    '200',
+    '--ramp',
+    '0.5',
+    '--range',
+    `${range[0]}-${range[1]}`,
+    '--json',
+  ]);
+  t.is(run.code, 0, run.stderr);
+  t.like(lastJson<HoldJson>(run.stdout), { opened: 120, failed: 0 });
+  t.true(await closedAll(server, 120));
+  const refused = await porter(['hold', target, '--ramp', '5', '--json']);
+  t.is(refused.code, 2);
+  t.like(lastJson<{ error: object }>(refused.stdout).error, { code: 'ERR_INVALID_ARG_VALUE', argument: '--ramp' });
+});
