@@ -4,8 +4,9 @@
  * connection at no descriptor's cost, so only the client side is measured):
  *
  * 1. Open rate and memory per held connection: `porter hold` (the command, as a user runs
- *    it, 100 connects in flight) beside a plain holder, a Node script that opens the same
- *    connections with net.connect at the same concurrency and holds them. Rate: connections
+ *    it, 100 connects in flight) beside plain holders, a Node script that opens the same
+ *    connections at the same concurrency and holds them, with net.connect (the baseline) or
+ *    with porter.connect (what hold adds to porter itself). Rate: connections
  *    from the first connect to the last settled. Memory: the growth of the process's RSS
  *    between a run of 1,000 connections and a run of N, per connection (the slope, which
  *    leaves out what each process costs before its first connection). Methods in turn,
@@ -72,13 +73,25 @@ const runHold = (port, count, extra = []) =>
     (child) => child.kill('SIGINT'),
   );
 
-const runNetHolder = (port, count) =>
-  runHolding(process.execPath, [self, '--holder', String(port), String(count)], /^holding$/m, (child) =>
+/** A plain holder: `kind` 'net' (net.connect) or 'porter' (porter.connect). */
+const runHolder = (kind, port, count) =>
+  runHolding(process.execPath, [self, '--holder', kind, String(port), String(count)], /^holding$/m, (child) =>
     child.stdin.end('done\n'),
   );
 
-/** The plain holder: net.connect, CONCURRENCY in flight, then holds until told (stdin). */
-async function holder(port, count, waitForGo) {
+/** A plain holder: opens with `kind`, CONCURRENCY in flight, then holds until told (stdin). */
+async function holder(kind, port, count, waitForGo) {
+  /** Resolves to the socket, or rejects. */
+  let open = (options) =>
+    new Promise((resolve, reject) => {
+      const s = netConnect(options);
+      s.once('connect', () => resolve(s)).once('error', reject);
+    });
+  if (kind === 'porter') {
+    const { Porter } = await import('@porter/core');
+    const porter = new Porter();
+    open = (options) => porter.connect(options);
+  }
   const lines = createInterface({ input: process.stdin });
   const next = () => new Promise((resolve) => lines.once('line', resolve));
   if (waitForGo) {
@@ -90,21 +103,19 @@ async function holder(port, count, waitForGo) {
   let started = 0;
   let first = null;
   let last = null;
-  const one = () =>
-    new Promise((resolve) => {
-      first ??= performance.now();
-      const s = netConnect({ host: '127.0.0.1', port });
-      s.once('connect', () => {
+  const one = () => {
+    first ??= performance.now();
+    return open({ host: '127.0.0.1', port }).then(
+      (s) => {
         sockets.push(s);
-        resolve();
-      });
-      s.once('error', (e) => {
+        last = performance.now();
+      },
+      (e) => {
         errors[e.code] = (errors[e.code] ?? 0) + 1;
-        resolve();
-      });
-    }).then(() => {
-      last = performance.now();
-    });
+        last = performance.now();
+      },
+    );
+  };
   const worker = async () => {
     while (started < count) {
       started++;
@@ -122,11 +133,11 @@ async function holder(port, count, waitForGo) {
   for (const s of sockets) s.destroy();
 }
 
-/** One round of part 1: both methods at 1,000 and at `count`, in the round's order. */
+/** One round of part 1: each method at 1,000 and at `count`, in the round's order. */
 async function memoryRound(port, count, order) {
   const round = {};
   for (const method of order) {
-    const run = method === 'hold' ? runHold : runNetHolder;
+    const run = method === 'hold' ? runHold : (port, n) => runHolder(method, port, n);
     const small = await run(port, 1000);
     const big = await run(port, count);
     if (small.error || big.error) {
@@ -145,7 +156,7 @@ async function memoryRound(port, count, order) {
 /** Four net.connect holders of `each`, started together: connections over the slowest one's time. */
 async function netHolders(port, each) {
   const children = Array.from({ length: 4 }, () =>
-    spawn(process.execPath, [self, '--holder', String(port), String(each), '--go'], {
+    spawn(process.execPath, [self, '--holder', 'net', String(port), String(each), '--go'], {
       stdio: ['pipe', 'pipe', 'inherit'],
     }),
   );
@@ -184,15 +195,16 @@ async function child(config) {
   const rounds = [];
   for (let round = 0; round < (config.parts.includes('memory') ? config.rounds : 0); round++) {
     const listener = await fresh();
-    const order = round % 2 === 0 ? ['hold', 'net'] : ['net', 'hold'];
+    // A different order each round.
+    const order = ['hold', 'porter', 'net'].map((_, i, all) => all[(i + round) % all.length]);
     const r = await memoryRound(listener.ports[0], config.count, order);
     await listener.stop();
     const show = (m) =>
       r[m].error ? `${m} ${r[m].error}` : `${m} ${fmtRate(r[m].rate)}, ${r[m].rssPerConnection.toFixed(0)} B`;
-    log(`  round ${round + 1}: ${show('hold')}; ${show('net')}`);
+    log(`  round ${round + 1}: ${show('hold')}; ${show('porter')}; ${show('net')}`);
     rounds.push(r);
   }
-  const ok = rounds.filter((r) => !r.hold.error && !r.net.error);
+  const ok = rounds.filter((r) => !r.hold.error && !r.net.error && !r.porter.error);
   const med = (f) => (ok.length ? median(ok.map(f)) : null);
   const cases = [];
   const workersCases = [
@@ -217,11 +229,14 @@ async function child(config) {
     concurrency: CONCURRENCY,
     rounds,
     holdRate: med((r) => r.hold.rate),
+    porterRate: med((r) => r.porter.rate),
     netRate: med((r) => r.net.rate),
     rateRatio: med((r) => r.hold.rate / r.net.rate),
     holdRssPerConnection: med((r) => r.hold.rssPerConnection),
+    porterRssPerConnection: med((r) => r.porter.rssPerConnection),
     netRssPerConnection: med((r) => r.net.rssPerConnection),
     rssRatio: med((r) => r.hold.rssPerConnection / r.net.rssPerConnection),
+    rssRatioVsPorter: med((r) => r.hold.rssPerConnection / r.porter.rssPerConnection),
     workers: cases,
   };
 }
@@ -247,16 +262,19 @@ export function holdReport(r) {
   return [
     'In a private network namespace, against a listener in another process whose accept queue holds every ' +
       `connection: \`porter hold\` (the command, ${r.concurrency} connects in flight) beside a Node script that ` +
-      `opens the same ${r.count.toLocaleString('en')} connections with \`net.connect\` at the same concurrency and ` +
-      'holds them. Rate: from the first connect to the last settled. Memory: growth of RSS per connection between ' +
+      `opens the same ${r.count.toLocaleString('en')} connections at the same concurrency and holds them, with ` +
+      '`net.connect` (the baseline) or with `porter.connect` (what `hold` adds to porter itself). ' +
+      'Rate: from the first connect to the last settled. Memory: growth of RSS per connection between ' +
       `a run of 1,000 and one of ${r.count.toLocaleString('en')}. ${r.rounds.length} rounds, medians.`,
     '',
     table(
       ['method', 'open rate', 'RSS per held connection'],
       [
         ['`porter hold`', fmtRate(r.holdRate), b(r.holdRssPerConnection)],
+        ['`porter.connect` holder', fmtRate(r.porterRate), b(r.porterRssPerConnection)],
         ['`net.connect` holder', fmtRate(r.netRate), b(r.netRssPerConnection)],
         ['porter hold / net.connect', `**${fmtRatio(r.rateRatio)}**`, `**${fmtRatio(r.rssRatio)}**`],
+        ['porter hold / porter.connect holder', '', fmtRatio(r.rssRatioVsPorter)],
       ],
     ),
     '',
@@ -285,8 +303,8 @@ export function holdReport(r) {
 
 const holderArg = process.argv.indexOf('--holder');
 if (holderArg !== -1) {
-  const [port, count] = process.argv.slice(holderArg + 1);
-  await holder(Number(port), Number(count), process.argv.includes('--go'));
+  const [kind, port, count] = process.argv.slice(holderArg + 1);
+  await holder(kind, Number(port), Number(count), process.argv.includes('--go'));
   process.exit(0);
 } else if (!runIfChild(child) && process.argv[1] === self) {
   const parts = process.argv.indexOf('--parts');

@@ -2,9 +2,10 @@
  * The connections of one `porter hold` process: starts connects on the {@link Pacer}'s
  * schedule with at most `concurrency` in flight, holds what opened, closes each at the
  * end of its `lifetime` and opens another in its place, sends `--message` on every open
- * connection at its rate, and counts everything. It never touches an AbortSignal: a
- * connect is cancelled by destroying its socket, so no listener grows with the
- * connections held.
+ * connection at its rate, and counts everything. It never gives a connect an AbortSignal
+ * (a listener on one signal per held connection was the MaxListenersExceededWarning): a
+ * connect has its deadline (porter's own for raw links), and when the run stops, those
+ * still connecting are given up and destroyed as soon as they have a socket.
  */
 import type { Destination } from './destinations.js';
 import type { Link, LinkSink } from './links.js';
@@ -140,9 +141,11 @@ export class HoldEngine implements LinkSink {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    // Given up, and settled here and now: what they report later is not counted.
     for (const link of this.#connecting) {
       link.endedByUs = true;
       link.abandon(Object.assign(new Error('the run stopped'), { code: 'ABORT_ERR' }));
+      this.#settledOne(link);
     }
     this.#checkSettled();
   }
@@ -217,7 +220,8 @@ export class HoldEngine implements LinkSink {
     const now = performance.now();
     for (const link of this.#connecting) {
       if (link.startedAt + timeout > now) break;
-      link.abandon(Object.assign(new Error(`no connection within ${timeout} ms`), { code: 'ETIMEDOUT' }));
+      if (!link.ownDeadline)
+        link.abandon(Object.assign(new Error(`no connection within ${timeout} ms`), { code: 'ETIMEDOUT' }));
     }
     if (this.#connecting.size === 0) {
       clearInterval(this.#sweeper);
@@ -260,6 +264,7 @@ export class HoldEngine implements LinkSink {
   }
 
   failed(link: Link, err: unknown): void {
+    if (!this.#connecting.has(link)) return; // given up when the run stopped
     this.#settledOne(link);
     if (!link.endedByUs) {
       const code = codeOf(err);

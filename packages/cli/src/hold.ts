@@ -61,6 +61,7 @@ function specOf(o: HoldOptions): WorkerSpec {
       message: o.message,
       topic: o.topic,
       clientPrefix: `porter-${process.pid}-`,
+      timeout: o.timeout,
     },
     metrics: o.metrics,
   };

@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Porter } from '@porter/core';
-import { createConnection as tlsCreateConnection } from '@porter/tls';
+import { connect as tlsConnect, createConnection as tlsCreateConnection } from '@porter/tls';
 import type { Destination } from './destinations.js';
 
 /** What a link tells the engine. */
@@ -40,6 +40,8 @@ export interface LinkContext {
   topic: string;
   /** A prefix of client ids unique to this process. */
   clientPrefix: string;
+  /** Milliseconds for a connect (raw links give it to porter's connect; the engine watches the others). */
+  timeout: number;
 }
 
 /** How long an abandoned connect may take to report its close. */
@@ -69,6 +71,8 @@ export abstract class Link {
   inFlight: number[] | undefined = undefined;
   /** The message clock's slot (--message). */
   slot = -1;
+  /** Whether the connect enforces its deadline itself (else the engine abandons it when due). */
+  readonly ownDeadline: boolean = false;
   #error: unknown;
   #abandoned = false;
 
@@ -80,6 +84,10 @@ export abstract class Link {
 
   get open(): boolean {
     return this.state === OPEN;
+  }
+
+  protected get abandoned(): boolean {
+    return this.#abandoned;
   }
 
   /** Starts the connect. */
@@ -128,6 +136,12 @@ export abstract class Link {
     this.destroy();
     // A client that never reports its close still settles.
     setTimeout(() => this.onClose(), ABANDON_GRACE_MS).unref();
+  }
+
+  /** The connect failed, and nothing is left open: reports it at once. */
+  protected failNow(err: unknown): void {
+    this.#error ??= err;
+    this.onClose();
   }
 }
 
@@ -190,9 +204,6 @@ export const MAX_BUFFERED = 64 * 1024;
 const LINK = Symbol('porter.hold.link');
 type LinkedSocket = Socket & { [LINK]: TcpLink };
 
-function onTcpConnect(this: LinkedSocket): void {
-  this[LINK].connected(this);
-}
 function onTcpError(this: LinkedSocket, err: Error): void {
   this[LINK].errored(err);
 }
@@ -200,17 +211,48 @@ function onTcpClose(this: LinkedSocket): void {
   this[LINK].gone();
 }
 
-/** A raw TCP connection, or TLS (--tls). No closure per connection: it counts when holding tens of thousands. */
+/**
+ * A raw TCP connection, or TLS (--tls), from porter's promise API (`porter.connect`,
+ * @porter/tls's `connect`) with the core's own deadline and no AbortSignal: it resolves to
+ * a socket that holds no more than net.connect's does (createConnection's, built before its
+ * descriptor, weighs more while held). Abandoned while connecting (the run stopped), it
+ * destroys the socket as soon as there is one. No closure per connection: it counts when
+ * holding tens of thousands.
+ */
 export class TcpLink extends Link {
+  override readonly ownDeadline = true;
   #socket: Socket | undefined;
 
   start(): void {
-    const socket = openSocket(this.ctx, this.dest) as LinkedSocket;
+    const { ctx, dest } = this;
+    const connecting = dest.tls
+      ? tlsConnect({
+          host: dest.host,
+          port: dest.port,
+          porter: ctx.porter,
+          timeout: ctx.timeout,
+          rejectUnauthorized: !ctx.tls.insecure,
+          ...(ctx.tls.servername !== undefined ? { servername: ctx.tls.servername } : {}),
+          ...(ctx.tls.ca !== undefined ? { ca: ctx.tls.ca } : {}),
+        })
+      : ctx.porter.connect({ host: dest.host, port: dest.port, timeout: ctx.timeout });
+    connecting.then(
+      (socket) => this.#settled(socket as LinkedSocket),
+      (err: unknown) => this.failNow(err),
+    );
+  }
+
+  #settled(socket: LinkedSocket): void {
+    if (this.abandoned) {
+      socket.destroy();
+      this.failNow(undefined);
+      return;
+    }
     socket[LINK] = this;
     this.#socket = socket;
-    socket.on(this.dest.tls ? 'secureConnect' : 'connect', onTcpConnect);
     socket.on('error', onTcpError);
     socket.on('close', onTcpClose);
+    this.connected(socket);
   }
 
   connected(socket: Socket): void {
