@@ -333,3 +333,33 @@ test('--ramp: the connects follow the rising rate to the end; without --rate it 
   t.is(refused.code, 2);
   t.like(lastJson<{ error: object }>(refused.stdout).error, { code: 'ERR_INVALID_ARG_VALUE', argument: '--ramp' });
 });
+
+test('SIGINT while connects are stuck (SYNs dropped): exit 130 without waiting for them; they count neither as opened nor failed', async (t) => {
+  // A listener that never accepts, with a backlog of 1: past its accept queue, SYNs are dropped.
+  const stuck = await startServers({ mode: 'no-accept' });
+  t.teardown(() => stuck.stop());
+  const range = await findFreePortBlock(60);
+  const args = ['hold', `127.0.0.1:${stuck.ports[0]}`, '-n', '50', '-c', '10', '--timeout', '120000'];
+  const run = await porter([...args, '--range', `${range[0]}-${range[1]}`, '--json'], {
+    timeoutMs: 60_000,
+    onSpawn(child) {
+      let err = '';
+      let sent = false;
+      child.stderr?.on('data', (d: Buffer) => {
+        err += d.toString();
+        // A line a second while opening: by the second, the queue is full and connects wait.
+        if (!sent && (err.match(/opening: /g) ?? []).length === 2) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+    },
+  });
+  t.false(run.timedOut, 'it did not wait for the stuck connects (their timeout is 120 s)');
+  t.is(run.code, 130, run.stderr);
+  const r = lastJson<HoldJson>(run.stdout);
+  t.true(r.interrupted);
+  t.is(r.failed, 0, 'given up, not failed');
+  t.true(r.opened < 50, `${r.opened} opened`);
+  t.is(r.attempted, r.opened);
+});
