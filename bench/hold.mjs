@@ -18,20 +18,25 @@
  *    the kernel's ephemeral range gives one destination) by --workers 4, and by four
  *    net.connect holders of 7,000 each, started together.
  *
- * Run directly: node bench/hold.mjs [--quick]. Last line: JSON.
+ * Run directly: node bench/hold.mjs [--quick] [--write] [--parts memory|workers]. Last
+ * line: JSON. With --write (full runs of both parts only), also
+ * bench/results/hold-<date>.json, which docs/benchmarks.md shows when the full run (npm run
+ * bench) did not measure this.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { netnsUnavailableReason } from '../test/helpers/netns.mjs';
 import { startServers } from '../test/helpers/servers.mjs';
-import { errorsCell, fmtRate, fmtRatio, table } from './lib/format.mjs';
+import { errorsCell, fmtRate, fmtRatio, num, table } from './lib/format.mjs';
+import { machine } from './lib/machine.mjs';
 import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { lastJsonLine, log, median, tail } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
+const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
 const bin = fileURLToPath(new URL('../packages/cli/bin/porter.js', import.meta.url));
 const CONCURRENCY = 100;
 
@@ -256,10 +261,32 @@ export async function runHoldBench({ quick = false, parts = 'memory,workers' } =
   return runInNamespace(self, config, { timeoutMs: 900_000 });
 }
 
+/** The latest result of a separate run (bench/results/hold-<date>.json), or null. */
+export function latestHold() {
+  const files = readdirSync(resultsDir)
+    .filter((f) => /^hold-\d{4}-\d{2}-\d{2}\.json$/.test(f))
+    .sort();
+  return files.length === 0 ? null : JSON.parse(readFileSync(`${resultsDir}${files.at(-1)}`, 'utf8'));
+}
+
+/** This benchmark's headline figures, for the summary of a run. */
+export function holdSummary(hold) {
+  const last = Array.isArray(hold?.workers) ? hold.workers.at(-1) : undefined;
+  return {
+    hold_rate_ratio_vs_net: num(hold?.rateRatio) ? hold.rateRatio : null,
+    hold_rss_ratio_vs_net: num(hold?.rssRatio) ? hold.rssRatio : null,
+    hold_workers_60000_failed:
+      last === undefined || last.error ? null : Object.values(last.errors ?? {}).reduce((a, b) => a + b, 0),
+  };
+}
+
 /** This benchmark's part of docs/benchmarks.md (lines, without the heading). */
 export function holdReport(r) {
   const b = (v) => (typeof v === 'number' ? `${v.toFixed(0)} B` : 'n/a');
   return [
+    ...(r.date
+      ? [`Measured alone (\`node bench/hold.mjs --write\`) on ${r.date}: bench/results/hold-${r.date}.json.`, '']
+      : []),
     'In a private network namespace, against a listener in another process whose accept queue holds every ' +
       `connection: \`porter hold\` (the command, ${r.concurrency} connects in flight) beside a Node script that ` +
       `opens the same ${r.count.toLocaleString('en')} connections at the same concurrency and holds them, with ` +
@@ -312,5 +339,10 @@ if (holderArg !== -1) {
     quick: process.argv.includes('--quick'),
     ...(parts !== -1 ? { parts: process.argv[parts + 1] } : {}),
   });
+  if (process.argv.includes('--write') && !process.argv.includes('--quick') && parts === -1 && r.workers) {
+    const date = new Date().toISOString().slice(0, 10);
+    writeFileSync(`${resultsDir}hold-${date}.json`, `${JSON.stringify({ date, machine: machine(), ...r }, null, 2)}\n`);
+    log(`wrote bench/results/hold-${date}.json`);
+  }
   process.stdout.write(`${JSON.stringify(r)}\n`);
 }

@@ -16,7 +16,7 @@ import { runConnectRate } from './connect-rate.mjs';
 import { runConnectionMemory } from './connection-memory.mjs';
 import { buildCoreBenches, runCriterion, runMemoryBench } from './core.mjs';
 import { runDestinations } from './destinations.mjs';
-import { runHoldBench } from './hold.mjs';
+import { holdSummary, latestHold, runHoldBench } from './hold.mjs';
 import { latestHostSockets, runHostSockets } from './host-sockets.mjs';
 import { inProcessSummary, runInProcess } from './in-process.mjs';
 import { runJsBoundary } from './js-boundary.mjs';
@@ -126,13 +126,7 @@ function summaryOf({
     aging_late_p50_ms: num(aging?.late_p50_ms),
     aging_late_p99_ms: num(aging?.late_p99_ms),
     host_sockets_proc_vs_sock_diag: num(hostSockets?.ratio_proc_rust_vs_sock_diag),
-    hold_rate_ratio_vs_net: num(hold?.rateRatio),
-    hold_rss_ratio_vs_net: num(hold?.rssRatio),
-    hold_workers_60000_failed: Array.isArray(hold?.workers)
-      ? hold.workers.at(-1)?.error
-        ? null
-        : Object.values(hold.workers.at(-1)?.errors ?? {}).reduce((a, b) => a + b, 0)
-      : null,
+    ...holdSummary(hold),
   };
 }
 
@@ -143,6 +137,11 @@ async function main() {
     results.targets = evaluateTargets(results.summary);
     // A run that did not measure the host's sockets shows the latest separate run's.
     results.hostSockets ??= latestHostSockets();
+    // The same for porter hold, with its figures in the summary the targets are read from.
+    if (results.hold === undefined) {
+      results.hold = latestHold();
+      results.targets = evaluateTargets({ ...results.summary, ...holdSummary(results.hold) });
+    }
     // --stdout: the page on stdout, nothing written (test/packaging/bench-docs.test.ts).
     if (process.argv.includes('--stdout')) {
       process.stdout.write(markdown(results, 'benchmarks-latency.svg'));

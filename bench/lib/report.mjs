@@ -22,6 +22,14 @@ export { fmtRate, fmtRatio };
 
 const metCell = (met) => (met === null ? 'not measured' : met ? '**met**' : '**missed**');
 
+/** A target of no failed connect. */
+const noneFailed = (name, failed) => ({
+  name,
+  target: '0',
+  value: num(failed) ? String(failed) : 'n/a',
+  met: num(failed) ? failed === 0 : null,
+});
+
 /** The project's targets, each with the value measured and whether it is met (null: no value). */
 export function evaluateTargets(s) {
   const ge = (v, t) => (num(v) ? v >= t : null);
@@ -132,18 +140,11 @@ export function evaluateTargets(s) {
           ? s.connection_rss_ratio <= 1.1 && s.connection_heap_ratio <= 1.1
           : null,
     },
-    {
-      name: 'four processes, 15,000 connections each to one destination: failed connects',
-      target: '0',
-      value: num(s.shared_host_failed) ? String(s.shared_host_failed) : 'n/a',
-      met: num(s.shared_host_failed) ? s.shared_host_failed === 0 : null,
-    },
-    {
-      name: '`porter hold --workers 4`, 60,000 connections to one destination: failed connects',
-      target: '0',
-      value: num(s.hold_workers_60000_failed) ? String(s.hold_workers_60000_failed) : 'n/a',
-      met: num(s.hold_workers_60000_failed) ? s.hold_workers_60000_failed === 0 : null,
-    },
+    noneFailed('four processes, 15,000 connections each to one destination: failed connects', s.shared_host_failed),
+    noneFailed(
+      '`porter hold --workers 4`, 60,000 connections to one destination: failed connects',
+      s.hold_workers_60000_failed,
+    ),
   ];
 }
 
