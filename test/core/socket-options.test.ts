@@ -1,5 +1,5 @@
-// net.connect's socket options given to porter.connect take effect as they do for
-// net.connect: read back from the kernel (noDelay, keepAlive, keepAliveInitialDelay), seen
+// net.connect's socket options given to porter.connect or porter.createConnection take
+// effect as they do for net.connect: read back from the kernel (noDelay, keepAlive, keepAliveInitialDelay), seen
 // in what the socket does (allowHalfOpen), and seen by the resolver (hints).
 
 import { ADDRCONFIG, V4MAPPED } from 'node:dns';
@@ -33,9 +33,10 @@ const cases: [string, TcpOptions, KernelSocketOptions | undefined][] = [
   ],
 ];
 
-function netConnected(options: TcpOptions & { host: string; port: number }): Promise<Socket> {
+/** A socket made by `make` once it emitted 'connect'. */
+function connected(make: () => Socket): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect(options);
+    const socket = make();
     socket.once('connect', () => resolve(socket));
     socket.once('error', reject);
   });
@@ -52,12 +53,16 @@ for (const [name, options, expected] of cases) {
     const porter = new Porter({ portRange: [first, last], kernelFallback: false });
     const viaPorter = await porter.connect({ host: '127.0.0.1', port, ...options });
     sockets.push(viaPorter);
-    const viaNet = await netConnected({ host: '127.0.0.1', port, ...options });
+    // createConnection applies them once its connect is over, as net.connect does.
+    const viaCreate = await connected(() => porter.createConnection({ host: '127.0.0.1', port, ...options }));
+    sockets.push(viaCreate);
+    const viaNet = await connected(() => netConnect({ host: '127.0.0.1', port, ...options }));
     sockets.push(viaNet);
     const seen = await kernelSocketOptions(viaPorter);
     const reference = await kernelSocketOptions(viaNet);
     t.log(name, 'porter:', seen, 'net.connect:', reference);
     t.deepEqual(seen, reference, 'the same options as a net.connect socket given them');
+    t.deepEqual(await kernelSocketOptions(viaCreate), reference, 'createConnection: the same options');
     if (expected === undefined) {
       t.false(seen.noDelay);
       t.false(seen.keepAlive);

@@ -77,6 +77,11 @@ test('returns a connecting net.Socket at once; connect, data written before it, 
   t.true(listened);
   t.false(socket.connecting);
   t.is(socket.readyState, 'open');
+  t.deepEqual(
+    (socket as Socket & { autoSelectFamilyAttemptedAddresses?: string[] }).autoSelectFamilyAttemptedAddresses,
+    [`127.0.0.1:${server.port}`],
+    'the address tried, as net records them',
+  );
   const lease = leaseOf(socket);
   t.truthy(lease);
   t.is(lease?.localPort, socket.localPort);

@@ -13,7 +13,7 @@ import { canonicalIp } from './address.js';
 import { leaseLocal } from './attempt.js';
 import { type CheckedConnect, checkConnectOptions } from './connect-options.js';
 import { type CreateConnectionArg, createConnectionOn } from './create-connection.js';
-import { type Dialed, Dialer } from './dial.js';
+import { type Dial, type Dialed, Dialer } from './dial.js';
 import { AbortError, callNative, ErrorCodes, fromThrown, invalidArgType, invalidThis, PorterError } from './errors.js';
 import { type Lease, PortLease } from './lease.js';
 import { resolveOptions, toNative } from './options.js';
@@ -42,6 +42,8 @@ export class Porter {
   readonly #options: ResolvedOptions;
   readonly #routes: Routes;
   readonly #dialer: Dialer;
+  /** The connect path createConnection's sockets share (one function per Porter, not per socket). */
+  readonly #dial: Dial;
   #closed = false;
 
   /**
@@ -54,6 +56,7 @@ export class Porter {
     this.#registry = registry ?? callNative(() => new native.Registry(config));
     this.#routes = new Routes(this.#registry, this.#options.localAddresses);
     this.#dialer = new Dialer(this.#routes, this.#options.socketOptions, () => this.#assertOpen());
+    this.#dial = (request) => this.#dialer.dial(request);
     closeWhenCollected.register(this, this.#routes.cache, this.#routes.cache);
   }
 
@@ -108,7 +111,7 @@ export class Porter {
   createConnection(...args: unknown[]): Socket {
     Porter.#brand(this);
     this.#assertOpen();
-    return createConnectionOn((request) => this.#dialer.dial(request), args);
+    return createConnectionOn(this.#dial, args);
   }
 
   /** The socket for a connected descriptor, with net.connect's options applied after the connect. */
