@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { runAging } from './aging.mjs';
 import { runCapacity } from './capacity.mjs';
 import { runConnectRate } from './connect-rate.mjs';
-import { runConnectionMemory } from './connection-memory.mjs';
+import { connectionMemorySummary, runConnectionMemory } from './connection-memory.mjs';
 import { buildCoreBenches, runCriterion, runMemoryBench } from './core.mjs';
 import { runDestinations } from './destinations.mjs';
 import { holdSummary, latestHold, runHoldBench } from './hold.mjs';
@@ -121,8 +121,7 @@ function summaryOf({
     destinations_rss_growth_mb: num(destinations?.destinations?.rssGrowthMb),
     porters_count: num(destinations?.porters?.porters),
     porters_rss_growth_mb: num(destinations?.porters?.rssGrowthMb),
-    connection_rss_ratio: num(connectionMemory?.rssRatio),
-    connection_heap_ratio: num(connectionMemory?.heapRatio),
+    ...connectionMemorySummary(connectionMemory),
     aging_late_p50_ms: num(aging?.late_p50_ms),
     aging_late_p99_ms: num(aging?.late_p99_ms),
     host_sockets_proc_vs_sock_diag: num(hostSockets?.ratio_proc_rust_vs_sock_diag),
