@@ -65,8 +65,10 @@ export interface CapacityInfo {
   kernelWindow?: Interval
   /** Whether sockets carry IP_LOCAL_PORT_RANGE to keep the kernel in its window. */
   kernelWindowNarrowed: boolean
-  /** The ephemeral range read when the registry was made. */
+  /** The ephemeral range in force (as last read). */
   ephemeral: Interval
+  /** Ports porter would bind itself but for /etc/services. */
+  servicePorts: number
 }
 
 /** A count per code (connect errors, retries). */
@@ -233,6 +235,8 @@ export interface RegistryOptions {
   rangeLast: number
   /** 'hybrid', 'pool' or 'kernel'. */
   mode: string
+  /** 'avoid' (the default) or 'use'. */
+  servicePorts?: string
   agingMs: number
   retryAttempts: number
   kernelFallback: boolean

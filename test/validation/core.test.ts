@@ -123,6 +123,15 @@ add('new Porter', [
   ['mode empty', make({ mode: '' }), throws('ERR_INVALID_ARG_VALUE')],
   ['mode a number', make({ mode: 1 }), throws('ERR_INVALID_ARG_VALUE')],
   ['mode in capitals', make({ mode: 'POOL' }), throws('ERR_INVALID_ARG_VALUE')],
+  ['servicePorts unknown', make({ servicePorts: 'skip' }), throws('ERR_INVALID_ARG_VALUE')],
+  ['servicePorts empty', make({ servicePorts: '' }), throws('ERR_INVALID_ARG_VALUE')],
+  ['servicePorts true', make({ servicePorts: true }), throws('ERR_INVALID_ARG_VALUE')],
+  ['servicePorts in capitals', make({ servicePorts: 'USE' }), throws('ERR_INVALID_ARG_VALUE')],
+  [
+    "servicePorts 'use'",
+    make({ servicePorts: 'use' }),
+    accepts((p) => (p as Porter).options.servicePorts === 'use' && (p as Porter).capacity().servicePorts === 0),
+  ],
   ['retry a number', make({ retry: 3 }), throws('ERR_INVALID_ARG_TYPE')],
   ['retry null', make({ retry: null }), throws('ERR_INVALID_ARG_TYPE')],
   ['retry.attempts a string', make({ retry: { attempts: '1' } }), throws('ERR_INVALID_ARG_TYPE')],
@@ -504,6 +513,7 @@ add('configureDefault', [
   ['options null', () => configureDefault(bad(null)), throws('ERR_INVALID_ARG_TYPE')],
   ['portRange inverted', () => configureDefault(bad({ portRange: [2000, 1024] })), throws('ERR_INVALID_ARG_VALUE')],
   ['agingMs NaN', () => configureDefault(bad({ agingMs: NaN_ })), throws('ERR_OUT_OF_RANGE')],
+  ['servicePorts unknown', () => configureDefault(bad({ servicePorts: 'never' })), throws('ERR_INVALID_ARG_VALUE')],
   [
     'localAddresses with an unknown scope',
     () => configureDefault(bad({ localAddresses: ['fe80::1%nosuch0'] })),
@@ -524,6 +534,7 @@ test('new Porter: good options are accepted and normalised', (t) => {
   t.deepEqual(p.options, {
     portRange: [20_000, 20_009],
     mode: 'hybrid',
+    servicePorts: 'avoid',
     agingMs: 0,
     retry: { attempts: 2 },
     kernelFallback: false,
@@ -534,6 +545,7 @@ test('new Porter: good options are accepted and normalised', (t) => {
   t.is(new Porter().options.agingMs, 30_000);
   t.is(new Porter().options.kernelFallback, true);
   t.is(new Porter().options.mode, 'hybrid');
+  t.is(new Porter().options.servicePorts, 'avoid');
   // Collisions with other processes are retried by default in the hybrid mode only.
   t.deepEqual(new Porter().options.retry, { attempts: 8 });
   t.deepEqual(new Porter({ mode: 'pool' }).options.retry, { attempts: 0 });

@@ -4,8 +4,9 @@
 //! Pure Rust with no Node.js in sight: the napi binding (`porter-node`) only converts
 //! types and errors. The layers, bottom up:
 //! - [`PortRange`]: the ports a registry hands out; [`HostPorts`]: the kernel's ephemeral
-//!   and reserved ports; [`Zones`]: which ports porter binds itself and which it leaves
-//!   to the kernel to pick at `connect()` (the [`Mode`]);
+//!   and reserved ports and the ports `/etc/services` names; [`Zones`]: which ports porter
+//!   binds itself and which it leaves to the kernel to pick at `connect()` (the [`Mode`],
+//!   [`ServicePorts`]), made again when the host's settings change;
 //! - `portset` / `aging` / [`Pool`]: the taken ports of one flow, sparse, with an aging
 //!   FIFO whose every port carries its own deadline;
 //! - [`Registry`] / [`Flow`] / [`Lease`]: the map of flows to pools of one configuration,
@@ -26,16 +27,21 @@ mod error;
 mod flow;
 mod host;
 mod inspect;
+mod intervals;
+mod live_zones;
+mod mode;
 mod pool;
 mod portset;
 mod range;
 mod registry;
 pub mod reserve;
 mod route;
+mod services;
 mod sockopts;
 mod stats;
 mod sys;
 mod trim;
+mod watch;
 mod zones;
 
 pub use aging::AgingPort;
@@ -46,12 +52,15 @@ pub use error::{errno_name, Error, Result};
 pub use flow::{Flow, FlowKey, Lease};
 pub use host::{HostPorts, KernelFeatures};
 pub use inspect::{PoolCounts, PoolSnapshot, PoolSummary, PoolTotals};
+pub use mode::{Mode, ServicePorts};
 pub use pool::{Marked, Pool, Released};
 pub use range::PortRange;
 pub use registry::Registry;
 pub use route::{LeaseId, Route};
+pub use services::{parse as parse_services, SERVICES_PATH};
 pub use sockopts::{
     KeepAlive, ShortName, SocketOptions, KEEPALIVE_COUNT_MAX, KEEPALIVE_SECS_MAX, NAME_MAX, USER_TIMEOUT_MAX,
 };
 pub use stats::{StatsSnapshot, DURATION_BUCKETS};
-pub use zones::{KernelWindow, Mode, Zones};
+pub use watch::{watching, WATCH_PERIOD};
+pub use zones::{KernelWindow, Zones};

@@ -27,6 +27,9 @@ pub struct Pool {
     /// is none of either: an idle pool pays one pointer for them.
     more: Option<Box<More>>,
     cursor: u16,
+    /// Which interval of porter's ports the cursor was last in (see
+    /// [`Zones::first_explicit_hinted`]); in room the layout leaves free.
+    hint: u16,
     /// The registry's mark: the pool's flow is on its shard's candidates for retirement.
     /// Kept here, in room the layout leaves free, so that an idle pool costs no more.
     pub(crate) queued: bool,
@@ -131,13 +134,15 @@ impl Pool {
         } else {
             first
         };
-        let port = self.first_free_from(zones, start, skip).or_else(|| {
+        let mut hint = self.hint;
+        let port = self.first_free_from(zones, start, skip, &mut hint).or_else(|| {
             if start > first {
-                self.first_free_from(zones, first, skip)
+                self.first_free_from(zones, first, skip, &mut hint)
             } else {
                 None
             }
         })?;
+        self.hint = hint;
         self.in_use.insert(range, port);
         self.cursor = if port == range.last() { range.first() } else { port + 1 };
         Some(port)
@@ -145,12 +150,12 @@ impl Pool {
 
     /// The first port at or after `from`, up to the end of the range, that porter binds
     /// itself and that is neither in use, nor aging, nor in `skip`.
-    fn first_free_from(&self, zones: &Zones, from: u16, skip: &[u16]) -> Option<u16> {
+    fn first_free_from(&self, zones: &Zones, from: u16, skip: &[u16], hint: &mut u16) -> Option<u16> {
         let range = zones.range();
         let aging = self.aging_ref();
         let mut candidate = from;
         loop {
-            let a = zones.first_explicit_from(candidate)?;
+            let a = zones.first_explicit_hinted(candidate, hint)?;
             let b = self.in_use.first_absent_from(range, a)?;
             let c = match aging {
                 Some(aging) => aging.first_absent_from(range, b)?,
@@ -279,14 +284,17 @@ impl Pool {
     }
 
     /// Ports of the flow's capacity (porter's own and the kernel's window) that are
-    /// neither in use nor aging.
+    /// neither in use nor aging. A port taken outside the capacity (a reserved one, held
+    /// since before it was reserved, or the kernel fallback's) takes none of it.
     pub fn free_count(&self, zones: &Zones) -> u32 {
         let range = zones.range();
-        let aging = self.aging_ref().map_or(0, |a| a.count_in(range));
-        zones
-            .capacity()
-            .saturating_sub(self.in_use.count_in(range))
-            .saturating_sub(aging)
+        let aging = self.aging_ref();
+        let taken: u32 = zones
+            .counted()
+            .iter()
+            .map(|&(a, b)| self.in_use.count_between(range, a, b) + aging.map_or(0, |g| g.count_between(range, a, b)))
+            .sum();
+        zones.capacity().saturating_sub(taken)
     }
 
     /// Heap bytes held by the pool (its own size not included).
@@ -303,7 +311,7 @@ impl Pool {
 mod tests {
     use super::*;
     use crate::host::{HostPorts, KernelFeatures};
-    use crate::zones::Mode;
+    use crate::mode::{Mode, ServicePorts};
 
     /// The zones of `first..=last` in pool mode, on a host whose ephemeral range lies elsewhere.
     fn zones(first: u16, last: u16) -> Zones {
@@ -315,7 +323,12 @@ mod tests {
                 local_port_range: true,
             },
         );
-        Zones::new(PortRange::new(first, last).unwrap(), Mode::Pool, &host)
+        Zones::new(
+            PortRange::new(first, last).unwrap(),
+            Mode::Pool,
+            ServicePorts::Use,
+            &host,
+        )
     }
 
     #[test]
@@ -358,7 +371,12 @@ mod tests {
                 local_port_range: true,
             },
         );
-        let z = Zones::new(PortRange::new(100, 109).unwrap(), Mode::Hybrid, &host);
+        let z = Zones::new(
+            PortRange::new(100, 109).unwrap(),
+            Mode::Hybrid,
+            ServicePorts::Use,
+            &host,
+        );
         let mut p = Pool::new();
         let got: Vec<u16> = std::iter::from_fn(|| p.allocate_skipping(&z, 0, &[101, 109])).collect();
         assert_eq!(got, vec![100, 102, 106, 107]);

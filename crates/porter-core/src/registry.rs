@@ -33,8 +33,10 @@ use crate::error::{Error, Result};
 use crate::flow::{Flow, FlowEntry, FlowKey};
 use crate::host::HostPorts;
 use crate::inspect::{summarize, PoolCounts, PoolSnapshot, PoolSummary};
+use crate::live_zones::LiveZones;
 use crate::pool::Pool;
 use crate::stats::{Stats, StatsSnapshot};
+use crate::watch::{Follower, HostWatch};
 use crate::zones::Zones;
 
 const SHARDS: usize = 16;
@@ -121,8 +123,10 @@ impl Shard {
 /// All pools of one configuration.
 pub struct Registry {
     config: Config,
-    host: HostPorts,
-    zones: Zones,
+    zones: LiveZones,
+    /// The watch of the network namespace the registry was made in, which keeps its zones
+    /// in step with the host's settings (none for settings given by hand).
+    watch: Option<Arc<HostWatch>>,
     local_addresses: Vec<IpAddr>,
     aging_us: u64,
     clock: Box<dyn Clock>,
@@ -174,44 +178,73 @@ fn seed() -> u64 {
 }
 
 impl Registry {
-    /// A registry with the real monotonic clock, on this host's settings (read now, see
-    /// [`HostPorts::read`]). Fails when the mode cannot work here ([`Zones::check`]) or a
-    /// socket option is out of what the kernel takes ([`crate::SocketOptions::check`]).
+    /// A registry with the real monotonic clock, on the settings of the calling thread's
+    /// network namespace, read now and followed from then on (see [`Registry::host`]).
+    /// Fails when the mode cannot work here ([`Zones::check`]) or a socket option is out
+    /// of what the kernel takes ([`crate::SocketOptions::check`]).
     pub fn new(config: Config) -> Result<Arc<Self>> {
         Self::with_clock(config, MonotonicClock::new())
     }
 
     /// A registry driven by `clock` (a [`crate::ManualClock`] in tests).
     pub fn with_clock(config: Config, clock: impl Clock) -> Result<Arc<Self>> {
-        Self::with_host(config, HostPorts::read(), Vec::new(), clock)
+        Self::watched(config, Vec::new(), clock)
     }
 
     /// A registry whose users take their source addresses from `local_addresses`, in
     /// order (a setting kept with the registry so every thread sees the same).
     pub fn with_local_addresses(config: Config, local_addresses: Vec<IpAddr>) -> Result<Arc<Self>> {
-        Self::with_host(config, HostPorts::read(), local_addresses, MonotonicClock::new())
+        Self::watched(config, local_addresses, MonotonicClock::new())
     }
 
-    /// A registry for a host with the settings `host` (read or given by hand). Fails as
-    /// [`Registry::new`] does.
+    /// A registry for a host with the settings `host`, given by hand (for tests and tools
+    /// that model another host): they change only through [`Registry::set_host`]. Fails
+    /// as [`Registry::new`] does.
     pub fn with_host(
         config: Config,
         host: HostPorts,
         local_addresses: Vec<IpAddr>,
         clock: impl Clock,
     ) -> Result<Arc<Self>> {
-        config.socket_options.check()?;
-        let registry = Self::build(config, host, local_addresses, clock);
-        registry.zones.check()?;
+        Self::checked(Self::build(config, host, None, local_addresses, clock))
+    }
+
+    /// A registry on the settings of the calling thread's namespace, following them.
+    fn watched(config: Config, local_addresses: Vec<IpAddr>, clock: impl Clock) -> Result<Arc<Self>> {
+        Self::checked(Self::following(config, local_addresses, clock))
+    }
+
+    fn checked(registry: Arc<Self>) -> Result<Arc<Self>> {
+        registry.config.socket_options.check()?;
+        registry.zones().check()?;
         Ok(registry)
     }
 
-    fn build(config: Config, host: HostPorts, local_addresses: Vec<IpAddr>, clock: impl Clock) -> Arc<Self> {
+    /// A registry that follows the settings of the calling thread's network namespace
+    /// (or reads them once, where they cannot be followed).
+    fn following(config: Config, local_addresses: Vec<IpAddr>, clock: impl Clock) -> Arc<Self> {
+        let watch = HostWatch::current();
+        let host = watch.as_ref().map_or_else(HostPorts::read, |w| w.host());
+        let registry = Self::build(config, host, watch, local_addresses, clock);
+        if let Some(watch) = &registry.watch {
+            let follower: Arc<dyn Follower> = registry.clone();
+            watch.follow(Arc::downgrade(&follower));
+        }
+        registry
+    }
+
+    fn build(
+        config: Config,
+        host: HostPorts,
+        watch: Option<Arc<HostWatch>>,
+        local_addresses: Vec<IpAddr>,
+        clock: impl Clock,
+    ) -> Arc<Self> {
         let shards = (0..SHARDS).map(|_| Shard::default()).collect();
         let local_addresses = local_addresses.iter().map(IpAddr::to_canonical).collect();
         Arc::new(Self {
-            zones: Zones::new(config.range, config.mode, &host),
-            host,
+            zones: LiveZones::new(config.range, config.mode, config.service_ports, &host),
+            watch,
             config,
             local_addresses,
             aging_us: u64::try_from(config.aging.as_micros()).unwrap_or(u64::MAX / 4),
@@ -227,7 +260,7 @@ impl Registry {
     /// Node), created with the default configuration on first use.
     pub fn global() -> &'static Arc<Registry> {
         // The default mode (hybrid) works on every host: nothing to check.
-        GLOBAL.get_or_init(|| Registry::build(Config::default(), HostPorts::read(), Vec::new(), MonotonicClock::new()))
+        GLOBAL.get_or_init(|| Registry::following(Config::default(), Vec::new(), MonotonicClock::new()))
     }
 
     /// The process-wide registry with `config`: creates it, or returns it if it already
@@ -252,14 +285,36 @@ impl Registry {
         }
     }
 
-    /// The host's port settings as read when the registry was made.
+    /// The host's port settings in force: as last read (about once a second) from the
+    /// network namespace the registry was made in, or as given by hand.
     pub fn host(&self) -> &HostPorts {
-        &self.host
+        self.zones().host()
     }
 
-    /// Which ports porter binds itself and which the kernel picks.
+    /// Which ports porter binds itself and which the kernel picks, on the host's settings
+    /// in force. What it returns stays valid (and unchanged) while the registry lives;
+    /// the next call may return newer zones.
+    #[inline]
     pub fn zones(&self) -> &Zones {
-        &self.zones
+        self.zones.get()
+    }
+
+    /// Makes `host` the settings in force (they are followed by themselves for a registry
+    /// made with [`Registry::new`]: this is for settings given by hand). New binds follow
+    /// them at once; ports in use or aging stay where they are. Whether anything changed.
+    pub fn set_host(&self, host: HostPorts) -> bool {
+        self.zones.publish(&host)
+    }
+
+    /// How many versions of its zones the registry made (one per distinct settings seen).
+    pub fn zones_versions(&self) -> usize {
+        self.zones.versions()
+    }
+
+    /// Whether the registry follows the host's settings (false where they were given by
+    /// hand, or where `/proc` could not be read).
+    pub fn follows_host(&self) -> bool {
+        self.watch.is_some()
     }
 
     /// The source addresses its users take, in order (empty: the unspecified address).
@@ -316,7 +371,7 @@ impl Registry {
                         None => {
                             // Each pool starts its walk at a random port: processes that
                             // share the host then do not try the same ports in the same order.
-                            let start = self.zones.nth_explicit(self.random()).unwrap_or(0);
+                            let start = self.zones().nth_explicit(self.random()).unwrap_or(0);
                             let entry = Arc::new(FlowEntry {
                                 key,
                                 pool: Mutex::new(Pool::starting_at(start)),
@@ -408,6 +463,7 @@ impl Registry {
         self.retire_idle();
         let now = self.now_us();
         let range = self.config.range;
+        let zones = self.zones();
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let map = shard.flows.read();
@@ -422,7 +478,7 @@ impl Registry {
                         .into_iter()
                         .map(|AgingPort { port, deadline_us }| (port, deadline_us.saturating_sub(now)))
                         .collect(),
-                    free: pool.free_count(&self.zones),
+                    free: pool.free_count(zones),
                 });
             }
         }
@@ -450,6 +506,7 @@ impl Registry {
         self.retire_idle();
         let now = self.now_us();
         let range = self.config.range;
+        let zones = self.zones();
         let mut out = Vec::with_capacity(self.pool_count());
         for shard in self.shards.iter() {
             for flow in shard.flows.read().iter() {
@@ -459,7 +516,7 @@ impl Registry {
                     key: flow.0.key,
                     in_use: pool.in_use_count() as u32,
                     aging: pool.aging_count() as u32,
-                    free: pool.free_count(&self.zones),
+                    free: pool.free_count(zones),
                 });
             }
         }
@@ -477,5 +534,11 @@ impl Registry {
         let mut s = self.stats.snapshot();
         s.pools = self.pool_count() as u64;
         s
+    }
+}
+
+impl Follower for Registry {
+    fn follow(&self, host: &HostPorts) {
+        self.zones.publish(host);
     }
 }

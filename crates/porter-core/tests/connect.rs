@@ -6,16 +6,22 @@
 //! Every test opens a handful of descriptors, far below the open-file limit.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use porter_core::connect::{connect, CancellationToken, Connected};
-use porter_core::{Config, Error, Flow, FlowKey, ManualClock, Mode, PortRange, Registry, Released, SocketOptions};
+use porter_core::{
+    Config, Error, Flow, FlowKey, ManualClock, Mode, PortRange, Registry, Released, ServicePorts, SocketOptions,
+};
 use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use common::free_block;
 
 const AGING: Duration = Duration::from_secs(120);
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(5));
@@ -26,45 +32,13 @@ fn v4(last: u8) -> IpAddr {
 
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
-/// The kernel's ephemeral range (`net.ipv4.ip_local_port_range`).
-fn ephemeral_range() -> (u16, u16) {
-    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
-    let mut it = text.split_whitespace().map(|p| p.parse::<u16>().unwrap());
-    (it.next().unwrap(), it.next().unwrap())
-}
-
-/// The first of `size` consecutive ports below the kernel's ephemeral range (ports porter
-/// binds explicitly, which the kernel never hands out by itself), each free on `ip` right
-/// now. Drawn at random, so that test processes running at the same time rarely meet.
-fn free_block(ip: IpAddr, size: u16) -> u16 {
-    let (ephemeral_first, _) = ephemeral_range();
-    let (low, high) = (10_000u32, u32::from(ephemeral_first) - u32::from(size));
-    assert!(high > low, "no room below the ephemeral range {ephemeral_first}");
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        ^ std::process::id().rotate_left(16);
-    for _ in 0..100 {
-        // xorshift: a fresh candidate each round.
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        let first = (low + seed % (high - low)) as u16;
-        let all_free = (first..first + size).all(|p| std::net::TcpListener::bind(SocketAddr::new(ip, p)).is_ok());
-        if all_free {
-            return first;
-        }
-    }
-    panic!("no {size} free ports below {ephemeral_first} on {ip}");
-}
-
 /// Pool mode: porter binds every port of the range itself (the ranges of these tests,
 /// from `free_block`, lie below the kernel's ephemeral range anyway).
 fn config(first: u16, last: u16, retry_attempts: u32, kernel_fallback: bool) -> Config {
     Config {
         range: PortRange::new(first, last).unwrap(),
         mode: Mode::Pool,
+        service_ports: ServicePorts::Use,
         aging: AGING,
         retry_attempts,
         kernel_fallback,
@@ -613,6 +587,7 @@ fn threads_share_one_flow_without_duplicates() {
     let config = Config {
         range: PortRange::new(40000, 40007).unwrap(),
         mode: Mode::Pool,
+        service_ports: ServicePorts::Use,
         ..Config::default()
     };
     let registry = Registry::with_clock(config, clock).unwrap();
@@ -639,6 +614,7 @@ fn threads_release_into_aging_in_deadline_order() {
     let config = Config {
         range: PortRange::new(41000, 45999).unwrap(),
         mode: Mode::Pool,
+        service_ports: ServicePorts::Use,
         aging: Duration::from_secs(60),
         ..Config::default()
     };

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use model::{near, ok, plain_host, pool_config, pool_registry, ModelFlow};
-use porter_core::{Flow, FlowKey, ManualClock, Marked, Mode, Pool, PortRange, Registry, Released, Zones};
+use porter_core::{Flow, FlowKey, ManualClock, Marked, Mode, Pool, PortRange, Registry, Released, ServicePorts, Zones};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------
@@ -484,7 +484,7 @@ fn sparse_to_dense_and_back_on_the_full_range() {
 #[test]
 fn pool_memory_follows_the_ports_taken() {
     let range = PortRange::DEFAULT;
-    let zones = Zones::new(range, Mode::Pool, &plain_host());
+    let zones = Zones::new(range, Mode::Pool, ServicePorts::Use, &plain_host());
     let mut pool = Pool::new();
     assert_eq!(pool.heap_bytes(), 0);
     let ten: Vec<u16> = (0..10).map(|_| pool.allocate(&zones, 0).unwrap()).collect();
@@ -560,7 +560,7 @@ fn assert_within_4_bytes_a_port(pool: &Pool, what: &str) {
 
 #[test]
 fn memory_per_port_on_the_way_up() {
-    let zones = Zones::new(PortRange::DEFAULT, Mode::Pool, &plain_host());
+    let zones = Zones::new(PortRange::DEFAULT, Mode::Pool, ServicePorts::Use, &plain_host());
     let mut pool = Pool::new();
     for _ in 0..20_000 {
         pool.allocate(&zones, 0).unwrap();
@@ -572,7 +572,7 @@ fn memory_per_port_on_the_way_up() {
 #[test]
 fn memory_per_port_on_the_way_down() {
     let range = PortRange::DEFAULT;
-    let zones = Zones::new(range, Mode::Pool, &plain_host());
+    let zones = Zones::new(range, Mode::Pool, ServicePorts::Use, &plain_host());
     for peak in [4_000u16, 20_000] {
         let mut pool = Pool::new();
         let ports: Vec<u16> = (0..peak).map(|_| pool.allocate(&zones, 0).unwrap()).collect();

@@ -5,39 +5,22 @@
 //! (SO_MARK, IP_TRANSPARENT, SO_BINDTODEVICE) are tested from JavaScript in namespaces.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use porter_core::connect::{connect, finish, start_from, Connected};
-use porter_core::{Config, Error, Flow, FlowKey, KeepAlive, Mode, PortRange, Registry, ShortName, SocketOptions};
+use porter_core::{
+    Config, Error, Flow, FlowKey, KeepAlive, Mode, PortRange, Registry, ServicePorts, ShortName, SocketOptions,
+};
 use socket2::Socket;
 use tokio::net::TcpListener;
 
-const TIMEOUT: Option<Duration> = Some(Duration::from_secs(5));
+use common::free_block;
 
-/// The first of `size` consecutive ports below the kernel's ephemeral range, each free on
-/// `ip` now (ports porter binds itself), drawn at random so that parallel tests rarely meet.
-fn free_block(ip: IpAddr, size: u16) -> u16 {
-    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
-    let ephemeral_first: u32 = text.split_whitespace().next().unwrap().parse().unwrap();
-    let (low, high) = (10_000u32, ephemeral_first - u32::from(size));
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        ^ std::process::id().rotate_left(16);
-    for _ in 0..100 {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        let first = (low + seed % (high - low)) as u16;
-        if (first..first + size).all(|p| std::net::TcpListener::bind(SocketAddr::new(ip, p)).is_ok()) {
-            return first;
-        }
-    }
-    panic!("no {size} free ports on {ip}");
-}
+const TIMEOUT: Option<Duration> = Some(Duration::from_secs(5));
 
 fn name(text: &str) -> ShortName {
     ShortName::new(text).unwrap()
@@ -108,6 +91,7 @@ fn config(range: PortRange, mode: Mode, kernel_fallback: bool, socket_options: S
     Config {
         range,
         mode,
+        service_ports: ServicePorts::Use,
         aging: Duration::from_secs(60),
         retry_attempts: 0,
         kernel_fallback,

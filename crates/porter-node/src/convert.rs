@@ -4,7 +4,7 @@ use std::ffi::{CStr, CString};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use napi_derive::napi;
-use porter_core::{Mode, PortRange};
+use porter_core::{Mode, PortRange, ServicePorts};
 
 use crate::error::{from_core, invalid_arg, Result};
 
@@ -80,6 +80,11 @@ pub fn socket_addr(address: &str, port_number: u32) -> Result<SocketAddr> {
 
 pub fn mode(name: &str) -> Result<Mode> {
     Mode::from_name(name).ok_or_else(|| invalid_arg(format!("mode must be 'hybrid', 'pool' or 'kernel', got {name:?}")))
+}
+
+pub fn service_ports(name: &str) -> Result<ServicePorts> {
+    ServicePorts::from_name(name)
+        .ok_or_else(|| invalid_arg(format!("servicePorts must be 'avoid' or 'use', got {name:?}")))
 }
 
 /// An inclusive interval of ports.

@@ -23,6 +23,8 @@ pub struct RegistryOptions {
     pub range_last: u32,
     /// 'hybrid', 'pool' or 'kernel'.
     pub mode: String,
+    /// 'avoid' (the default) or 'use'.
+    pub service_ports: Option<String>,
     pub aging_ms: f64,
     pub retry_attempts: u32,
     pub kernel_fallback: bool,
@@ -44,8 +46,10 @@ pub struct CapacityInfo {
     pub kernel_window: Option<Interval>,
     /// Whether sockets carry IP_LOCAL_PORT_RANGE to keep the kernel in its window.
     pub kernel_window_narrowed: bool,
-    /// The ephemeral range read when the registry was made.
+    /// The ephemeral range in force (as last read).
     pub ephemeral: Interval,
+    /// Ports porter would bind itself but for /etc/services.
+    pub service_ports: u32,
 }
 
 fn config(options: &RegistryOptions) -> Result<Config> {
@@ -58,6 +62,12 @@ fn config(options: &RegistryOptions) -> Result<Config> {
     Ok(Config {
         range: convert::range(options.range_first, options.range_last)?,
         mode: convert::mode(&options.mode)?,
+        service_ports: options
+            .service_ports
+            .as_deref()
+            .map(convert::service_ports)
+            .transpose()?
+            .unwrap_or_default(),
         aging: Duration::from_secs_f64(options.aging_ms / 1000.0),
         retry_attempts: options.retry_attempts,
         kernel_fallback: options.kernel_fallback,
@@ -129,6 +139,7 @@ impl Registry {
             range_first: config.range.first().into(),
             range_last: config.range.last().into(),
             mode: config.mode.name().to_owned(),
+            service_ports: Some(config.service_ports.name().to_owned()),
             aging_ms: config.aging.as_secs_f64() * 1000.0,
             retry_attempts: config.retry_attempts,
             kernel_fallback: config.kernel_fallback,
@@ -150,6 +161,7 @@ impl Registry {
             kernel_window: zones.kernel_window().map(|w| interval(w.ports.first(), w.ports.last())),
             kernel_window_narrowed: zones.kernel_window().is_some_and(|w| w.narrowed),
             ephemeral: interval(zones.ephemeral().first(), zones.ephemeral().last()),
+            service_ports: zones.services_skipped(),
         }
     }
 

@@ -12,7 +12,7 @@ export { allocate, configureDefault, connect, createConnection, defaultPorter, s
 export { AbortError, ErrorCodes, PorterError, PorterRangeError, PorterTypeError, type SystemError } from './errors.js';
 export { hostPorts, partitionRange } from './host.js';
 export { type Lease, leaseOf, type ReleaseOptions } from './lease.js';
-export type { PorterOptions, PortMode, ResolvedOptions } from './options.js';
+export type { PorterOptions, PortMode, ResolvedOptions, ServicePortsChoice } from './options.js';
 export { Porter } from './porter.js';
 export type {
   AllocateOptions,

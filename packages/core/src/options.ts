@@ -30,6 +30,18 @@ import {
  */
 export type PortMode = 'hybrid' | 'pool' | 'kernel';
 
+/**
+ * Whether a Porter binds the ports `/etc/services` names for tcp (see the package README,
+ * "Services that start later"):
+ * - `'avoid'` (default): never; a service that binds its port without SO_REUSEADDR and
+ *   starts after porter finds the port free, even while porter holds thousands of
+ *   connections or just closed them (TIME_WAIT). It costs about 130 of the 31,744 ports
+ *   below Linux's default ephemeral range (Debian's list); `capacity().servicePorts`
+ *   says how many.
+ * - `'use'`: bind them like any other port of the range.
+ */
+export type ServicePortsChoice = 'avoid' | 'use';
+
 /** How a Porter hands out ports. Every field is optional. */
 export interface PorterOptions {
   /**
@@ -41,6 +53,8 @@ export interface PorterOptions {
   portRange?: readonly [number, number] | 'system';
   /** Which ports porter binds itself and which the kernel picks (default 'hybrid'). */
   mode?: PortMode;
+  /** Whether porter binds the ports /etc/services names for tcp (default 'avoid'). */
+  servicePorts?: ServicePortsChoice;
   /** How long a port rests after this side closed first, in ms (default 30 000). */
   agingMs?: number;
   /**
@@ -74,6 +88,7 @@ export interface PorterOptions {
 export interface ResolvedOptions {
   portRange: [number, number];
   mode: PortMode;
+  servicePorts: ServicePortsChoice;
   agingMs: number;
   retry: { attempts: number };
   kernelFallback: boolean;
@@ -106,6 +121,13 @@ export function resolveOptions(options: PorterOptions | undefined): ResolvedOpti
     }
     mode = options.mode;
   }
+  let servicePorts: ServicePortsChoice = 'avoid';
+  if (options.servicePorts !== undefined) {
+    if (options.servicePorts !== 'avoid' && options.servicePorts !== 'use') {
+      throw invalidArgValue('options.servicePorts', options.servicePorts, "must be one of: 'avoid', 'use'");
+    }
+    servicePorts = options.servicePorts;
+  }
   const agingMs =
     options.agingMs === undefined ? 30_000 : validateNumber(options.agingMs, 'options.agingMs', 0, 2 ** 31 - 1);
   let attempts: number | undefined;
@@ -127,7 +149,16 @@ export function resolveOptions(options: PorterOptions | undefined): ResolvedOpti
   const socketOptions =
     options.socketOptions === undefined ? {} : validateSocketOptions(options.socketOptions, 'options.socketOptions');
   attempts ??= callNative(() => native.defaultRetries(mode));
-  return { portRange, mode, agingMs, retry: { attempts }, kernelFallback, localAddresses, socketOptions };
+  return {
+    portRange,
+    mode,
+    servicePorts,
+    agingMs,
+    retry: { attempts },
+    kernelFallback,
+    localAddresses,
+    socketOptions,
+  };
 }
 
 export function toNative(o: ResolvedOptions): native.RegistryOptions {
@@ -135,6 +166,7 @@ export function toNative(o: ResolvedOptions): native.RegistryOptions {
     rangeFirst: o.portRange[0],
     rangeLast: o.portRange[1],
     mode: o.mode,
+    servicePorts: o.servicePorts,
     agingMs: o.agingMs,
     retryAttempts: o.retry.attempts,
     kernelFallback: o.kernelFallback,
@@ -148,6 +180,7 @@ export function optionsFromNative(o: native.RegistryOptions): PorterOptions {
   return {
     portRange: [o.rangeFirst, o.rangeLast],
     mode: o.mode as PortMode,
+    servicePorts: (o.servicePorts ?? 'avoid') as ServicePortsChoice,
     agingMs: o.agingMs,
     retry: { attempts: o.retryAttempts },
     kernelFallback: o.kernelFallback,

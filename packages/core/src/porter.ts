@@ -475,7 +475,8 @@ export class Porter {
 
   /**
    * How the range is split between the ports porter binds itself and the kernel's window,
-   * per destination and source address, on the host settings read when it was made.
+   * per destination and source address, on the host's settings in force (followed while
+   * the Porter lives: a change shows here within about a second).
    */
   capacity(): Capacity {
     Porter.#brand(this);
@@ -490,6 +491,7 @@ export class Porter {
       kernelWindow: c.kernelWindow ? pair(c.kernelWindow) : null,
       kernelWindowNarrowed: c.kernelWindowNarrowed,
       ephemeral: pair(c.ephemeral),
+      servicePorts: c.servicePorts,
     };
   }
 

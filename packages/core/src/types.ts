@@ -179,8 +179,17 @@ export interface Capacity {
   kernelWindow: [number, number] | null;
   /** Whether sockets carry IP_LOCAL_PORT_RANGE to keep the kernel inside its window. */
   kernelWindowNarrowed: boolean;
-  /** The kernel's ephemeral range, as read when the Porter was made. */
+  /**
+   * The kernel's ephemeral range in force. A Porter follows the host's settings: a change
+   * of `ip_local_port_range` or `ip_local_reserved_ports` shows here, and applies to new
+   * binds, within about a second.
+   */
   ephemeral: [number, number];
+  /**
+   * Ports porter would bind itself but leaves to the services /etc/services names
+   * (option `servicePorts: 'avoid'`, the default); 0 with `'use'`.
+   */
+  servicePorts: number;
 }
 
 /** The host's port settings, read now (see {@link hostPorts}). */
