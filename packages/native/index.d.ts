@@ -83,8 +83,8 @@ export interface ConnectFailure {
 }
 
 /**
- * A connected descriptor and its lease handle, for the rare handle that does not pack
- * into a number (a route with 256 or more local addresses).
+ * A connected descriptor and its lease id, for the rare lease id that does not pack into
+ * a number (a route with 256 or more local addresses).
  */
 export interface Connection {
   fd: number

@@ -11,7 +11,8 @@ use parking_lot::Mutex;
 
 use crate::connect::{self, Attempt};
 use crate::error::{Error, Result};
-use crate::flow::{Flow, FlowKey};
+use crate::flow::Flow;
+use crate::flow_key::FlowKey;
 use crate::pool::Released;
 use crate::registry::Registry;
 use crate::sockopts::SocketOptions;

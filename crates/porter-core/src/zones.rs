@@ -151,7 +151,7 @@ impl Zones {
     pub fn check(&self) -> Result<()> {
         match &self.problem {
             Some(reason) => Err(Error::ModeUnsupported {
-                mode: self.mode,
+                mode: self.mode.name(),
                 reason: reason.clone(),
             }),
             None => Ok(()),

@@ -132,7 +132,7 @@ mod tests {
         let exhausted = NativeError::from(&porter_core::Error::Exhausted {
             local: "0.0.0.0".parse().unwrap(),
             remote: remote(),
-            range: porter_core::PortRange::new(20000, 20009).unwrap(),
+            range: (20000, 20009),
             kernel_window: None,
             fallback: None,
         });
@@ -168,14 +168,14 @@ mod tests {
             porter_core::Error::InvalidPartition { index: 4, count: 4 },
             porter_core::Error::GlobalConfigured,
             porter_core::Error::ModeUnsupported {
-                mode: porter_core::Mode::Kernel,
+                mode: porter_core::Mode::Kernel.name(),
                 reason: "no IP_LOCAL_PORT_RANGE here".into(),
             },
             porter_core::Error::Exhausted {
                 local: "::".parse().unwrap(),
                 remote: "[::1]:443".parse().unwrap(),
-                range: porter_core::PortRange::DEFAULT,
-                kernel_window: Some(porter_core::PortRange::new(32768, 60999).unwrap()),
+                range: (1024, 65535),
+                kernel_window: Some((32768, 60999)),
                 fallback: Some(std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)),
             },
         ];

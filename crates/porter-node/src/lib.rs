@@ -8,9 +8,11 @@
 
 mod cancel;
 mod convert;
+mod env;
 mod error;
 #[cfg(not(test))]
 mod fast;
+mod handover;
 mod inspect;
 mod registry;
 mod route;
@@ -84,11 +86,13 @@ pub fn panic_for_test(message: String) {
 #[cfg(test)]
 mod tests {
     /// The binding's sources, read at compile time.
-    const SOURCES: [(&str, &str); 8] = [
+    const SOURCES: [(&str, &str); 10] = [
         ("lib.rs", include_str!("lib.rs")),
         ("cancel.rs", include_str!("cancel.rs")),
         ("convert.rs", include_str!("convert.rs")),
+        ("env.rs", include_str!("env.rs")),
         ("error.rs", include_str!("error.rs")),
+        ("handover.rs", include_str!("handover.rs")),
         ("inspect.rs", include_str!("inspect.rs")),
         ("registry.rs", include_str!("registry.rs")),
         ("route.rs", include_str!("route.rs")),
