@@ -72,13 +72,6 @@ pub enum Error {
         /// Why the kernel fallback failed, when it was tried.
         fallback: Option<io::Error>,
     },
-    /// A socket option outside what the kernel takes (see [`crate::SocketOptions::check`]).
-    InvalidSocketOption {
-        /// The option, as JavaScript names it (`keepAlive.idleMs`, ...).
-        option: &'static str,
-        /// What it must be.
-        reason: &'static str,
-    },
     /// The kernel refused a socket option (`setsockopt`), before any bind or connect.
     SocketOption {
         /// The option, as the kernel names it (`SO_MARK`, ...).
@@ -123,10 +116,9 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidRange { .. } | Error::InvalidPartition { .. } => "ERR_OUT_OF_RANGE",
-            Error::FamilyMismatch { .. }
-            | Error::UnknownLease { .. }
-            | Error::UnknownRoute { .. }
-            | Error::InvalidSocketOption { .. } => "ERR_INVALID_ARG_VALUE",
+            Error::FamilyMismatch { .. } | Error::UnknownLease { .. } | Error::UnknownRoute { .. } => {
+                "ERR_INVALID_ARG_VALUE"
+            }
             Error::RouteClosed => "ERR_PORTER_CLOSED",
             Error::TooManyRoutes => "ERR_PORTER_INTERNAL",
             Error::GlobalConfigured => "ERR_PORTER_DEFAULT_CONFIGURED",
@@ -238,7 +230,6 @@ impl fmt::Display for Error {
                     None => Ok(()),
                 }
             }
-            Error::InvalidSocketOption { option, reason } => write!(f, "socketOptions.{option} {reason}"),
             Error::SocketOption { option, source, remote } => {
                 write!(f, "setsockopt {option} {} {remote}: {source}", self.code())
             }

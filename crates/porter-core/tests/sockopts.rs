@@ -238,34 +238,38 @@ async fn a_refused_option_fails_the_connect_and_frees_the_port_at_once() {
     assert_eq!(registry.stats().kernel_fallbacks, 0);
 }
 
+/// The core does not check values the kernel refuses: the kernel's refusal is the
+/// connect's error (its errno, `setsockopt`, the option), before anything was bound or
+/// sent, so the port comes back at once.
 #[tokio::test]
-async fn bad_values_are_refused_before_a_port_is_taken() {
+async fn values_the_kernel_refuses_fail_the_connect_and_give_the_port_back() {
+    let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 44));
+    let p = free_block(ip, 1);
     let remote: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let registry = Registry::new(config(PortRange::DEFAULT, Mode::Pool, false, SocketOptions::default())).unwrap();
-    let f = flow(&registry, None, remote);
-    let bad = SocketOptions {
+    let range = PortRange::new(p, p).unwrap();
+    let registry = Registry::new(config(range, Mode::Pool, false, SocketOptions::default())).unwrap();
+    let f = flow(&registry, Some(ip), remote);
+    let count_zero = SocketOptions {
         keepalive: Some(KeepAlive::On {
-            idle: Some(Duration::from_millis(1_500)),
+            idle: None,
             interval: None,
-            count: None,
+            count: Some(0),
         }),
         ..SocketOptions::default()
     };
-    let e = start_from(std::slice::from_ref(&f), 0, remote, Some(&bad)).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::InvalidSocketOption {
-                option: "keepAlive.idleMs",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
-    assert_eq!(e.code(), "ERR_INVALID_ARG_VALUE");
-    let stats = registry.stats();
-    assert_eq!((stats.allocations, stats.connect_errors.len()), (0, 0));
-    // A registry is refused such values when it is made.
-    let e = Registry::new(config(PortRange::DEFAULT, Mode::Pool, false, bad)).unwrap_err();
-    assert_eq!(e.code(), "ERR_INVALID_ARG_VALUE");
+    let too_long = SocketOptions {
+        user_timeout: Some(Duration::from_millis(i32::MAX as u64 + 1)),
+        ..SocketOptions::default()
+    };
+    for (bad, option) in [(count_zero, "SO_KEEPALIVE"), (too_long, "TCP_USER_TIMEOUT")] {
+        let e = start_from(std::slice::from_ref(&f), 0, remote, Some(&bad)).unwrap_err();
+        assert_eq!(
+            (e.code(), e.syscall(), e.option()),
+            ("EINVAL", Some("setsockopt"), Some(option)),
+            "{e}"
+        );
+        let pool = &registry.snapshot()[0];
+        assert!(pool.in_use.is_empty() && pool.aging.is_empty(), "{pool:?}");
+    }
+    assert_eq!(registry.stats().connect_errors, vec![("EINVAL", 2)]);
 }

@@ -72,6 +72,16 @@ pub fn timeout(ms: f64) -> Option<std::time::Duration> {
         .flatten()
 }
 
+/// Milliseconds as a duration, for values validated where they were given: anything
+/// else converts without a panic (not a number or below zero: none; too large: the
+/// largest).
+pub fn duration(ms: f64) -> std::time::Duration {
+    if ms.is_nan() || ms <= 0.0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(std::time::Duration::MAX)
+}
+
 pub fn mode(name: &str) -> Result<Mode> {
     Mode::from_name(name).ok_or_else(|| invalid_arg(format!("mode must be 'hybrid', 'pool' or 'kernel', got {name:?}")))
 }
@@ -193,6 +203,14 @@ mod tests {
             assert_eq!(e.status, "ERR_INVALID_ARG_VALUE");
             assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
         }
+    }
+
+    #[test]
+    fn durations_never_panic() {
+        assert_eq!(duration(2500.0), std::time::Duration::from_millis(2500));
+        assert_eq!(duration(f64::NAN), std::time::Duration::ZERO);
+        assert_eq!(duration(-5.0), std::time::Duration::ZERO);
+        assert_eq!(duration(f64::INFINITY), std::time::Duration::MAX);
     }
 
     #[test]

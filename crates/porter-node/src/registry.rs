@@ -1,14 +1,13 @@
 //! `Registry`: one porter-core registry (a `Porter` instance, or the process default).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use porter_core::{Config, Registry as CoreRegistry};
 
 use crate::convert::{self, interval, Interval};
-use crate::error::{from_core, invalid_arg, Result};
+use crate::error::{from_core, Result};
 use crate::inspect::{NativeStats, PoolCountsInfo, PoolInfo, PoolSummaryInfo};
 use crate::route;
 use crate::sockopts::{self, NativeSocketOptions};
@@ -53,12 +52,6 @@ pub struct CapacityInfo {
 }
 
 fn config(options: &RegistryOptions) -> Result<Config> {
-    if !(options.aging_ms.is_finite() && options.aging_ms >= 0.0) {
-        return Err(invalid_arg(format!(
-            "agingMs must be a finite number >= 0, got {}",
-            options.aging_ms
-        )));
-    }
     Ok(Config {
         range: convert::range(options.range_first, options.range_last)?,
         mode: convert::mode(&options.mode)?,
@@ -68,7 +61,7 @@ fn config(options: &RegistryOptions) -> Result<Config> {
             .map(convert::service_ports)
             .transpose()?
             .unwrap_or_default(),
-        aging: Duration::from_secs_f64(options.aging_ms / 1000.0),
+        aging: convert::duration(options.aging_ms),
         retry_attempts: options.retry_attempts,
         kernel_fallback: options.kernel_fallback,
         socket_options: options

@@ -1,14 +1,15 @@
 //! Socket options as JavaScript gives them (a `Porter`'s, or one connect's), converted
 //! into porter-core's [`SocketOptions`], and back for the options a registry reports.
-//! @porter/core validates them first with Node's codes; what reaches here is checked
-//! again by the core.
+//! @porter/core validates them, once, with Node's codes; this converts what it passes on.
+//! A name longer than the kernel keeps cannot be a [`ShortName`]: that conversion fails
+//! (ERR_INVALID_ARG_VALUE), as a `tos` above 255 does.
 
 use std::time::Duration;
 
 use napi_derive::napi;
 use porter_core::{KeepAlive, ShortName, SocketOptions};
 
-use crate::error::{self, invalid_arg, Result};
+use crate::error::{invalid_arg, Result};
 
 /// TCP keep-alive as JavaScript gives it: `enabled: false` for `keepAlive: false`.
 #[napi(object)]
@@ -36,15 +37,9 @@ pub struct NativeSocketOptions {
     pub congestion: Option<String>,
 }
 
-/// Milliseconds: a whole number from 0 to 2^53 - 1.
-fn millis(value: f64, name: &str) -> Result<Duration> {
-    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_991.0 {
-        Ok(Duration::from_millis(value as u64))
-    } else {
-        Err(invalid_arg(format!(
-            "socketOptions.{name} must be a whole number of milliseconds, got {value}"
-        )))
-    }
+/// Milliseconds as a duration (the kernel's options take whole milliseconds or seconds).
+fn millis(value: f64) -> Duration {
+    crate::convert::duration(value)
 }
 
 fn name(text: &str, what: &str) -> Result<ShortName> {
@@ -56,14 +51,14 @@ fn name(text: &str, what: &str) -> Result<ShortName> {
     })
 }
 
-/// The core's options for `o`, checked against what the kernel takes.
+/// The core's options for `o`.
 pub fn to_core(o: &NativeSocketOptions) -> Result<SocketOptions> {
     let keepalive = match &o.keep_alive {
         None => None,
         Some(k) if !k.enabled => Some(KeepAlive::Off),
         Some(k) => Some(KeepAlive::On {
-            idle: k.idle_ms.map(|ms| millis(ms, "keepAlive.idleMs")).transpose()?,
-            interval: k.interval_ms.map(|ms| millis(ms, "keepAlive.intervalMs")).transpose()?,
+            idle: k.idle_ms.map(millis),
+            interval: k.interval_ms.map(millis),
             count: k.count,
         }),
     };
@@ -72,7 +67,7 @@ pub fn to_core(o: &NativeSocketOptions) -> Result<SocketOptions> {
         .map(|t| u8::try_from(t).map_err(|_| invalid_arg(format!("socketOptions.tos must be 0 to 255, got {t}"))))
         .transpose()?;
     let options = SocketOptions {
-        user_timeout: o.user_timeout_ms.map(|ms| millis(ms, "userTimeoutMs")).transpose()?,
+        user_timeout: o.user_timeout_ms.map(millis),
         keepalive,
         mark: o.mark,
         bind_to_device: o
@@ -87,7 +82,6 @@ pub fn to_core(o: &NativeSocketOptions) -> Result<SocketOptions> {
         fast_open: o.fast_open,
         congestion: o.congestion.as_deref().map(|c| name(c, "congestion")).transpose()?,
     };
-    options.check().map_err(error::from_core)?;
     Ok(options)
 }
 
@@ -178,22 +172,10 @@ mod tests {
     }
 
     #[test]
-    fn what_the_kernel_would_refuse_or_change_is_an_invalid_value() {
-        let cases = [
-            NativeSocketOptions {
-                user_timeout_ms: Some(1.5),
-                ..NativeSocketOptions::default()
-            },
-            NativeSocketOptions {
-                user_timeout_ms: Some(f64::from(i32::MAX) + 1.0),
-                ..NativeSocketOptions::default()
-            },
+    fn what_cannot_be_held_fails_to_convert_and_the_rest_converts_as_given() {
+        for bad in [
             NativeSocketOptions {
                 tos: Some(256),
-                ..NativeSocketOptions::default()
-            },
-            NativeSocketOptions {
-                tos: Some(0xb9),
                 ..NativeSocketOptions::default()
             },
             NativeSocketOptions {
@@ -204,20 +186,27 @@ mod tests {
                 congestion: Some("nul\0".into()),
                 ..NativeSocketOptions::default()
             },
-            NativeSocketOptions {
-                keep_alive: Some(NativeKeepAlive {
-                    enabled: true,
-                    idle_ms: Some(1_500.0),
-                    interval_ms: None,
-                    count: None,
-                }),
-                ..NativeSocketOptions::default()
-            },
-        ];
-        for bad in cases {
+        ] {
             let e = to_core(&bad).unwrap_err();
             assert_eq!(e.status, "ERR_INVALID_ARG_VALUE", "{bad:?}");
             assert!(e.reason.starts_with("socketOptions."), "{}", e.reason);
+        }
+        // Values the kernel would refuse are the kernel's to refuse, at connect.
+        let as_given = to_core(&NativeSocketOptions {
+            user_timeout_ms: Some(f64::from(i32::MAX) + 1.0),
+            tos: Some(0xb9),
+            ..NativeSocketOptions::default()
+        })
+        .unwrap();
+        assert_eq!(as_given.user_timeout, Some(Duration::from_millis(i32::MAX as u64 + 1)));
+        assert_eq!(as_given.tos, Some(0xb9));
+        // Nothing a number can be makes the conversion panic.
+        for ms in [f64::NAN, -1.0, f64::INFINITY, 1e300] {
+            let o = to_core(&NativeSocketOptions {
+                user_timeout_ms: Some(ms),
+                ..NativeSocketOptions::default()
+            });
+            assert!(o.is_ok(), "{ms}");
         }
     }
 }

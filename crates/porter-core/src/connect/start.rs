@@ -38,8 +38,7 @@ pub fn start_from(flows: &[Flow], from: usize, remote: SocketAddr, options: Opti
         });
     };
     let registry = first.registry();
-    // Bad values are the caller's error, not a failed connect: not counted.
-    let options = effective_options(registry.config(), options)?;
+    let options = effective_options(registry.config(), options);
     let result = choose(flows, from, first, remote, &options, started);
     if let Err(e) = &result {
         registry.stats.connect_error(e.code());
@@ -47,14 +46,11 @@ pub fn start_from(flows: &[Flow], from: usize, remote: SocketAddr, options: Opti
     result
 }
 
-/// The registry's socket options, with a connect's own over them (checked).
-fn effective_options(config: &Config, options: Option<&SocketOptions>) -> Result<SocketOptions> {
+/// The registry's socket options, with a connect's own over them.
+fn effective_options(config: &Config, options: Option<&SocketOptions>) -> SocketOptions {
     match options {
-        None => Ok(config.socket_options),
-        Some(options) => {
-            options.check()?;
-            Ok(config.socket_options.overlay(options))
-        }
+        None => config.socket_options,
+        Some(options) => config.socket_options.overlay(options),
     }
 }
 
