@@ -4,6 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+pub mod loopback;
+
 /// Polls `cond` every 2 ms for up to 5 s; whether it became true.
 pub fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + Duration::from_secs(5);
