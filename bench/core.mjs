@@ -16,7 +16,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const benchesDir = join(root, 'crates', 'porter-core', 'benches');
 
 /** Cargo's target directory (cargo metadata honours CARGO_TARGET_DIR). */
-async function targetDir() {
+export async function targetDir() {
   const res = await run('cargo', ['metadata', '--format-version', '1', '--no-deps'], { cwd: root });
   try {
     return JSON.parse(res.stdout).target_directory;

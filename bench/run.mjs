@@ -5,7 +5,7 @@
  * that writes nothing. Both print one JSON object of the headline figures as the last
  * line of stdout; progress goes to stderr. Nothing here asserts a timing.
  * `node bench/run.mjs --render bench/results/<date>.json` writes the docs again from a
- * results file, without measuring.
+ * results file, without measuring (`--stdout` as well: the page on stdout, nothing written).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,8 @@ import { runConnectRate } from './connect-rate.mjs';
 import { runConnectionMemory } from './connection-memory.mjs';
 import { buildCoreBenches, runCriterion, runMemoryBench } from './core.mjs';
 import { runDestinations } from './destinations.mjs';
+import { latestHostSockets, runHostSockets } from './host-sockets.mjs';
+import { inProcessSummary, runInProcess } from './in-process.mjs';
 import { runJsBoundary } from './js-boundary.mjs';
 import { runLatency } from './latency.mjs';
 import { machine } from './lib/machine.mjs';
@@ -62,11 +64,81 @@ function writeDocs(results) {
   writeFileSync(join(root, 'docs', 'benchmarks.md'), markdown(results, 'benchmarks-latency.svg'));
 }
 
+/** The headline figures of a run (its sections), the targets' inputs. */
+function summaryOf({
+  core: { memory, criterion },
+  js,
+  connect,
+  inProcess,
+  latency,
+  capacity,
+  sharedHost,
+  destinations,
+  connectionMemory,
+  aging,
+  hostSockets,
+}) {
+  return {
+    core_alloc_release_per_sec: num(memory?.core_alloc_release_per_sec),
+    pool_bytes_idle: num(memory?.pool_bytes_idle),
+    pool_bytes_per_port: num(memory?.pool_bytes_per_port),
+    core_pairs_2_threads_two_destinations_per_sec: num(criterion?.pairs_two_threads_two_destinations_per_sec),
+    core_pairs_2_threads_same_destination_per_sec: num(criterion?.pairs_two_threads_same_destination_per_sec),
+    core_new_destination_ns: num(criterion?.new_destination_first_allocate_ns),
+    core_expiry_ns_per_port: num(criterion?.expiry_ns_per_port),
+    js_alloc_release_per_sec: num(js?.js_alloc_release_per_sec),
+    js_native_pair_per_sec: num(js?.native_alloc_release_per_sec),
+    js_noop_pair_per_sec: num(js?.js_noop_pair_per_sec),
+    js_pair_cost_vs_noop_pair: num(js?.js_pair_cost_vs_noop_pair),
+    connect_ratio_vs_net: num(connect?.tcp?.ratio_porter_vs_net),
+    connect_porter_per_sec: num(connect?.tcp?.medians?.porter),
+    connect_net_per_sec: num(connect?.tcp?.medians?.net),
+    connect_net_js_port_per_sec: num(connect?.tcp?.medians?.net_js_port),
+    connect_pool_ratio_vs_net: num(connect?.tcp?.ratio_pool_vs_net),
+    connect_kernel_ratio_vs_net: num(connect?.tcp?.ratio_kernel_vs_net),
+    tls_connect_ratio_vs_tls: num(connect?.tls?.ratio_porter_vs_tls),
+    ...inProcessSummary(inProcess),
+    latency_p99_ratio_at_90pct: num(latency?.latency_p99_ratio_at_90pct),
+    latency_p50_ratio_at_90pct: num(latency?.latency_p50_ratio_at_90pct),
+    capacity_exact: capacity?.summary
+      ? capacity.summary.bind_then_connect_exact &&
+        capacity.summary.plain_connect_exact &&
+        capacity.summary.porter_exact
+      : null,
+    shared_host_failed: Array.isArray(sharedHost?.cases)
+      ? sharedHost.cases.at(-1)?.error
+        ? null
+        : Object.values(sharedHost.cases.at(-1)?.errors ?? {}).reduce((a, b) => a + b, 0)
+      : null,
+    shared_host_ratio_vs_net: num(sharedHost?.ratio_porter_vs_net_7000),
+    core_flow_vs_pool_ratio: num(criterion?.flow_vs_pool_ratio),
+    js_pair_rate_vs_noop_pair: num(js?.js_pair_cost_vs_noop_pair) ? 1 / js.js_pair_cost_vs_noop_pair : null,
+    new_destination_ratio: num(destinations?.destinations?.ratioEndVs10k),
+    new_destination_count: num(destinations?.destinations?.count),
+    pools_after_aging_share: num(destinations?.destinations?.poolsAfterAgingShare),
+    destinations_rss_growth_mb: num(destinations?.destinations?.rssGrowthMb),
+    porters_count: num(destinations?.porters?.porters),
+    porters_rss_growth_mb: num(destinations?.porters?.rssGrowthMb),
+    connection_rss_ratio: num(connectionMemory?.rssRatio),
+    connection_heap_ratio: num(connectionMemory?.heapRatio),
+    aging_late_p50_ms: num(aging?.late_p50_ms),
+    aging_late_p99_ms: num(aging?.late_p99_ms),
+    host_sockets_proc_vs_sock_diag: num(hostSockets?.ratio_proc_rust_vs_sock_diag),
+  };
+}
+
 async function main() {
   const render = process.argv.indexOf('--render');
   if (render !== -1) {
     const results = JSON.parse(readFileSync(process.argv[render + 1], 'utf8'));
     results.targets = evaluateTargets(results.summary);
+    // A run that did not measure the host's sockets shows the latest separate run's.
+    results.hostSockets ??= latestHostSockets();
+    // --stdout: the page on stdout, nothing written (test/packaging/bench-docs.test.ts).
+    if (process.argv.includes('--stdout')) {
+      process.stdout.write(markdown(results, 'benchmarks-latency.svg'));
+      return;
+    }
     writeDocs(results);
     log('wrote docs/benchmarks.md, docs/benchmarks-latency.svg');
     return;
@@ -96,70 +168,28 @@ async function main() {
   const js = await timed('js boundary', () => runJsBoundary({ quick }));
   const aging = await timed('aging', () => runAging({ quick }));
   const connect = await timed('connect rate', () => runConnectRate({ quick }));
+  const inProcess = await timed('server in the same process', () => runInProcess({ quick }));
   const latency = await timed('latency at occupancy', () => runLatency({ quick }));
   const capacity = await timed('capacity', () => runCapacity({ quick }));
   const sharedHost = await timed('processes sharing a host', () => runSharedHost({ quick }));
   const destinations = await timed('destinations and Porters', () => runDestinations({ quick }));
   const connectionMemory = await timed('memory per connection', () => runConnectionMemory({ quick }));
   const metrics = await timed('metrics overhead', () => runMetricsOverhead({ quick }));
+  const hostSockets = await timed("the host's sockets", () => runHostSockets({ quick }));
   const durationSec = (performance.now() - started) / 1000;
 
-  const summary = {
-    core_alloc_release_per_sec: num(memory?.core_alloc_release_per_sec),
-    pool_bytes_idle: num(memory?.pool_bytes_idle),
-    pool_bytes_per_port: num(memory?.pool_bytes_per_port),
-    core_pairs_2_threads_two_destinations_per_sec: num(criterion?.pairs_two_threads_two_destinations_per_sec),
-    core_pairs_2_threads_same_destination_per_sec: num(criterion?.pairs_two_threads_same_destination_per_sec),
-    core_new_destination_ns: num(criterion?.new_destination_first_allocate_ns),
-    core_expiry_ns_per_port: num(criterion?.expiry_ns_per_port),
-    js_alloc_release_per_sec: num(js?.js_alloc_release_per_sec),
-    js_native_pair_per_sec: num(js?.native_alloc_release_per_sec),
-    js_noop_pair_per_sec: num(js?.js_noop_pair_per_sec),
-    js_pair_cost_vs_noop_pair: num(js?.js_pair_cost_vs_noop_pair),
-    connect_ratio_vs_net: num(connect?.tcp?.ratio_porter_vs_net),
-    connect_porter_per_sec: num(connect?.tcp?.medians?.porter),
-    connect_net_per_sec: num(connect?.tcp?.medians?.net),
-    connect_net_js_port_per_sec: num(connect?.tcp?.medians?.net_js_port),
-    connect_pool_ratio_vs_net: num(connect?.tcp?.ratio_pool_vs_net),
-    connect_kernel_ratio_vs_net: num(connect?.tcp?.ratio_kernel_vs_net),
-    tls_connect_ratio_vs_tls: num(connect?.tls?.ratio_porter_vs_tls),
-    latency_p99_ratio_at_90pct: num(latency?.latency_p99_ratio_at_90pct),
-    latency_p50_ratio_at_90pct: num(latency?.latency_p50_ratio_at_90pct),
-    capacity_exact: capacity?.summary
-      ? capacity.summary.bind_then_connect_exact &&
-        capacity.summary.plain_connect_exact &&
-        capacity.summary.porter_exact
-      : null,
-    shared_host_failed: Array.isArray(sharedHost?.cases)
-      ? sharedHost.cases.at(-1)?.error
-        ? null
-        : Object.values(sharedHost.cases.at(-1)?.errors ?? {}).reduce((a, b) => a + b, 0)
-      : null,
-    shared_host_ratio_vs_net: num(sharedHost?.ratio_porter_vs_net_7000),
-    core_flow_vs_pool_ratio: num(criterion?.flow_vs_pool_ratio),
-    js_pair_rate_vs_noop_pair: num(js?.js_pair_cost_vs_noop_pair) ? 1 / js.js_pair_cost_vs_noop_pair : null,
-    new_destination_ratio: num(destinations?.destinations?.ratioEndVs10k),
-    new_destination_count: num(destinations?.destinations?.count),
-    pools_after_aging_share: num(destinations?.destinations?.poolsAfterAgingShare),
-    destinations_rss_growth_mb: num(destinations?.destinations?.rssGrowthMb),
-    porters_count: num(destinations?.porters?.porters),
-    porters_rss_growth_mb: num(destinations?.porters?.rssGrowthMb),
-    connection_rss_ratio: num(connectionMemory?.rssRatio),
-    connection_heap_ratio: num(connectionMemory?.heapRatio),
-    aging_late_p50_ms: num(aging?.late_p50_ms),
-    aging_late_p99_ms: num(aging?.late_p99_ms),
-  };
   const results = {
     date,
     mode: quick ? 'quick' : 'full',
     machine: info,
     durationSec,
     durations,
-    summary,
+    summary: null,
     targets: null,
     core: { build, memory, criterion },
     js,
     connect,
+    inProcess,
     latency,
     capacity,
     sharedHost,
@@ -167,7 +197,10 @@ async function main() {
     connectionMemory,
     aging,
     metrics,
+    hostSockets,
   };
+  const summary = summaryOf(results);
+  results.summary = summary;
   results.targets = evaluateTargets(summary);
 
   for (const t of results.targets) {

@@ -1,37 +1,28 @@
 // npm run release:check: everything a release does except publishing, with the native
 // binaries at hand. A release (.github/workflows/release.yml) versions the packages from
-// the changesets, builds the four binaries on their own runners, moves them into the
-// platform packages (napi artifacts), writes @porter/native's optionalDependencies
-// (napi pre-publish) and publishes every package (changeset publish). This script:
+// the changesets in a "Version packages" pull request; once that is merged, it builds the
+// four binaries on their own runners and publishes with `npm run release:publish`. This
+// script:
 //
 //   1. builds (npm run build: this machine's binary and the TypeScript packages);
-//   2. applies the pending changesets to a copy of the manifests (changeset version) and
-//      checks that the packages of the fixed group end on one version;
-//   3. stages @porter/native in a temporary folder and runs napi artifacts and napi
-//      pre-publish there, for the targets whose binary is present (a release has all
-//      four: --all-binaries requires them); the repository is left as it was;
-//   4. runs npm publish --dry-run for every package that would be published;
+//   2. applies the pending changesets to a copy of the manifests (changeset version),
+//      checks that the packages of the fixed group end on one version, and shows the
+//      versions now and after `npm run version`;
+//   3. stages and packs the packages exactly as release:publish does
+//      (scripts/release-packages.mjs), for the binaries present (a release has all four:
+//      --all-binaries requires them), and checks them; the repository is left as it was;
+//   4. runs npm publish --dry-run of each of those tarballs: the versions in the
+//      manifests now, which are what release:publish would publish;
 //   5. builds the API docs with warnings as errors.
 //
 // Options: --skip-build (the release workflow builds before), --all-binaries.
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { build, checkRelease, failure, packAll, readJson, root, run, stageRelease, step } from './release-packages.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const args = new Set(process.argv.slice(2));
 const bin = (name) => join(root, 'node_modules', '.bin', name);
-const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'));
-
-function run(file, argv, cwd = root) {
-  return execFileSync(file, argv, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
-}
-
-function step(title) {
-  process.stdout.write(`\n== ${title}\n`);
-}
 
 const problems = [];
 const scratch = mkdtempSync(join(tmpdir(), 'porter-release-check-'));
@@ -39,11 +30,11 @@ try {
   // 1. Build.
   if (!args.has('--skip-build')) {
     step('npm run build');
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+    build();
   }
 
   // 2. Versions from the changesets, on a copy of the manifests.
-  step('changeset version (on a copy)');
+  step('pending changesets (changeset version, on a copy of the manifests)');
   const rootManifest = readJson(join(root, 'package.json'));
   const versioned = join(scratch, 'versioned');
   mkdirSync(versioned);
@@ -53,96 +44,54 @@ try {
     mkdirSync(join(versioned, ws), { recursive: true });
     cpSync(join(root, ws, 'package.json'), join(versioned, ws, 'package.json'));
   }
-  run(bin('changeset'), ['version'], versioned);
+  run(bin('changeset'), ['version'], { cwd: versioned });
   const config = readJson(join(root, '.changeset', 'config.json'));
   const versions = new Map(
     rootManifest.workspaces.map((ws) => {
-      const m = readJson(join(versioned, ws, 'package.json'));
-      return [m.name, m.version];
+      const now = readJson(join(root, ws, 'package.json'));
+      return [now.name, { now: now.version, next: readJson(join(versioned, ws, 'package.json')).version }];
     }),
   );
   for (const group of config.fixed ?? []) {
-    const seen = new Set(group.map((name) => versions.get(name)));
+    const seen = new Set(group.map((name) => versions.get(name)?.next));
     if (seen.size !== 1) problems.push(`fixed group ${group.join(', ')} ends on versions ${[...seen].join(', ')}`);
   }
-  for (const [name, version] of versions) process.stdout.write(`${name} ${version}\n`);
+  const pending = [...versions.values()].some((v) => v.now !== v.next);
+  for (const [name, v] of versions) {
+    process.stdout.write(`${name} ${v.now}${v.now === v.next ? ' (no pending change)' : ` -> ${v.next}`}\n`);
+  }
+  process.stdout.write(
+    pending
+      ? 'The versions after -> are those of the "Version packages" pull request (npm run version): release:publish publishes them once it is merged. Checked below: the versions now.\n'
+      : 'No pending changeset: release:publish would publish the versions now, checked below.\n',
+  );
 
-  // 3. @porter/native staged as a release stages it.
-  step('napi artifacts and napi pre-publish (staged copy of @porter/native)');
-  const nativeDir = join(root, 'packages', 'native');
-  const native = readJson(join(nativeDir, 'package.json'));
-  const targets = native.napi.targets;
-  const abiOf = (target) => {
-    const [arch, , , libc] = target.split('-');
-    return `linux-${arch === 'x86_64' ? 'x64' : 'arm64'}-${libc}`;
-  };
-  const binary = (target) => `${native.napi.binaryName}.${abiOf(target)}.node`;
-  const present = targets.filter((t) => existsSync(join(nativeDir, binary(t))));
-  const absent = targets.filter((t) => !present.includes(t));
-  if (present.length === 0) problems.push('no native binary: run npm run build (or download the release artifacts)');
+  // 3. Staged and packed as release:publish does it.
+  step('stage and pack as release:publish does (napi artifacts, napi pre-publish on a copy of @porter/native)');
+  const { packages, absent } = stageRelease({
+    scratch: join(scratch, 'stage'),
+    allBinaries: args.has('--all-binaries'),
+  });
   if (absent.length > 0) {
-    const note = `${absent.map(binary).join(', ')} absent`;
-    if (args.has('--all-binaries')) problems.push(`${note}: a release needs every binary of napi.targets`);
-    else
-      process.stdout.write(`${note}: built on their own runners by the release workflow; checked here without them\n`);
-  }
-  const staged = join(scratch, 'native');
-  mkdirSync(staged);
-  for (const file of [...native.files, 'package.json', 'LICENSE', 'npm', ...present.map(binary)]) {
-    if (existsSync(join(nativeDir, file))) cpSync(join(nativeDir, file), join(staged, file), { recursive: true });
-  }
-  const napiConfig = join(scratch, 'napi.json');
-  writeFileSync(napiConfig, `${JSON.stringify({ ...native.napi, targets: present })}\n`);
-  if (present.length > 0) {
-    run(bin('napi'), ['artifacts', '-c', napiConfig, '--output-dir', '.', '--npm-dir', 'npm'], staged);
-    run(
-      bin('napi'),
-      ['pre-publish', '-c', napiConfig, '-t', 'npm', '--no-gh-release', '--skip-optional-publish', '--npm-dir', 'npm'],
-      staged,
+    process.stdout.write(
+      `${absent.map((t) => t.binary).join(', ')} absent: built on their own runners by the release workflow; checked here without them\n`,
     );
-    const optional = readJson(join(staged, 'package.json')).optionalDependencies ?? {};
-    process.stdout.write(`@porter/native optionalDependencies: ${JSON.stringify(optional)}\n`);
-    for (const t of present) {
-      const name = `${native.name}-${abiOf(t)}`;
-      if (optional[name] !== native.version) problems.push(`optionalDependencies lacks ${name}@${native.version}`);
-    }
   }
+  const packed = packAll(packages, join(scratch, 'tarballs'));
+  const native = packed.find((p) => p.role === 'native');
+  process.stdout.write(
+    `${native.name} optionalDependencies: ${JSON.stringify(readJson(join(native.dir, 'package.json')).optionalDependencies)}\n`,
+  );
+  problems.push(...checkRelease(packed));
 
-  // 4. npm publish --dry-run of every package a release publishes.
-  step('npm publish --dry-run');
-  const packages = [
-    staged,
-    ...present.map((t) => join(staged, 'npm', abiOf(t))),
-    ...rootManifest.workspaces
-      .filter((ws) => ws !== 'packages/native')
-      .map((ws) => join(root, ws))
-      .filter((dir) => readJson(join(dir, 'package.json')).private !== true),
-  ];
-  for (const dir of packages) {
-    const manifest = readJson(join(dir, 'package.json'));
-    let packed;
+  // 4. npm publish --dry-run of every tarball release:publish would publish.
+  step(`npm publish --dry-run (the versions now: ${[...new Set(packed.map((p) => p.version))].join(', ')})`);
+  for (const p of packed) {
     try {
-      [packed] = JSON.parse(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], dir));
-      run('npm', ['publish', '--dry-run', '--ignore-scripts', '--access', 'public'], dir);
+      run('npm', ['publish', '--dry-run', '--ignore-scripts', '--access', 'public', p.path]);
+      process.stdout.write(`${p.name}@${p.version}: ${p.files.length} files, ${p.size} bytes\n`);
     } catch (err) {
-      problems.push(
-        `${manifest.name}: ${String(err.stderr ?? err.message)
-          .trim()
-          .split('\n')
-          .slice(-3)
-          .join(' ')}`,
-      );
-      continue;
-    }
-    const files = packed.files.map((f) => f.path);
-    process.stdout.write(`${manifest.name}@${manifest.version}: ${files.length} files, ${packed.size} bytes\n`);
-    for (const entry of [manifest.main, manifest.types, ...Object.values(manifest.bin ?? {})].filter(Boolean)) {
-      const file = entry.replace(/^\.\//, '');
-      if (!files.includes(file))
-        problems.push(`${manifest.name}: ${file} (named in package.json) is not in the tarball`);
-    }
-    if (files.some((f) => /(^|\/)(src|test)\/|\.map$|tsconfig/.test(f))) {
-      problems.push(`${manifest.name}: the tarball holds sources, tests, maps or tsconfig`);
+      problems.push(`${p.name}: ${failure(err, 3)}`);
     }
   }
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project, in order, and ends with one line
 # "N passed, N failed, N skipped" that counts every test that ran (cargo's, ava's) plus one
-# per check (system packages, build, rustfmt, clippy, tsc, biome, actionlint, the API
-# docs). A skipped test is one whose requirement is missing here (see docs/testing.md):
-# never counted as passed. Exits non-zero if anything failed, the system packages
-# included.
+# per check (system packages, build, the generated files, rustfmt, clippy, tsc, biome, the
+# Prometheus rules, actionlint, the API docs). A skipped test is one whose requirement is
+# missing here (see docs/testing.md): never counted as passed. Exits non-zero if anything
+# failed, the system packages included.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,10 +26,16 @@ check() { # check NAME COMMAND...: one check that passes or fails as a whole
 check "system packages (scripts/setup-system.sh)" bash scripts/setup-system.sh
 check "npm run build" npm run build --silent
 check "generated loader and typings are current" git diff --exit-code -- packages/native/index.js packages/native/index.d.ts
+dashboard_current() { # grafana/porter.json is what grafana/dashboard.ts builds
+  npm run dashboard --silent -w @porter/metrics && git diff --exit-code -- packages/metrics/grafana/porter.json
+}
+check "Grafana dashboard is current (@porter/metrics)" dashboard_current
 check "rustfmt --check" cargo fmt --all -- --check
 check "cargo clippy -D warnings" cargo clippy --workspace --all-targets --quiet -- -D warnings
 check "tsc --noEmit" npm run typecheck --silent
 check "biome check" npx biome check .
+check "promtool check rules (@porter/metrics)" promtool check rules packages/metrics/prometheus/rules.yml
+check "promtool test rules (@porter/metrics)" promtool test rules packages/metrics/prometheus/rules.test.yml
 actionlint() { # the version scripts/setup-system.sh installed; missing is a failure
   local bin
   bin=$(bash scripts/install-actionlint.sh) && "$bin" -color=false

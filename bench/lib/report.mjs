@@ -9,11 +9,13 @@ import { connectReport } from '../connect-rate.mjs';
 import { connectionMemoryReport } from '../connection-memory.mjs';
 import { coreReport } from '../core.mjs';
 import { destinationsReport } from '../destinations.mjs';
+import { hostSocketsReport } from '../host-sockets.mjs';
+import { inProcessReport } from '../in-process.mjs';
 import { jsReport } from '../js-boundary.mjs';
 import { latencyReport } from '../latency.mjs';
 import { metricsReport } from '../metrics.mjs';
 import { sharedHostReport } from '../shared-host.mjs';
-import { fmtB, fmtRate, fmtRatio, num, section, table } from './format.mjs';
+import { fmtB, fmtMs, fmtRate, fmtRatio, num, section, table } from './format.mjs';
 
 export { fmtRate, fmtRatio };
 
@@ -53,6 +55,24 @@ export function evaluateTargets(s) {
       target: '>= 1.00x',
       value: fmtRatio(s.connect_ratio_vs_net),
       met: ge(s.connect_ratio_vs_net, 1),
+    },
+    {
+      name: 'awaited loop to a server in the same process, porter / net.connect time (backlog 511, 64)',
+      target: '<= 1.50x',
+      value: `${fmtRatio(s.in_process_time_ratio_511)}, ${fmtRatio(s.in_process_time_ratio_64)}`,
+      met:
+        num(s.in_process_time_ratio_511) && num(s.in_process_time_ratio_64)
+          ? s.in_process_time_ratio_511 <= 1.5 && s.in_process_time_ratio_64 <= 1.5
+          : null,
+    },
+    {
+      name: 'the same loop, porter: SYNs dropped (ListenDrops), slowest connect',
+      target: '0, <= 500 ms',
+      value: `${s.in_process_porter_listen_drops ?? 'n/a'}, ${fmtMs(s.in_process_porter_slowest_ms, 1)}`,
+      met:
+        num(s.in_process_porter_listen_drops) && num(s.in_process_porter_slowest_ms)
+          ? s.in_process_porter_listen_drops === 0 && s.in_process_porter_slowest_ms <= 500
+          : null,
     },
     {
       name: "connect p99 at 90 % occupancy, porter ('pool') / kernel",
@@ -162,6 +182,7 @@ export function markdown(r, chartFile) {
   out.push('## The Rust core', '', ...coreReport(r.core), '');
   out.push(...section('From JavaScript', r.js, jsReport));
   out.push(...section('Connect rate', r.connect, connectReport));
+  out.push(...section('A server in the same process', r.inProcess, inProcessReport));
   out.push(...section('Processes sharing a host', r.sharedHost, sharedHostReport));
   out.push(...section('Destinations by the million, Porters that come and go', r.destinations, destinationsReport));
   out.push(...section('Memory per open connection', r.connectionMemory, connectionMemoryReport));
@@ -169,6 +190,7 @@ export function markdown(r, chartFile) {
   out.push(...section('Connect latency at occupancy', r.latency, (lat) => latencyReport(lat, chartFile)));
   out.push(...section('Aging precision', r.aging, agingReport));
   out.push(...section('Metrics overhead', r.metrics, metricsReport));
+  out.push(...section("The host's sockets: sock_diag and /proc (porter doctor)", r.hostSockets, hostSocketsReport));
   out.push('## Running them');
   out.push('');
   out.push(
@@ -178,8 +200,8 @@ export function markdown(r, chartFile) {
       "`unshare -n` (a private network namespace; the host's kernel settings are never changed); without it they " +
       'report why they were skipped, and the connect rate falls back to the host loopback. Each part also runs ' +
       'alone: `node bench/js-boundary.mjs`, `node bench/connect-rate.mjs`, `node bench/capacity.mjs`, ' +
-      '`node bench/latency.mjs`, `node bench/shared-host.mjs`, `node bench/destinations.mjs`, ' +
-      '`node bench/connection-memory.mjs`, `node bench/aging.mjs`, `node bench/core.mjs`.',
+      '`node bench/in-process.mjs`, `node bench/latency.mjs`, `node bench/shared-host.mjs`, `node bench/destinations.mjs`, ' +
+      '`node bench/connection-memory.mjs`, `node bench/aging.mjs`, `node bench/core.mjs`, `node bench/host-sockets.mjs`.',
   );
   out.push('');
   return out.join('\n');

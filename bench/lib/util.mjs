@@ -1,10 +1,13 @@
 /**
  * Small helpers shared by the benchmarks: order statistics, the JSON object a child
- * process printed last, the kernel's TCP counters (nstat), and formatting. (Running a
- * child process: test/helpers/run.mjs.)
+ * process printed last, the kernel's TCP counters (nstat, from test/helpers/nstat.mjs),
+ * and formatting. (Running a child process: test/helpers/run.mjs.)
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+
+// The kernel's TCP counters live with the test helpers (a test reads them too).
+export { NSTAT_COUNTERS, nstatDelta, readNstat } from '../../test/helpers/nstat.mjs';
 
 /** The q-quantile (0..1) of `values` by linear interpolation; NaN when empty. */
 export function quantile(values, q) {
@@ -53,18 +56,6 @@ export function tail(text, lines = 6) {
   return text.trim().split('\n').slice(-lines).join('\n');
 }
 
-/** The TCP counters that show a distorted connect run (this network namespace's). */
-export const NSTAT_COUNTERS = [
-  'TcpExtListenDrops',
-  'TcpExtListenOverflows',
-  'TcpRetransSegs',
-  'TcpExtTCPSynRetrans',
-  // A retransmission that is a tail loss probe, and one the receiver reports as a
-  // duplicate (DSACK): spurious, the first copy had arrived.
-  'TcpExtTCPLossProbes',
-  'TcpExtTCPDSACKRecv',
-];
-
 /** CPU time of this process's main thread so far, in microseconds (Linux: /proc). */
 export function mainThreadCpuMicros() {
   try {
@@ -75,30 +66,6 @@ export function mainThreadCpuMicros() {
   } catch {
     return null;
   }
-}
-
-/** Absolute values of the counters, or null when nstat is not there. */
-export function readNstat() {
-  try {
-    // -a absolute, -s do not touch nstat's history file, -z print zeros too.
-    const out = execFileSync('nstat', ['-asz', ...NSTAT_COUNTERS], { encoding: 'utf8' });
-    const values = {};
-    for (const line of out.split('\n')) {
-      const [name, value] = line.trim().split(/\s+/);
-      if (NSTAT_COUNTERS.includes(name)) values[name] = Number(value);
-    }
-    return values;
-  } catch {
-    return null;
-  }
-}
-
-/** after - before for each counter, or null. */
-export function nstatDelta(before, after) {
-  if (!before || !after) return null;
-  const delta = {};
-  for (const name of NSTAT_COUNTERS) delta[name] = (after[name] ?? 0) - (before[name] ?? 0);
-  return delta;
 }
 
 /** Reads a /proc/sys value, or null. */

@@ -15,7 +15,8 @@ try {
     `@porter/native has no prebuilt binary for this platform (${target}). ` +
       `Supported: linux-x64-gnu, linux-arm64-gnu, linux-x64-musl, linux-arm64-musl. ` +
       `If yours is one of them, the optional dependency @porter/native-${target} was not installed: ` +
-      `reinstall without --omit=optional / --no-optional. Otherwise build from source: ` +
+      `reinstall without --omit=optional / --no-optional (from tarballs: install its tarball too). ` +
+      `Otherwise build from source: ` +
       `clone the repository and run "npm ci && npm run build" with a Rust toolchain.`,
     { cause: err },
   );

@@ -94,6 +94,17 @@ export interface Connection {
 /** The collisions a mode retries when the user sets no `retry.attempts`. */
 export declare function defaultRetries(mode: string): number
 
+export interface DestinationInfo {
+  address: string
+  port: number
+  /** Sockets per state, in the order of `HostSocketsInfo.states`. */
+  states: Array<number>
+  /** The source addresses holding ports towards it. */
+  sources: Array<string>
+  /** For each zone asked for, its ports a new connection to it cannot have. */
+  taken: Array<number>
+}
+
 /**
  * The hot path's functions, hand-written (see the module comment): `allocate(route)` as
  * `routeAllocate`, `release(route, handle, aging)` as `routeRelease`, and
@@ -119,6 +130,23 @@ export interface HostPortsInfo {
 }
 
 /**
+ * The TCP sockets of this thread's network namespace from `source` (`sock_diag`,
+ * `proc`; by default the first that works), with the ports of each of `zones` taken per
+ * destination. Throws the system's code when no source can be read.
+ */
+export declare function hostSockets(zones: Array<Array<Interval>>, source?: string | undefined | null): HostSocketsInfo
+
+export interface HostSocketsInfo {
+  /** `sock_diag` or `proc`. */
+  source: string
+  /** The names of the states counted, in order. */
+  states: Array<string>
+  listeners: Array<ListenerInfo>
+  destinations: Array<DestinationInfo>
+  incoming: number
+}
+
+/**
  * The index of the network interface an IPv6 scope names (`eth0`, or a number), or
  * null when there is no such interface.
  */
@@ -128,6 +156,15 @@ export declare function interfaceIndex(zone: string): number | null
 export interface Interval {
   first: number
   last: number
+}
+
+export interface ListenerInfo {
+  address: string
+  port: number
+  uid: number
+  inode: number
+  queued: number
+  connections: number
 }
 
 /**

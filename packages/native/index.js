@@ -840,6 +840,7 @@ module.exports.Registry = nativeBinding.Registry
 module.exports.defaultRetries = nativeBinding.defaultRetries
 module.exports.fastRouteFunctions = nativeBinding.fastRouteFunctions
 module.exports.hostPorts = nativeBinding.hostPorts
+module.exports.hostSockets = nativeBinding.hostSockets
 module.exports.interfaceIndex = nativeBinding.interfaceIndex
 module.exports.noop = nativeBinding.noop
 module.exports.panicForTest = nativeBinding.panicForTest

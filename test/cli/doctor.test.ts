@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import type { DoctorReport, Finding } from '@porter/cli';
 import test from 'ava';
 import { bin, inNetns } from '../helpers/cli.js';
 import { withoutServicePorts } from '../helpers/ports.js';
@@ -6,42 +7,7 @@ import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/doctor-readonly.mjs', import.meta.url));
 
-interface Finding {
-  id: string;
-  status: 'ok' | 'warn' | 'info';
-  value: string;
-  message: string;
-  fix?: string;
-}
-
-interface Report {
-  settings: {
-    ip_local_port_range: [number, number];
-    ip_local_reserved_ports: [number, number][];
-    tcp_tw_reuse: number;
-    tcp_timestamps: number;
-    open_files: { soft: number | 'unlimited'; hard: number | 'unlimited' };
-  };
-  kernel_features: { ip_bind_address_no_port: boolean; ip_local_port_range: boolean };
-  capacity: {
-    porter: {
-      mode: string;
-      range: [number, number];
-      explicit_ports: [number, number][];
-      kernel_window: [number, number] | null;
-      explicit: number;
-      kernel: number;
-      fallback: number;
-      per_destination: number;
-      total: number;
-    } | null;
-    kernel_alone: { per_destination: number; per_source_address: number; total: number };
-    destinations: number;
-  };
-  findings: Finding[];
-}
-
-const finding = (r: Report, id: string): Finding | undefined => r.findings.find((f) => f.id === id);
+const finding = (r: DoctorReport, id: string): Finding | undefined => r.findings.find((f) => f.id === id);
 
 test("doctor --json reports the namespace's own settings, and a fix for each one to change", async (t) => {
   const sysctls = {
@@ -56,7 +22,7 @@ test("doctor --json reports the namespace's own settings, and a fix for each one
     setup: ['ulimit -Sn 1000', 'ulimit -Hn 4000'],
   });
   t.is(run.code, 1, `something to change: exit 1\n${run.stderr}`);
-  const r = lastJson<Report>(run.stdout);
+  const r = lastJson<DoctorReport>(run.stdout);
   t.deepEqual(r.settings.ip_local_port_range, [40000, 40999]);
   t.deepEqual(r.settings.ip_local_reserved_ports, [
     [40100, 40199],
@@ -106,7 +72,7 @@ test('doctor: nothing to change exits 0; it changes no setting; the report for p
     setup: ['ulimit -n 20000'],
   });
   t.is(good.code, 0, good.stderr);
-  const r = lastJson<Report>(good.stdout);
+  const r = lastJson<DoctorReport>(good.stdout);
   t.deepEqual(
     r.findings.filter((f) => f.status !== 'ok'),
     [],
@@ -133,7 +99,7 @@ test('doctor: nothing to change exits 0; it changes no setting; the report for p
 test("doctor --mode: pool's ports inside the ephemeral range are a finding; a mode that cannot run here is one too", async (t) => {
   const sysctls = { 'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.ip_local_reserved_ports': '' };
   const pool = await inNetns(t, ['doctor', '--json', '--mode', 'pool', '--range', '39990-40009'], { sysctls });
-  const p = lastJson<Report>(pool.stdout);
+  const p = lastJson<DoctorReport>(pool.stdout);
   t.like(p.capacity.porter, {
     mode: 'pool',
     explicit_ports: [[39990, 40009]],
@@ -148,7 +114,7 @@ test("doctor --mode: pool's ports inside the ephemeral range are a finding; a mo
   t.is(pool.code, 1);
 
   const hybrid = await inNetns(t, ['doctor', '--json', '--range', '39990-40009', '--no-fallback'], { sysctls });
-  const h = lastJson<Report>(hybrid.stdout);
+  const h = lastJson<DoctorReport>(hybrid.stdout);
   t.like(h.capacity.porter, {
     mode: 'hybrid',
     explicit_ports: [[39990, 39999]],
@@ -160,7 +126,7 @@ test("doctor --mode: pool's ports inside the ephemeral range are a finding; a mo
 
   const kernel = await inNetns(t, ['doctor', '--json', '--mode', 'kernel', '--range', '30000-30009'], { sysctls });
   t.is(kernel.code, 1);
-  const k = lastJson<Report>(kernel.stdout);
+  const k = lastJson<DoctorReport>(kernel.stdout);
   t.is(k.capacity.porter, null);
   t.like(finding(k, 'mode'), {
     status: 'warn',

@@ -28,6 +28,9 @@ interface Result {
   unknownInterface: Thrown;
   unknownLocal: Thrown;
   unknownSource: Thrown;
+  unknownIndex: Thrown;
+  unknownIndexLocal: Thrown;
+  unknownIndexSource: Thrown;
   pools: string[];
   oneFlow: number[];
   globalScope: string[];
@@ -47,8 +50,9 @@ testIf(netnsUnavailableReason())('link-local destinations and sources with a sco
   // Without a scope the kernel cannot tell the interface: porter answers as net does.
   t.not(r.netWithoutScope, 'connected');
   t.is(r.withoutScope.error, r.netWithoutScope);
-  // An interface the host lacks is bad input, thrown at the call.
-  for (const thrown of [r.unknownInterface, r.unknownLocal, r.unknownSource]) {
+  // An interface the host lacks, by name or by index, is bad input, thrown at the call.
+  const unknown = [r.unknownInterface, r.unknownLocal, r.unknownSource];
+  for (const thrown of [...unknown, r.unknownIndex, r.unknownIndexLocal, r.unknownIndexSource]) {
     t.deepEqual(thrown, { error: 'ERR_INVALID_IP_ADDRESS', name: 'TypeError' });
   }
   // One pool per scoped destination, shown with the interface's name.

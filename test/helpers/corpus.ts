@@ -88,6 +88,63 @@ export function corpus(cases: Case[], porter: () => Porter): void {
   }
 }
 
+/** One row of a corpus: what is odd about the input, the call, what is expected. */
+export type Row = [string, () => unknown, Expect];
+
+/**
+ * The rows every Agent of porter's shares (`new Agent(options)` of @porter/core and of
+ * @porter/tls): Node's Agent's own checks, porter's `porter` option, the options an Agent
+ * cannot honour, the connect options laid over every connection, and the odd but valid.
+ */
+export function agentRows(Agent: new (options?: never) => { destroy(): void }, porter: () => Porter): Row[] {
+  const agent = (options: unknown) => () => new Agent(bad(options));
+  const made: Expect = {
+    accepts: (a) => {
+      (a as { destroy(): void }).destroy();
+      return a instanceof Agent;
+    },
+  };
+  return [
+    ['options a number', agent(5), throws('ERR_INVALID_ARG_TYPE')],
+    ['options a string', agent('keepAlive'), throws('ERR_INVALID_ARG_TYPE')],
+    ['porter a plain object', agent({ porter: {} }), throws('ERR_INVALID_ARG_TYPE')],
+    ['porter null', agent({ porter: null }), throws('ERR_INVALID_ARG_TYPE')],
+    ['porter a number', agent({ porter: 5 }), throws('ERR_INVALID_ARG_TYPE')],
+    ["maxTotalSockets 0 (Node's check)", agent({ maxTotalSockets: 0 }), throws('ERR_OUT_OF_RANGE')],
+    ["scheduling unknown (Node's check)", agent({ scheduling: 'random' }), throws('ERR_INVALID_ARG_VALUE')],
+    ['localPort given', agent({ localPort: 1 }), throws('ERR_INVALID_ARG_VALUE')],
+    ['socketPath given', agent({ socketPath: '/tmp/porter.sock' }), throws('ERR_INVALID_ARG_VALUE')],
+    ['fd given', agent({ fd: 3 }), throws('ERR_INVALID_ARG_VALUE')],
+    ['timeout -1', agent({ timeout: -1 }), throws('ERR_OUT_OF_RANGE')],
+    ['timeout a string', agent({ timeout: '5s' }), throws('ERR_INVALID_ARG_TYPE')],
+    ['localAddress a name', agent({ localAddress: 'localhost' }), throws('ERR_INVALID_IP_ADDRESS')],
+    ['family 5', agent({ family: 5 }), throws('ERR_INVALID_ARG_VALUE')],
+    ['lookup a string', agent({ lookup: 'dns' }), throws('ERR_INVALID_ARG_TYPE')],
+    ['socketOptions with a bad tos', agent({ socketOptions: { tos: 3 } }), throws('ERR_INVALID_ARG_VALUE')],
+    ['a throwing getter', agent(throwingGetter('porter')), throws('E_GETTER', Error)],
+    ['options undefined', agent(undefined), made],
+    ['options null', agent(null), made],
+    ['localPort 0 (any port)', agent({ localPort: 0 }), made],
+    ["path (the HTTP path, which Node's Agent clears)", agent({ path: '/' }), made],
+    ['timeout beyond 2^31-1', agent({ timeout: 3e9 }), made],
+    ['a frozen object', () => new Agent(bad(Object.freeze({ porter: porter(), keepAlive: true }))), made],
+  ];
+}
+
+/**
+ * A `lookup` that answers 'localhost' (any name) with 127.0.0.1, where the tests' servers
+ * listen, so that nothing asks the host's resolver.
+ */
+export const localhostV4 = (
+  _host: string,
+  options: { all?: boolean },
+  callback: (err: null, address: string | { address: string; family: number }[], family?: number) => void,
+): void => {
+  process.nextTick(() =>
+    options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }]) : callback(null, '127.0.0.1', 4),
+  );
+};
+
 /** A getter that throws: a bad options object can fail while it is read. */
 export function throwingGetter(name: string): object {
   return Object.defineProperty({}, name, {

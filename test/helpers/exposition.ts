@@ -1,5 +1,6 @@
 /** Reading Prometheus text exposition in tests; finding and running promtool and prometheus. */
 import { spawnSync } from 'node:child_process';
+import type { Registry, RegistryContentType } from 'prom-client';
 import { which } from './requirements.js';
 
 /** One sample line: its name, labels and value. */
@@ -25,6 +26,11 @@ export function parseExposition(text: string): Sample[] {
     samples.push({ name: m[1]!, labels, value: raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw) });
   }
   return samples;
+}
+
+/** A registry's exposition, read now, as samples. */
+export async function scrape(registry: Registry<RegistryContentType>): Promise<Sample[]> {
+  return parseExposition(await registry.metrics());
 }
 
 /** The samples named `name` whose labels include `labels`. */

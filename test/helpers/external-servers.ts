@@ -1,7 +1,7 @@
 /**
  * Servers that are programs of their own, each in its own process on free loopback ports
  * (found by binding port 0, retried on a collision): `openssl s_server`, Mosquitto,
- * PostgreSQL (Debian's binaries) and redis-server.
+ * PostgreSQL (Debian's binaries), redis-server and Verdaccio (an npm registry).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -9,6 +9,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, wri
 import { connect as netConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 import { which } from './requirements.js';
 import { delay, eventually } from './wait.js';
@@ -236,8 +237,8 @@ export async function startPostgres(bin: string): Promise<External & { user: str
       async ([port], child, output) => {
         await accepting(port as number, child, 20_000);
         // It accepts before it is ready ('the database system is starting up').
-        if (!(await eventually(() => output().includes('ready to accept connections'), 20_000))) {
-          throw new Error('not ready after 20 s');
+        if (!(await eventually(() => output().includes('ready to accept connections'), once(child, 'exit')))) {
+          throw new Error('postgres exited before it was ready');
         }
       },
     );
@@ -272,4 +273,95 @@ export async function startRedis(program: string): Promise<External> {
     },
   );
   return { ports, output, close: () => stop(child) };
+}
+
+/** Verdaccio: an npm registry of the test's own. */
+export interface Verdaccio extends External {
+  /** Its URL, `http://127.0.0.1:<port>/`. */
+  url: string;
+  /** Creates a user (as `npm adduser` does) and returns the token Verdaccio issued. */
+  addUser(name: string, password: string): Promise<string>;
+}
+
+/**
+ * Verdaccio (the root's dev dependency, node_modules/verdaccio) on 127.0.0.1, its storage,
+ * users and configuration in a temporary directory. `@porter/*` packages are served from
+ * its storage only: never looked up on the public registry, so a name missing here is a
+ * 404. Every other package comes through its uplink, the public npm registry, as with a
+ * company's registry. Anyone may read; publishing takes a token.
+ */
+export async function startVerdaccio(): Promise<Verdaccio> {
+  const dir = mkdtempSync(join(tmpdir(), 'porter-verdaccio-'));
+  const config = join(dir, 'config.yaml');
+  writeFileSync(
+    config,
+    [
+      `storage: ${join(dir, 'storage')}`,
+      'auth:',
+      '  htpasswd:',
+      `    file: ${join(dir, 'htpasswd')}`,
+      '    max_users: 10',
+      'uplinks:',
+      '  npmjs:',
+      '    url: https://registry.npmjs.org/',
+      'packages:',
+      "  '@porter/*':",
+      '    access: $all',
+      '    publish: $authenticated',
+      '    unpublish: $authenticated',
+      "  '**':",
+      '    access: $all',
+      '    publish: $authenticated',
+      '    unpublish: $authenticated',
+      '    proxy: npmjs',
+      'web:',
+      '  enable: false',
+      'middlewares:',
+      '  audit:',
+      '    enabled: false',
+      'log: { type: stdout, format: json, level: warn }',
+      '',
+    ].join('\n'),
+  );
+  const program = join(
+    fileURLToPath(new URL('../..', import.meta.url)),
+    'node_modules',
+    'verdaccio',
+    'bin',
+    'verdaccio',
+  );
+  const { ports, child, output } = await spawnOnFreePorts(
+    1,
+    ([port]) =>
+      spawn(process.execPath, [program, '--config', config, '--listen', `127.0.0.1:${port}`], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    async ([port], child) => {
+      await accepting(port as number, child, 30_000);
+      const response = await fetch(`http://127.0.0.1:${port}/-/ping`);
+      if (!response.ok) throw new Error(`GET /-/ping answered ${response.status}`);
+    },
+  );
+  const url = `http://127.0.0.1:${ports[0]}/`;
+  return {
+    ports,
+    url,
+    output,
+    async addUser(name, password) {
+      const response = await fetch(`${url}-/user/org.couchdb.user:${encodeURIComponent(name)}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name, password, type: 'user', roles: [], date: new Date().toISOString() }),
+      });
+      const body = (await response.json()) as { token?: string; error?: string };
+      if (response.status !== 201 || typeof body.token !== 'string') {
+        throw new Error(`Verdaccio refused the user ${name} (${response.status}): ${JSON.stringify(body)}`);
+      }
+      return body.token;
+    },
+    async close() {
+      await stop(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

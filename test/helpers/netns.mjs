@@ -24,6 +24,8 @@ import { run } from './run.mjs';
  * @property {NodeJS.ProcessEnv} [env]
  * @property {string} [hosts] The text of /etc/hosts inside (a mount namespace of its
  *   own); the host's otherwise.
+ * @property {boolean} [privateMounts] A mount namespace of its own too (its mounts
+ *   private), for `setup` commands that mount over a file of /proc or /etc.
  * @property {boolean} [echo] Also copy the script's stderr to this process's as it comes.
  * @property {(child: import('node:child_process').ChildProcess) => void} [onSpawn]
  * @property {string[]} [prefix] A command node runs under, inside the namespace once it
@@ -82,6 +84,8 @@ export async function runInNetns(script, args = [], options = {}) {
     setup.push(`printf '%s\\n' ${quote(String(value))} > /proc/sys/${name.replaceAll('.', '/')}`);
   }
   let dir;
+  const mounts = options.hosts !== undefined || options.privateMounts === true;
+  if (mounts && options.hosts === undefined) setup.push('mount --make-rprivate /');
   if (options.hosts !== undefined) {
     dir = mkdtempSync(join(tmpdir(), 'porter-netns-'));
     const hostsFile = join(dir, 'hosts');
@@ -92,7 +96,7 @@ export async function runInNetns(script, args = [], options = {}) {
   setup.push(...(options.setup ?? []));
   const nodeArgs = options.nodeArgs ?? (script.endsWith('.ts') ? ['--import', 'tsx'] : []);
   const shell = `${setup.join(' && ')} && exec "$0" "$@"`;
-  const unshare = options.hosts === undefined ? '-n' : '-mn';
+  const unshare = mounts ? '-mn' : '-n';
   const command = [...(options.prefix ?? []), process.execPath, ...nodeArgs, script, ...args];
   try {
     return await run('unshare', [unshare, '--', 'sh', '-c', shell, ...command], {

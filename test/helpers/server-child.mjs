@@ -1,11 +1,12 @@
 // @ts-check
 /**
- * The server side of startServers() (servers.mjs), in a child process of its own: listens
- * on `count` ports the kernel picks (TCP, or TLS with `tls`), prints one JSON line
- * { ports }, then serves in its mode (see servers.mjs). To each line `count` on its stdin
- * it answers a JSON line { accepted, open }: the connections accepted so far and those
- * open now. Exits when its stdin closes (the parent went away) or, in mode 'no-accept',
- * once `lifetimeMs` has passed.
+ * The server side of startServers() and startNamedServers() (servers.mjs), in a child
+ * process of its own: one listener per entry of `listeners`, each on its `port` or one
+ * the kernel picks (TCP, or TLS with `tls`) and in its own mode (see servers.mjs); prints one JSON
+ * line { ports }, in the order of `listeners`, then serves. To each line `count` on its
+ * stdin it answers a JSON line { accepted, open }: the connections accepted so far and
+ * those open now, over every listener. Exits when its stdin closes (the parent went
+ * away) or, with a listener in mode 'no-accept', once `lifetimeMs` has passed.
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -14,21 +15,26 @@ import tls from 'node:tls';
 
 /** @type {import('./servers.mjs').ChildConfig} */
 const config = JSON.parse(process.argv[2] ?? '{}');
-const { mode, host, count, backlog, lifetimeMs } = config;
+const { listeners, host, backlog, lifetimeMs } = config;
 let accepted = 0;
 let open = 0;
 
-/** @param {net.Socket} socket */
-function onConnection(socket) {
-  accepted++;
-  open++;
-  socket.on('error', () => {});
-  socket.on('close', () => {
-    open--;
-  });
-  if (mode === 'echo') socket.pipe(socket);
-  else if (mode === 'close-first') socket.end();
-  else if (mode === 'reset-first') socket.once('data', () => socket.resetAndDestroy());
+/** What a listener in `mode` does with a connection. @param {import('./servers.mjs').ServerMode} mode */
+function serving(mode) {
+  /** @param {net.Socket} socket */
+  return (socket) => {
+    accepted++;
+    open++;
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      open--;
+    });
+    if (mode === 'echo') socket.pipe(socket);
+    else if (mode === 'close-first') socket.end();
+    else if (mode === 'reset-first') socket.once('data', () => socket.resetAndDestroy());
+    else if (mode === 'close-on-data') socket.once('data', () => socket.destroy());
+    else if (mode === 'silent') socket.resume();
+  };
 }
 
 /** @param {string} message */
@@ -37,22 +43,22 @@ function fail(message) {
   process.exit(3);
 }
 
-/** @returns {net.Server} */
-function createServer() {
-  if (config.tls === undefined) return net.createServer(onConnection);
+/** @param {import('./servers.mjs').Listener} listener @returns {net.Server} */
+function createServer(listener) {
+  if (listener.tls === undefined) return net.createServer(serving(listener.mode));
   const server = tls.createServer(
-    { key: readFileSync(config.tls.key), cert: readFileSync(config.tls.cert) },
-    onConnection,
+    { key: readFileSync(listener.tls.key), cert: readFileSync(listener.tls.cert) },
+    serving(listener.mode),
   );
   server.on('tlsClientError', () => {});
   return server;
 }
 
 const ports = [];
-for (let i = 0; i < count; i++) {
-  const server = createServer();
+for (const listener of listeners) {
+  const server = createServer(listener);
   server.on('error', (e) => fail(String(e)));
-  await new Promise((resolve) => server.listen({ host, port: 0, backlog }, () => resolve(undefined)));
+  await new Promise((resolve) => server.listen({ host, port: listener.port ?? 0, backlog }, () => resolve(undefined)));
   ports.push(/** @type {net.AddressInfo} */ (server.address()).port);
 }
 
@@ -63,7 +69,7 @@ process.stdin.on('end', () => process.exit(0));
 process.stdin.on('error', () => process.exit(0));
 // Written at once (stdout is a pipe): in mode 'no-accept' the loop blocks right after.
 process.stdout.write(`${JSON.stringify({ ports })}\n`);
-if (mode === 'no-accept') {
+if (listeners.some((l) => l.mode === 'no-accept')) {
   // Block the event loop: nothing is ever accepted, and nothing else runs.
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, lifetimeMs);
   process.exit(0);

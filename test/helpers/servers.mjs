@@ -13,21 +13,35 @@
  *   client's first data arrives: after the client has seen its connect complete. (A
  *   reset at accept can reach the client before it looks, and the connect then fails
  *   with ECONNRESET, as net.connect's does.)
+ * - 'close-on-data': accepts, then closes the connection when the client's first data
+ *   arrive (a TLS ClientHello, say: a handshake cut short).
+ * - 'silent': accepts, reads and never sends a byte (a TLS handshake that never ends).
  * - 'no-accept': listens and never accepts (the child's event loop is blocked). With a
  *   tiny backlog (the default), once the accept queue is full further SYNs are dropped
  *   and a connect stays pending (see {@link fillAcceptQueue}); with a deep one, tens of
  *   thousands of connections stay established in the accept queue at no descriptor's cost.
+ *
+ * startServers() starts a group of listeners in one mode; startNamedServers() listeners
+ * of several modes, by name (the fault fixtures' peers).
  */
 import { spawn } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-/** @typedef {'echo' | 'close-first' | 'reset-first' | 'no-accept'} ServerMode */
+/** @typedef {'echo' | 'close-first' | 'reset-first' | 'close-on-data' | 'silent' | 'no-accept'} ServerMode */
+
+/**
+ * One listener: its mode, TLS with this key and certificate (file names), and its port
+ * (default: one the kernel chose).
+ * @typedef {{ mode: ServerMode, tls?: { key: string, cert: string }, port?: number }} Listener
+ */
 
 /**
  * @typedef {object} ServerGroupOptions
  * @property {number} [count] How many listeners (each on a port the kernel chose). Default 1.
+ * @property {number[]} [ports] Listen on these ports (one listener each) instead: fixed
+ *   ports, for a network namespace of the test's own, where nothing else listens.
  * @property {string} [host] Address to listen on. Default '127.0.0.1'.
  * @property {ServerMode} [mode] Default 'echo'.
  * @property {number} [backlog] listen() backlog. Default 511, or 1 for 'no-accept' (Node
@@ -50,7 +64,16 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * What the child reads from its first argument.
- * @typedef {Required<Omit<ServerGroupOptions, 'tls'>> & Pick<ServerGroupOptions, 'tls'>} ChildConfig
+ * @typedef {{ listeners: Listener[], host: string, backlog: number, lifetimeMs: number }} ChildConfig
+ */
+
+/**
+ * A child serving `config`'s listeners.
+ * @typedef {object} ServerChild
+ * @property {number[]} ports In the order of the listeners.
+ * @property {number} pid
+ * @property {() => Promise<{ accepted: number, open: number }>} count
+ * @property {() => Promise<void>} stop
  */
 
 const CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
@@ -62,15 +85,46 @@ const CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
  */
 export async function startServers(options = {}) {
   const mode = options.mode ?? 'echo';
-  /** @type {ChildConfig} */
-  const config = {
-    mode,
-    host: options.host ?? '127.0.0.1',
-    count: options.count ?? 1,
+  const host = options.host ?? '127.0.0.1';
+  /** @type {Listener} */
+  const listener = options.tls === undefined ? { mode } : { mode, tls: options.tls };
+  const listeners = options.ports
+    ? options.ports.map((port) => ({ ...listener, port }))
+    : Array.from({ length: options.count ?? 1 }, () => listener);
+  const child = await spawnServers({
+    listeners,
+    host,
     backlog: options.backlog ?? (mode === 'no-accept' ? 1 : 511),
     lifetimeMs: options.lifetimeMs ?? 120_000,
-    tls: options.tls,
-  };
+  });
+  return { host, ...child };
+}
+
+/**
+ * Starts one listener per name in one child process, on 127.0.0.1 with a deep backlog
+ * (4096); resolves to `{ ports: { name: port }, count, stop }`.
+ * @template {string} Name
+ * @param {Record<Name, Listener>} spec
+ * @returns {Promise<Omit<ServerChild, 'ports'> & { ports: Record<Name, number> }>}
+ */
+export async function startNamedServers(spec) {
+  const names = /** @type {Name[]} */ (Object.keys(spec));
+  const child = await spawnServers({
+    listeners: names.map((n) => spec[n]),
+    host: '127.0.0.1',
+    backlog: 4096,
+    lifetimeMs: 120_000,
+  });
+  const ports = /** @type {Record<Name, number>} */ (Object.fromEntries(names.map((n, i) => [n, child.ports[i]])));
+  return { ...child, ports };
+}
+
+/**
+ * The child process serving `config`, once it listens.
+ * @param {ChildConfig} config
+ * @returns {Promise<ServerChild>}
+ */
+async function spawnServers(config) {
   if (!Number.isFinite(config.lifetimeMs)) throw new RangeError('lifetimeMs must be finite');
   const child = spawn(process.execPath, [CHILD, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -105,7 +159,6 @@ export async function startServers(options = {}) {
   /** @type {Promise<void> | undefined} */
   let stopping;
   return {
-    host: config.host,
     ports: ready.ports,
     pid: /** @type {number} */ (child.pid),
     count() {

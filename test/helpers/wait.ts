@@ -5,11 +5,20 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `check` (every 10 ms) until it is true or `ms` passed; returns its last answer. */
-export async function eventually(check: () => boolean, ms = 5_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
+/**
+ * Polls `check` (every 10 ms) until it holds, then answers true. It has no deadline of
+ * its own, which load could break: a condition that never holds runs into ava's timeout
+ * (the test fails there), unless `until` settles first (a child process that exited, say),
+ * and then the answer is `check`'s last.
+ */
+export async function eventually(check: () => boolean, until?: Promise<unknown>): Promise<boolean> {
+  let ended = false;
+  const end = (): void => {
+    ended = true;
+  };
+  until?.then(end, end);
   while (!check()) {
-    if (Date.now() > deadline) return false;
+    if (ended) return check();
     await delay(10);
   }
   return true;

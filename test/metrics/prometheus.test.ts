@@ -1,111 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Porter } from '@porter/core';
 import { registerPorterMetrics, serveMetrics } from '@porter/metrics';
 import { Registry } from 'prom-client';
 import { prometheusPath } from '../helpers/exposition.js';
-import { findFreePortBlock, freePort } from '../helpers/ports.js';
+import { findFreePortBlock } from '../helpers/ports.js';
+import { type PromSample, startPrometheus, waitFor } from '../helpers/prometheus.js';
 import { testIf } from '../helpers/requirements.js';
 import { startServers } from '../helpers/servers.mjs';
 import { destroyAll, endAndWait } from '../helpers/sockets.js';
-import { delay } from '../helpers/wait.js';
-
-interface PromSample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-/** Starts Prometheus scraping `target` every second; returns its API base and a stop(). */
-async function startPrometheus(
-  binary: string,
-  target: string,
-): Promise<{ api: string; stop(): Promise<void>; log(): string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'porter-prometheus-'));
-  const config = join(dir, 'prometheus.yml');
-  writeFileSync(
-    config,
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  scrape_timeout: 1s',
-      '  evaluation_interval: 1s',
-      'scrape_configs:',
-      '  - job_name: porter',
-      '    metrics_path: /metrics',
-      '    static_configs:',
-      `      - targets: ['${target}']`,
-      '',
-    ].join('\n'),
-  );
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    binary,
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--storage.tsdb.retention.time=1h',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    log += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    log += d.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stopping: Promise<void> | undefined;
-  return {
-    api: `http://127.0.0.1:${port}/api/v1`,
-    log: () => log,
-    stop() {
-      stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-          await exited;
-          clearTimeout(timer);
-        }
-        rmSync(dir, { recursive: true, force: true });
-      })();
-      return stopping;
-    },
-  };
-}
-
-/** Instant query; [] while Prometheus is not up yet. */
-async function query(api: string, promql: string): Promise<PromSample[]> {
-  try {
-    const res = await fetch(`${api}/query?query=${encodeURIComponent(promql)}`);
-    if (!res.ok) return [];
-    const body = (await res.json()) as { status: string; data: { result: PromSample[] } };
-    return body.status === 'success' ? body.data.result : [];
-  } catch {
-    return [];
-  }
-}
-
-/** Polls `promql` until `accept` holds for its result, or throws after `timeoutMs`. */
-async function waitFor(
-  api: string,
-  promql: string,
-  accept: (r: PromSample[]) => boolean,
-  timeoutMs = 30_000,
-): Promise<PromSample[]> {
-  const deadline = performance.now() + timeoutMs;
-  let last: PromSample[] = [];
-  while (performance.now() < deadline) {
-    last = await query(api, promql);
-    if (accept(last)) return last;
-    await delay(250);
-  }
-  throw new Error(`${promql} never matched within ${timeoutMs} ms; last result: ${JSON.stringify(last)}`);
-}
 
 const binary = prometheusPath();
 
@@ -118,7 +20,9 @@ testIf(binary === undefined ? 'prometheus (Debian package prometheus)' : undefin
     const registry = new Registry();
     registerPorterMetrics({ porter, registry });
     const server = await serveMetrics({ port: 0, registry });
-    const prometheus = await startPrometheus(binary as string, `127.0.0.1:${server.port}`);
+    const prometheus = await startPrometheus(binary as string, {
+      jobs: [{ job: 'porter', targets: [`127.0.0.1:${server.port}`] }],
+    });
     const sockets: Socket[] = [];
     t.teardown(async () => {
       await prometheus.stop();

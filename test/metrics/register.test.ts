@@ -10,6 +10,7 @@ import {
   promtoolPath,
   type Sample,
   sampleValue,
+  scrape,
   select,
   sumOf,
 } from '../helpers/exposition.js';
@@ -19,10 +20,6 @@ import { startServers } from '../helpers/servers.mjs';
 import { closed, destroyAll, endAndWait } from '../helpers/sockets.js';
 
 const ANY = '0.0.0.0';
-
-async function scrape(registry: Registry<RegistryContentType>): Promise<Sample[]> {
-  return parseExposition(await registry.metrics());
-}
 
 /** The `_bucket` values of the histogram, in order, checked to be cumulative. */
 function buckets(samples: Sample[], name: string): { le: string; value: number }[] {
@@ -61,6 +58,7 @@ test('gauges and counters follow real connections, releases, exhaustion and refu
   t.is(sampleValue(s, 'porter_ports_in_use', echoPool), 3);
   t.is(sampleValue(s, 'porter_ports_aging', echoPool), 0);
   t.is(sampleValue(s, 'porter_ports_free', echoPool), 1);
+  t.is(sampleValue(s, 'porter_ports_capacity', echoPool), 4, 'the whole range of 4, per destination');
   t.is(sampleValue(s, 'porter_pools'), 1);
   t.is(sampleValue(s, 'porter_allocations_total'), 3);
   // The histogram: 16 core buckets + +Inf, cumulative, +Inf = _count = 3 connects.
@@ -108,6 +106,7 @@ test('gauges and counters follow real connections, releases, exhaustion and refu
   t.is(sampleValue(s, 'porter_ports_in_use', closerPool), 0);
   t.is(sampleValue(s, 'porter_ports_aging', closerPool), 0);
   t.is(sampleValue(s, 'porter_ports_free', closerPool), 4);
+  t.is(sampleValue(s, 'porter_ports_capacity', closerPool), 4, 'each destination gets the whole range');
   t.is(sampleValue(s, 'porter_releases_total', { mode: 'immediate' }), 2);
   t.is(sampleValue(s, 'porter_allocations_total'), 4);
   t.is(sampleValue(s, 'porter_connect_duration_seconds_count'), 4);
@@ -124,6 +123,7 @@ test('gauges and counters follow real connections, releases, exhaustion and refu
   t.is(sampleValue(s, 'porter_ports_in_use', echoPool), 3);
   t.is(sampleValue(s, 'porter_ports_aging', echoPool), 1);
   t.is(sampleValue(s, 'porter_ports_free', echoPool), 0);
+  t.is(sampleValue(s, 'porter_ports_capacity', echoPool), 4);
   t.is(sampleValue(s, 'porter_exhausted_total'), 2);
   t.is(sampleValue(s, 'porter_kernel_fallbacks_total'), 0);
   t.is(sampleValue(s, 'porter_allocations_total'), 6);
@@ -189,128 +189,17 @@ for (const holder of ['listener', '4-tuple'] as const) {
     t.is(sampleValue(s, 'porter_retries_total', { code }), 2);
     t.is(sampleValue(s, 'porter_kernel_fallbacks_total'), 2);
     t.is(sampleValue(s, 'porter_ports_in_use', pool), 2);
+    // The capacity is the range's 2 ports; the kernel's 2 are in use beyond it.
+    t.is(sampleValue(s, 'porter_ports_capacity', pool), 2);
+    t.is(
+      sampleValue(s, 'porter_ports_in_use', pool) + sampleValue(s, 'porter_ports_aging', pool),
+      sampleValue(s, 'porter_ports_capacity', pool) + sampleValue(s, 'porter_kernel_fallbacks_total'),
+    );
     t.is(sampleValue(s, 'porter_allocations_total'), 4, 'two ports of the range and two of the kernel');
     t.is(sampleValue(s, 'porter_exhausted_total'), 0);
     t.is(select(s, 'porter_connect_errors_total').length, 0, 'no connect failed');
   });
 }
-
-test('maxPools: the busiest pools keep their series, the rest is summed into remote="other"', async (t) => {
-  const [first, last] = await findFreePortBlock(12);
-  const porter = new Porter({ portRange: [first, last], kernelFallback: false, agingMs: 60_000 });
-  const registry = new Registry();
-  registerPorterMetrics({ porter, registry, maxPools: 3 });
-  // Destination i (remote ports 1..10 on 127.0.0.1, never connected to) gets i leases;
-  // destinations 1 and 2 age one lease each, so aging breaks the tie among idle pools.
-  const leases = [];
-  for (let i = 1; i <= 10; i++) {
-    for (let k = 0; k < i; k++) leases.push(porter.allocate({ address: '127.0.0.1', port: i }));
-  }
-  const s = await scrape(registry);
-  const names = ['porter_ports_in_use', 'porter_ports_aging', 'porter_ports_free'];
-  for (const name of names) {
-    t.deepEqual(
-      select(s, name)
-        .map((x) => x.labels['remote'])
-        .sort(),
-      ['127.0.0.1:10', '127.0.0.1:8', '127.0.0.1:9', 'other'],
-      name,
-    );
-  }
-  for (const i of [8, 9, 10]) {
-    t.is(sampleValue(s, 'porter_ports_in_use', { remote: `127.0.0.1:${i}`, local: ANY }), i);
-    t.is(sampleValue(s, 'porter_ports_free', { remote: `127.0.0.1:${i}`, local: ANY }), 12 - i);
-  }
-  const other = { remote: 'other', local: 'other' };
-  t.is(sampleValue(s, 'porter_ports_in_use', other), 1 + 2 + 3 + 4 + 5 + 6 + 7);
-  t.is(sampleValue(s, 'porter_ports_free', other), 7 * 12 - 28);
-  t.is(sampleValue(s, 'porter_ports_aging', other), 0);
-  t.is(sumOf(s, 'porter_ports_in_use'), 55, 'sum() over the series is the total');
-  t.is(sampleValue(s, 'porter_pools'), 10);
-
-  // Release everything of destinations 9 and 10 into aging: aging now ranks them above
-  // the idle pools, but below the pools with ports in use.
-  for (const lease of leases) if (lease.remotePort >= 9) lease.release();
-  const after = await scrape(registry);
-  t.deepEqual(
-    select(after, 'porter_ports_in_use')
-      .map((x) => x.labels['remote'])
-      .sort(),
-    ['127.0.0.1:6', '127.0.0.1:7', '127.0.0.1:8', 'other'],
-  );
-  t.is(sampleValue(after, 'porter_ports_in_use', other), 1 + 2 + 3 + 4 + 5);
-  t.is(sampleValue(after, 'porter_ports_aging', other), 19);
-  t.is(sampleValue(after, 'porter_ports_free', other), 7 * 12 - 15 - 19);
-  t.is(sumOf(after, 'porter_ports_in_use'), 36);
-  t.is(sumOf(after, 'porter_ports_aging'), 19);
-  for (const lease of leases) lease.release({ aging: false });
-});
-
-test('20,000 pools: 100 series of their own plus other, and the sums stay exact', async (t) => {
-  // Bookkeeping only (allocate() sends nothing): 20,000 destinations in 10.0.0.0/8.
-  const porter = new Porter({ portRange: [20_000, 20_007], agingMs: 600_000 });
-  const registry = new Registry();
-  registerPorterMetrics({ porter, registry });
-  const leases = [];
-  let inUse = 0;
-  for (let i = 0; i < 20_000; i++) {
-    const address = `10.0.${i >> 8}.${i & 255}`;
-    // Every 250th destination holds 3 leases; every one ages one port (so that none of
-    // the 20,000 pools holds nothing: those are dropped, see the test below).
-    const held = i % 250 === 0 ? 3 : 0;
-    for (let k = 0; k < held; k++) leases.push(porter.allocate({ address, port: 443 }));
-    inUse += held;
-    porter.allocate({ address, port: 443 }).release({ aging: true });
-  }
-  const s = await scrape(registry);
-  const series = select(s, 'porter_ports_in_use');
-  t.is(series.length, 101);
-  t.is(sumOf(s, 'porter_ports_in_use'), inUse);
-  t.is(sumOf(s, 'porter_ports_aging'), 20_000);
-  t.is(sumOf(s, 'porter_ports_in_use') + sumOf(s, 'porter_ports_aging') + sumOf(s, 'porter_ports_free'), 20_000 * 8);
-  // The 80 destinations with leases are all among the busiest, 3 ports each.
-  t.is(series.filter((x) => x.value === 3).length, 80);
-  t.is(sampleValue(s, 'porter_ports_in_use', { remote: 'other', local: 'other' }), 0);
-  t.is(sampleValue(s, 'porter_pools'), 20_000);
-  for (const l of leases) l.release({ aging: false });
-});
-
-test('porter_pools counts the pools that hold something: one released at once is dropped', async (t) => {
-  const porter = new Porter({ portRange: [20_000, 20_007], agingMs: 600_000 });
-  const registry = new Registry();
-  registerPorterMetrics({ porter, registry });
-  // 3,000 destinations: more than the 1,024 routes a Porter keeps open, so that most are
-  // closed (a route holds its pools); a third age a port, the others give it back at once.
-  for (let i = 0; i < 3_000; i++) {
-    porter.allocate({ address: `10.1.${i >> 8}.${i & 255}`, port: 443 }).release({ aging: i % 3 === 0 });
-  }
-  const s = await scrape(registry);
-  t.is(sumOf(s, 'porter_ports_aging'), 1_000);
-  const pools = sampleValue(s, 'porter_pools');
-  // The aging ones, and at most the 1,024 routes still open.
-  t.true(pools >= 1_000 && pools <= 1_000 + 1_024, `${pools} pools`);
-  t.true(porter.stats().poolsRetired >= 3_000 - 1_000 - 1_024);
-});
-
-test('maxPools 0 sums every pool; with pools under the cap there is no "other" series', async (t) => {
-  const [first, last] = await findFreePortBlock(4);
-  const porter = new Porter({ portRange: [first, last], kernelFallback: false });
-  const a = new Registry();
-  const b = new Registry();
-  registerPorterMetrics({ porter, registry: a, maxPools: 0 });
-  registerPorterMetrics({ porter, registry: b });
-  const leases = [porter.allocate({ address: '127.0.0.1', port: 7 }), porter.allocate({ address: '::1', port: 443 })];
-  const sa = await scrape(a);
-  t.deepEqual(
-    select(sa, 'porter_ports_in_use').map((x) => [x.labels, x.value]),
-    [[{ remote: 'other', local: 'other' }, 2]],
-  );
-  const sb = await scrape(b);
-  t.is(select(sb, 'porter_ports_in_use', { remote: 'other' }).length, 0);
-  t.is(sampleValue(sb, 'porter_ports_in_use', { remote: '[::1]:443', local: '::' }), 1, 'IPv6 in brackets');
-  t.is(sampleValue(sb, 'porter_ports_in_use', { remote: '127.0.0.1:7', local: ANY }), 1);
-  for (const l of leases) l.release({ aging: false });
-});
 
 const promtool = promtoolPath();
 
@@ -346,17 +235,17 @@ test('unregister removes the metrics; a second registration under the same names
   const porter = new Porter({ portRange: [first, last] });
   const registry = new Registry();
   const metrics = registerPorterMetrics({ porter, registry });
-  t.is(metrics.names.length, 12);
+  t.is(metrics.names.length, 13);
   for (const name of metrics.names) t.truthy(registry.getSingleMetric(name), name);
   const err = t.throws(() => registerPorterMetrics({ porter, registry }));
   t.is((err as NodeJS.ErrnoException).code, ERR_METRICS_REGISTERED);
-  t.is(registry.getMetricsAsArray().length, 12, 'the failed call registered nothing');
+  t.is(registry.getMetricsAsArray().length, 13, 'the failed call registered nothing');
   // Another prefix can live beside it.
   const second = registerPorterMetrics({ porter, registry, prefix: 'edge_porter_' });
   t.true(second.names.every((n) => n.startsWith('edge_porter_')));
   t.regex(await registry.metrics(), /^edge_porter_pools 0$/m);
   metrics.unregister();
-  t.is(registry.getMetricsAsArray().length, 12);
+  t.is(registry.getMetricsAsArray().length, 13);
   t.true(metrics.names.every((n) => registry.getSingleMetric(n) === undefined));
   second.unregister();
   t.is(await registry.metrics(), '\n');
@@ -431,7 +320,7 @@ test('bad options throw as Node does', (t) => {
   );
   t.is(
     (t.throws(() => registerPorterMetrics({ porter: {} as Porter, registry })) as NodeJS.ErrnoException).code,
-    'ERR_INVALID_ARG_VALUE',
+    'ERR_INVALID_ARG_TYPE',
   );
   t.is(
     (t.throws(() => registerPorterMetrics({ registry: {} as Registry })) as NodeJS.ErrnoException).code,

@@ -18,22 +18,11 @@ test('docs/benchmarks.md is rendered from the newest committed benchmark results
     .sort();
   const newest = runs.at(-1);
   t.truthy(newest, 'bench/results holds at least one run');
-  // In a process of its own: the report modules are the benchmarks' own plain ESM.
-  const script = `
-    import { readFileSync } from 'node:fs';
-    import { evaluateTargets, markdown } from './bench/lib/report.mjs';
-    const results = JSON.parse(readFileSync(process.argv[1], 'utf8'));
-    results.targets = evaluateTargets(results.summary);
-    process.stdout.write(markdown(results, 'benchmarks-latency.svg'));
-  `;
+  // bench/run.mjs's own rendering (in a process of its own: the benchmarks are plain ESM).
   const out = spawnSync(
     process.execPath,
-    ['--input-type=module', '-e', script, join(root, 'bench', 'results', newest as string)],
-    {
-      cwd: root,
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-    },
+    [join(root, 'bench', 'run.mjs'), '--render', join(root, 'bench', 'results', newest as string), '--stdout'],
+    { cwd: root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
   t.is(out.status, 0, out.stderr);
   const committed = readFileSync(join(root, 'docs', 'benchmarks.md'), 'utf8');

@@ -22,6 +22,7 @@ import {
 } from '@porter/core';
 import test from 'ava';
 import {
+  agentRows,
   bad,
   type Case,
   corpus,
@@ -29,6 +30,7 @@ import {
   type Expect,
   forwardingProxy,
   LONG_NAME,
+  localhostV4,
   NOT_OBJECTS,
   nullProto,
   throwingGetter,
@@ -66,6 +68,8 @@ const connected: Expect = {
 };
 const NaN_ = Number.NaN;
 const INF = Number.POSITIVE_INFINITY;
+/** A scope by index that no interface has (indexes are counted up from 1 as interfaces come). */
+const NO_INDEX = 'fe80::1%2147483647';
 
 const cases: Case[] = [];
 /** `f` on a Porter that was closed. */
@@ -188,9 +192,11 @@ add('porter.connect', [
   ['port an object', conn(to({ port: {} })), throws('ERR_INVALID_ARG_TYPE')],
   ['port a numeric string', conn(() => ({ host: '127.0.0.1', port: String(port) })), connected],
   ['host a number', conn(to({ host: 127 })), throws('ERR_INVALID_ARG_TYPE')],
-  ['host empty', conn(to({ host: '' })), throws('ERR_INVALID_ARG_TYPE')],
+  ['host empty: localhost, as in net', conn(to({ host: '', lookup: localhostV4 })), connected],
+  ['host null: localhost, as in net', conn(to({ host: null, lookup: localhostV4 })), connected],
   ['host with a NUL', conn(to({ host: 'localhost\0.example' })), throws('ERR_INVALID_ARG_VALUE')],
   ['host with an unknown scope', conn(to({ host: 'fe80::1%nosuch0' })), throws('ERR_INVALID_IP_ADDRESS')],
+  ['host with an unknown scope index', conn(to({ host: NO_INDEX })), throws('ERR_INVALID_IP_ADDRESS')],
   ['host of 300 characters', conn(to({ host: LONG_NAME })), { rejects: /^E[A-Z_]+$/ }],
   [
     'host of 300 characters, custom lookup',
@@ -206,6 +212,11 @@ add('porter.connect', [
     conn(to({ localAddress: 'fe80::1%nosuch0' })),
     throws('ERR_INVALID_IP_ADDRESS'),
   ],
+  [
+    'localAddress with an unknown scope index',
+    conn(to({ host: '::1', localAddress: NO_INDEX })),
+    throws('ERR_INVALID_IP_ADDRESS'),
+  ],
   ['localPort given', conn(to({ localPort: 40_000 })), throws('ERR_INVALID_ARG_VALUE')],
   ['family 5', conn(to({ family: 5 })), throws('ERR_INVALID_ARG_VALUE')],
   ['family a word', conn(to({ family: 'inet' })), throws('ERR_INVALID_ARG_VALUE')],
@@ -218,6 +229,7 @@ add('porter.connect', [
   ['timeout -1', conn(to({ timeout: -1 })), throws('ERR_OUT_OF_RANGE')],
   ['timeout NaN', conn(to({ timeout: NaN_ })), throws('ERR_OUT_OF_RANGE')],
   ['timeout a BigInt', conn(to({ timeout: 100n })), throws('ERR_INVALID_ARG_TYPE')],
+  ['timeout 2^53', conn(to({ timeout: 2 ** 53 })), throws('ERR_OUT_OF_RANGE')],
   ['timeout beyond 2^31-1', conn(to({ timeout: 2 ** 40 })), connected],
   ['signal a duck-typed object', conn(to({ signal: duckSignal() })), throws('ERR_INVALID_ARG_TYPE')],
   [
@@ -226,7 +238,12 @@ add('porter.connect', [
     throws('ERR_INVALID_ARG_TYPE'),
   ],
   ['signal a string', conn(to({ signal: 'abort' })), throws('ERR_INVALID_ARG_TYPE')],
-  ['signal null', conn(to({ signal: null })), throws('ERR_INVALID_ARG_TYPE')],
+  ['signal null: none, as in net', conn(to({ signal: null })), connected],
+  ['localAddress empty: none, as in net', conn(to({ localAddress: '' })), connected],
+  ['path given', conn(to({ path: '/tmp/porter.sock' })), throws('ERR_INVALID_ARG_VALUE')],
+  ['fd given', conn(to({ fd: 3 })), throws('ERR_INVALID_ARG_VALUE')],
+  ['localPort 0 (any port)', conn(to({ localPort: 0 })), connected],
+  ['socketOptions null', conn(to({ socketOptions: null })), throws('ERR_INVALID_ARG_TYPE')],
   ['signal already aborted', conn(to({ signal: AbortSignal.abort() })), { rejects: 'ABORT_ERR', type: Error }],
   ['noDelay a string', conn(to({ noDelay: 'yes' })), throws('ERR_INVALID_ARG_TYPE')],
   ['keepAlive 1', conn(to({ keepAlive: 1 })), throws('ERR_INVALID_ARG_TYPE')],
@@ -276,18 +293,29 @@ add('porter.createConnection', [
   ['host a number', createTo({ host: 5 }), throws('ERR_INVALID_ARG_TYPE')],
   ['host with a NUL', createTo({ host: 'localhost\0.example' }), throws('ERR_INVALID_ARG_VALUE')],
   ['host with an unknown scope', createTo({ host: 'fe80::1%nosuch0' }), throws('ERR_INVALID_IP_ADDRESS')],
+  ['host with an unknown scope index', createTo({ host: NO_INDEX }), throws('ERR_INVALID_IP_ADDRESS')],
   ['localAddress a name', createTo({ localAddress: 'localhost' }), throws('ERR_INVALID_IP_ADDRESS')],
+  [
+    'localAddress with an unknown scope index',
+    createTo({ host: '::1', localAddress: NO_INDEX }),
+    throws('ERR_INVALID_IP_ADDRESS'),
+  ],
   ['localAddress of the other family', createTo({ localAddress: '::1' }), throws('ERR_INVALID_ARG_VALUE')],
   ['family 5', createTo({ family: 5 }), throws('ERR_INVALID_ARG_VALUE')],
   ['lookup a string', createTo({ lookup: 'dns' }), throws('ERR_INVALID_ARG_TYPE')],
   ['hints a string', createTo({ hints: 'x' }), throws('ERR_INVALID_ARG_TYPE')],
   ['timeout -1', createTo({ timeout: -1 }), throws('ERR_OUT_OF_RANGE')],
+  ['timeout 2^53', createTo({ timeout: 2 ** 53 }), throws('ERR_OUT_OF_RANGE')],
+  ['timeout beyond 2^31-1', createTo({ timeout: 3e9 }), connecting],
   ['autoSelectFamily 1', createTo({ autoSelectFamily: 1 }), throws('ERR_INVALID_ARG_TYPE')],
   ['autoSelectFamilyAttemptTimeout 0', createTo({ autoSelectFamilyAttemptTimeout: 0 }), throws('ERR_OUT_OF_RANGE')],
   ['noDelay a string', createTo({ noDelay: 'yes' }), throws('ERR_INVALID_ARG_TYPE')],
   ['highWaterMark -1', createTo({ highWaterMark: -1 }), throws('ERR_INVALID_ARG_VALUE')],
   ['a throwing getter', create(() => [throwingGetter('port')]), throws('E_GETTER', Error)],
   ['a throwing Proxy', create(() => [throwingProxy()]), throws('E_PROXY', Error)],
+  ['socketOptions null', createTo({ socketOptions: null }), throws('ERR_INVALID_ARG_TYPE')],
+  ['host empty: localhost, as in net', createTo({ host: '', lookup: localhostV4 }), connecting],
+  ['localPort 0 (any port)', createTo({ localPort: 0 }), connecting],
   ['(port, host)', create(() => [port, '127.0.0.1']), connecting],
   ['port a numeric string', create(() => [String(port), '127.0.0.1']), connecting],
   ['a frozen null-prototype object', create(() => [Object.freeze(nullProto({ host: '127.0.0.1', port }))]), connecting],
@@ -313,24 +341,10 @@ add('a closed Porter', [
     throws('ERR_PORTER_CLOSED'),
   ],
 ]);
-const agent = (options: unknown) => () => new Agent(bad(options));
-const agentMade: Expect = {
-  accepts: (a) => {
-    (a as Agent).destroy();
-    return a instanceof Agent;
-  },
-};
-add('new Agent', [
-  ['options a number', agent(5), throws('ERR_INVALID_ARG_TYPE')],
-  ['options a string', agent('keepAlive'), throws('ERR_INVALID_ARG_TYPE')],
-  ['porter a plain object', agent({ porter: {} }), throws('ERR_INVALID_ARG_TYPE')],
-  ['porter null', agent({ porter: null }), throws('ERR_INVALID_ARG_TYPE')],
-  ['porter a number', agent({ porter: 5 }), throws('ERR_INVALID_ARG_TYPE')],
-  ["maxTotalSockets 0 (Node's check)", agent({ maxTotalSockets: 0 }), throws('ERR_OUT_OF_RANGE')],
-  ['a throwing getter', agent(throwingGetter('porter')), throws('E_GETTER', Error)],
-  ['options undefined', agent(undefined), agentMade],
-  ['a frozen object', () => new Agent(Object.freeze({ porter, keepAlive: true })), agentMade],
-]);
+add(
+  'new Agent',
+  agentRows(Agent, () => porter),
+);
 
 // --- porter.allocate(options) (and the module-level allocate) ----------------------------
 const alloc = (options: unknown) => () => porter.allocate(bad(options));
@@ -568,4 +582,13 @@ test('the corpus of @porter/core has at least 150 cases and covers every export'
   ]) {
     t.true(covered.has(fn), fn);
   }
+});
+
+test('an out-of-range message gives the real bounds', (t) => {
+  const bounds = (f: () => unknown): string | undefined => t.throws(f, { code: 'ERR_OUT_OF_RANGE' })?.message;
+  const options = { host: '127.0.0.1', port, timeout: 2 ** 53 };
+  t.regex(bounds(() => porter.connect(options)) ?? '', /It must be >= 0 && <= 9007199254740991\. Received/);
+  t.regex(bounds(() => porter.createConnection(options)) ?? '', /It must be >= 0 && <= 9007199254740991\./);
+  t.regex(bounds(() => new Agent({ timeout: -1 })) ?? '', /It must be >= 0 && <= 9007199254740991\./);
+  t.regex(bounds(() => new Porter({ agingMs: 2 ** 31 })) ?? '', /It must be >= 0 && <= 2147483647\./);
 });

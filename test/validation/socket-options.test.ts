@@ -2,7 +2,7 @@
 // new Porter() and on connect() (taking no port), before anything reaches the kernel; good
 // ones are normalised. What each option does to a socket is tested in test/core/sockopts-*.test.ts.
 
-import { type ConnectOptions, Porter, type PorterOptions } from '@porter/core';
+import { Agent, type ConnectOptions, Porter, type PorterOptions } from '@porter/core';
 import { connect as tlsConnect } from '@porter/tls';
 import test from 'ava';
 import { findFreePortBlock } from '../helpers/ports.js';
@@ -48,6 +48,28 @@ const cases: [string, unknown, Code][] = [
   ['fastOpen a string', { fastOpen: 'true' }, 'ERR_INVALID_ARG_TYPE'],
   ['congestion a number', { congestion: 1 }, 'ERR_INVALID_ARG_TYPE'],
   ['congestion of 16 bytes', { congestion: 'a-very-long-algo' }, 'ERR_INVALID_ARG_VALUE'],
+  // What the binding and the core used to check as well: TypeScript's checks are the only ones.
+  ['a Symbol', Symbol('o'), 'ERR_INVALID_ARG_TYPE'],
+  ['userTimeoutMs NaN', { userTimeoutMs: Number.NaN }, 'ERR_OUT_OF_RANGE'],
+  ['userTimeoutMs Infinity', { userTimeoutMs: Number.POSITIVE_INFINITY }, 'ERR_OUT_OF_RANGE'],
+  ['userTimeoutMs a BigInt', { userTimeoutMs: 2000n }, 'ERR_INVALID_ARG_TYPE'],
+  ['keepAlive an array', { keepAlive: [] }, 'ERR_INVALID_ARG_TYPE'],
+  ['keepAlive a string', { keepAlive: 'on' }, 'ERR_INVALID_ARG_TYPE'],
+  ['keepAlive.idleMs a string', { keepAlive: { idleMs: '5000' } }, 'ERR_INVALID_ARG_TYPE'],
+  ['keepAlive.idleMs NaN', { keepAlive: { idleMs: Number.NaN } }, 'ERR_OUT_OF_RANGE'],
+  ['keepAlive.idleMs negative', { keepAlive: { idleMs: -1000 } }, 'ERR_OUT_OF_RANGE'],
+  ['keepAlive.intervalMs below a second', { keepAlive: { intervalMs: 999 } }, 'ERR_OUT_OF_RANGE'],
+  ['keepAlive.intervalMs beyond 32767 s', { keepAlive: { intervalMs: 32_768_000 } }, 'ERR_OUT_OF_RANGE'],
+  ['keepAlive.count a fraction', { keepAlive: { count: 1.5 } }, 'ERR_OUT_OF_RANGE'],
+  ['keepAlive.count a string', { keepAlive: { count: '3' } }, 'ERR_INVALID_ARG_TYPE'],
+  ['mark a fraction', { mark: 1.5 }, 'ERR_OUT_OF_RANGE'],
+  ['mark NaN', { mark: Number.NaN }, 'ERR_OUT_OF_RANGE'],
+  ['mark a BigInt', { mark: 1n }, 'ERR_INVALID_ARG_TYPE'],
+  ['tos a fraction', { tos: 0.5 }, 'ERR_OUT_OF_RANGE'],
+  ['tos negative', { tos: -4 }, 'ERR_OUT_OF_RANGE'],
+  ['freebind null', { freebind: null }, 'ERR_INVALID_ARG_TYPE'],
+  ['congestion with a NUL', { congestion: 'reno\0' }, 'ERR_INVALID_ARG_VALUE'],
+  ['congestion of 15 characters, 16 bytes', { congestion: 'é'.padEnd(15, 'x') }, 'ERR_INVALID_ARG_VALUE'],
 ];
 
 for (const [name, socketOptions, code] of cases) {
@@ -59,11 +81,13 @@ for (const [name, socketOptions, code] of cases) {
     t.regex(err?.message ?? '', /options\.socketOptions/);
   });
 
-  test(`connect: socketOptions ${name} throws ${code} synchronously, taking no port`, async (t) => {
+  test(`connect, createConnection, Agent: socketOptions ${name} throws ${code} synchronously, taking no port`, async (t) => {
     const [first, last] = await findFreePortBlock(2);
     const porter = new Porter({ portRange: [first, last], kernelFallback: false });
     const options = bad<ConnectOptions>({ host: '127.0.0.1', port: 80, socketOptions });
     t.throws(() => porter.connect(options), { code, instanceOf: classOf(code) });
+    t.throws(() => porter.createConnection(options), { code, instanceOf: classOf(code) });
+    t.throws(() => new Agent(bad({ porter, socketOptions })), { code, instanceOf: classOf(code) });
     t.is(porter.stats().allocations, 0);
     t.deepEqual(porter.snapshot(), []);
   });

@@ -7,12 +7,14 @@ import { Agent, type ConnectOptions, type ConnectorRequest, connect, connector, 
 import test from 'ava';
 import { type Certs, makeCerts } from '../helpers/certs.mjs';
 import {
+  agentRows,
   bad,
   type Case,
   corpus,
   duckSignal,
   type Expect,
   LONG_NAME,
+  localhostV4,
   NOT_OBJECTS,
   nullProto,
   throwingGetter,
@@ -21,6 +23,8 @@ import {
 } from '../helpers/corpus.js';
 
 const porter = new Porter({ portRange: [40_020, 40_039], agingMs: 0, kernelFallback: false });
+/** A scope by index that no interface has (indexes are counted up from 1 as interfaces come). */
+const NO_INDEX = 'fe80::1%2147483647';
 const certs: Certs = makeCerts();
 let server: Server;
 let port = 0;
@@ -71,9 +75,15 @@ add('connect', [
   ['localPort given', with_({ localPort: 40_000 }), throws('ERR_INVALID_ARG_VALUE')],
   ['path given', with_({ path: '/tmp/porter.sock' }), throws('ERR_INVALID_ARG_VALUE')],
   ['host a number', with_({ host: 1 }), throws('ERR_INVALID_ARG_TYPE')],
-  ['host empty', with_({ host: '' }), throws('ERR_INVALID_ARG_TYPE')],
+  ['host empty: localhost, as in tls.connect', with_({ host: '', lookup: localhostV4 }), secured],
   ['host with a NUL', with_({ host: 'localhost\0.example' }), throws('ERR_INVALID_ARG_VALUE')],
   ['host with an unknown scope', with_({ host: 'fe80::1%nosuch0' }), throws('ERR_INVALID_IP_ADDRESS')],
+  ['host with an unknown scope index', with_({ host: NO_INDEX }), throws('ERR_INVALID_IP_ADDRESS')],
+  [
+    'localAddress with an unknown scope index',
+    with_({ host: '::1', localAddress: NO_INDEX }),
+    throws('ERR_INVALID_IP_ADDRESS'),
+  ],
   ['host of 300 characters', with_({ host: LONG_NAME }), { rejects: /^E[A-Z_]+$/ }],
   ['port missing', with_({ port: undefined }), throws('ERR_MISSING_ARGS')],
   ['port 0', with_({ port: 0 }), throws('ERR_SOCKET_BAD_PORT')],
@@ -95,6 +105,7 @@ add('connect', [
   ['a pfx that is no PKCS#12', with_({ pfx: Buffer.from('zz') }), throws('ERR_INVALID_ARG_VALUE')],
   ['timeout -1', with_({ timeout: -1 }), throws('ERR_OUT_OF_RANGE')],
   ['timeout a string', with_({ timeout: '5' }), throws('ERR_INVALID_ARG_TYPE')],
+  ['timeout 2^53', with_({ timeout: 2 ** 53 }), throws('ERR_OUT_OF_RANGE')],
   ['signal a duck-typed object', with_({ signal: duckSignal() }), throws('ERR_INVALID_ARG_TYPE')],
   ['signal already aborted', with_({ signal: AbortSignal.abort() }), { rejects: 'ABORT_ERR', type: Error }],
   ['a throwing getter', () => connect(bad(throwingGetter('host'))), throws('E_GETTER', Error)],
@@ -120,6 +131,8 @@ add('createConnection', [
   ['socket given', over({ socket: {} }), throws('ERR_INVALID_ARG_VALUE')],
   ['host with a NUL', over({ host: 'a\0b' }), throws('ERR_INVALID_ARG_VALUE')],
   ['secureContext a plain object', over({ secureContext: {} }), throws('ERR_INVALID_ARG_TYPE')],
+  ['timeout a string', over({ timeout: '5' }), throws('ERR_INVALID_ARG_TYPE')],
+  ['timeout 2^53', over({ timeout: 2 ** 53 }), throws('ERR_OUT_OF_RANGE')],
   ['a throwing getter', create(() => [throwingGetter('port')]), throws('E_GETTER', Error)],
   ['a throwing Proxy', create(() => [throwingProxy()]), throws('E_PROXY', Error)],
   [
@@ -128,30 +141,18 @@ add('createConnection', [
     secured,
   ],
   ['a frozen object', create(() => [Object.freeze(good())]), secured],
+  ['timeout beyond 2^31-1', over({ timeout: 3e9 }), secured],
 ]);
 
 // --- new Agent(options) -------------------------------------------------------------------
-const agent = (options: unknown) => () => new Agent(bad(options));
-const made: Expect = {
-  accepts: (a) => {
-    (a as Agent).destroy();
-    return a instanceof Agent;
-  },
-};
-add('new Agent', [
-  ['options a number', agent(5), throws('ERR_INVALID_ARG_TYPE')],
-  ['options a string', agent('keepAlive'), throws('ERR_INVALID_ARG_TYPE')],
-  ['porter a plain object', agent({ porter: {} }), throws('ERR_INVALID_ARG_TYPE')],
-  ['porter null', agent({ porter: null }), throws('ERR_INVALID_ARG_TYPE')],
-  ["maxTotalSockets 0 (Node's check)", agent({ maxTotalSockets: 0 }), throws('ERR_OUT_OF_RANGE')],
-  ["scheduling unknown (Node's check)", agent({ scheduling: 'random' }), throws('ERR_INVALID_ARG_VALUE')],
-  ['a throwing getter', agent(throwingGetter('porter')), throws('E_GETTER', Error)],
-  ['options null', agent(null), made],
-  ['a frozen object', agent(Object.freeze({ porter, keepAlive: true })), made],
-]);
+add(
+  'new Agent',
+  agentRows(Agent, () => porter),
+);
 
 // --- connector(options) and the connector it returns ----------------------------------------
 const make = (options: unknown) => () => connector(bad(options));
+const built: Expect = { accepts: (f) => typeof f === 'function' };
 const dial = (request: Partial<ConnectorRequest>) => () =>
   new Promise((resolve, reject) => {
     const connect = connector({ porter, ca: certs.ca });
@@ -159,20 +160,43 @@ const dial = (request: Partial<ConnectorRequest>) => () =>
       err ? reject(err) : resolve(socket),
     );
   });
+/** The connector's function called with `value` as its request, as a promise of the socket. */
+const request = (value: unknown) => () =>
+  new Promise((resolve, reject) => {
+    connector({ porter })(bad(value), (err, socket) => (err ? reject(err) : resolve(socket)));
+  });
 add('connector', [
   ['options null', make(null), throws('ERR_INVALID_ARG_TYPE')],
   ['options a number', make(5), throws('ERR_INVALID_ARG_TYPE')],
   ['porter a plain object', make({ porter: {} }), throws('ERR_INVALID_ARG_TYPE')],
-  ['timeout -1', make({ timeout: -1 }), throws('ERR_INVALID_ARG_VALUE')],
-  ['timeout 1.5', make({ timeout: 1.5 }), throws('ERR_INVALID_ARG_VALUE')],
+  ['timeout -1', make({ timeout: -1 }), throws('ERR_OUT_OF_RANGE')],
+  ['timeout 2^53', make({ timeout: 2 ** 53 }), throws('ERR_OUT_OF_RANGE')],
   ['timeout a string', make({ timeout: '10s' }), throws('ERR_INVALID_ARG_TYPE')],
-  ['maxCachedSessions -1', make({ maxCachedSessions: -1 }), throws('ERR_INVALID_ARG_VALUE')],
-  ['keepAliveInitialDelay NaN', make({ keepAliveInitialDelay: Number.NaN }), throws('ERR_INVALID_ARG_VALUE')],
+  ['timeout 1.5', make({ timeout: 1.5 }), built],
+  ['maxCachedSessions -1', make({ maxCachedSessions: -1 }), throws('ERR_OUT_OF_RANGE')],
+  ['maxCachedSessions 1.5', make({ maxCachedSessions: 1.5 }), throws('ERR_OUT_OF_RANGE')],
+  ['keepAliveInitialDelay NaN', make({ keepAliveInitialDelay: Number.NaN }), throws('ERR_OUT_OF_RANGE')],
+  ['keepAlive a string', make({ keepAlive: 'yes' }), throws('ERR_INVALID_ARG_TYPE')],
+  ['localAddress a name', make({ localAddress: 'localhost' }), throws('ERR_INVALID_IP_ADDRESS')],
+  ['family 5', make({ family: 5 }), throws('ERR_INVALID_ARG_VALUE')],
+  ['lookup a string', make({ lookup: 'dns' }), throws('ERR_INVALID_ARG_TYPE')],
+  ['rejectUnauthorized a string', make({ rejectUnauthorized: 'no' }), throws('ERR_INVALID_ARG_TYPE')],
   ['socketPath given', make({ socketPath: '/tmp/porter.sock' }), throws('ERR_INVALID_ARG_VALUE')],
+  ['localPort given', make({ localPort: 1 }), throws('ERR_INVALID_ARG_VALUE')],
+  ['path given', make({ path: '/tmp/porter.sock' }), throws('ERR_INVALID_ARG_VALUE')],
+  ['fd given', make({ fd: 3 }), throws('ERR_INVALID_ARG_VALUE')],
+  ['socket given', make({ socket: {} }), throws('ERR_INVALID_ARG_VALUE')],
   ['a throwing Proxy', make(throwingProxy()), throws('E_PROXY', Error)],
   ['a request with a socketPath', dial({ socketPath: '/tmp/porter.sock' }), { rejects: 'ERR_INVALID_ARG_VALUE' }],
   ['a request with a NUL in its hostname', dial({ hostname: 'a\0b' }), { rejects: 'ERR_INVALID_ARG_VALUE' }],
   ['a request to an unknown scope', dial({ hostname: 'fe80::1%nosuch0' }), { rejects: 'ERR_INVALID_IP_ADDRESS' }],
+  ['a request to an unknown scope index', dial({ hostname: NO_INDEX }), { rejects: 'ERR_INVALID_IP_ADDRESS' }],
+  ['a request null', request(null), { rejects: 'ERR_INVALID_ARG_TYPE' }],
+  ['a request with port a Symbol', dial({ port: bad(Symbol('p')) }), { rejects: 'ERR_INVALID_ARG_TYPE' }],
+  ['a request with port a word', dial({ port: 'https' }), { rejects: 'ERR_SOCKET_BAD_PORT' }],
+  ['a request with hostname a number', dial({ hostname: bad(127) }), { rejects: 'ERR_INVALID_ARG_TYPE' }],
+  ['a request with servername a number', dial({ servername: bad(5) }), { rejects: 'ERR_INVALID_ARG_TYPE' }],
+  ['a callback that is no function', () => connector({ porter })(bad(good()), bad(5)), throws('ERR_INVALID_ARG_TYPE')],
   [
     'an http request over a socket',
     dial({ protocol: 'http:', httpSocket: bad({}) }),

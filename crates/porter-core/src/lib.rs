@@ -15,7 +15,9 @@
 //!   keep per destination;
 //! - [`connect`]: sockets bound to leased ports, connected without blocking, with the
 //!   [`SocketOptions`] set before bind and connect;
-//! - [`reserve`]: sockets made ahead of need on a helper thread, for `connect`.
+//! - [`reserve`]: sockets made ahead of need on a helper thread, for `connect`;
+//! - [`HostSockets`]: the host's own TCP sockets (everyone's), per destination, for
+//!   `porter doctor`.
 #![deny(missing_docs)]
 
 mod aging;
@@ -23,6 +25,7 @@ mod blocked;
 mod clock;
 mod config;
 pub mod connect;
+mod diag;
 mod errno;
 mod error;
 mod flow;
@@ -39,6 +42,7 @@ mod live_zones;
 mod mode;
 mod pool;
 mod portset;
+mod procnet;
 mod random;
 mod range;
 mod registry;
@@ -50,9 +54,12 @@ mod route_table;
 mod scope;
 mod services;
 mod shard;
+mod sockdiag;
+mod socket_entry;
 mod sockopts;
 mod stats;
 mod sys;
+mod tcpstate;
 mod trim;
 mod watch;
 mod zones;
@@ -61,6 +68,7 @@ pub use aging::AgingPort;
 pub use blocked::BLOCK_PERIOD;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{Config, HYBRID_RETRIES};
+pub use diag::{Destination, HostSockets, Listener, SocketSource, SourcePorts};
 pub use errno::errno_name;
 pub use error::{Error, Result};
 pub use flow::Flow;
@@ -81,5 +89,6 @@ pub use sockopts::{
     KeepAlive, ShortName, SocketOptions, KEEPALIVE_COUNT_MAX, KEEPALIVE_SECS_MAX, NAME_MAX, USER_TIMEOUT_MAX,
 };
 pub use stats::{StatsSnapshot, DURATION_BUCKETS};
+pub use tcpstate::TcpState;
 pub use watch::{watching, WATCH_PERIOD};
 pub use zones::{KernelWindow, Zones};

@@ -13,6 +13,7 @@ mod error;
 #[cfg(not(test))]
 mod fast;
 mod handover;
+mod host_sockets;
 mod inspect;
 mod registry;
 mod route;
@@ -86,13 +87,14 @@ pub fn panic_for_test(message: String) {
 #[cfg(test)]
 mod tests {
     /// The binding's sources, read at compile time.
-    const SOURCES: [(&str, &str); 10] = [
+    const SOURCES: [(&str, &str); 11] = [
         ("lib.rs", include_str!("lib.rs")),
         ("cancel.rs", include_str!("cancel.rs")),
         ("convert.rs", include_str!("convert.rs")),
         ("env.rs", include_str!("env.rs")),
         ("error.rs", include_str!("error.rs")),
         ("handover.rs", include_str!("handover.rs")),
+        ("host_sockets.rs", include_str!("host_sockets.rs")),
         ("inspect.rs", include_str!("inspect.rs")),
         ("registry.rs", include_str!("registry.rs")),
         ("route.rs", include_str!("route.rs")),

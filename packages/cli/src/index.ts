@@ -5,7 +5,18 @@
  *
  * @packageDocumentation
  */
-export type { DoctorReport, Finding, PorterCapacity } from './doctor.js';
+export type {
+  ConntrackReport,
+  DestinationReport,
+  DoctorReport,
+  Finding,
+  ListenersReport,
+  ListeningPort,
+  NatReport,
+  PorterCapacity,
+  SocketsSummary,
+  TcpStateName,
+} from './doctor/report.js';
 export type { HoldReport } from './hold.js';
 export type { InspectState } from './inspect.js';
 export type { Bucket } from './latency.js';

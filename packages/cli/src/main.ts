@@ -118,7 +118,7 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
   root
     .command('doctor')
     .description(
-      'Report what this host gives a process that opens very many outgoing connections (port ranges, TIME_WAIT reuse, descriptor limits) and the capacity porter will have, with the command that fixes each finding. Read-only. Exits 1 when something should change.',
+      "Report what this host gives a process that opens very many outgoing connections (port ranges, TIME_WAIT reuse, descriptor limits), the capacity porter will have, the host's own connections per destination with the ports each has left, the listening services in porter's range with the ip_local_reserved_ports line that protects them, and connection tracking and NAT, with the command that fixes each finding. Read-only. Exits 1 when something should change.",
     )
     .option(
       '--range <lo-hi>',
@@ -133,6 +133,7 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
     .option('--local <a,b,...>', 'source addresses porter will use (each adds a range of ports per destination)')
     .option('--no-fallback', 'count without the kernel fallback (porter --no-fallback)')
     .option('--destinations <n>', 'how many destinations, for the total', '1')
+    .option('--top <n>', "the host's busiest destinations to show (--json lists every one)", '10')
     .option('--json', 'print the report as one JSON object')
     .addHelpText(
       'after',
@@ -140,11 +141,20 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
         'porter doctor',
         'porter doctor --range 10000-32767 --local 10.0.0.2,10.0.0.3 --destinations 50',
         'porter doctor --json | jq .findings',
+        "porter doctor --json | jq '.destinations[:5], .listeners.command, .conntrack'",
       ]),
     )
     .action(
       (
-        flags: { range: string; mode: string; local?: string; fallback: boolean; destinations: string; json?: boolean },
+        flags: {
+          range: string;
+          mode: string;
+          local?: string;
+          fallback: boolean;
+          destinations: string;
+          top: string;
+          json?: boolean;
+        },
         cmd: Command,
       ) => {
         out.command = cmd.name();
@@ -154,6 +164,7 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
           local: flags.local === undefined ? [] : parseAddresses(flags.local),
           fallback: flags.fallback,
           destinations: parseInteger(flags.destinations, '--destinations', 1, 1_000_000_000, '50'),
+          top: parseInteger(flags.top, '--top', 1, 1_000_000, '50'),
           json: flags.json === true,
         };
         run(import('./doctor.js').then((m) => m.runDoctor(options)));

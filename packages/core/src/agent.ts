@@ -8,26 +8,46 @@
 import { type ClientRequestArgs, Agent as HttpAgent, type AgentOptions as HttpAgentOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { checkConnectSettings, unhonoured } from './connect-options.js';
 import type { CreateConnectionOptions } from './create-connection.js';
-import { defaultPorter } from './default.js';
-import { invalidArgType } from './errors.js';
+import { idleTimeout } from './deadline.js';
+import { defaultPorter, validatePorter } from './default.js';
 import { portLeaseOf } from './lease.js';
 import type { Porter } from './porter.js';
 import { validateObject } from './validate.js';
 
 /** The options of Node's http.Agent, and the Porter whose ports to use. */
 export interface AgentOptions extends HttpAgentOptions {
-  /** The Porter whose ports to use (default: the process-wide default instance). */
+  /** The Porter whose ports to use (default: the default Porter, `defaultPorter()`). */
   porter?: Porter | undefined;
 }
 
-/** Checks a `porter` option (duck-typed: an ESM and a CommonJS copy of the class both fit). */
-export function validatePorterOption(value: unknown, name: string): Porter {
-  if (value === undefined) return defaultPorter();
-  if (value === null || typeof value !== 'object' || typeof (value as Porter).createConnection !== 'function') {
-    throw invalidArgType(name, 'an instance of Porter', value);
-  }
-  return value as Porter;
+/**
+ * The options of Node's Agents (and of the connections they make, which an Agent's
+ * options are laid over) that an Agent of porter's cannot honour. (`path` is the HTTP
+ * path there, which Node's Agent clears itself.)
+ */
+export const AGENT_REFUSED = unhonoured('localPort', 'socketPath', 'fd');
+
+/**
+ * An Agent's options, checked when it is made: not an object (ERR_INVALID_ARG_TYPE), an
+ * option in `refused` (ERR_INVALID_ARG_VALUE; a `localPort` of 0 asks for nothing), a bad
+ * `porter`, and the connect options Node's Agent lays over every connection, as a
+ * connect checks them. Returns the Porter and the options for Node's Agent, with a
+ * `timeout` beyond what a Node timer holds as none (see idleTimeout).
+ */
+export function agentOptions<T extends { porter?: Porter | undefined; timeout?: number | undefined }>(
+  options: T | undefined | null,
+  refused: Readonly<Record<string, string>>,
+): { porter: Porter; rest: Omit<T, 'porter'> } {
+  // Node's Agent takes anything; a value that is no object can only be a mistake.
+  if (options === undefined || options === null) return { porter: defaultPorter(), rest: {} as Omit<T, 'porter'> };
+  validateObject(options, 'options');
+  const { porter, ...rest } = options;
+  const { timeout } = checkConnectSettings(rest, refused);
+  const chosen = validatePorter(porter);
+  if (timeout !== undefined) (rest as { timeout?: number }).timeout = idleTimeout(timeout);
+  return { porter: chosen, rest };
 }
 
 /**
@@ -39,13 +59,16 @@ export class Agent extends HttpAgent {
   /** The Porter this Agent's sockets come from. */
   readonly porter: Porter;
 
+  /**
+   * Bad options throw here (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE,
+   * ERR_OUT_OF_RANGE), the connect options laid over every connection included, and so
+   * do those porter cannot honour: `localPort` (porter chooses the port), `socketPath`
+   * and `fd`.
+   */
   constructor(options?: AgentOptions) {
-    // Node's Agent takes anything; a value that is no object can only be a mistake.
-    if (options !== undefined && options !== null) validateObject(options, 'options');
-    const { porter, ...agentOptions } = options ?? {};
-    const chosen = validatePorterOption(porter, 'options.porter');
-    super(agentOptions);
-    this.porter = chosen;
+    const { porter, rest } = agentOptions(options, AGENT_REFUSED);
+    super(rest);
+    this.porter = porter;
   }
 
   /**

@@ -16,51 +16,13 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import { closeSync } from 'node:fs';
-import { isIP, type LookupFunction, type NetConnectOpts, Socket, type TcpNetConnectOpts } from 'node:net';
-import { getSystemErrorName } from 'node:util';
-import type { NativeSocketOptions } from '@porter/native';
-import { canonicalIp } from './address.js';
-import type { DialSignal } from './deadline.js';
-import { AbortError, invalidArgType, invalidArgValue, PorterError } from './errors.js';
-import type { PortLease } from './lease.js';
+import { type NetConnectOpts, Socket, type TcpNetConnectOpts } from 'node:net';
+import { type CheckedConnect, checkConnectOptions } from './connect-options.js';
+import { type DialSignal, idleTimeout } from './deadline.js';
+import type { Dial, Dialed, DialRequest } from './dial.js';
+import { AbortError, PorterError, uvError } from './errors.js';
 import { type TcpHandle, tcpHandle } from './socket.js';
-import { toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
 import type { SocketOptions } from './types.js';
-import {
-  missingArg,
-  validateBoolean,
-  validateFamily,
-  validateFunction,
-  validateInteger,
-  validateIp,
-  validateNumber,
-  validatePort,
-} from './validate.js';
-
-/** What the connect path needs, validated (see Porter's dial). */
-export interface DialRequest {
-  host: string;
-  port: number;
-  family: 0 | 4 | 6;
-  localAddress?: string | undefined;
-  hints?: number | undefined;
-  lookup?: LookupFunction | undefined;
-  /** Milliseconds for the whole connect (the promise API's deadline). */
-  timeout?: number | undefined;
-  signal?: DialSignal | undefined;
-  /** Try every address of a host name in turn (default: net's default). */
-  autoSelectFamily?: boolean | undefined;
-  /** Milliseconds for each address but the last. */
-  attemptTimeout?: number | undefined;
-  /** Told of each attempt, and of how it failed, as net.Socket's events are. */
-  onAttempt?: (address: string, port: number, family: number) => void;
-  onAttemptFailed?: (address: string, port: number, family: number, error: Error) => void;
-  onAttemptTimeout?: (address: string, port: number, family: number) => void;
-  /** Told of the resolution of a host name, as net.Socket's 'lookup' event is. */
-  onLookup?: (err: Error | null, address: string | undefined, family: number | undefined, host: string) => void;
-  /** The connect's own socket options, validated, over the Porter's. */
-  socketOptions?: NativeSocketOptions | undefined;
-}
 
 /**
  * A socket's own cancellation of its connect: a DialSignal without EventTarget, whose
@@ -85,21 +47,6 @@ class Cancellation implements DialSignal {
     listener?.();
   }
 }
-
-/** A connected descriptor and the lease on its port. */
-export interface Dialed {
-  fd: number;
-  lease: PortLease;
-  /**
-   * Hands the descriptor over for good: to be called once it has its owner (a socket's
-   * handle has it, or it was closed), before the lease is released or followed. Until
-   * then the core owns it, and closes it if this thread stops.
-   */
-  adopt(): void;
-}
-
-/** A Porter's connect path (one per Porter). */
-export type Dial = (request: DialRequest) => Promise<Dialed>;
 
 /**
  * The options of `net.createConnection` that make sense here: `host`, `port`,
@@ -145,15 +92,6 @@ export const kConnectDeadline = Symbol('porter.connectDeadline');
 /** Published with every socket made, as net.connect does (diagnostics_channel). */
 const clientSocketChannel = channel('net.client.socket');
 
-/** Where a socket is connecting to, as its options named it (to recognise a second connect()). */
-interface Target {
-  host: string;
-  port: number;
-  localAddress: string | undefined;
-  /** The connect's own socket options, validated. */
-  socketOptions: NativeSocketOptions | undefined;
-}
-
 /**
  * A net.Socket whose connects go through a Porter. Internal: users get it from
  * `createConnection`, typed as net.Socket.
@@ -162,18 +100,20 @@ class PorterSocket extends Socket {
   readonly #dial: Dial;
   /** Set while porter's connect is in flight; aborting it gives the port back. */
   #pending: Cancellation | undefined;
-  #target: Target | undefined;
+  /** Where it connects to, as its options named it (to recognise a second connect()). */
+  #target: CheckedConnect | undefined;
   #started = false;
 
-  constructor(dial: Dial, options: Record<string, unknown>) {
+  constructor(dial: Dial, options: Record<string, unknown>, checked: CheckedConnect) {
     // The handle Node would make for a connect, without a descriptor until porter has
     // one; `manualStart` keeps the constructor from reading from it before that (Node's
     // own TLS and tty sockets use it the same way).
     super({
       handle: tcpHandle(),
       manualStart: true,
-      allowHalfOpen: options.allowHalfOpen === true,
-      ...pick(options, ['signal', 'onread', 'highWaterMark', 'readableHighWaterMark', 'writableHighWaterMark']),
+      allowHalfOpen: checked.allowHalfOpen,
+      signal: checked.signal,
+      ...pick(options, ['onread', 'highWaterMark', 'readableHighWaterMark', 'writableHighWaterMark']),
     } as ConstructorParameters<typeof Socket>[0]);
     this.#dial = dial;
   }
@@ -187,7 +127,7 @@ class PorterSocket extends Socket {
    */
   override connect(...args: unknown[]): this {
     const [options, listener] = normalizeArgs(args);
-    return this.#start(options, validate(options), listener);
+    return this.#start(options, checkConnectOptions(options), listener);
   }
 
   /**
@@ -196,14 +136,16 @@ class PorterSocket extends Socket {
    */
   static open(dial: Dial, args: unknown[]): PorterSocket {
     const [options, listener] = normalizeArgs(args);
-    const target = validate(options);
-    const socket = new PorterSocket(dial, options);
+    const checked = checkConnectOptions(options);
+    const socket = new PorterSocket(dial, options, checked);
     if (clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
-    if (typeof options.timeout === 'number' && options.timeout > 0) socket.setTimeout(options.timeout);
-    return socket.#start(options, target, listener);
+    // `timeout` is the idle timeout here, as in net.
+    const idle = idleTimeout(checked.timeout);
+    if (idle > 0) socket.setTimeout(idle);
+    return socket.#start(options, checked, listener);
   }
 
-  #start(options: Record<string, unknown>, target: Target, listener: (() => void) | undefined): this {
+  #start(options: Record<string, unknown>, target: CheckedConnect, listener: (() => void) | undefined): this {
     if (this.#started) {
       if (this.connecting && this.#target?.host === target.host && this.#target.port === target.port) {
         if (listener !== undefined) this.once('connect', listener);
@@ -223,17 +165,10 @@ class PorterSocket extends Socket {
     const controller = new Cancellation();
     this.#pending = controller;
     const request: DialRequest = {
-      host: target.host,
-      port: target.port,
-      family: validateFamily(options.family, 'options.family'),
-      localAddress: target.localAddress,
-      hints: options.hints as number | undefined,
-      lookup: options.lookup as LookupFunction | undefined,
+      ...target,
       signal: controller,
+      // The connect's deadline, from porter's own packages; `timeout` is the idle timeout.
       timeout: options[kConnectDeadline as unknown as string] as number | undefined,
-      autoSelectFamily: options.autoSelectFamily as boolean | undefined,
-      attemptTimeout: options.autoSelectFamilyAttemptTimeout as number | undefined,
-      socketOptions: target.socketOptions,
       onLookup: (err, address, family, host) => {
         if (!this.destroyed) this.emit('lookup', err, address, family, host);
       },
@@ -252,21 +187,18 @@ class PorterSocket extends Socket {
         if (!this.destroyed) this.emit('connectionAttemptTimeout', address, port, family);
       },
     };
-    const noDelay = options.noDelay === true;
-    const keepAlive = options.keepAlive === true;
-    const keepAliveInitialDelay = (options.keepAliveInitialDelay as number | undefined) ?? 0;
     // Never synchronously: listeners are added after createConnection returns.
     process.nextTick(() => {
       if (controller.aborted) return;
       this.#dial(request).then(
-        (dialed) => this.#connected(dialed, noDelay, keepAlive, keepAliveInitialDelay),
+        (dialed) => this.#connected(dialed, target),
         (err: Error) => this.#failed(err),
       );
     });
     return this;
   }
 
-  #connected({ fd, lease, adopt }: Dialed, noDelay: boolean, keepAlive: boolean, keepAliveInitialDelay: number): void {
+  #connected({ fd, lease, adopt }: Dialed, { noDelay, keepAlive, keepAliveInitialDelay }: CheckedConnect): void {
     this.#pending = undefined;
     const self = this as unknown as SocketInternals;
     const handle = self._handle;
@@ -282,7 +214,7 @@ class PorterSocket extends Socket {
       closeSync(fd);
       adopt();
       lease.releaseAs(true);
-      this.destroy(openError(errno));
+      this.destroy(uvError(errno, 'open'));
       return;
     }
     adopt();
@@ -323,17 +255,6 @@ function pick(source: Record<string, unknown>, keys: string[]): Record<string, u
   return out;
 }
 
-/** What `uv_tcp_open` answered, in the shape of Node's system errors. */
-function openError(errno: number): Error {
-  let code = 'EINVAL';
-  try {
-    code = getSystemErrorName(errno);
-  } catch {
-    // Not a system error number: EINVAL stands.
-  }
-  return Object.assign(new Error(`open ${code}`), { errno, syscall: 'open', code });
-}
-
 /** `(options[, cb])` or `(port[, host][, cb])`, as net.connect takes them. */
 function normalizeArgs(args: unknown[]): [Record<string, unknown>, (() => void) | undefined] {
   const last = args[args.length - 1];
@@ -350,55 +271,6 @@ function normalizeArgs(args: unknown[]): [Record<string, unknown>, (() => void) 
     if (typeof args[1] === 'string') options.host = args[1];
   }
   return [options, listener];
-}
-
-/** Checks what net.connect checks synchronously, and what porter adds. */
-function validate(options: Record<string, unknown>): Target {
-  if (options.path !== undefined && options.path !== null) {
-    throw invalidArgValue('options.path', options.path, 'is not supported (porter connects over TCP)');
-  }
-  if (options.fd !== undefined && options.fd !== null) {
-    throw invalidArgValue('options.fd', options.fd, 'is not supported (porter makes the socket)');
-  }
-  if (options.localPort !== undefined && options.localPort !== null && options.localPort !== 0) {
-    throw invalidArgValue('options.localPort', options.localPort, 'is chosen by porter');
-  }
-  if (options.port === undefined) throw missingArg('The "options.port" argument must be specified');
-  const port = validatePort(options.port, 'options.port');
-  const given = options.host === undefined || options.host === null || options.host === '' ? 'localhost' : options.host;
-  if (typeof given !== 'string') throw invalidArgType('options.host', 'of type string', given);
-  // The resolver would cut the name at a NUL and look up what comes before it.
-  if (given.includes('\0')) throw invalidArgValue('options.host', given, 'must not contain a NUL character');
-  const host = isIP(given) === 0 ? given : canonicalIp(validateIp(given, 'options.host'));
-  let localAddress: string | undefined;
-  if (options.localAddress !== undefined && options.localAddress !== null) {
-    localAddress = canonicalIp(validateIp(options.localAddress, 'options.localAddress'));
-    const family = isIP(host);
-    if (family !== 0 && isIP(localAddress) !== family) {
-      throw invalidArgValue('options.localAddress', options.localAddress, `is not of the family of ${host}`);
-    }
-  }
-  validateFamily(options.family, 'options.family');
-  if (options.lookup !== undefined && options.lookup !== null) validateFunction(options.lookup, 'options.lookup');
-  if (options.hints !== undefined) validateInteger(options.hints, 'options.hints', 0, 2 ** 31 - 1);
-  if (options.timeout !== undefined) validateNumber(options.timeout, 'options.timeout', 0);
-  if (options.autoSelectFamily !== undefined && options.autoSelectFamily !== null) {
-    validateBoolean(options.autoSelectFamily, 'options.autoSelectFamily');
-  }
-  if (options.autoSelectFamilyAttemptTimeout !== undefined && options.autoSelectFamilyAttemptTimeout !== null) {
-    validateInteger(options.autoSelectFamilyAttemptTimeout, 'options.autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1);
-  }
-  for (const name of ['noDelay', 'keepAlive', 'allowHalfOpen'] as const) {
-    if (options[name] !== undefined) validateBoolean(options[name], `options.${name}`);
-  }
-  if (options.keepAliveInitialDelay !== undefined) {
-    validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay', 0);
-  }
-  const socketOptions =
-    options.socketOptions === undefined || options.socketOptions === null
-      ? undefined
-      : toNativeSocketOptions(validateSocketOptions(options.socketOptions, 'options.socketOptions'));
-  return { host, port, localAddress, socketOptions };
 }
 
 /**

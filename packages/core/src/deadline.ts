@@ -4,6 +4,38 @@ import { AbortError, systemError } from './errors.js';
 /** The longest delay a Node timer keeps: longer ones fire after about 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** A timer {@link setLongTimeout} set. */
+export interface LongTimeout {
+  clear(): void;
+}
+
+/**
+ * `setTimeout(fn, ms)` for any delay (a timeout's milliseconds, validated): beyond
+ * {@link MAX_TIMER_MS} (about 24.8 days), which a Node timer cannot hold (it would fire
+ * at once, with a TimeoutOverflowWarning), the delay is waited out in timers of at most
+ * that. Every timeout porter's packages set goes through here or {@link idleTimeout}.
+ */
+export function setLongTimeout(fn: () => void, ms: number): LongTimeout {
+  let left = ms;
+  let timer: NodeJS.Timeout;
+  const arm = (): void => {
+    const step = Math.min(left, MAX_TIMER_MS);
+    left -= step;
+    timer = setTimeout(left > 0 ? arm : fn, step);
+  };
+  arm();
+  return { clear: () => clearTimeout(timer) };
+}
+
+/**
+ * A socket's idle timeout (`socket.setTimeout`), as Node takes it: beyond
+ * {@link MAX_TIMER_MS} Node's socket timer would fire at once, so such a timeout is
+ * none (0): no connection is idle for 24.8 days and then used.
+ */
+export function idleTimeout(ms: number | undefined): number {
+  return ms === undefined || ms > MAX_TIMER_MS ? 0 : ms;
+}
+
 /** The error a connect that ran out of time rejects with, in Node's shape. */
 export function timeoutError(target: { address: string; port: number }): Error {
   return systemError({
@@ -33,16 +65,14 @@ export function race<T>(
 ): Promise<T> {
   if (deadline === undefined && signal === undefined) return promise;
   return new Promise<T>((resolve, reject) => {
-    const ms = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-    // Beyond what a timer holds, no timer: such a deadline is never reached in practice.
     const timer =
-      ms === undefined || ms > MAX_TIMER_MS
+      deadline === undefined
         ? undefined
-        : setTimeout(() => settle(() => reject(timeoutError(target))), ms);
+        : setLongTimeout(() => settle(() => reject(timeoutError(target))), Math.max(0, deadline - performance.now()));
     const onAbort = (): void => settle(() => reject(new AbortError(undefined, { cause: signal?.reason })));
     signal?.addEventListener('abort', onAbort, { once: true });
     function settle(fn: () => void): void {
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.clear();
       signal?.removeEventListener('abort', onAbort);
       fn();
     }

@@ -12,7 +12,7 @@ import type { NativeError } from '@porter/native';
 export const ErrorCodes = {
   /** No port is free for the destination and no fallback is allowed, or it failed too. */
   EXHAUSTED: 'ERR_PORTER_EXHAUSTED',
-  /** The default instance was configured twice with different options. */
+  /** The default Porter was configured twice with different options. */
   DEFAULT_CONFIGURED: 'ERR_PORTER_DEFAULT_CONFIGURED',
   /**
    * The mode cannot keep its promise on this host: mode 'kernel' with a range that has no
@@ -22,7 +22,7 @@ export const ErrorCodes = {
   MODE_UNSUPPORTED: 'ERR_PORTER_MODE_UNSUPPORTED',
   /** `connect()` / `allocate()` on a Porter that was closed. */
   CLOSED: 'ERR_PORTER_CLOSED',
-  /** A lease was released twice, or its handle is unknown. */
+  /** A lease was released twice, or its lease id is unknown. */
   LEASE_RELEASED: 'ERR_PORTER_LEASE_RELEASED',
   /** Something failed inside the native addon (a bug): the call failed, nothing else. */
   INTERNAL: 'ERR_PORTER_INTERNAL',
@@ -175,18 +175,12 @@ export function invalidThis(type: string): PorterTypeError {
   return new PorterTypeError(ErrorCodes.INVALID_THIS, `Value of "this" must be of type ${type}`);
 }
 
-/** The system's name for a (positive) errno, as Node gives it. */
-function errnoName(errno: number, fallback: string): string {
-  try {
-    return getSystemErrorName(-errno);
-  } catch {
-    return fallback;
-  }
-}
-
-/** A system error in the shape Node gives them, from what the native connect reported. */
+/**
+ * A system error in the shape Node gives them, from what the native connect reported: the
+ * core names the errno (`code`), `errno` is negative as in Node.
+ */
 export function systemError(e: NativeError): SystemError {
-  const code = typeof e.errno === 'number' && e.errno > 0 ? errnoName(e.errno, e.code) : e.code;
+  const { code } = e;
   const where = e.address !== undefined && e.address !== null ? ` ${e.address}:${e.port}` : '';
   const local =
     e.localAddress !== undefined && e.localAddress !== null ? ` - Local (${e.localAddress}:${e.localPort})` : '';
@@ -201,6 +195,16 @@ export function systemError(e: NativeError): SystemError {
   if (e.localPort !== undefined && e.localPort !== null) err.localPort = e.localPort;
   if (e.option !== undefined && e.option !== null) err.option = e.option;
   return err;
+}
+
+/**
+ * What a libuv call of Node's answered (a negative errno), as Node reports it: the code
+ * Node names it with (`util.getSystemErrorName`; "Unknown system error -N" for one it has
+ * no name for), `errno`, `syscall`.
+ */
+export function uvError(errno: number, syscall: string): SystemError {
+  const code = getSystemErrorName(-Math.abs(errno));
+  return Object.assign(new Error(`${syscall} ${code}`), { code, errno: -Math.abs(errno), syscall });
 }
 
 /** Codes of bad input, by the class Node throws them with. */

@@ -12,7 +12,6 @@ export { allocate, configureDefault, connect, createConnection, defaultPorter, s
 export { AbortError, ErrorCodes, PorterError, PorterRangeError, PorterTypeError, type SystemError } from './errors.js';
 export { hostPorts, partitionRange } from './host.js';
 export { type Lease, leaseOf, type ReleaseOptions } from './lease.js';
-export type { PorterOptions, PortMode, ResolvedOptions, ServicePortsChoice } from './options.js';
 export { Porter } from './porter.js';
 export type {
   AllocateOptions,
@@ -23,6 +22,10 @@ export type {
   PoolCounts,
   PoolSnapshot,
   PoolSummary,
+  PorterOptions,
   PorterStats,
+  PortMode,
+  ResolvedOptions,
+  ServicePortsChoice,
   SocketOptions,
 } from './types.js';

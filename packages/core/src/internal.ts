@@ -6,9 +6,19 @@
  * @packageDocumentation
  */
 export { canonicalIp, unspecified } from './address.js';
-export { keepSocketAliveAsConfigured } from './agent.js';
+export { AGENT_REFUSED, agentOptions, keepSocketAliveAsConfigured } from './agent.js';
+export {
+  type CheckedConnect,
+  CONNECT_REFUSED,
+  type ConnectSettings,
+  checkConnectOptions,
+  checkConnectSettings,
+  connectHost,
+  unhonoured,
+} from './connect-options.js';
 export { kConnectDeadline } from './create-connection.js';
-export { MAX_TIMER_MS, race, timeoutError } from './deadline.js';
+export { idleTimeout, type LongTimeout, MAX_TIMER_MS, race, setLongTimeout, timeoutError } from './deadline.js';
+export { validatePorter } from './default.js';
 export {
   badPort,
   callNative,
@@ -21,10 +31,18 @@ export {
   outOfRange,
   systemError,
 } from './errors.js';
+export {
+  type HostDestination,
+  type HostListener,
+  type HostSockets,
+  hostSockets,
+  type SocketSourceName,
+} from './host-sockets.js';
 export { PortLease, portLeaseOf } from './lease.js';
 export { toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
 export {
   missingArg,
+  refuseOptions,
   validateAbortSignal,
   validateBoolean,
   validateFamily,
@@ -35,4 +53,5 @@ export {
   validateObject,
   validatePort,
   validateString,
+  validateTimeout,
 } from './validate.js';

@@ -48,8 +48,8 @@ type Followed = Socket & { [kLease]?: PortLease; resetAndDestroy?: () => Socket 
  */
 export class PortLease implements Lease {
   readonly #route: NativeRoute;
-  /** `flow * 65536 + port`: the source address's position in the route, and the port. */
-  readonly #handle: number;
+  /** The lease id, `flow * 65536 + port`: the source address's position in the route, and the port. */
+  readonly #leaseId: number;
   #released = false;
   #localAddress: string;
   /** The socket followed, if any. */
@@ -83,7 +83,7 @@ export class PortLease implements Lease {
    */
   constructor(
     route: NativeRoute,
-    handle: number,
+    leaseId: number,
     localAddress: string,
     remoteAddress: string,
     remotePort: number,
@@ -92,9 +92,9 @@ export class PortLease implements Lease {
     this.#route = route;
     this.#lingerZero = socket.lingerZero;
     this.keepAliveFromSocketOptions = socket.keepAlive;
-    this.#handle = handle;
+    this.#leaseId = leaseId;
     this.#localAddress = localAddress;
-    this.localPort = handle % 65536;
+    this.localPort = leaseId % 65536;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
   }
@@ -124,7 +124,7 @@ export class PortLease implements Lease {
 
   /** Whether `value` is a lease of this package (not merely an object that looks like one). */
   static isLease(value: unknown): value is PortLease {
-    return typeof value === 'object' && value !== null && #handle in value;
+    return typeof value === 'object' && value !== null && #leaseId in value;
   }
 
   release(options?: ReleaseOptions): boolean {
@@ -144,7 +144,7 @@ export class PortLease implements Lease {
     this.#unfollow();
     this.#unresolved = false;
     try {
-      return fast.release(this.#route, this.#handle, aging);
+      return fast.release(this.#route, this.#leaseId, aging);
     } catch (thrown) {
       throw fromThrown(thrown);
     }
@@ -153,7 +153,7 @@ export class PortLease implements Lease {
   /** Whether the port is aging now (after release into aging, until its deadline). */
   isAging(): boolean {
     if (!PortLease.isLease(this)) throw invalidThis('Lease');
-    return callNative(() => native.routeIsAging(this.#route, this.#handle));
+    return callNative(() => native.routeIsAging(this.#route, this.#leaseId));
   }
 
   /** Ties the lease to `socket`'s lifecycle, leaving any socket it followed before. */

@@ -1,36 +1,25 @@
 /**
- * Porter: a configured registry of pools with connect(), allocate() and the inspection
- * methods. Host names are resolved here, once per connect; everything about ports and
- * sockets happens in the native core.
+ * Porter: a configured registry of pools, with connect(), createConnection(), allocate()
+ * and the inspection methods. A connect's options are checked by connect-options.ts,
+ * resolved and tried by dial.ts; everything about ports and sockets happens in the
+ * native core. What it reports is mapped to the public shapes by stats.ts.
  */
 import { channel } from 'node:diagnostics_channel';
-import { closeSync } from 'node:fs';
-import { isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { addAbortSignal } from 'node:stream';
 import { type InspectOptionsStylized, inspect } from 'node:util';
 import * as native from '@porter/native';
-import { canonicalIp, unspecified } from './address.js';
-import { allFailed, attemptPlan, type Candidate, resolveCandidates } from './attempts.js';
-import { type CreateConnectionArg, createConnectionOn, type Dialed, type DialRequest } from './create-connection.js';
-import { race } from './deadline.js';
-import {
-  AbortError,
-  callNative,
-  ErrorCodes,
-  fromNativeError,
-  fromThrown,
-  invalidArgType,
-  invalidArgValue,
-  invalidThis,
-  PorterError,
-} from './errors.js';
+import { canonicalIp } from './address.js';
+import { leaseLocal } from './attempt.js';
+import { type CheckedConnect, checkConnectOptions } from './connect-options.js';
+import { type CreateConnectionArg, createConnectionOn } from './create-connection.js';
+import { type Dialed, Dialer } from './dial.js';
+import { AbortError, callNative, ErrorCodes, fromThrown, invalidArgType, invalidThis, PorterError } from './errors.js';
 import { type Lease, PortLease } from './lease.js';
-import { type PorterOptions, type ResolvedOptions, resolveOptions, toNative } from './options.js';
-import { closeWhenCollected, fast, type NativeRoute, type Route, RouteCache } from './routes.js';
+import { resolveOptions, toNative } from './options.js';
+import { closeWhenCollected, fast, Routes } from './routes.js';
 import { socketFor } from './socket.js';
-import { toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
-import { sourceAddress } from './source.js';
-import { afterCloses, countConnect } from './turn.js';
+import { toCapacity, toSnapshot, toStats } from './stats.js';
 import type {
   AllocateOptions,
   Capacity,
@@ -38,58 +27,21 @@ import type {
   PoolCounts,
   PoolSnapshot,
   PoolSummary,
+  PorterOptions,
   PorterStats,
+  ResolvedOptions,
 } from './types.js';
-import {
-  missingArg,
-  validateAbortSignal,
-  validateBoolean,
-  validateFamily,
-  validateFunction,
-  validateInteger,
-  validateIp,
-  validateNumber,
-  validateObject,
-  validatePort,
-} from './validate.js';
+import { validateInteger, validateIp, validateObject, validatePort } from './validate.js';
 
 /** Where net.connect publishes every client socket it makes; porter's are published too. */
 const clientSocketChannel = channel('net.client.socket');
 
-/** Lease handles below this cross from routeConnect packed beside the descriptor. */
-const PACKED_HANDLE_LIMIT = 2 ** 24;
-
-/**
- * Tells the core that a connected descriptor it handed over has its owner now (a socket,
- * or closed) and that the lease is JavaScript's to release.
- */
-function adopt(route: NativeRoute, handle: number, fd: number): void {
-  try {
-    fast.adopt(route, handle, fd);
-  } catch (thrown) {
-    throw fromThrown(thrown);
-  }
-}
-
-/** A connect's options, checked. */
-interface Checked {
-  host: string;
-  hostFamily: number;
-  port: number;
-  family: 0 | 4 | 6;
-  localAddress: string | undefined;
-  timeout: number | undefined;
-  signal: AbortSignal | undefined;
-  /** The connect's own socket options, for the core (over the Porter's). */
-  socketOptions: native.NativeSocketOptions | undefined;
-  options: ConnectOptions;
-}
-
-/** A configured port allocator. See the package README. */
+/** A configured registry of pools: porter's ports for connects. See the package README. */
 export class Porter {
   readonly #registry: native.Registry;
   readonly #options: ResolvedOptions;
-  readonly #routes = new RouteCache();
+  readonly #routes: Routes;
+  readonly #dialer: Dialer;
   #closed = false;
 
   /**
@@ -100,15 +52,17 @@ export class Porter {
     this.#options = resolveOptions(options);
     const config = toNative(this.#options);
     this.#registry = registry ?? callNative(() => new native.Registry(config));
-    closeWhenCollected.register(this, this.#routes, this.#routes);
+    this.#routes = new Routes(this.#registry, this.#options.localAddresses);
+    this.#dialer = new Dialer(this.#routes, this.#options.socketOptions, () => this.#assertOpen());
+    closeWhenCollected.register(this, this.#routes.cache, this.#routes.cache);
   }
 
-  /** The configuration in force, normalised. */
   /** Throws ERR_INVALID_THIS unless `self` is a Porter (a method called on something else). */
   static #brand(self: unknown): void {
     if (typeof self !== 'object' || self === null || !(#closed in self)) throw invalidThis('Porter');
   }
 
+  /** The configuration in force, normalised. */
   get options(): Readonly<ResolvedOptions> {
     Porter.#brand(this);
     return this.#options;
@@ -124,65 +78,6 @@ export class Porter {
     if (this.#closed) throw new PorterError(ErrorCodes.CLOSED, 'the Porter was closed');
   }
 
-  /** The route to `address`:`port` (validated, canonical) from `localAddress` or the Porter's own. */
-  #route(address: string, port: number, localAddress: string | undefined): Route {
-    const last = this.#routes.last(address, port, localAddress);
-    if (last !== undefined) return last;
-    return this.#routes.get(address, port, localAddress, () => {
-      const family = isIP(address);
-      if (localAddress !== undefined && isIP(localAddress) !== family) {
-        throw invalidArgValue('options.localAddress', localAddress, `is not of the family of ${address}`);
-      }
-      const locals =
-        localAddress !== undefined
-          ? [localAddress]
-          : this.#options.localAddresses.map(canonicalIp).filter((a) => isIP(a) === family);
-      const handle = callNative(() => this.#registry.route(locals, address, port));
-      return { native: handle, address, port, locals, anyLocal: unspecified(family) };
-    });
-  }
-
-  /** Checks a connect's options synchronously, reading each once. */
-  #check(options: ConnectOptions): Checked {
-    validateObject(options, 'options');
-    const host = options.host ?? 'localhost';
-    if (typeof host !== 'string' || host.length === 0) throw invalidArgType('options.host', 'a non-empty string', host);
-    // The resolver would cut the name at a NUL and look up what comes before it.
-    if (host.includes('\0')) throw invalidArgValue('options.host', host, 'must not contain a NUL character');
-    const rawPort = options.port;
-    if (rawPort === undefined) throw missingArg('The "options.port" argument must be specified');
-    const port = validatePort(rawPort, 'options.port');
-    const rawLocal = options.localAddress;
-    const localAddress = rawLocal === undefined ? undefined : canonicalIp(validateIp(rawLocal, 'options.localAddress'));
-    const localPort = (options as { localPort?: unknown }).localPort;
-    if (localPort !== undefined) throw invalidArgValue('options.localPort', localPort, 'is chosen by porter');
-    const family = validateFamily(options.family, 'options.family');
-    if (options.lookup !== undefined) validateFunction(options.lookup, 'options.lookup');
-    if (options.hints !== undefined) validateInteger(options.hints, 'options.hints', 0, 2 ** 31 - 1);
-    const timeout = options.timeout === undefined ? undefined : validateNumber(options.timeout, 'options.timeout', 0);
-    const signal = validateAbortSignal(options.signal, 'options.signal');
-    if (options.noDelay !== undefined) validateBoolean(options.noDelay, 'options.noDelay');
-    if (options.keepAlive !== undefined) validateBoolean(options.keepAlive, 'options.keepAlive');
-    if (options.allowHalfOpen !== undefined) validateBoolean(options.allowHalfOpen, 'options.allowHalfOpen');
-    if (options.keepAliveInitialDelay !== undefined) {
-      validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay', 0);
-    }
-    if (options.autoSelectFamily !== undefined) validateBoolean(options.autoSelectFamily, 'options.autoSelectFamily');
-    if (options.autoSelectFamilyAttemptTimeout !== undefined) {
-      validateInteger(options.autoSelectFamilyAttemptTimeout, 'options.autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1);
-    }
-    const socketOptions =
-      options.socketOptions === undefined
-        ? undefined
-        : toNativeSocketOptions(validateSocketOptions(options.socketOptions, 'options.socketOptions'));
-    const literal = isIP(host) === 0 ? host : canonicalIp(validateIp(host, 'options.host'));
-    const hostFamily = isIP(literal);
-    if (localAddress !== undefined && hostFamily !== 0 && isIP(localAddress) !== hostFamily) {
-      throw invalidArgValue('options.localAddress', localAddress, `is not of the family of ${host}`);
-    }
-    return { host: literal, hostFamily, port, family, localAddress, timeout, signal, socketOptions, options };
-  }
-
   /**
    * Connects to `options.host`:`options.port` from a port porter chose. Resolves once
    * connected to Node's own net.Socket, whose lease follows it (see {@link leaseOf}).
@@ -191,149 +86,15 @@ export class Porter {
   connect(options: ConnectOptions): Promise<Socket> {
     Porter.#brand(this);
     this.#assertOpen();
-    const checked = this.#check(options);
+    const checked = checkConnectOptions(options);
     if (checked.signal?.aborted) {
       return Promise.reject(new AbortError(undefined, { cause: checked.signal.reason }));
     }
     return this.#connect(checked);
   }
 
-  async #connect(c: Checked): Promise<Socket> {
-    const { options } = c;
-    const request: DialRequest = {
-      host: c.host,
-      port: c.port,
-      family: c.family,
-      localAddress: c.localAddress,
-      timeout: c.timeout,
-      signal: c.signal,
-    };
-    if (c.hostFamily === 0) {
-      request.hints = options.hints;
-      request.lookup = options.lookup;
-      request.autoSelectFamily = options.autoSelectFamily;
-      request.attemptTimeout = options.autoSelectFamilyAttemptTimeout;
-    }
-    if (c.socketOptions !== undefined) request.socketOptions = c.socketOptions;
-    return this.#wrap(await this.#dial(request), options);
-  }
-
-  /**
-   * The connect path up to a connected descriptor and its lease, for options validated
-   * by the caller: resolution, the event-loop check, the native connect. Shared by
-   * {@link Porter.connect} and {@link Porter.createConnection} (which opens the
-   * descriptor on a socket it returned before).
-   */
-  async #dial(request: DialRequest): Promise<Dialed> {
-    const { port, signal, localAddress } = request;
-    const deadline = request.timeout === undefined ? undefined : performance.now() + request.timeout;
-    const plan = attemptPlan(request.family, localAddress, request.autoSelectFamily, request.attemptTimeout);
-    let candidates: Candidate[];
-    const hostFamily = isIP(request.host);
-    if (hostFamily !== 0) {
-      candidates = [{ address: request.host, family: hostFamily === 6 ? 6 : 4 }];
-    } else {
-      const resolving = resolveCandidates(request.host, request.family, request.hints, request.lookup, plan.all);
-      try {
-        candidates = await race(resolving, deadline, signal, { address: request.host, port });
-      } catch (err) {
-        request.onLookup?.(err as Error, undefined, undefined, request.host);
-        throw err;
-      }
-      for (const c of candidates) request.onLookup?.(null, c.address, c.family, request.host);
-    }
-    if (countConnect()) {
-      // A loop of awaited connects that settle at once would starve the event loop.
-      await afterCloses();
-      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
-    }
-    const token = signal ? new native.CancelToken() : undefined;
-    const onAbort = (): void => token?.cancel();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const errors: Error[] = [];
-    try {
-      for (let i = 0; i < candidates.length; i++) {
-        const { address: given, family } = candidates[i] as Candidate;
-        const address = canonicalIp(given);
-        const last = i === candidates.length - 1;
-        const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
-        // Every attempt but the last gets the attempt timeout (Node's happy eyeballs).
-        const byAttempt = !last && (remaining === undefined || plan.attemptTimeout < remaining);
-        const limit = byAttempt ? plan.attemptTimeout : remaining;
-        request.onAttempt?.(address, port, family);
-        const outcome = await this.#attempt(address, port, localAddress, limit, token, request.socketOptions);
-        if (!('error' in outcome)) {
-          if (signal?.aborted) {
-            // Aborted after the connect finished but before the descriptor was handed over.
-            closeSync(outcome.fd);
-            outcome.adopt();
-            outcome.lease.releaseAs(true);
-            throw new AbortError(undefined, { cause: signal.reason });
-          }
-          return outcome;
-        }
-        const e = outcome.error;
-        if (e.code === ErrorCodes.ABORT_ERR) throw new AbortError(undefined, { cause: signal?.reason });
-        if (e.code === ErrorCodes.CLOSED) throw fromNativeError(e, signal);
-        if (e.syscall === 'connect' && (e.localAddress === '0.0.0.0' || e.localAddress === '::')) {
-          // The pool's unspecified address: tell the one the kernel used for the connect
-          // (a bind error keeps the address it bound).
-          e.localAddress = (await sourceAddress(address, port, family)) ?? e.localAddress;
-        }
-        const err = fromNativeError(e, signal);
-        if (byAttempt && e.code === 'ETIMEDOUT') request.onAttemptTimeout?.(address, port, family);
-        else request.onAttemptFailed?.(address, port, family, err);
-        if (!byAttempt && e.code === 'ETIMEDOUT' && deadline !== undefined) throw err; // the connect's deadline
-        errors.push(err);
-      }
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
-    throw allFailed(errors);
-  }
-
-  /**
-   * One native connect to `address`, with the connect's own socket options over the
-   * Porter's, as data: the descriptor and its lease, or the error.
-   */
-  async #attempt(
-    address: string,
-    port: number,
-    localAddress: string | undefined,
-    limit: number | undefined,
-    token: native.CancelToken | undefined,
-    own: native.NativeSocketOptions | undefined,
-  ): Promise<Dialed | { error: native.NativeError }> {
-    this.#assertOpen();
-    const route = this.#route(address, port, localAddress);
-    // Settled at once when the connect is already over (usual on loopback), else a promise.
-    const pending = callNative(() => native.routeConnect(route.native, limit, token, own));
-    const result = pending instanceof Promise ? await pending : pending;
-    let fd: number;
-    let handle: number;
-    if (typeof result === 'number') {
-      // fd * 2^24 + handle: the common case crosses from the core as one number.
-      handle = result % PACKED_HANDLE_LIMIT;
-      fd = (result - handle) / PACKED_HANDLE_LIMIT;
-    } else if ('error' in result) {
-      return result;
-    } else {
-      ({ fd, handle } = result);
-    }
-    // The core keeps the descriptor and the lease until they are adopted, which the caller
-    // does only once the descriptor has its owner (a socket's handle, or closed): a thread
-    // that stops at any point in between (a worker terminated or exiting) loses neither,
-    // since its teardown closes what was not adopted and is still the connection, and
-    // gives back the port of everything not released.
-    const local = route.locals[Math.floor(handle / 65536)] ?? route.anyLocal;
-    // What the connect's own socket options over the Porter's set, for the lease.
-    const ours = this.#options.socketOptions;
-    const socket = {
-      lingerZero: own?.lingerZeroOnClose ?? ours.lingerZeroOnClose ?? false,
-      keepAlive: own?.keepAlive !== undefined || ours.keepAlive !== undefined,
-    };
-    const lease = new PortLease(route.native, handle, local, address, port, socket);
-    return { fd, lease, adopt: () => adopt(route.native, handle, fd) };
+  async #connect(c: CheckedConnect): Promise<Socket> {
+    return this.#wrap(await this.#dialer.dial(c), c);
   }
 
   /**
@@ -347,13 +108,14 @@ export class Porter {
   createConnection(...args: unknown[]): Socket {
     Porter.#brand(this);
     this.#assertOpen();
-    return createConnectionOn((request) => this.#dial(request), args);
+    return createConnectionOn((request) => this.#dialer.dial(request), args);
   }
 
-  #wrap({ fd, lease, adopt }: Dialed, options: ConnectOptions): Socket {
+  /** The socket for a connected descriptor, with net.connect's options applied after the connect. */
+  #wrap({ fd, lease, adopt }: Dialed, options: CheckedConnect): Socket {
     let socket: Socket;
     try {
-      socket = socketFor(fd, options.allowHalfOpen === true);
+      socket = socketFor(fd, options.allowHalfOpen);
     } catch (err) {
       // socketFor closed the descriptor.
       adopt();
@@ -365,7 +127,7 @@ export class Porter {
     if (options.noDelay) socket.setNoDelay(true);
     // socketOptions.keepAlive, which the core set, wins over net's keepAlive options.
     if (options.keepAlive && !lease.keepAliveFromSocketOptions) {
-      socket.setKeepAlive(true, options.keepAliveInitialDelay ?? 0);
+      socket.setKeepAlive(true, options.keepAliveInitialDelay);
     }
     // As net's: an abort after the connect destroys the socket (with an AbortError).
     if (options.signal !== undefined) addAbortSignal(options.signal, socket);
@@ -384,41 +146,34 @@ export class Porter {
     validateObject(options, 'options');
     const { address, port, localAddress } = options;
     // A cached route means these exact values were validated before.
-    let route = this.#routes.last(address, port, localAddress);
+    const cache = this.#routes.cache;
+    let route = cache.last(address, port, localAddress);
     if (route === undefined) {
       route =
         typeof address === 'string' &&
         typeof port === 'number' &&
         (localAddress === undefined || typeof localAddress === 'string')
-          ? this.#routes.touch(address, port, localAddress)
+          ? cache.touch(address, port, localAddress)
           : undefined;
     }
-    route ??= this.#route(
+    route ??= this.#routes.open(
       canonicalIp(validateIp(address, 'options.address')),
       validatePort(port, 'options.port'),
       localAddress === undefined ? undefined : canonicalIp(validateIp(localAddress, 'options.localAddress')),
     );
-    let handle: number;
+    let leaseId: number;
     try {
-      handle = fast.allocate(route.native);
+      leaseId = fast.allocate(route.native);
     } catch (thrown) {
       throw fromThrown(thrown);
     }
-    const local = route.locals[Math.floor(handle / 65536)] ?? route.anyLocal;
-    return new PortLease(route.native, handle, local, route.address, route.port);
+    return new PortLease(route.native, leaseId, leaseLocal(route, leaseId), route.address, route.port);
   }
 
   /** Everything porter tracks, at this moment (aging expired and idle pools dropped first). */
   snapshot(): PoolSnapshot[] {
     Porter.#brand(this);
-    return callNative(() => this.#registry.snapshot()).map((p) => ({
-      localAddress: p.localAddress,
-      remoteAddress: p.remoteAddress,
-      remotePort: p.remotePort,
-      inUse: p.inUse,
-      aging: p.aging.map((a) => ({ port: a.port, remainingMs: a.remainingMs })),
-      free: p.free,
-    }));
+    return toSnapshot(callNative(() => this.#registry.snapshot()));
   }
 
   /**
@@ -445,32 +200,7 @@ export class Porter {
   /** The counters kept by the core (allocations, releases, retries, errors, durations). */
   stats(): PorterStats {
     Porter.#brand(this);
-    const s = callNative(() => this.#registry.stats());
-    const byCode = (list: native.CodeCount[]): Record<string, number> =>
-      Object.fromEntries(list.map((c) => [c.code, c.count]));
-    return {
-      allocations: s.allocations,
-      releases: { aging: s.releasesAging, immediate: s.releasesImmediate },
-      retries: byCode(s.retries),
-      exhausted: s.exhausted,
-      kernelFallbacks: s.kernelFallbacks,
-      kernelPicks: s.kernelPicks,
-      connectErrors: byCode(s.connectErrors),
-      connectDuration: {
-        bounds: s.durationBounds,
-        counts: s.durationBuckets,
-        count: s.durationCount,
-        sumSeconds: s.durationSumSeconds,
-      },
-      pools: s.pools,
-      poolsRetired: s.poolsRetired,
-      socketReserve: {
-        capacity: s.socketReserve.capacity,
-        ready: { ipv4: s.socketReserve.readyIpv4, ipv6: s.socketReserve.readyIpv6 },
-        taken: s.socketReserve.taken,
-        madeInline: s.socketReserve.madeInline,
-      },
-    };
+    return toStats(callNative(() => this.#registry.stats()));
   }
 
   /**
@@ -480,19 +210,7 @@ export class Porter {
    */
   capacity(): Capacity {
     Porter.#brand(this);
-    const c = callNative(() => this.#registry.capacity());
-    const pair = (i: native.Interval): [number, number] => [i.first, i.last];
-    return {
-      mode: c.mode as Capacity['mode'],
-      explicit: c.explicit,
-      kernel: c.kernel,
-      perDestination: c.perDestination,
-      explicitPorts: c.explicitPorts.map(pair),
-      kernelWindow: c.kernelWindow ? pair(c.kernelWindow) : null,
-      kernelWindowNarrowed: c.kernelWindowNarrowed,
-      ephemeral: pair(c.ephemeral),
-      servicePorts: c.servicePorts,
-    };
+    return toCapacity(callNative(() => this.#registry.capacity()));
   }
 
   /**
@@ -505,8 +223,8 @@ export class Porter {
     Porter.#brand(this);
     if (this.#closed) return;
     this.#closed = true;
-    closeWhenCollected.unregister(this.#routes);
-    this.#routes.closeAll();
+    closeWhenCollected.unregister(this.#routes.cache);
+    this.#routes.cache.closeAll();
   }
 
   /** {@link Porter.close}, for `using porter = new Porter()`. */
@@ -531,7 +249,7 @@ export class Porter {
     return `Porter ${inspectFn({ options: this.#options, ...state, ...pools }, { ...options, depth })}`;
   }
 
-  /** Whether `other` shares this Porter's registry (true for default instances everywhere). */
+  /** Whether `other` shares this Porter's registry (true for the default Porters of every thread). */
   sharesRegistryWith(other: Porter): boolean {
     Porter.#brand(this);
     if (typeof other !== 'object' || other === null || !(#closed in other)) {

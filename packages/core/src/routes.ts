@@ -6,7 +6,10 @@
  * have (so a Porter's memory follows the destinations it uses, not every destination it
  * ever used).
  */
+import { isIP } from 'node:net';
 import * as native from '@porter/native';
+import { canonicalIp, unspecified } from './address.js';
+import { checkSameFamily } from './connect-options.js';
 import { callNative } from './errors.js';
 
 /** A native route's id in this thread's table. */
@@ -14,7 +17,7 @@ export type NativeRoute = number;
 
 /**
  * The hot path's native calls, hand-written in the binding (cheaper than its generated
- * functions): `allocate(route)`, `release(route, handle, aging)`, `adopt(route, handle, fd)`.
+ * functions): `allocate(route)` (a lease id), `release(route, leaseId, aging)`, `adopt(route, leaseId, fd)`.
  */
 export const fast = native.fastRouteFunctions();
 
@@ -102,6 +105,45 @@ export class RouteCache {
 
   get size(): number {
     return this.#routes.size;
+  }
+}
+
+/**
+ * A Porter's routes: opened on its native registry from its source addresses (or a
+ * connect's own), kept in a {@link RouteCache}.
+ */
+export class Routes {
+  readonly #registry: native.Registry;
+  /** The Porter's source addresses, canonical. */
+  readonly #locals: readonly string[];
+  readonly #cache = new RouteCache();
+
+  constructor(registry: native.Registry, localAddresses: readonly string[]) {
+    this.#registry = registry;
+    this.#locals = localAddresses.map(canonicalIp);
+  }
+
+  /** The cache, for the allocate path's lookups and for closing. */
+  get cache(): RouteCache {
+    return this.#cache;
+  }
+
+  /**
+   * The route to `address`:`port` (validated, canonical) from `localAddress`, or from the
+   * Porter's source addresses of the destination's family.
+   */
+  open(address: string, port: number, localAddress: string | undefined): Route {
+    const last = this.#cache.last(address, port, localAddress);
+    if (last !== undefined) return last;
+    return this.#cache.get(address, port, localAddress, () => {
+      // An address a name resolved to may be of the other family than the connect's own
+      // source address (a literal host was checked at the call).
+      checkSameFamily(localAddress, address);
+      const family = isIP(address);
+      const locals = localAddress !== undefined ? [localAddress] : this.#locals.filter((a) => isIP(a) === family);
+      const id = callNative(() => this.#registry.route(locals, address, port));
+      return { native: id, address, port, locals, anyLocal: unspecified(family) };
+    });
   }
 }
 

@@ -14,7 +14,7 @@
  */
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { getSystemErrorName } from 'node:util';
+import { uvError } from './errors.js';
 
 /** The parts of Node's TCP handle (tcp_wrap's TCP) porter uses. */
 export interface TcpHandle {
@@ -80,8 +80,7 @@ export function socketFor(fd: number, allowHalfOpen: boolean): Socket {
     // The handle never took the descriptor.
     handle.close();
     closeSync(fd);
-    const code = errno < 0 ? getSystemErrorName(errno) : 'EINVAL';
-    throw Object.assign(new Error(`open ${code}`), { code, errno, syscall: 'open' });
+    throw uvError(errno, 'open');
   }
   try {
     // `handle` is an undocumented option of net.Socket (Node's cluster and child_process

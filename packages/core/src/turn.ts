@@ -1,30 +1,32 @@
 /**
- * Keeping the event loop turning. Connects usually settle at once on loopback, so a loop
- * of awaited connects could run without the event loop ever turning, starving close
- * events (which release ports), timers and other sockets. Every so many connects, one
- * waits until the loop has turned.
+ * Keeping the event loop turning as net.connect does. On loopback a connect is usually
+ * over when `connect()` returns, and the core hands it back at once; settled there, a
+ * loop of awaited connects would never let the event loop reach its poll phase. Since
+ * libuv 1.45 (Node 20) a listening socket accepts one connection per poll phase, so a
+ * server in the same process fell behind (two accepts for every 33 connects), its accept
+ * queue overflowed and SYNs were dropped (a second each, the kernel's retransmission);
+ * close events (which release ports), timers and other sockets waited too.
+ *
+ * `net.connect` learns that its connect is over from the poll phase, a loop turn after
+ * the connect began. A porter connect that settled at once is handed over a turn later
+ * too: in the next check phase, with every other connect that settled before it (one
+ * shared `setImmediate`, not one per connect). An awaited loop starts each connect in
+ * the check phase where the previous one was handed over, so each waits for the next
+ * turn's, past a poll phase.
  */
 
-/** Connects started since the event loop last reached its check phase. */
-let connectsSinceTurn = 0;
-/** How many connects may start before one waits for the event loop to turn. */
-const CONNECTS_PER_TURN = 32;
+/** Settles in the next check phase; shared by everything that waits in this turn. */
+let turn: Promise<void> | undefined;
 
-function resetConnectCount(): void {
-  connectsSinceTurn = 0;
+function nextCheck(resolve: () => void): void {
+  setImmediate(() => {
+    turn = undefined;
+    resolve();
+  });
 }
 
-/** Counts a connect; true when it should wait for the event loop first. */
-export function countConnect(): boolean {
-  if (connectsSinceTurn === 0) setImmediate(resetConnectCount);
-  connectsSinceTurn += 1;
-  return connectsSinceTurn > CONNECTS_PER_TURN;
-}
-
-/**
- * Resolves once the event loop has gone through a close phase: two check phases apart,
- * so the closes of sockets destroyed before the call have run (and released their ports).
- */
-export function afterCloses(): Promise<void> {
-  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+/** Resolves in the next check phase (the next turn's, when called in a check phase). */
+export function nextTurn(): Promise<void> {
+  turn ??= new Promise(nextCheck);
+  return turn;
 }

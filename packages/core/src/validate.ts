@@ -5,6 +5,7 @@
  * ERR_INVALID_IP_ADDRESS (TypeError) for addresses, as net.connect does. Every check
  * reads each property once (a getter runs once) and throws synchronously.
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import * as native from '@porter/native';
 import {
@@ -32,10 +33,16 @@ export function validateInteger(value: unknown, name: string, min: number, max: 
 
 export function validateNumber(value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (Number.isNaN(value) || value < min || value > max) {
-    throw outOfRange(name, max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `>= ${min} && <= ${max}`, value);
-  }
+  if (Number.isNaN(value) || value < min || value > max) throw outOfRange(name, `>= ${min} && <= ${max}`, value);
   return value;
+}
+
+/**
+ * Milliseconds of a timeout: a number from 0 to 2^53 - 1. Any of them works, beyond what
+ * one Node timer holds too (deadline.ts).
+ */
+export function validateTimeout(value: unknown, name: string): number {
+  return validateNumber(value, name, 0);
 }
 
 export function validateBoolean(value: unknown, name: string): boolean {
@@ -67,16 +74,38 @@ export function validatePort(value: unknown, name: string, allowZero = false): n
 /**
  * An IP literal (IPv4, IPv6, IPv4-mapped IPv6): a string (ERR_INVALID_ARG_TYPE), valid
  * (ERR_INVALID_IP_ADDRESS). An IPv6 literal's scope (`fe80::1%eth0`, `fe80::1%2`) must
- * name an interface of this host.
+ * name an interface of this host, by name or by index.
  */
 export function validateIp(value: unknown, name: string): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   if (isIP(value) === 0) throw invalidIpAddress(name, value);
   const zone = value.indexOf('%');
-  if (zone !== -1 && native.interfaceIndex(value.slice(zone + 1)) == null) {
+  if (zone !== -1 && !interfaceExists(value.slice(zone + 1))) {
     throw invalidIpAddress(name, value, `this host has no network interface ${JSON.stringify(value.slice(zone + 1))}`);
   }
   return value;
+}
+
+/**
+ * Whether `zone` names a network interface of this process's network namespace: by name
+ * (`if_nametoindex`), or by index, one of those of the interfaces /proc/self/net/dev
+ * lists (the kernel would take any number, and fail the connect later).
+ */
+function interfaceExists(zone: string): boolean {
+  if (!/^[0-9]+$/.test(zone)) return native.interfaceIndex(zone) != null;
+  let names: string[];
+  try {
+    // Two lines of headings, then `  name: counters...` per interface.
+    names = readFileSync('/proc/self/net/dev', 'utf8')
+      .split('\n')
+      .slice(2)
+      .map((line) => line.slice(0, line.indexOf(':')).trim())
+      .filter((n) => n !== '');
+  } catch {
+    return Number(zone) > 0; // No /proc to ask: the kernel will tell.
+  }
+  const index = Number(zone);
+  return names.some((n) => native.interfaceIndex(n) === index);
 }
 
 export function validateFamily(value: unknown, name: string): 0 | 4 | 6 {
@@ -100,6 +129,20 @@ export function validateAbortSignal(value: unknown, name: string): AbortSignal |
   if (value === undefined) return undefined;
   if (!(value instanceof AbortSignal)) throw invalidArgType(name, 'an instance of AbortSignal', value);
   return value;
+}
+
+/**
+ * Options porter cannot honour, refused where they are given: ERR_INVALID_ARG_VALUE for
+ * the first of `refused` (option name to why) that `options` has, unless null or
+ * undefined (and a `localPort` of 0, which asks for any port).
+ */
+export function refuseOptions(options: object, refused: Readonly<Record<string, string>>, name = 'options'): void {
+  for (const [key, why] of Object.entries(refused)) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined && value !== null && !(key === 'localPort' && value === 0)) {
+      throw invalidArgValue(`${name}.${key}`, value, why);
+    }
+  }
 }
 
 /** Node's ERR_MISSING_ARGS, for an option that must be given. */

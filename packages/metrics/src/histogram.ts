@@ -5,6 +5,8 @@
  * `aggregator`, `get()` and `reset()`.
  */
 import type { PorterStats } from '@porter/core';
+import type { Metric } from 'prom-client';
+import type { MetricContext, Registered } from './context.js';
 
 type Duration = PorterStats['connectDuration'];
 
@@ -65,4 +67,19 @@ export class CollectedHistogram {
 
   /** registry.resetMetrics() calls this; the counts belong to the core, so it does nothing. */
   reset(): void {}
+}
+
+/** The suffix of the connect-duration histogram. */
+export const HISTOGRAM_SUFFIX = 'connect_duration_seconds';
+
+/** Registers the connect-duration histogram, read from the core's buckets. */
+export function createHistogram(ctx: MetricContext): Registered {
+  const name = ctx.name(HISTOGRAM_SUFFIX);
+  const histogram = new CollectedHistogram(
+    name,
+    'Time a successful connect took, from taking a port to the connection being established, in seconds.',
+    () => ctx.stats().connectDuration,
+  );
+  for (const registry of ctx.registers) registry.registerMetric(histogram as unknown as Metric);
+  return { name, metric: histogram };
 }

@@ -15,6 +15,8 @@ export interface PoolRow {
   inUse: number;
   aging: number;
   free: number;
+  /** Ports porter can give this destination from this local address (summed for `other`). */
+  capacity: number;
 }
 
 /** The label value of the row that sums every pool beyond `maxPools`. */
@@ -28,19 +30,28 @@ export function remoteLabel(address: string, port: number): string {
 /**
  * The rows to export: the summary's busiest pools with series of their own (the core
  * chose them: most ports in use, then most aging), plus `other` when any pool was left
- * out.
+ * out. `perDestination` is the Porter's capacity per destination and source address
+ * (`Porter#capacity()`), the same for every pool: `other` gets it once per pool it sums.
  */
-export function summaryRows(summary: PoolSummary): PoolRow[] {
+export function summaryRows(summary: PoolSummary, perDestination: number): PoolRow[] {
   const rows: PoolRow[] = summary.busiest.map((p) => ({
     remote: remoteLabel(p.remoteAddress, p.remotePort),
     local: p.localAddress,
     inUse: p.inUse,
     aging: p.aging,
     free: p.free,
+    capacity: perDestination,
   }));
   const { others } = summary;
   if (others.pools > 0) {
-    rows.push({ remote: OTHER, local: OTHER, inUse: others.inUse, aging: others.aging, free: others.free });
+    rows.push({
+      remote: OTHER,
+      local: OTHER,
+      inUse: others.inUse,
+      aging: others.aging,
+      free: others.free,
+      capacity: perDestination * others.pools,
+    });
   }
   return rows;
 }

@@ -10,16 +10,19 @@ import type { ClientRequestArgs } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions, type RequestOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { defaultPorter, type Porter } from '@porter/core';
-import { keepSocketAliveAsConfigured, validateObject } from '@porter/core/internal';
+import type { Porter } from '@porter/core';
+import { AGENT_REFUSED, agentOptions, keepSocketAliveAsConfigured, unhonoured } from '@porter/core/internal';
+import { checkTlsOptions } from './connect.js';
 import { type CreateConnectionOptions, createConnection } from './create-connection.js';
-import { invalidArgType } from './errors.js';
 
 /** The options of Node's https.Agent, and the Porter whose ports to use. */
 export interface AgentOptions extends HttpsAgentOptions {
-  /** The Porter whose ports to use (default: the process-wide default instance). */
+  /** The Porter whose ports to use (default: the default Porter, `defaultPorter()`). */
   porter?: Porter | undefined;
 }
+
+/** The options porter's https Agent cannot honour: the http Agent's, and a connection to wrap. */
+const REFUSED = { ...AGENT_REFUSED, ...unhonoured('socket') };
 
 /** https.Agent's session cache, which @types/node does not declare. */
 interface SessionCache {
@@ -37,18 +40,18 @@ export class Agent extends HttpsAgent {
   /** The Porter this Agent's sockets come from. */
   readonly porter: Porter;
 
+  /**
+   * Bad options throw here (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE,
+   * ERR_OUT_OF_RANGE), the TCP and TLS options laid over every connection included, and
+   * so do those porter cannot honour: `localPort` (porter chooses the port),
+   * `socketPath`, `fd` and `socket` (porter makes the connection).
+   */
   constructor(options?: AgentOptions) {
-    // Node's Agent takes anything; a value that is no object can only be a mistake.
-    if (options !== undefined && options !== null) validateObject(options, 'options');
-    const { porter, ...agentOptions } = options ?? {};
-    if (
-      porter !== undefined &&
-      (porter === null || typeof porter !== 'object' || typeof porter.createConnection !== 'function')
-    ) {
-      throw invalidArgType('options.porter', 'an instance of Porter', porter);
-    }
-    super(agentOptions);
-    this.porter = porter ?? defaultPorter();
+    const { porter, rest } = agentOptions(options, REFUSED);
+    // The TLS options, laid over every connection too.
+    checkTlsOptions(rest as Record<string, unknown>);
+    super(rest);
+    this.porter = porter;
   }
 
   /**

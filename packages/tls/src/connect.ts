@@ -10,16 +10,18 @@ import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { addAbortSignal } from 'node:stream';
 import * as tls from 'node:tls';
-import { AbortError, defaultPorter, type Porter, type ConnectOptions as TcpConnectOptions } from '@porter/core';
+import { AbortError, type Porter, type ConnectOptions as TcpConnectOptions } from '@porter/core';
 import {
+  type CheckedConnect,
+  checkConnectOptions,
   kConnectDeadline,
-  MAX_TIMER_MS,
+  type LongTimeout,
   portLeaseOf,
-  validateAbortSignal,
+  setLongTimeout,
   validateBoolean,
   validateFunction,
-  validateNumber,
   validateObject,
+  validatePorter,
   validateString,
 } from '@porter/core/internal';
 import { closedBeforeSecure, type Endpoints, handshakeTimeout, invalidArgType, invalidArgValue } from './errors.js';
@@ -57,24 +59,31 @@ type Replaced =
  * - `porter`: the Porter whose ports to use (default: `defaultPorter()`).
  */
 export interface ConnectOptions extends Omit<tls.ConnectionOptions, Replaced>, TcpConnectOptions {
-  /** The Porter whose ports to use (default: the process-wide default instance). */
+  /** The Porter whose ports to use (default: the default Porter, `defaultPorter()`). */
   porter?: Porter | undefined;
 }
 
-/** The parts of Porter this package uses (duck-typed: a CommonJS and an ESM copy both fit). */
-function validatePorter(value: unknown): Porter {
-  if (value === undefined) return defaultPorter();
-  if (
-    value === null ||
-    typeof value !== 'object' ||
-    typeof (value as Porter).connect !== 'function' ||
-    typeof (value as Porter).createConnection !== 'function' ||
-    typeof (value as Porter).snapshot !== 'function'
-  ) {
-    throw invalidArgType('options.porter', 'an instance of Porter', value);
-  }
-  return value as Porter;
-}
+/** The options of a connect that are TCP's: for porter's createConnection, not tls.connect. */
+const TCP_OPTIONS = [
+  'host',
+  'port',
+  'localAddress',
+  'localPort',
+  'path',
+  'fd',
+  'family',
+  'lookup',
+  'hints',
+  'noDelay',
+  'keepAlive',
+  'keepAliveInitialDelay',
+  'allowHalfOpen',
+  'autoSelectFamily',
+  'autoSelectFamilyAttemptTimeout',
+  'socketOptions',
+  'timeout',
+  'signal',
+] as const;
 
 function isBufferLike(value: unknown): boolean {
   return ArrayBuffer.isView(value);
@@ -83,115 +92,88 @@ function isBufferLike(value: unknown): boolean {
 /** What tls.connect gets, checked before any connection is made. */
 export interface Prepared {
   porter: Porter;
+  /** The TCP options as given, for porter's createConnection (which checks them as `checked`). */
   tcp: TcpConnectOptions;
   tls: tls.ConnectionOptions;
-  timeout: number | undefined;
-  signal: AbortSignal | undefined;
+  /** The TCP options checked (the one validator of every connect). */
+  checked: CheckedConnect;
 }
 
-export function prepare(options: ConnectOptions): Prepared {
-  validateObject(options, 'options');
-  const porter = validatePorter(options.porter);
-  const loose = options as ConnectOptions & { socket?: unknown; path?: unknown; localPort?: unknown };
-  if (loose.socket !== undefined && loose.socket !== null) {
-    throw invalidArgValue('options.socket', '[socket]', 'is made by porter');
-  }
-  if (loose.localPort !== undefined) throw invalidArgValue('options.localPort', loose.localPort, 'is chosen by porter');
-  if (loose.path !== undefined && loose.path !== null) {
-    throw invalidArgValue('options.path', loose.path, 'is not supported (porter connects over TCP)');
-  }
-  const host = options.host ?? 'localhost';
-  if (typeof host !== 'string' || host.length === 0) throw invalidArgType('options.host', 'a non-empty string', host);
-
-  // SNI: the host when it is a name, never an IP address (RFC 6066). An IP given as
-  // servername is still the name the certificate is checked against.
-  let servername: string | undefined;
-  let identity = host;
-  if (options.servername !== undefined && options.servername !== null && options.servername !== '') {
-    validateString(options.servername, 'options.servername');
-    if (isIP(options.servername) === 0) servername = options.servername;
-    else identity = options.servername;
-  } else if (isIP(host) === 0) {
-    servername = host;
-  }
-
-  if (options.checkServerIdentity !== undefined)
-    validateFunction(options.checkServerIdentity, 'options.checkServerIdentity');
-  if (options.rejectUnauthorized !== undefined)
-    validateBoolean(options.rejectUnauthorized, 'options.rejectUnauthorized');
+/** Options of tls.connect that are not TCP's, checked before a connection is made. */
+export function checkTlsOptions(o: Record<string, unknown>): void {
+  if (o.checkServerIdentity !== undefined) validateFunction(o.checkServerIdentity, 'options.checkServerIdentity');
+  if (o.rejectUnauthorized !== undefined) validateBoolean(o.rejectUnauthorized, 'options.rejectUnauthorized');
   // A secure context must be one tls.createSecureContext() made: anything else would only
   // fail in tls.connect, after a TCP connection was made.
-  if (
-    options.secureContext !== undefined &&
-    !(options.secureContext instanceof (tls as unknown as { SecureContext: new () => object }).SecureContext)
-  ) {
-    throw invalidArgType(
-      'options.secureContext',
-      'an instance of SecureContext (tls.createSecureContext())',
-      options.secureContext,
-    );
+  const { SecureContext } = tls as unknown as { SecureContext: new () => object };
+  if (o.secureContext !== undefined && !(o.secureContext instanceof SecureContext)) {
+    const expected = 'an instance of SecureContext (tls.createSecureContext())';
+    throw invalidArgType('options.secureContext', expected, o.secureContext);
   }
-  if (options.session !== undefined && !isBufferLike(options.session)) {
-    throw invalidArgType('options.session', 'an instance of Buffer or Uint8Array', options.session);
+  if (o.session !== undefined && !isBufferLike(o.session)) {
+    throw invalidArgType('options.session', 'an instance of Buffer or Uint8Array', o.session);
   }
-  const alpn = options.ALPNProtocols as unknown;
+  const alpn = o.ALPNProtocols;
   if (alpn !== undefined) {
     const ok = Array.isArray(alpn)
       ? alpn.every((p) => typeof p === 'string' || isBufferLike(p))
       : isBufferLike(alpn) && !(alpn instanceof DataView);
     if (!ok) throw invalidArgType('options.ALPNProtocols', 'an array of strings or Buffers, or a Buffer', alpn);
   }
-  if (options.minDHSize !== undefined && (typeof options.minDHSize !== 'number' || !(options.minDHSize > 0))) {
-    throw invalidArgValue('options.minDHSize', options.minDHSize, 'must be a positive number');
+  if (o.minDHSize !== undefined && (typeof o.minDHSize !== 'number' || !(o.minDHSize > 0))) {
+    throw invalidArgValue('options.minDHSize', o.minDHSize, 'must be a positive number');
   }
+}
 
-  const {
-    porter: _porter,
-    timeout,
-    signal,
-    localAddress,
-    family,
-    lookup,
-    hints,
-    noDelay,
-    keepAlive,
-    keepAliveInitialDelay,
-    allowHalfOpen,
-    autoSelectFamily,
-    autoSelectFamilyAttemptTimeout,
-    socketOptions,
-    ...rest
-  } = options;
-  const tcp: TcpConnectOptions = { host, port: options.port };
-  // Only the fields that were given: porter validates each one that is present.
-  if (localAddress !== undefined) tcp.localAddress = localAddress;
-  if (family !== undefined) tcp.family = family;
-  if (lookup !== undefined) tcp.lookup = lookup;
-  if (hints !== undefined) tcp.hints = hints;
-  if (noDelay !== undefined) tcp.noDelay = noDelay;
-  if (keepAlive !== undefined) tcp.keepAlive = keepAlive;
-  if (keepAliveInitialDelay !== undefined) tcp.keepAliveInitialDelay = keepAliveInitialDelay;
-  if (allowHalfOpen !== undefined) tcp.allowHalfOpen = allowHalfOpen;
-  if (autoSelectFamily !== undefined) tcp.autoSelectFamily = autoSelectFamily;
-  if (autoSelectFamilyAttemptTimeout !== undefined) tcp.autoSelectFamilyAttemptTimeout = autoSelectFamilyAttemptTimeout;
-  if (socketOptions !== undefined) tcp.socketOptions = socketOptions;
-  if (timeout !== undefined) tcp.timeout = timeout;
-  if (signal !== undefined) tcp.signal = signal;
+/**
+ * SNI and the name the certificate is checked against: the host when it is a name, never
+ * an IP address (RFC 6066); an IP given as servername is still the name checked.
+ */
+function serverIdentity(host: string, given: unknown): { servername: string | undefined; identity: string } {
+  if (given === undefined || given === null || given === '') {
+    return { servername: isIP(host) === 0 ? host : undefined, identity: host };
+  }
+  const name = validateString(given, 'options.servername');
+  return isIP(name) === 0 ? { servername: name, identity: host } : { servername: undefined, identity: name };
+}
 
+/**
+ * Checks `options` (each read once) and splits them: the TCP options go to porter's
+ * createConnection, the rest to tls.connect, with the secure context built now.
+ */
+export function prepare(options: ConnectOptions): Prepared {
+  validateObject(options, 'options');
+  // Each option read once: the own ones copied (what tls.connect gets), the ones porter
+  // reads by name taken out of the copy, or read from `options` when not own (inherited).
+  const rest: Record<string, unknown> = { ...options };
+  const take = (key: string): unknown => {
+    if (!Object.hasOwn(rest, key)) return (options as unknown as Record<string, unknown>)[key];
+    const value = rest[key];
+    delete rest[key];
+    return value;
+  };
+  const porter = validatePorter(take('porter'));
+  const socket = take('socket');
+  if (socket !== undefined && socket !== null) throw invalidArgValue('options.socket', '[socket]', 'is made by porter');
+  const givenServername = take('servername');
+  // The TCP options, as every connect of porter's checks them.
+  const tcp = Object.fromEntries(TCP_OPTIONS.map((key) => [key, take(key)]));
+  const checked = checkConnectOptions(tcp);
+  const { servername, identity } = serverIdentity(checked.host, givenServername);
+  checkTlsOptions(rest);
   // The secure context is built now, as tls.connect would build it, so that a bad
   // certificate, key, CA or cipher list throws here, before any connection is made.
-  const secureContext = rest.secureContext ?? secureContextOf(rest);
+  const secureContext = (rest.secureContext as tls.SecureContext | undefined) ?? secureContextOf(rest);
   // (allowHalfOpen is read by tls.connect though @types/node does not list it.)
   const tlsOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
     ...rest,
     host: identity,
     port: undefined,
-    servername,
     secureContext,
-    allowHalfOpen: allowHalfOpen === true,
+    allowHalfOpen: checked.allowHalfOpen,
   };
-  if (servername === undefined) delete tlsOptions.servername;
-  return { porter, tcp, tls: tlsOptions, timeout, signal };
+  if (servername !== undefined) tlsOptions.servername = servername;
+  return { porter, tcp: tcp as unknown as TcpConnectOptions, tls: tlsOptions, checked };
 }
 
 /**
@@ -222,10 +204,7 @@ function secureContextOf(options: tls.SecureContextOptions): tls.SecureContext {
  */
 export function connect(options: ConnectOptions): Promise<tls.TLSSocket> {
   const prepared = prepare(options);
-  const { timeout, signal } = prepared;
-  if (timeout !== undefined) validateNumber(timeout, 'options.timeout', 0);
-  validateAbortSignal(signal, 'options.signal');
-  // Throws synchronously on bad TCP options (porter's validation).
+  const { timeout, signal } = prepared.checked;
   const started = performance.now();
   const { socket, tcp } = openTls(prepared, undefined, timeout);
   return handshake(socket, tcp, prepared, timeout === undefined ? undefined : started + timeout, signal);
@@ -277,8 +256,8 @@ function handshake(
       .autoSelectFamilyAttemptedAddresses;
     const last = tried?.at(-1);
     return {
-      address: lease?.remoteAddress ?? (last ? last.slice(0, last.lastIndexOf(':')) : String(prepared.tcp.host)),
-      port: lease?.remotePort ?? Number(prepared.tcp.port),
+      address: lease?.remoteAddress ?? (last ? last.slice(0, last.lastIndexOf(':')) : prepared.checked.host),
+      port: lease?.remotePort ?? prepared.checked.port,
       localAddress: lease?.localAddress,
       localPort: lease?.localPort,
     };
@@ -286,13 +265,12 @@ function handshake(
   return new Promise((resolve, reject) => {
     // The TCP stage's deadline is the core's (it fails with its own ETIMEDOUT); the
     // handshake gets what is left of it once connected.
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimeout | undefined;
     const onConnect = (): void => {
       if (deadline === undefined) return;
       const left = deadline - performance.now();
       if (left <= 0) fail(handshakeTimeout(where()));
-      // Beyond what a Node timer holds (about 24.8 days), no timer: it would fire at once.
-      else if (left <= MAX_TIMER_MS) timer = setTimeout(() => fail(handshakeTimeout(where())), left);
+      else timer = setLongTimeout(() => fail(handshakeTimeout(where())), left);
     };
     const onAbort = (): void => fail(new AbortError(undefined, { cause: signal?.reason }));
     const onError = (err: Error): void => fail(err);
@@ -305,7 +283,7 @@ function handshake(
       resolve(socket);
     };
     function detach(): void {
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.clear();
       tcp.off('connect', onConnect);
       signal?.removeEventListener('abort', onAbort);
       socket.off('error', onError);

@@ -10,10 +10,26 @@
  */
 import { isIP, type Socket } from 'node:net';
 import * as tls from 'node:tls';
-import { defaultPorter, type Porter } from '@porter/core';
-import { invalidArgValue, validateSocketOptions } from '@porter/core/internal';
+import type { Porter } from '@porter/core';
+import {
+  checkConnectSettings,
+  invalidArgValue,
+  type LongTimeout,
+  refuseOptions,
+  setLongTimeout,
+  unhonoured,
+  validateBoolean,
+  validateFunction,
+  validateInteger,
+  validateNumber,
+  validateObject,
+  validatePort,
+  validatePorter,
+  validateString,
+  validateTimeout,
+} from '@porter/core/internal';
+import { checkTlsOptions } from './connect.js';
 import { type CreateConnectionOptions, createConnection as tlsConnection } from './create-connection.js';
-import { invalidArgType } from './errors.js';
 
 /** What undici passes to a connector. */
 export interface ConnectorRequest {
@@ -43,7 +59,7 @@ export interface ConnectorOptions
     CreateConnectionOptions,
     'port' | 'host' | 'timeout' | 'porter' | 'keepAlive' | 'keepAliveInitialDelay' | 'signal'
   > {
-  /** The Porter whose ports to use (default: the process-wide default instance). */
+  /** The Porter whose ports to use (default: the default Porter, `defaultPorter()`). */
   porter?: Porter | undefined;
   /**
    * Milliseconds for the connect (and the TLS handshake) before the socket is destroyed
@@ -102,19 +118,19 @@ class SessionCache {
   }
 }
 
-function optionalNumber(value: unknown, name: string, fallback: number): number {
-  if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value) || value < 0) throw invalidArgValue(name, value, 'must be an integer >= 0');
-  return value;
-}
+/**
+ * What undici's buildConnector takes, or lays over every connection, that porter's
+ * connector cannot honour: its connections are TCP connections porter makes from ports it
+ * chooses (a connection to tunnel through comes with the request, as `httpSocket`).
+ */
+const REFUSED = unhonoured('localPort', 'socketPath', 'path', 'fd', 'socket');
 
 /**
  * Builds a connector for undici on porter's ports. Bad options throw here; a failure of
  * a connection reaches undici through the callback.
  */
 export function connector(options: ConnectorOptions = {}): Connector {
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+  validateObject(options, 'options');
   const {
     porter: porterOption,
     timeout: timeoutOption,
@@ -125,28 +141,26 @@ export function connector(options: ConnectorOptions = {}): Connector {
     session: fixedSession,
     ...rest
   } = options;
-  if (
-    porterOption !== undefined &&
-    (porterOption === null || typeof porterOption !== 'object' || typeof porterOption.createConnection !== 'function')
-  ) {
-    throw invalidArgType('options.porter', 'an instance of Porter', porterOption);
-  }
-  const porter = porterOption ?? defaultPorter();
-  const timeout = optionalNumber(timeoutOption, 'options.timeout', 10_000);
-  const sessions = new SessionCache(optionalNumber(maxCachedSessions, 'options.maxCachedSessions', 100));
-  const keepAliveDelay = optionalNumber(keepAliveInitialDelay, 'options.keepAliveInitialDelay', 60_000);
-  if ((rest as { socketPath?: unknown }).socketPath != null) {
-    throw invalidArgValue('options.socketPath', (rest as { socketPath?: unknown }).socketPath, 'is not supported');
-  }
+  const porter = validatePorter(porterOption);
+  // undici's own options; null means its default, as in undici.
+  const timeout = timeoutOption == null ? 10_000 : validateTimeout(timeoutOption, 'options.timeout');
+  const cached =
+    maxCachedSessions == null ? 100 : validateInteger(maxCachedSessions, 'options.maxCachedSessions', 0, 2 ** 32 - 1);
+  const sessions = new SessionCache(cached);
+  const keepAliveDelay =
+    keepAliveInitialDelay == null ? 60_000 : validateNumber(keepAliveInitialDelay, 'options.keepAliveInitialDelay', 0);
+  if (keepAlive != null) validateBoolean(keepAlive, 'options.keepAlive');
+  if (allowH2 !== undefined) validateBoolean(allowH2, 'options.allowH2');
+  // What is laid over every connection, checked as a connect's (TCP) and tls.connect's are.
+  const { socketOptions } = checkConnectSettings(rest, REFUSED);
+  checkTlsOptions(rest as Record<string, unknown>);
   const alpn = allowH2 === true ? ['http/1.1', 'h2'] : ['http/1.1'];
-  // Checked once, here; with socketOptions.keepAlive (the connector's or the Porter's) the
-  // core sets keep-alive, and the connector's own setKeepAlive() would overwrite it.
-  const socketOptions =
-    rest.socketOptions === undefined ? undefined : validateSocketOptions(rest.socketOptions, 'options.socketOptions');
+  // With socketOptions.keepAlive (the connector's or the Porter's) the core sets
+  // keep-alive, and the connector's own setKeepAlive() would overwrite it.
   const ownKeepAlive = socketOptions?.keepAlive !== undefined || porter.options?.socketOptions?.keepAlive !== undefined;
 
   return function connect(request: ConnectorRequest, callback: ConnectorCallback): Socket | undefined {
-    const { hostname, protocol, servername, localAddress, httpSocket } = request;
+    validateFunction(callback, 'callback');
     let done = false;
     const finish = (...args: [null, Socket] | [Error, null]): void => {
       if (done) return;
@@ -154,23 +168,21 @@ export function connector(options: ConnectorOptions = {}): Connector {
       callback(...args);
     };
     let socket: Socket;
+    let target: Target;
     try {
-      if (request.socketPath != null) {
-        throw invalidArgValue('socketPath', request.socketPath, 'is not supported (porter connects over TCP)');
-      }
-      const local = localAddress ?? undefined;
-      if (protocol === 'https:') {
-        const name = servername || rest.servername || serverName(request.host ?? hostname) || undefined;
+      target = checkRequest(request);
+      const { hostname, localAddress: local, httpSocket } = target;
+      if (target.https) {
+        const name = target.servername || rest.servername || serverName(target.host ?? hostname) || undefined;
         const sessionKey = name || hostname;
         const session = fixedSession ?? sessions.get(sessionKey);
-        const port = Number(request.port) || 443;
         const tlsOptions: CreateConnectionOptions = {
           highWaterMark: 16_384,
           ...rest,
           servername: name,
           session,
           ALPNProtocols: alpn,
-          port,
+          port: target.port,
           host: hostname,
           porter,
         };
@@ -188,12 +200,11 @@ export function connector(options: ConnectorOptions = {}): Connector {
         socket.on('session', (s: Buffer) => sessions.set(sessionKey, s));
       } else {
         if (httpSocket !== undefined) throw invalidArgValue('httpSocket', '[socket]', 'is only for https');
-        const port = Number(request.port) || 80;
         const { servername: _s, ...tcpOptions } = rest as Record<string, unknown>;
         socket = porter.createConnection({
           highWaterMark: 65_536,
           ...(tcpOptions as object),
-          port,
+          port: target.port,
           host: hostname,
           ...(local === undefined ? {} : { localAddress: local }),
         });
@@ -204,26 +215,25 @@ export function connector(options: ConnectorOptions = {}): Connector {
     }
     if (keepAlive !== false && !ownKeepAlive) socket.setKeepAlive(true, keepAliveDelay);
     socket.setNoDelay(true);
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimeout | undefined;
     let immediate: NodeJS.Immediate | undefined;
     const clear = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.clear();
       if (immediate !== undefined) clearImmediate(immediate);
     };
     if (timeout > 0) {
-      timer = setTimeout(() => {
+      timer = setLongTimeout(() => {
         // One more turn, so that an error the socket reports in this one wins.
         immediate = setImmediate(() => {
-          const port = Number(request.port) || (protocol === 'https:' ? 443 : 80);
           socket.destroy(
             new ConnectTimeoutError(
-              `Connect Timeout Error (attempted address: ${hostname}:${port}, timeout: ${timeout}ms)`,
+              `Connect Timeout Error (attempted address: ${target.hostname}:${target.port}, timeout: ${timeout}ms)`,
             ),
           );
         });
       }, timeout);
     }
-    socket.once(protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+    socket.once(target.https ? 'secureConnect' : 'connect', () => {
       clear();
       finish(null, socket);
     });
@@ -233,6 +243,47 @@ export function connector(options: ConnectorOptions = {}): Connector {
     });
     socket.once('close', clear);
     return socket;
+  };
+}
+
+/** A request undici passes, checked, each field read once. */
+interface Target {
+  https: boolean;
+  hostname: string;
+  /** The Host value, for SNI. */
+  host: string | undefined;
+  /** The port, the protocol's default for `''`. */
+  port: number;
+  servername: string | undefined;
+  localAddress: string | undefined;
+  httpSocket: Socket | undefined;
+}
+
+/**
+ * What undici passes to a connector, checked with Node's codes (ERR_INVALID_ARG_TYPE,
+ * ERR_SOCKET_BAD_PORT, ERR_INVALID_ARG_VALUE): the connector's errors all have one.
+ */
+function checkRequest(request: unknown): Target {
+  validateObject(request, 'options');
+  const { hostname, host, protocol, port, servername, localAddress, socketPath, httpSocket } =
+    request as ConnectorRequest;
+  refuseOptions({ socketPath }, unhonoured('socketPath'));
+  validateString(hostname, 'options.hostname');
+  validateString(protocol, 'options.protocol');
+  if (host !== undefined && host !== null) validateString(host, 'options.host');
+  if (servername !== undefined && servername !== null) validateString(servername, 'options.servername');
+  if (localAddress !== undefined && localAddress !== null) validateString(localAddress, 'options.localAddress');
+  if (httpSocket !== undefined && httpSocket !== null) validateObject(httpSocket, 'options.httpSocket');
+  const https = protocol === 'https:';
+  return {
+    https,
+    hostname,
+    host: host ?? undefined,
+    // '' (or none): the protocol's default, as undici means it.
+    port: port === '' || port === undefined || port === null ? (https ? 443 : 80) : validatePort(port, 'options.port'),
+    servername: servername || undefined,
+    localAddress: localAddress ?? undefined,
+    httpSocket: httpSocket ?? undefined,
   };
 }
 

@@ -9,8 +9,8 @@
  */
 import type { NetConnectOpts } from 'node:net';
 import type * as tls from 'node:tls';
+import { idleTimeout } from '@porter/core/internal';
 import { type ConnectOptions, openTls, prepare } from './connect.js';
-import { invalidArgType } from './errors.js';
 
 /**
  * The options of {@link createConnection}: those of `tls.connect` (and its TCP options),
@@ -44,7 +44,7 @@ function normalizeArgs(args: unknown[]): [ConnectOptions, (() => void) | undefin
 /**
  * Node's `tls.connect` on porter's ports: returns a `tls.TLSSocket` at once, which emits
  * 'secureConnect' (then `secureConnectListener` runs) or 'error' as Node's does. Takes
- * tls.connect's options and `porter` (default: the process-wide default Porter);
+ * tls.connect's options and `porter` (default: the default Porter, `defaultPorter()`);
  * `timeout` is the idle timeout (`socket.setTimeout`), as in tls.connect; `signal`
  * destroys the socket when it aborts. Bad options throw synchronously. The lease
  * ({@link leaseOf}) follows the TLS socket from 'connect' on.
@@ -67,12 +67,12 @@ export function createConnection(
 ): tls.TLSSocket;
 export function createConnection(...args: unknown[]): tls.TLSSocket {
   const [options, listener] = normalizeArgs(args);
-  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
-  const { timeout, signal } = options;
   const prepared = prepare(options);
+  const { timeout, signal } = prepared.checked;
   // The idle timeout and the signal belong to the TLS socket, as with tls.connect.
   if (signal !== undefined) (prepared.tls as tls.ConnectionOptions & { signal?: AbortSignal }).signal = signal;
   const { socket } = openTls(prepared, listener);
-  if (timeout !== undefined && timeout > 0) socket.setTimeout(timeout);
+  const idle = idleTimeout(timeout);
+  if (idle > 0) socket.setTimeout(idle);
   return socket;
 }

@@ -1,0 +1,84 @@
+/**
+ * One native connect on a route: what the core answers, decoded in this one place, as
+ * the connected descriptor and its lease, or the error as data. A connect the core
+ * finished at once is handed over a loop turn later, as net.connect's (turn.ts).
+ */
+import * as native from '@porter/native';
+import { callNative, fromThrown } from './errors.js';
+import { PortLease } from './lease.js';
+import { fast, type NativeRoute, type Route } from './routes.js';
+import { nextTurn } from './turn.js';
+import type { SocketOptions } from './types.js';
+
+/** A connected descriptor and the lease on its port. */
+export interface Dialed {
+  fd: number;
+  lease: PortLease;
+  /**
+   * Hands the descriptor over for good: to be called once it has its owner (a socket's
+   * handle has it, or it was closed), before the lease is released or followed. Until
+   * then the core owns it, and closes it if this thread stops.
+   */
+  adopt(): void;
+}
+
+/** Lease ids below this cross from the core packed beside the descriptor. */
+const PACKED_LEASE_LIMIT = 2 ** 24;
+
+/** `fd * 2^24 + leaseId`, or `{ fd, leaseId }` for a lease id past 2^24 (256 or more source addresses). */
+function unpack(result: number | native.Connection): { fd: number; leaseId: number } {
+  if (typeof result !== 'number') return { fd: result.fd, leaseId: result.handle };
+  const leaseId = result % PACKED_LEASE_LIMIT;
+  return { fd: (result - leaseId) / PACKED_LEASE_LIMIT, leaseId };
+}
+
+/**
+ * Tells the core that a connected descriptor it handed over has its owner now (a socket,
+ * or closed) and that the lease is JavaScript's to release.
+ */
+function adopt(route: NativeRoute, leaseId: number, fd: number): void {
+  try {
+    fast.adopt(route, leaseId, fd);
+  } catch (thrown) {
+    throw fromThrown(thrown);
+  }
+}
+
+/** The source address of a lease: its flow's (`leaseId / 65536`), or the unspecified one. */
+export function leaseLocal(route: Route, leaseId: number): string {
+  return route.locals[Math.floor(leaseId / 65536)] ?? route.anyLocal;
+}
+
+/**
+ * One native connect to `route`'s destination, bounded by `limit` ms, cancelled by
+ * `token`, with the connect's own socket options (`own`) over the Porter's (`ours`).
+ */
+export async function attempt(
+  route: Route,
+  limit: number | undefined,
+  token: native.CancelToken | undefined,
+  own: native.NativeSocketOptions | undefined,
+  ours: SocketOptions,
+): Promise<Dialed | native.ConnectFailure> {
+  // Settled at once when the connect is already over (usual on loopback), else a promise.
+  const pending = callNative(() => native.routeConnect(route.native, limit, token, own));
+  let result: Awaited<typeof pending>;
+  if (pending instanceof Promise) {
+    result = await pending;
+  } else {
+    await nextTurn();
+    result = pending;
+  }
+  if (typeof result !== 'number' && 'error' in result) return result;
+  const { fd, leaseId } = unpack(result);
+  // The core keeps the descriptor and the lease until they are adopted, which the caller
+  // does only once the descriptor has its owner (a socket's handle, or closed): a thread
+  // that stops at any point in between (a worker terminated or exiting) loses neither,
+  // since its teardown closes what was not adopted and is still the connection, and
+  // gives back the port of everything not released.
+  const lease = new PortLease(route.native, leaseId, leaseLocal(route, leaseId), route.address, route.port, {
+    lingerZero: own?.lingerZeroOnClose ?? ours.lingerZeroOnClose ?? false,
+    keepAlive: own?.keepAlive !== undefined || ours.keepAlive !== undefined,
+  });
+  return { fd, lease, adopt: () => adopt(route.native, leaseId, fd) };
+}

@@ -1,0 +1,152 @@
+/**
+ * A Porter's connect path, up to a connected descriptor and its lease, for options
+ * checked by the caller (connect-options.ts): the resolution of a name, then one native
+ * connect per address, as net.connect tries them (attempts.ts: every address but the last
+ * bounded by the attempt timeout), within one deadline and one AbortSignal. Shared by
+ * `porter.connect` and `createConnection` (which opens the descriptor on a socket it
+ * returned before).
+ */
+import { closeSync } from 'node:fs';
+import { isIP, type LookupFunction } from 'node:net';
+import * as native from '@porter/native';
+import { canonicalIp } from './address.js';
+import { attempt, type Dialed } from './attempt.js';
+import { allFailed, attemptPlan, type Candidate, resolveCandidates } from './attempts.js';
+import { type DialSignal, race } from './deadline.js';
+import { AbortError, ErrorCodes, fromNativeError } from './errors.js';
+import type { Routes } from './routes.js';
+import { sourceAddress } from './source.js';
+import type { SocketOptions } from './types.js';
+
+export type { Dialed } from './attempt.js';
+
+/** What the connect path needs, validated. */
+export interface DialRequest {
+  host: string;
+  port: number;
+  family: 0 | 4 | 6;
+  localAddress?: string | undefined;
+  hints?: number | undefined;
+  lookup?: LookupFunction | undefined;
+  /** Milliseconds for the whole connect (the promise API's deadline). */
+  timeout?: number | undefined;
+  signal?: DialSignal | undefined;
+  /** Try every address of a host name in turn (default: net's default). */
+  autoSelectFamily?: boolean | undefined;
+  /** Milliseconds for each address but the last. */
+  attemptTimeout?: number | undefined;
+  /** Told of each attempt, and of how it failed, as net.Socket's events are. */
+  onAttempt?: (address: string, port: number, family: number) => void;
+  onAttemptFailed?: (address: string, port: number, family: number, error: Error) => void;
+  onAttemptTimeout?: (address: string, port: number, family: number) => void;
+  /** Told of the resolution of a host name, as net.Socket's 'lookup' event is. */
+  onLookup?: (err: Error | null, address: string | undefined, family: number | undefined, host: string) => void;
+  /** The connect's own socket options, validated, over the Porter's. */
+  socketOptions?: native.NativeSocketOptions | undefined;
+}
+
+/** A Porter's connect path (one per Porter). */
+export type Dial = (request: DialRequest) => Promise<Dialed>;
+
+/** The addresses a name resolves to (told to `onLookup`), in the order to try them. */
+async function resolve(request: DialRequest, all: boolean, deadline: number | undefined): Promise<Candidate[]> {
+  const { host, family } = request;
+  let candidates: Candidate[];
+  try {
+    const resolving = resolveCandidates(host, family, request.hints, request.lookup, all);
+    candidates = await race(resolving, deadline, request.signal, { address: host, port: request.port });
+  } catch (err) {
+    request.onLookup?.(err as Error, undefined, undefined, host);
+    throw err;
+  }
+  for (const c of candidates) request.onLookup?.(null, c.address, c.family, host);
+  return candidates;
+}
+
+/** Connects for one Porter: its routes, its socket options, and whether it is still open. */
+export class Dialer {
+  readonly #routes: Routes;
+  readonly #socketOptions: SocketOptions;
+  readonly #assertOpen: () => void;
+
+  constructor(routes: Routes, socketOptions: SocketOptions, assertOpen: () => void) {
+    this.#routes = routes;
+    this.#socketOptions = socketOptions;
+    this.#assertOpen = assertOpen;
+  }
+
+  /** Resolution, then the attempts in net.connect's order; rejects with net's errors. */
+  async dial(request: DialRequest): Promise<Dialed> {
+    const { port, signal, localAddress } = request;
+    const deadline = request.timeout === undefined ? undefined : performance.now() + request.timeout;
+    const plan = attemptPlan(request.family, localAddress, request.autoSelectFamily, request.attemptTimeout);
+    // An IP literal is connected to in this very call (no await before the native connect):
+    // a connect begun before the Porter is closed is in flight when it is.
+    const literal = isIP(request.host);
+    const candidates: Candidate[] =
+      literal !== 0
+        ? [{ address: request.host, family: literal === 6 ? 6 : 4 }]
+        : await resolve(request, plan.all, deadline);
+    const token = signal ? new native.CancelToken() : undefined;
+    const onAbort = (): void => token?.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const errors: Error[] = [];
+    try {
+      for (let i = 0; i < candidates.length; i++) {
+        const { address: given, family } = candidates[i] as Candidate;
+        const address = canonicalIp(given);
+        const last = i === candidates.length - 1;
+        const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+        // Every attempt but the last gets the attempt timeout (Node's happy eyeballs).
+        const byAttempt = !last && (remaining === undefined || plan.attemptTimeout < remaining);
+        request.onAttempt?.(address, port, family);
+        this.#assertOpen();
+        const route = this.#routes.open(address, port, localAddress);
+        const limit = byAttempt ? plan.attemptTimeout : remaining;
+        const outcome = await attempt(route, limit, token, request.socketOptions, this.#socketOptions);
+        if (!('error' in outcome)) return handOver(outcome, signal);
+        const err = await failure(outcome.error, address, port, family, signal);
+        if (byAttempt && outcome.error.code === 'ETIMEDOUT') request.onAttemptTimeout?.(address, port, family);
+        else request.onAttemptFailed?.(address, port, family, err);
+        // The connect's own deadline ends it; an attempt's lets the next address have its turn.
+        if (!byAttempt && outcome.error.code === 'ETIMEDOUT' && deadline !== undefined) throw err;
+        errors.push(err);
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    throw allFailed(errors);
+  }
+}
+
+/** The connection, unless the signal aborted after the connect finished (then closed, its port aging). */
+function handOver(dialed: Dialed, signal: DialSignal | undefined): Dialed {
+  if (signal?.aborted) {
+    closeSync(dialed.fd);
+    dialed.adopt();
+    dialed.lease.releaseAs(true);
+    throw new AbortError(undefined, { cause: signal.reason });
+  }
+  return dialed;
+}
+
+/**
+ * The error users see for a failed attempt; thrown at once for an abort or a closed
+ * Porter, which end the connect.
+ */
+async function failure(
+  e: native.NativeError,
+  address: string,
+  port: number,
+  family: 4 | 6,
+  signal: DialSignal | undefined,
+): Promise<Error> {
+  if (e.code === ErrorCodes.ABORT_ERR) throw new AbortError(undefined, { cause: signal?.reason });
+  if (e.code === ErrorCodes.CLOSED) throw fromNativeError(e, signal);
+  if (e.syscall === 'connect' && (e.localAddress === '0.0.0.0' || e.localAddress === '::')) {
+    // The pool's unspecified address: tell the one the kernel used for the connect (a
+    // bind error keeps the address it bound).
+    e.localAddress = (await sourceAddress(address, port, family)) ?? e.localAddress;
+  }
+  return fromNativeError(e, signal);
+}
