@@ -29,8 +29,8 @@ pub enum Error {
         /// Number of slices.
         count: u32,
     },
-    /// The process-wide registry exists already with another configuration.
-    GlobalConfigured,
+    /// The default registry exists already with another configuration.
+    DefaultConfigured,
     /// A source address of another family than the destination's.
     FamilyMismatch {
         /// The source address.
@@ -52,7 +52,7 @@ pub enum Error {
     RouteClosed,
     /// A route table that holds as many routes as its ids can name.
     TooManyRoutes,
-    /// The mode cannot keep its promise on this host (see [`crate::Zones::check`]).
+    /// The mode cannot keep its promise on this host (see [`crate::Capacity::check`]).
     ModeUnsupported {
         /// The mode asked for, by its name (`kernel`).
         mode: &'static str,
@@ -67,7 +67,7 @@ pub enum Error {
         remote: SocketAddr,
         /// The range of the pool, first and last port.
         range: (u16, u16),
-        /// The part of the range the kernel picks in, if any (see [`crate::Zones`]).
+        /// The part of the range the kernel picks in, if any (see [`crate::Capacity`]).
         kernel_window: Option<(u16, u16)>,
         /// Why the kernel fallback failed, when it was tried.
         fallback: Option<io::Error>,
@@ -121,7 +121,7 @@ impl Error {
             }
             Error::RouteClosed => "ERR_PORTER_CLOSED",
             Error::TooManyRoutes => "ERR_PORTER_INTERNAL",
-            Error::GlobalConfigured => "ERR_PORTER_DEFAULT_CONFIGURED",
+            Error::DefaultConfigured => "ERR_PORTER_DEFAULT_CONFIGURED",
             Error::ModeUnsupported { .. } => "ERR_PORTER_MODE_UNSUPPORTED",
             Error::Exhausted { .. } => "ERR_PORTER_EXHAUSTED",
             Error::Sys { source, .. } | Error::Io { source, .. } | Error::SocketOption { source, .. } => {
@@ -191,7 +191,7 @@ impl fmt::Display for Error {
             Error::InvalidPartition { index, count } => {
                 write!(f, "invalid range partition {index} of {count}")
             }
-            Error::GlobalConfigured => {
+            Error::DefaultConfigured => {
                 write!(
                     f,
                     "the default porter instance is already in use with another configuration"

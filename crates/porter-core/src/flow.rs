@@ -63,16 +63,16 @@ impl Flow {
     #[inline]
     pub fn allocate_port(&self) -> Option<u16> {
         let reg = &self.registry;
-        let zones = reg.zones();
+        let capacity = reg.capacity();
         let port = if reg.blocked.any() {
             let now = reg.now_us();
             let skip = reg.blocked.ports(self.entry.key.local, now);
-            self.entry.pool.lock().allocate_skipping(zones, now, &skip)
+            self.entry.pool.lock().allocate_skipping(capacity, now, &skip)
         } else {
             let mut pool = self.entry.pool.lock();
             // The clock only matters when something ages: skip reading it otherwise.
             let now = if pool.aging_count() > 0 { reg.now_us() } else { 0 };
-            pool.allocate(zones, now)
+            pool.allocate(capacity, now)
         };
         if port.is_some() {
             reg.stats.allocations.inc();
@@ -89,7 +89,10 @@ impl Flow {
             local: self.entry.key.local,
             remote: self.entry.key.remote_addr(),
             range: (reg.config().range.first(), reg.config().range.last()),
-            kernel_window: reg.zones().kernel_window().map(|w| (w.ports.first(), w.ports.last())),
+            kernel_window: reg
+                .capacity()
+                .kernel_window()
+                .map(|w| (w.ports.first(), w.ports.last())),
             fallback,
         }
     }
@@ -133,7 +136,7 @@ impl Flow {
     /// same port towards the same destination): the next port is looked for at a random
     /// place, not next to this one, where the other process is likely busy too.
     pub fn scatter(&self) {
-        if let Some(port) = self.registry.zones().nth_explicit(self.registry.random()) {
+        if let Some(port) = self.registry.capacity().nth_explicit(self.registry.random()) {
             self.entry.pool.lock().jump_to(port);
         }
     }
@@ -234,7 +237,7 @@ impl Registry {
                         None => {
                             // Each pool starts its walk at a random port: processes that
                             // share the host then do not try the same ports in the same order.
-                            let start = self.zones().nth_explicit(self.random()).unwrap_or(0);
+                            let start = self.capacity().nth_explicit(self.random()).unwrap_or(0);
                             let entry = Arc::new(FlowEntry {
                                 key,
                                 pool: Mutex::new(Pool::starting_at(start)),

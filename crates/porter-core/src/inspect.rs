@@ -95,7 +95,7 @@ impl Registry {
         self.retire_idle();
         let now = self.now_us();
         let range = self.config().range;
-        let zones = self.zones();
+        let capacity = self.capacity();
         let mut out = Vec::new();
         for shard in self.shards().iter() {
             for flow in shard.flows.read().iter() {
@@ -109,7 +109,7 @@ impl Registry {
                         .into_iter()
                         .map(|AgingPort { port, deadline_us }| (port, deadline_us.saturating_sub(now)))
                         .collect(),
-                    free: pool.free_count(zones),
+                    free: pool.free_count(capacity),
                 });
             }
         }
@@ -137,7 +137,7 @@ impl Registry {
         self.retire_idle();
         let now = self.now_us();
         let range = self.config().range;
-        let zones = self.zones();
+        let capacity = self.capacity();
         let mut out = Vec::with_capacity(self.pool_count());
         for shard in self.shards().iter() {
             for flow in shard.flows.read().iter() {
@@ -147,7 +147,7 @@ impl Registry {
                     key: flow.0.key,
                     in_use: pool.in_use_count() as u32,
                     aging: pool.aging_count() as u32,
-                    free: pool.free_count(zones),
+                    free: pool.free_count(capacity),
                 });
             }
         }

@@ -1,5 +1,5 @@
 //! Sets of ports as sorted, disjoint, inclusive intervals `(first, last)`: the host's
-//! reserved ports, the ports `/etc/services` names, the zones of a range.
+//! reserved ports, the ports `/etc/services` names, the capacity of a range.
 
 /// Sorts intervals and merges those that overlap or touch.
 pub(crate) fn normalize(mut intervals: Vec<(u16, u16)>) -> Vec<(u16, u16)> {

@@ -4,7 +4,7 @@
 //! Pure Rust with no Node.js in sight: the napi binding (`porter-node`) only converts
 //! types and errors. The layers, bottom up:
 //! - [`PortRange`]: the ports a registry hands out; [`HostPorts`]: the kernel's ephemeral
-//!   and reserved ports and the ports `/etc/services` names; [`Zones`]: which ports porter
+//!   and reserved ports and the ports `/etc/services` names; [`Capacity`]: which ports porter
 //!   binds itself and which it leaves to the kernel to pick at `connect()` (the [`Mode`],
 //!   [`ServicePorts`]), made again when the host's settings change;
 //! - `portset` / `aging` / [`Pool`]: the taken ports of one flow, sparse, with an aging
@@ -22,23 +22,24 @@
 
 mod aging;
 mod blocked;
+mod capacity;
 mod clock;
 mod config;
 pub mod connect;
+mod default_registry;
 mod diag;
 mod errno;
 mod error;
 mod flow;
 mod flow_entry;
 mod flow_key;
-mod global;
 mod held_route;
 mod host;
 mod in_flight;
 mod inspect;
 mod intervals;
 mod lease;
-mod live_zones;
+mod live_capacity;
 mod mode;
 mod pool;
 mod portset;
@@ -62,10 +63,10 @@ mod sys;
 mod tcpstate;
 mod trim;
 mod watch;
-mod zones;
 
 pub use aging::AgingPort;
 pub use blocked::BLOCK_PERIOD;
+pub use capacity::{Capacity, KernelWindow};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::{Config, HYBRID_RETRIES};
 pub use diag::{Destination, HostSockets, Listener, SocketSource, SourcePorts};
@@ -88,7 +89,6 @@ pub use services::{parse as parse_services, SERVICES_PATH};
 pub use sockopts::{
     KeepAlive, ShortName, SocketOptions, KEEPALIVE_COUNT_MAX, KEEPALIVE_SECS_MAX, NAME_MAX, USER_TIMEOUT_MAX,
 };
-pub use stats::{StatsSnapshot, DURATION_BUCKETS};
+pub use stats::{PorterStats, DURATION_BUCKETS};
 pub use tcpstate::TcpState;
 pub use watch::{watching, WATCH_PERIOD};
-pub use zones::{KernelWindow, Zones};

@@ -2,7 +2,7 @@
 //! share of the range against the kernel's) and [`ServicePorts`] (whether the ports
 //! `/etc/services` names are left to the services).
 
-/// How a registry chooses local ports (see [`crate::Zones`]).
+/// How a registry chooses local ports (see [`crate::Capacity`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// Bind ports outside the kernel's ephemeral range; let the kernel pick inside it.

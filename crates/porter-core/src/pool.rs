@@ -3,7 +3,7 @@
 //! A pool stores only what is taken, so it grows with the ports in use, not with the
 //! range: the ports in use (a [`PortSet`]) and the ports aging (an [`Aging`] queue, boxed
 //! and absent while nothing ages). Every other port of the range is free. A cursor walks
-//! the ports porter binds itself (see [`Zones`]) circularly, so a released port lies
+//! the ports porter binds itself (see [`Capacity`]) circularly, so a released port lies
 //! behind it and is handed out again only after the rest of the range has had its turn:
 //! least-recently-released first. The cursor starts where the registry says (a random
 //! port, so that processes sharing a host do not walk the range in step) and jumps to a
@@ -15,9 +15,9 @@
 //! in use until both leases are released.
 
 use crate::aging::{Aging, AgingPort};
+use crate::capacity::Capacity;
 use crate::portset::PortSet;
 use crate::range::PortRange;
-use crate::zones::Zones;
 
 /// The taken ports of one flow. Not synchronised: the registry wraps it in a lock.
 #[derive(Debug, Default)]
@@ -28,7 +28,7 @@ pub struct Pool {
     more: Option<Box<More>>,
     cursor: u16,
     /// Which interval of porter's ports the cursor was last in (see
-    /// [`Zones::first_explicit_hinted`]); in room the layout leaves free.
+    /// [`Capacity::first_explicit_hinted`]); in room the layout leaves free.
     hint: u16,
     /// The registry's mark: the pool's flow is on its shard's candidates for retirement.
     /// Kept here, in room the layout leaves free, so that an idle pool costs no more.
@@ -120,24 +120,24 @@ impl Pool {
 
     /// Takes the next free port porter binds itself after the cursor, expiring aging ports
     /// first. `None` when every such port is in use or aging.
-    pub fn allocate(&mut self, zones: &Zones, now_us: u64) -> Option<u16> {
-        self.allocate_skipping(zones, now_us, &[])
+    pub fn allocate(&mut self, capacity: &Capacity, now_us: u64) -> Option<u16> {
+        self.allocate_skipping(capacity, now_us, &[])
     }
 
     /// [`Pool::allocate`], also passing over the ports in `skip` (sorted).
-    pub fn allocate_skipping(&mut self, zones: &Zones, now_us: u64, skip: &[u16]) -> Option<u16> {
-        let range = zones.range();
+    pub fn allocate_skipping(&mut self, capacity: &Capacity, now_us: u64, skip: &[u16]) -> Option<u16> {
+        let range = capacity.range();
         self.expire(range, now_us);
-        let first = zones.first_explicit()?;
+        let first = capacity.first_explicit()?;
         let start = if range.contains(self.cursor) {
             self.cursor
         } else {
             first
         };
         let mut hint = self.hint;
-        let port = self.first_free_from(zones, start, skip, &mut hint).or_else(|| {
+        let port = self.first_free_from(capacity, start, skip, &mut hint).or_else(|| {
             if start > first {
-                self.first_free_from(zones, first, skip, &mut hint)
+                self.first_free_from(capacity, first, skip, &mut hint)
             } else {
                 None
             }
@@ -150,12 +150,12 @@ impl Pool {
 
     /// The first port at or after `from`, up to the end of the range, that porter binds
     /// itself and that is neither in use, nor aging, nor in `skip`.
-    fn first_free_from(&self, zones: &Zones, from: u16, skip: &[u16], hint: &mut u16) -> Option<u16> {
-        let range = zones.range();
+    fn first_free_from(&self, capacity: &Capacity, from: u16, skip: &[u16], hint: &mut u16) -> Option<u16> {
+        let range = capacity.range();
         let aging = self.aging_ref();
         let mut candidate = from;
         loop {
-            let a = zones.first_explicit_hinted(candidate, hint)?;
+            let a = capacity.first_explicit_hinted(candidate, hint)?;
             let b = self.in_use.first_absent_from(range, a)?;
             let c = match aging {
                 Some(aging) => aging.first_absent_from(range, b)?,
@@ -286,15 +286,15 @@ impl Pool {
     /// Ports of the flow's capacity (porter's own and the kernel's window) that are
     /// neither in use nor aging. A port taken outside the capacity (a reserved one, held
     /// since before it was reserved, or the kernel fallback's) takes none of it.
-    pub fn free_count(&self, zones: &Zones) -> u32 {
-        let range = zones.range();
+    pub fn free_count(&self, capacity: &Capacity) -> u32 {
+        let range = capacity.range();
         let aging = self.aging_ref();
-        let taken: u32 = zones
+        let taken: u32 = capacity
             .counted()
             .iter()
             .map(|&(a, b)| self.in_use.count_between(range, a, b) + aging.map_or(0, |g| g.count_between(range, a, b)))
             .sum();
-        zones.capacity().saturating_sub(taken)
+        capacity.per_destination().saturating_sub(taken)
     }
 
     /// Heap bytes held by the pool (its own size not included).

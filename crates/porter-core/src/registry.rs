@@ -6,10 +6,10 @@
 //! flow (or, for a moment, when they create flows in the same shard). Creating a flow is
 //! one hash lookup and one insert, whatever the number of flows (`flow.rs`). A pool that
 //! holds nothing and that nobody holds is dropped (`retire.rs`). The registry also keeps
-//! what its flows share: the configuration, the zones in force (`live_zones.rs`, following
+//! what its flows share: the configuration, the capacity in force (`live_capacity.rs`, following
 //! the host's settings through `watch.rs`), the clock, the ports `bind()` refused, the
-//! random numbers and the counters. Inspection is in `inspect.rs`, the process-wide
-//! registry in `global.rs`.
+//! random numbers and the counters. Inspection is in `inspect.rs`, the default
+//! registry in `default_registry.rs`.
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -19,28 +19,28 @@ use std::sync::Arc;
 use rustc_hash::FxBuildHasher;
 
 use crate::blocked::Blocked;
+use crate::capacity::Capacity;
 use crate::clock::{Clock, MonotonicClock};
 use crate::config::Config;
 use crate::error::Result;
 use crate::flow_entry::FlowEntry;
 use crate::flow_key::FlowKey;
 use crate::host::HostPorts;
-use crate::live_zones::LiveZones;
+use crate::live_capacity::LiveCapacity;
 use crate::random::Random;
 use crate::retire::POOL_BYTES;
 use crate::shard::{Shard, SHARDS};
-use crate::stats::{Stats, StatsSnapshot};
+use crate::stats::{Counters, PorterStats};
 use crate::watch::{Follower, HostWatch};
-use crate::zones::Zones;
 
-/// About what a dropped registry gives back (shards, counters, zones).
+/// About what a dropped registry gives back (shards, counters, capacity).
 const REGISTRY_BYTES: usize = 4096;
 
 /// All pools of one configuration.
 pub struct Registry {
     config: Config,
-    zones: LiveZones,
-    /// The watch of the network namespace the registry was made in, which keeps its zones
+    capacity: LiveCapacity,
+    /// The watch of the network namespace the registry was made in, which keeps its capacity
     /// in step with the host's settings (none for settings given by hand).
     watch: Option<Arc<HostWatch>>,
     local_addresses: Vec<IpAddr>,
@@ -49,7 +49,7 @@ pub struct Registry {
     shards: Box<[Shard]>,
     pub(crate) blocked: Blocked,
     random: Random,
-    pub(crate) stats: Stats,
+    pub(crate) stats: Counters,
 }
 
 impl Drop for Registry {
@@ -72,7 +72,7 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// A registry with the real monotonic clock, on the settings of the calling thread's
     /// network namespace, read now and followed from then on (see [`Registry::host`]).
-    /// Fails when the mode cannot work here ([`Zones::check`]).
+    /// Fails when the mode cannot work here ([`Capacity::check`]).
     pub fn new(config: Config) -> Result<Arc<Self>> {
         Self::with_clock(config, MonotonicClock::new())
     }
@@ -106,7 +106,7 @@ impl Registry {
     }
 
     fn checked(registry: Arc<Self>) -> Result<Arc<Self>> {
-        registry.zones().check()?;
+        registry.capacity().check()?;
         Ok(registry)
     }
 
@@ -133,7 +133,7 @@ impl Registry {
         let shards = (0..SHARDS).map(|_| Shard::default()).collect();
         let local_addresses = local_addresses.iter().map(IpAddr::to_canonical).collect();
         Arc::new(Self {
-            zones: LiveZones::new(config.range, config.mode, config.service_ports, &host),
+            capacity: LiveCapacity::new(config.range, config.mode, config.service_ports, &host),
             watch,
             config,
             local_addresses,
@@ -142,34 +142,34 @@ impl Registry {
             shards,
             blocked: Blocked::default(),
             random: Random::seeded(),
-            stats: Stats::default(),
+            stats: Counters::default(),
         })
     }
 
     /// The host's port settings in force: as last read (about once a second) from the
     /// network namespace the registry was made in, or as given by hand.
     pub fn host(&self) -> &HostPorts {
-        self.zones().host()
+        self.capacity().host()
     }
 
     /// Which ports porter binds itself and which the kernel picks, on the host's settings
     /// in force. What it returns stays valid (and unchanged) while the registry lives;
-    /// the next call may return newer zones.
+    /// the next call may return a newer one.
     #[inline]
-    pub fn zones(&self) -> &Zones {
-        self.zones.get()
+    pub fn capacity(&self) -> &Capacity {
+        self.capacity.get()
     }
 
     /// Makes `host` the settings in force (they are followed by themselves for a registry
     /// made with [`Registry::new`]: this is for settings given by hand). New binds follow
     /// them at once; ports in use or aging stay where they are. Whether anything changed.
     pub fn set_host(&self, host: HostPorts) -> bool {
-        self.zones.publish(&host)
+        self.capacity.publish(&host)
     }
 
-    /// How many versions of its zones the registry made (one per distinct settings seen).
-    pub fn zones_versions(&self) -> usize {
-        self.zones.versions()
+    /// How many versions of its capacity the registry made (one per distinct settings seen).
+    pub fn capacity_versions(&self) -> usize {
+        self.capacity.versions()
     }
 
     /// Whether the registry follows the host's settings (false where they were given by
@@ -246,7 +246,7 @@ impl Registry {
     }
 
     /// The counters now, after dropping the idle pools that are due.
-    pub fn stats(&self) -> StatsSnapshot {
+    pub fn stats(&self) -> PorterStats {
         self.retire_idle();
         let mut s = self.stats.snapshot();
         s.pools = self.pool_count() as u64;
@@ -256,6 +256,6 @@ impl Registry {
 
 impl Follower for Registry {
     fn follow(&self, host: &HostPorts) {
-        self.zones.publish(host);
+        self.capacity.publish(host);
     }
 }

@@ -179,7 +179,7 @@ impl Route {
     }
 
     /// Takes a port from the first flow with one free (ports porter binds itself; see
-    /// [`crate::Zones`]). The caller owes one [`Route::release`]. [`Error::Exhausted`] for
+    /// [`crate::Capacity`]). The caller owes one [`Route::release`]. [`Error::Exhausted`] for
     /// the first flow (and counted) when none has.
     pub fn allocate(&self) -> Result<LeaseId> {
         let from = self.first_candidate();

@@ -5,9 +5,9 @@
 //! ephemeral range or a reserved port as it is *now*. Reading them on every connect would
 //! cost two file reads per connect; instead one thread of the process ("porter-host")
 //! reads them once a second, for every network namespace a registry was made in, and
-//! publishes any change to that namespace's registries (each makes new zones: see
-//! `live_zones.rs`). A change takes effect for new binds within about a second, and costs
-//! the connect path nothing: it reads the zones in force with one atomic load, as before.
+//! publishes any change to that namespace's registries (each makes a new capacity: see
+//! `live_capacity.rs`). A change takes effect for new binds within about a second, and costs
+//! the connect path nothing: it reads the capacity in force with one atomic load, as before.
 //!
 //! The settings belong to the network namespace of the thread that reads them. A registry
 //! is made in its creator's namespace, which need not be the watcher thread's (a thread

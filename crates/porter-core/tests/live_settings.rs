@@ -66,18 +66,18 @@ fn new_binds_follow_the_settings_in_force() {
     let reg = registry(clock.clone());
     let f = flow(&reg);
     assert_eq!(
-        reg.zones().explicit(),
+        reg.capacity().explicit_ports(),
         &[RANGE],
         "the whole range is porter's own before"
     );
     reg.set_host(changed_host());
-    let zones = reg.zones();
-    assert_eq!(zones.explicit(), &[(21_200, 22_499), (22_600, 29_999)]);
+    let capacity = reg.capacity();
+    assert_eq!(capacity.explicit_ports(), &[(21_200, 22_499), (22_600, 29_999)]);
     assert_eq!(
-        (zones.explicit_len(), zones.kernel_len(), zones.capacity()),
+        (capacity.explicit(), capacity.kernel(), capacity.per_destination()),
         (8_700, 1_000, 9_700)
     );
-    let w = zones.kernel_window().unwrap();
+    let w = capacity.kernel_window().unwrap();
     assert_eq!((w.ports, w.narrowed), (PortRange::new(20_000, 20_999).unwrap(), false));
     let got = take(&f, 10_000);
     assert_eq!(got.len(), 8_700, "every port porter may bind, and no other");
@@ -112,16 +112,16 @@ fn ports_held_across_a_change_stay_held_and_are_not_handed_out_again() {
     assert_eq!(after.len(), 8_700);
     assert!(
         !after.iter().any(|&p| forbidden_after(p)),
-        "no port of the new zones is bound again"
+        "no port of the new capacity is bound again"
     );
-    // And back: the old settings' zones are used again (not made twice).
+    // And back: the old settings' capacity is used again (not made twice).
     for &p in &after {
         f.release(p, false);
     }
     assert!(reg.set_host(default_host()));
     assert_eq!(take(&f, 10_001).len(), 10_000);
     assert!(!reg.set_host(default_host()), "the same settings again change nothing");
-    assert_eq!(reg.zones_versions(), 2);
+    assert_eq!(reg.capacity_versions(), 2);
 }
 
 #[test]
@@ -132,9 +132,9 @@ fn services_skipped_follow_the_settings() {
         ..Config::default()
     };
     let reg = Registry::with_host(config, default_host(), vec![], clock.clone()).unwrap();
-    assert_eq!(reg.zones().services_skipped(), 0);
+    assert_eq!(reg.capacity().service_ports(), 0);
     reg.set_host(default_host().with_services(vec![(22, 22), (24_000, 24_009)]));
-    assert_eq!(reg.zones().services_skipped(), 10);
+    assert_eq!(reg.capacity().service_ports(), 10);
     let got = take(&flow(&reg), 10_000);
     assert_eq!(got.len(), 9_990);
     assert!(!got.iter().any(|p| (24_000..24_010).contains(p)));
@@ -216,7 +216,11 @@ fn a_registry_follows_the_settings_of_the_namespace_it_was_made_in() {
         reg.host()
     );
     assert_eq!(reg.host().reserved, vec![(1500, 1599)]);
-    assert!(reg.zones().explicit().iter().all(|&(a, b)| b < 1500 || a > 1599));
+    assert!(reg
+        .capacity()
+        .explicit_ports()
+        .iter()
+        .all(|&(a, b)| b < 1500 || a > 1599));
     assert!(porter_core::watching());
     assert_eq!(
         here.host().ephemeral,

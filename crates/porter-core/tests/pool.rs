@@ -10,11 +10,11 @@ mod model;
 use std::collections::BTreeSet;
 
 use model::{flow_keys, manual_registry, plain_host};
-use porter_core::{HostPorts, KernelFeatures, Marked, Mode, Pool, PortRange, Released, ServicePorts, Zones};
+use porter_core::{Capacity, HostPorts, KernelFeatures, Marked, Mode, Pool, PortRange, Released, ServicePorts};
 use std::time::Duration;
 
-/// The zones of `first..=last` in pool mode, on a host whose ephemeral range lies elsewhere.
-fn zones(first: u16, last: u16) -> Zones {
+/// The capacity of `first..=last` in pool mode, on a host whose ephemeral range lies elsewhere.
+fn capacity(first: u16, last: u16) -> Capacity {
     let host = HostPorts::new(
         PortRange::new(60000, 60999).unwrap(),
         vec![],
@@ -23,7 +23,7 @@ fn zones(first: u16, last: u16) -> Zones {
             local_port_range: true,
         },
     );
-    Zones::new(
+    Capacity::new(
         PortRange::new(first, last).unwrap(),
         Mode::Pool,
         ServicePorts::Use,
@@ -33,7 +33,7 @@ fn zones(first: u16, last: u16) -> Zones {
 
 #[test]
 fn hands_out_in_order_and_skips_taken() {
-    let z = zones(100, 104);
+    let z = capacity(100, 104);
     let r = z.range();
     let mut p = Pool::new();
     assert_eq!(p.allocate(&z, 0), Some(100));
@@ -50,7 +50,7 @@ fn hands_out_in_order_and_skips_taken() {
 
 #[test]
 fn starts_where_told_and_jumps() {
-    let z = zones(100, 109);
+    let z = capacity(100, 109);
     let mut p = Pool::starting_at(105);
     assert_eq!(p.allocate(&z, 0), Some(105));
     p.jump_to(101);
@@ -71,7 +71,7 @@ fn skips_the_given_ports_and_the_zones_holes() {
             local_port_range: true,
         },
     );
-    let z = Zones::new(
+    let z = Capacity::new(
         PortRange::new(100, 109).unwrap(),
         Mode::Hybrid,
         ServicePorts::Use,
@@ -81,13 +81,13 @@ fn skips_the_given_ports_and_the_zones_holes() {
     let got: Vec<u16> = std::iter::from_fn(|| p.allocate_skipping(&z, 0, &[101, 109])).collect();
     assert_eq!(got, vec![100, 102, 106, 107]);
     // The kernel's window (103-105) counts in the capacity, the reserved port not.
-    assert_eq!(z.capacity(), 9);
+    assert_eq!(z.per_destination(), 9);
     assert_eq!(p.free_count(&z), 5);
 }
 
 #[test]
 fn least_recently_released_first() {
-    let z = zones(1, 10);
+    let z = capacity(1, 10);
     let r = z.range();
     let mut p = Pool::new();
     let a = p.allocate(&z, 0).unwrap();
@@ -105,7 +105,7 @@ fn least_recently_released_first() {
 
 #[test]
 fn aging_comes_back_exactly_at_deadline() {
-    let z = zones(7, 7);
+    let z = capacity(7, 7);
     let r = z.range();
     let mut p = Pool::new();
     assert_eq!(p.allocate(&z, 0), Some(7));
@@ -119,7 +119,7 @@ fn aging_comes_back_exactly_at_deadline() {
 
 #[test]
 fn kernel_ports_are_tracked_and_counted_per_holder() {
-    let z = zones(2000, 2001);
+    let z = capacity(2000, 2001);
     let r = z.range();
     let mut p = Pool::new();
     assert_eq!(p.mark_in_use(r, 40000), Marked::Free);
@@ -141,7 +141,7 @@ fn kernel_ports_are_tracked_and_counted_per_holder() {
 
 #[test]
 fn kernel_window_full_until_a_release() {
-    let z = zones(1, 3);
+    let z = capacity(1, 3);
     let r = z.range();
     let mut p = Pool::new();
     let port = p.allocate(&z, 0).unwrap();
@@ -223,15 +223,15 @@ fn sparse_to_dense_and_back_on_the_full_range() {
 #[test]
 fn pool_memory_follows_the_ports_taken() {
     let range = PortRange::DEFAULT;
-    let zones = Zones::new(range, Mode::Pool, ServicePorts::Use, &plain_host());
+    let capacity = Capacity::new(range, Mode::Pool, ServicePorts::Use, &plain_host());
     let mut pool = Pool::new();
     assert_eq!(pool.heap_bytes(), 0);
-    let ten: Vec<u16> = (0..10).map(|_| pool.allocate(&zones, 0).unwrap()).collect();
+    let ten: Vec<u16> = (0..10).map(|_| pool.allocate(&capacity, 0).unwrap()).collect();
     assert!(pool.heap_bytes() <= 64, "ten ports cost {} bytes", pool.heap_bytes());
     // The switch: a list of 4,033 ports (8,066 bytes) outgrows the 8,064-byte bitmap.
     let mut ports = ten;
     while ports.len() < 4032 {
-        ports.push(pool.allocate(&zones, 0).unwrap());
+        ports.push(pool.allocate(&capacity, 0).unwrap());
     }
     let sparse = pool.heap_bytes();
     // Room for 4,096 ports, and the list's 16-byte header (its length and capacity).
@@ -239,14 +239,14 @@ fn pool_memory_follows_the_ports_taken() {
         (8064..=8192 + 16).contains(&sparse),
         "4,032 ports as a list: {sparse} bytes"
     );
-    ports.push(pool.allocate(&zones, 0).unwrap());
+    ports.push(pool.allocate(&capacity, 0).unwrap());
     let dense = pool.heap_bytes();
     assert!(
         (8064..8064 + 128).contains(&dense),
         "4,033 ports as a bitmap: {dense} bytes"
     );
     for _ in 0..20_000 {
-        ports.push(pool.allocate(&zones, 0).unwrap());
+        ports.push(pool.allocate(&capacity, 0).unwrap());
     }
     assert_eq!(pool.heap_bytes(), dense, "a bitmap does not grow");
     assert_eq!(
@@ -262,7 +262,7 @@ fn pool_memory_follows_the_ports_taken() {
         assert_eq!(pool.release(range, p, None), Released::Immediate);
     }
     assert_eq!(pool.in_use_count(), 0);
-    assert_eq!(pool.free_count(&zones), range.len());
+    assert_eq!(pool.free_count(&capacity), range.len());
     // What an emptied list keeps: its header and room for 8 ports, so that a pool going
     // between empty and a few ports does not allocate every time.
     assert!(
@@ -272,13 +272,13 @@ fn pool_memory_follows_the_ports_taken() {
     );
     // The same through aging.
     for _ in 0..5000 {
-        let p = pool.allocate(&zones, 10).unwrap();
+        let p = pool.allocate(&capacity, 10).unwrap();
         pool.release(range, p, Some(20));
     }
     assert_eq!(pool.aging_count(), 5000);
-    assert_eq!(pool.free_count(&zones), range.len() - 5000);
+    assert_eq!(pool.free_count(&capacity), range.len() - 5000);
     assert_eq!(
-        pool.allocate(&zones, 20).map(|p| pool.release(range, p, None)),
+        pool.allocate(&capacity, 20).map(|p| pool.release(range, p, None)),
         Some(Released::Immediate)
     );
     assert_eq!(pool.aging_count(), 0);
@@ -299,10 +299,10 @@ fn assert_within_4_bytes_a_port(pool: &Pool, what: &str) {
 
 #[test]
 fn memory_per_port_on_the_way_up() {
-    let zones = Zones::new(PortRange::DEFAULT, Mode::Pool, ServicePorts::Use, &plain_host());
+    let capacity = Capacity::new(PortRange::DEFAULT, Mode::Pool, ServicePorts::Use, &plain_host());
     let mut pool = Pool::new();
     for _ in 0..20_000 {
-        pool.allocate(&zones, 0).unwrap();
+        pool.allocate(&capacity, 0).unwrap();
         assert_within_4_bytes_a_port(&pool, "growing");
     }
 }
@@ -311,10 +311,10 @@ fn memory_per_port_on_the_way_up() {
 #[test]
 fn memory_per_port_on_the_way_down() {
     let range = PortRange::DEFAULT;
-    let zones = Zones::new(range, Mode::Pool, ServicePorts::Use, &plain_host());
+    let capacity = Capacity::new(range, Mode::Pool, ServicePorts::Use, &plain_host());
     for peak in [4_000u16, 20_000] {
         let mut pool = Pool::new();
-        let ports: Vec<u16> = (0..peak).map(|_| pool.allocate(&zones, 0).unwrap()).collect();
+        let ports: Vec<u16> = (0..peak).map(|_| pool.allocate(&capacity, 0).unwrap()).collect();
         for &p in &ports {
             assert_eq!(pool.release(range, p, None), Released::Immediate);
             assert_within_4_bytes_a_port(&pool, &format!("shrinking from {peak}"));

@@ -8,20 +8,20 @@ use porter_core::connect::Connected;
 use porter_core::{HandedOver, RouteId};
 
 use crate::env::with_routes;
-use crate::error::NativeError;
+use crate::error::ConnectError;
 
 /// A connected descriptor and its lease id, for the rare lease id that does not pack into
 /// a number (a route with 256 or more local addresses).
 #[napi(object)]
 pub struct Connection {
     pub fd: i32,
-    pub handle: f64,
+    pub lease_id: f64,
 }
 
 /// A failed connect, as data (so that it reaches JavaScript without a throw).
 #[napi(object)]
 pub struct ConnectFailure {
-    pub error: NativeError,
+    pub error: ConnectError,
 }
 
 /// Lease ids below this pack beside the descriptor into one JS number (see [`pack`]).
@@ -62,7 +62,7 @@ impl ToNapiValue for Handover {
                             env,
                             Connection {
                                 fd,
-                                handle: lease as f64,
+                                lease_id: lease as f64,
                             },
                         )
                     },
@@ -72,7 +72,7 @@ impl ToNapiValue for Handover {
                 if let Some(route) = value.pending_on {
                     with_routes(|t| t.connect_failed(route));
                 }
-                let error = NativeError::from(&e);
+                let error = ConnectError::from(&e);
                 unsafe { ConnectFailure::to_napi_value(env, ConnectFailure { error }) }
             }
         }
@@ -84,14 +84,14 @@ mod tests {
     use super::*;
     use porter_core::LeaseId;
 
-    /// What @porter/core does with a packed connection: `handle = v % 2^24`,
-    /// `fd = (v - handle) / 2^24`, in floating point; then the port is `handle % 65536`
-    /// and the source address's index `floor(handle / 65536)`.
+    /// What @porter/core does with a packed connection: `leaseId = v % 2^24`,
+    /// `fd = (v - leaseId) / 2^24`, in floating point; then the port is `leaseId % 65536`
+    /// and the source address's index `floor(leaseId / 65536)`.
     fn unpack_as_javascript_does(value: f64) -> (i32, u16, u32) {
         let limit = PACKED_HANDLE_LIMIT as f64;
-        let handle = value % limit;
-        let fd = ((value - handle) / limit) as i32;
-        (fd, (handle % 65536.0) as u16, (handle / 65536.0).floor() as u32)
+        let lease_id = value % limit;
+        let fd = ((value - lease_id) / limit) as i32;
+        (fd, (lease_id % 65536.0) as u16, (lease_id / 65536.0).floor() as u32)
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub fn partition_range(first: u32, last: u32, index: u32, count: u32) -> Result<
 
 /// The host's port settings, read now from the calling thread's network namespace.
 #[napi(object)]
-pub struct HostPortsInfo {
+pub struct HostPorts {
     /// `net.ipv4.ip_local_port_range`.
     pub ephemeral: convert::Interval,
     /// `net.ipv4.ip_local_reserved_ports`, as sorted intervals.
@@ -54,9 +54,9 @@ pub struct HostPortsInfo {
 
 /// The host's port settings (ephemeral and reserved ports, kernel options), read now.
 #[napi(catch_unwind)]
-pub fn host_ports() -> HostPortsInfo {
+pub fn host_ports() -> HostPorts {
     let host = porter_core::HostPorts::read();
-    HostPortsInfo {
+    HostPorts {
         ephemeral: interval(host.ephemeral.first(), host.ephemeral.last()),
         reserved: host.reserved.iter().map(|&(a, b)| interval(a, b)).collect(),
         read_from_system: host.read_from_system,

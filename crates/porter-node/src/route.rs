@@ -17,7 +17,7 @@ use crate::convert;
 use crate::env::{self, with_routes};
 use crate::error::{coded, from_core, invalid_arg, Result};
 use crate::handover::Handover;
-use crate::sockopts::{self, NativeSocketOptions};
+use crate::sockopts::{self, SocketOptions};
 
 /// The largest integer a JavaScript number holds exactly.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -33,10 +33,10 @@ fn route_id(route: f64) -> Result<RouteId> {
         .ok_or_else(|| invalid_arg(format!("unknown route {route}")))
 }
 
-fn lease_id(handle: f64) -> Result<LeaseId> {
-    integer(handle)
+fn lease_id_of(lease_id: f64) -> Result<LeaseId> {
+    integer(lease_id)
         .and_then(LeaseId::from_bits)
-        .ok_or_else(|| invalid_arg(format!("not a lease handle: {handle}")))
+        .ok_or_else(|| invalid_arg(format!("not a lease id: {lease_id}")))
 }
 
 /// Opens a route in this environment's table; its id.
@@ -47,7 +47,7 @@ pub(crate) fn open(env: &Env, route: Route) -> Result<f64> {
 }
 
 /// Takes a port from the first source address of the route with one free; returns the
-/// lease handle (`flow * 65536 + port`). Throws ERR_PORTER_EXHAUSTED when none has.
+/// lease id (`flow * 65536 + port`). Throws ERR_PORTER_EXHAUSTED when none has.
 #[napi(catch_unwind)]
 pub fn route_allocate(route: f64) -> Result<f64> {
     let id = route_id(route)?;
@@ -57,15 +57,15 @@ pub fn route_allocate(route: f64) -> Result<f64> {
 
 /// Gives a lease's port back. Returns false (and changes nothing) if it was not in use.
 #[napi(catch_unwind)]
-pub fn route_release(route: f64, handle: f64, aging: bool) -> Result<bool> {
-    let (id, lease) = (route_id(route)?, lease_id(handle)?);
+pub fn route_release(route: f64, lease_id: f64, aging: bool) -> Result<bool> {
+    let (id, lease) = (route_id(route)?, lease_id_of(lease_id)?);
     with_routes(|t| t.release(id, lease, aging)).map_err(from_core)
 }
 
 /// Whether a lease's port is aging now.
 #[napi(catch_unwind)]
-pub fn route_is_aging(route: f64, handle: f64) -> Result<bool> {
-    let (id, lease) = (route_id(route)?, lease_id(handle)?);
+pub fn route_is_aging(route: f64, lease_id: f64) -> Result<bool> {
+    let (id, lease) = (route_id(route)?, lease_id_of(lease_id)?);
     with_routes(|t| t.is_aging(id, lease)).map_err(from_core)
 }
 
@@ -85,15 +85,15 @@ pub fn route_close(route: f64) -> Result<()> {
 /// took its lease: from here on the lease is in the route's ledger and the descriptor is
 /// JavaScript's. False if the descriptor was not waiting.
 #[napi(catch_unwind)]
-pub fn route_adopt(route: f64, handle: f64, fd: i32) -> Result<bool> {
-    let (id, lease) = (route_id(route)?, lease_id(handle)?);
+pub fn route_adopt(route: f64, lease_id: f64, fd: i32) -> Result<bool> {
+    let (id, lease) = (route_id(route)?, lease_id_of(lease_id)?);
     with_routes(|t| t.adopt(id, lease, fd)).map_err(from_core)
 }
 
 /// Connects, with `socketOptions` (if given) over the registry's, field by field.
 /// Settles at once when the connect is already over (usual on loopback), else returns a
-/// promise. Either way the value is a connection (`fd * 2^24 + handle`, or a `Connection`
-/// for a handle too large to pack) or a `ConnectFailure`. The caller owes a `routeAdopt`
+/// promise. Either way the value is a connection (`fd * 2^24 + leaseId`, or a `Connection`
+/// for a lease id too large to pack) or a `ConnectFailure`. The caller owes a `routeAdopt`
 /// for a connection.
 #[napi(
     catch_unwind,
@@ -104,7 +104,7 @@ pub fn route_connect<'env>(
     route: f64,
     timeout_ms: Option<f64>,
     cancel: Option<&CancelToken>,
-    socket_options: Option<NativeSocketOptions>,
+    socket_options: Option<SocketOptions>,
 ) -> Result<Unknown<'env>> {
     env::hook_cleanup(env);
     let id = route_id(route)?;
@@ -149,7 +149,7 @@ mod tests {
             assert_eq!(route_id(bad).unwrap_err().status, "ERR_INVALID_ARG_VALUE", "{bad}");
         }
         let lease = LeaseId { flow: 3, port: 80 };
-        assert_eq!(lease_id(lease.to_bits() as f64).unwrap(), lease);
-        assert!(lease_id(MAX_SAFE_INTEGER + 1.0).is_err());
+        assert_eq!(lease_id_of(lease.to_bits() as f64).unwrap(), lease);
+        assert!(lease_id_of(MAX_SAFE_INTEGER + 1.0).is_err());
     }
 }

@@ -110,7 +110,7 @@ pub(super) fn explicit(
     retries: u32,
 ) -> Explicit {
     let registry = flows[0].registry();
-    let has_window = registry.zones().kernel_window().is_some();
+    let has_window = registry.capacity().kernel_window().is_some();
     let mut retries_left = retries;
     for (index, flow) in flows.iter().enumerate().skip(from) {
         while let Some(port) = flow.allocate_port() {

@@ -6,7 +6,7 @@
 //! [`SocketOptions`](crate::SocketOptions) of the registry and of the connect on it, binds it and calls
 //! `connect`, trying other ports on `EADDRINUSE` / `EADDRNOTAVAIL` as the retry policy
 //! allows; then it lets the kernel pick within porter's range where the
-//! [`Zones`](crate::Zones) say so, and anywhere in its ephemeral range as the fallback. [`finish`] waits
+//! [`Capacity`](crate::Capacity) say so, and anywhere in its ephemeral range as the fallback. [`finish`] waits
 //! for the socket to become writable (tokio's reactor), reads `SO_ERROR`, and applies the
 //! timeout and cancellation. Whatever fails, the port goes back: into aging once a SYN
 //! may have left, at once otherwise (and when the peer refused: no state is left).

@@ -64,9 +64,9 @@ fn choose(
 ) -> Result<Attempt> {
     let registry = first.registry();
     let config = registry.config();
-    let zones = registry.zones();
-    let kernel_window = zones.kernel_window();
-    let fallback = config.kernel_fallback && zones.fallback_differs();
+    let capacity = registry.capacity();
+    let kernel_window = capacity.kernel_window();
+    let fallback = config.kernel_fallback && capacity.fallback_differs();
     let collision = match explicit(flows, from, remote, options, started, config.retry_attempts) {
         Explicit::Started(attempt) => return Ok(attempt),
         Explicit::Failed(e) => return Err(e),

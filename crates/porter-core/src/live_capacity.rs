@@ -1,9 +1,9 @@
-//! A registry's zones as the host's settings change: every version made so far, and the
+//! A registry's capacity as the host's settings change: every version made so far, and the
 //! one in force, which the allocation path reads with one atomic load.
 //!
 //! When the settings watcher (`watch.rs`) sees the ephemeral range, the reserved ports or
 //! `/etc/services` change, it publishes the new settings to every registry of that network
-//! namespace; the registry makes new [`Zones`] and points its current version at them.
+//! namespace; the registry makes a new [`Capacity`] and points its current version at it.
 //! A connect or an allocation in flight keeps the version it read: every version stays
 //! alive (unchanged, at the same address) as long as the registry, so a reference handed
 //! out is never left dangling, and no reader ever takes a lock or counts a reference. A
@@ -15,27 +15,27 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::capacity::Capacity;
 use crate::host::HostPorts;
 use crate::mode::{Mode, ServicePorts};
 use crate::range::PortRange;
-use crate::zones::Zones;
 
-/// The zones of one registry, in every version made so far.
+/// The capacity of one registry, in every version made so far.
 #[derive(Debug)]
-pub(crate) struct LiveZones {
+pub(crate) struct LiveCapacity {
     range: PortRange,
     mode: Mode,
     services: ServicePorts,
     /// The version in force: always one of `versions`.
-    current: AtomicPtr<Zones>,
+    current: AtomicPtr<Capacity>,
     /// Every version made, never dropped before `self`.
-    versions: Mutex<Vec<Arc<Zones>>>,
+    versions: Mutex<Vec<Arc<Capacity>>>,
 }
 
-impl LiveZones {
-    /// The zones of `range` for `mode` on a host with the settings `host`.
+impl LiveCapacity {
+    /// The capacity of `range` for `mode` on a host with the settings `host`.
     pub(crate) fn new(range: PortRange, mode: Mode, services: ServicePorts, host: &HostPorts) -> Self {
-        let first = Arc::new(Zones::new(range, mode, services, host));
+        let first = Arc::new(Capacity::new(range, mode, services, host));
         Self {
             range,
             mode,
@@ -45,16 +45,16 @@ impl LiveZones {
         }
     }
 
-    /// The zones in force.
+    /// The capacity in force.
     #[inline]
-    pub(crate) fn get(&self) -> &Zones {
+    pub(crate) fn get(&self) -> &Capacity {
         // SAFETY: `current` always points into an `Arc` of `versions`, which holds each
         // of them until `self` is dropped and never hands out a mutable reference; the
-        // Release store in `publish` comes after the zones were written.
+        // Release store in `publish` comes after the capacity was written.
         unsafe { &*self.current.load(Ordering::Acquire) }
     }
 
-    /// Makes the zones in force those of the host's settings `host`; whether they changed.
+    /// Makes the capacity in force that of the host's settings `host`; whether they changed.
     pub(crate) fn publish(&self, host: &HostPorts) -> bool {
         let mut versions = self.versions.lock();
         if self.get().host() == host {
@@ -63,9 +63,9 @@ impl LiveZones {
         let next = match versions.iter().find(|z| z.host() == host) {
             Some(known) => Arc::as_ptr(known),
             None => {
-                let zones = Arc::new(Zones::new(self.range, self.mode, self.services, host));
-                let ptr = Arc::as_ptr(&zones);
-                versions.push(zones);
+                let capacity = Arc::new(Capacity::new(self.range, self.mode, self.services, host));
+                let ptr = Arc::as_ptr(&capacity);
+                versions.push(capacity);
                 ptr
             }
         };
@@ -97,13 +97,13 @@ mod tests {
 
     #[test]
     fn versions_are_kept_and_reused() {
-        let live = LiveZones::new(
+        let live = LiveCapacity::new(
             PortRange::DEFAULT,
             Mode::Hybrid,
             ServicePorts::Avoid,
             &host(32768, 60999),
         );
-        let first: *const Zones = live.get();
+        let first: *const Capacity = live.get();
         assert!(!live.publish(&host(32768, 60999)), "the same settings change nothing");
         assert!(live.publish(&host(20000, 29999)));
         assert_eq!(live.get().ephemeral(), PortRange::new(20000, 29999).unwrap());

@@ -1,5 +1,5 @@
-//! Which ports of a registry's range porter binds itself, and which it leaves to the
-//! kernel to pick at `connect()`.
+//! A registry's capacity: which ports of its range porter binds itself, and which it
+//! leaves to the kernel to pick at `connect()`, per destination and source address.
 //!
 //! A port bound explicitly is skipped by the kernel whenever it picks a port for anyone
 //! else's `connect()` (the bind bucket is marked as bound-by-bind), so a port held inside
@@ -16,10 +16,10 @@
 //! never picks them itself. With [`ServicePorts::Avoid`] (the default) porter binds none
 //! of the ports `/etc/services` names for TCP either.
 //!
-//! Zones are made from the host's settings at one moment; when the settings change, the
-//! registry makes new zones (see `live_zones.rs`), and the walk of every pool goes on in
-//! them: a pool keeps what it holds, and its cursor moves on to the next port porter
-//! binds in the new zones.
+//! A [`Capacity`] is made from the host's settings at one moment; when the settings
+//! change, the registry makes a new one (see `live_capacity.rs`), and the walk of every
+//! pool goes on in it: a pool keeps what it holds, and its cursor moves on to the next
+//! port porter binds in the new one.
 
 use crate::error::{Error, Result};
 use crate::host::HostPorts;
@@ -34,14 +34,14 @@ pub struct KernelWindow {
     pub ports: PortRange,
     /// Whether each socket must carry `IP_LOCAL_PORT_RANGE` to keep the kernel inside the
     /// window (false when the window is the whole ephemeral range, or when the kernel
-    /// lacks the option: then it picks anywhere in its ephemeral range, see `Zones::new`).
+    /// lacks the option: then it picks anywhere in its ephemeral range, see `Capacity::new`).
     pub narrowed: bool,
 }
 
 /// A registry's range split between porter and the kernel, for the host's settings at one
 /// moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Zones {
+pub struct Capacity {
     mode: Mode,
     range: PortRange,
     /// The ports porter binds itself: sorted, disjoint, inclusive intervals of the range.
@@ -67,10 +67,10 @@ fn intersect(a: PortRange, b: PortRange) -> Option<PortRange> {
     PortRange::new(a.first().max(b.first()), a.last().min(b.last())).ok()
 }
 
-impl Zones {
+impl Capacity {
     /// Splits `range` for `mode` on a host with `host`'s settings, leaving out the ports
     /// `/etc/services` names unless `services` is [`ServicePorts::Use`]. See
-    /// [`Zones::check`] for the cases that leave [`Mode::Kernel`] nothing it can keep.
+    /// [`Capacity::check`] for the cases that leave [`Mode::Kernel`] nothing it can keep.
     pub fn new(range: PortRange, mode: Mode, services: ServicePorts, host: &HostPorts) -> Self {
         let range_pair = (range.first(), range.last());
         let window = intersect(range, host.ephemeral);
@@ -168,35 +168,35 @@ impl Zones {
         self.range
     }
 
-    /// The ephemeral range these zones were made for.
+    /// The ephemeral range this capacity was made for.
     pub fn ephemeral(&self) -> PortRange {
         self.host.ephemeral
     }
 
-    /// The host's settings these zones were made for.
+    /// The host's settings this capacity was made for.
     pub fn host(&self) -> &HostPorts {
         &self.host
     }
 
     /// How many ports porter would bind itself but for `/etc/services` (0 with
     /// [`ServicePorts::Use`]).
-    pub fn services_skipped(&self) -> u32 {
+    pub fn service_ports(&self) -> u32 {
         self.services_skipped
     }
 
-    /// The ports counted in [`Zones::capacity`], as sorted inclusive intervals: porter's
+    /// The ports counted in [`Capacity::per_destination`], as sorted inclusive intervals: porter's
     /// own and the kernel's window but its reserved ports.
     pub fn counted(&self) -> &[(u16, u16)] {
         &self.counted
     }
 
     /// The ports porter binds itself, as sorted inclusive intervals.
-    pub fn explicit(&self) -> &[(u16, u16)] {
+    pub fn explicit_ports(&self) -> &[(u16, u16)] {
         &self.explicit
     }
 
     /// How many ports porter binds itself, per flow.
-    pub fn explicit_len(&self) -> u32 {
+    pub fn explicit(&self) -> u32 {
         self.explicit_len
     }
 
@@ -206,12 +206,12 @@ impl Zones {
     }
 
     /// How many ports the kernel may hand out in its window, per flow.
-    pub fn kernel_len(&self) -> u32 {
+    pub fn kernel(&self) -> u32 {
         self.kernel_len
     }
 
     /// Ports per flow in all: porter's own plus the kernel's window.
-    pub fn capacity(&self) -> u32 {
+    pub fn per_destination(&self) -> u32 {
         self.explicit_len + self.kernel_len
     }
 
@@ -231,12 +231,12 @@ impl Zones {
         self.first_explicit_hinted(from, &mut 0)
     }
 
-    /// [`Zones::first_explicit_from`], looking first in the interval `hint` names and the
+    /// [`Capacity::first_explicit_from`], looking first in the interval `hint` names and the
     /// next one, and leaving there the index of the interval found. A walk that keeps its
     /// hint (a pool does) finds its next port without a search: the ports `/etc/services`
     /// names cut porter's ports into about 130 intervals, and a binary search over them
     /// on every allocation cost about 50 instructions. Any hint gives the right answer
-    /// (one from zones made for other settings too).
+    /// (one from a capacity made for other settings too).
     #[inline]
     pub fn first_explicit_hinted(&self, from: u16, hint: &mut u16) -> Option<u16> {
         let h = usize::from(*hint);
@@ -307,13 +307,13 @@ mod tests {
     #[test]
     fn hybrid_binds_outside_the_ephemeral_range_and_reserved_ports() {
         let h = host((32768, 60999), vec![(5000, 5009)], true);
-        let z = Zones::new(PortRange::DEFAULT, Mode::Hybrid, ServicePorts::Avoid, &h);
-        assert_eq!(z.explicit(), &[(1024, 4999), (5010, 32767), (61000, 65535)]);
-        assert_eq!(z.explicit_len(), 64512 - 28232 - 10);
+        let z = Capacity::new(PortRange::DEFAULT, Mode::Hybrid, ServicePorts::Avoid, &h);
+        assert_eq!(z.explicit_ports(), &[(1024, 4999), (5010, 32767), (61000, 65535)]);
+        assert_eq!(z.explicit(), 64512 - 28232 - 10);
         let w = z.kernel_window().unwrap();
         assert_eq!(w.ports, r(32768, 60999));
         assert!(!w.narrowed, "the window is the whole ephemeral range: no option needed");
-        assert_eq!(z.capacity(), 64512 - 10);
+        assert_eq!(z.per_destination(), 64512 - 10);
         assert!(!z.fallback_differs());
         assert_eq!(z.first_explicit_from(5000), Some(5010));
         assert_eq!(z.first_explicit_from(32768), Some(61000));
@@ -340,33 +340,33 @@ mod tests {
     #[test]
     fn hybrid_narrows_the_kernel_to_the_range() {
         let h = host((2000, 2999), vec![], true);
-        let z = Zones::new(r(1500, 2499), Mode::Hybrid, ServicePorts::Avoid, &h);
-        assert_eq!(z.explicit(), &[(1500, 1999)]);
+        let z = Capacity::new(r(1500, 2499), Mode::Hybrid, ServicePorts::Avoid, &h);
+        assert_eq!(z.explicit_ports(), &[(1500, 1999)]);
         let w = z.kernel_window().unwrap();
         assert_eq!((w.ports, w.narrowed), (r(2000, 2499), true));
         assert!(z.fallback_differs());
         // Without IP_LOCAL_PORT_RANGE hybrid carries on, unnarrowed.
         let old = host((2000, 2999), vec![], false);
-        let z = Zones::new(r(1500, 2499), Mode::Hybrid, ServicePorts::Avoid, &old);
+        let z = Capacity::new(r(1500, 2499), Mode::Hybrid, ServicePorts::Avoid, &old);
         assert!(!z.kernel_window().unwrap().narrowed);
     }
 
     #[test]
     fn kernel_mode_needs_a_window_it_can_keep() {
         let h = host((2000, 2999), vec![(2100, 2199)], true);
-        let z = Zones::new(r(1000, 2499), Mode::Kernel, ServicePorts::Avoid, &h);
-        assert_eq!(z.explicit_len(), 0);
+        let z = Capacity::new(r(1000, 2499), Mode::Kernel, ServicePorts::Avoid, &h);
+        assert_eq!(z.explicit(), 0);
         assert_eq!(z.nth_explicit(7), None);
-        assert_eq!(z.kernel_len(), 400);
-        let e = Zones::new(r(1000, 1999), Mode::Kernel, ServicePorts::Avoid, &h)
+        assert_eq!(z.kernel(), 400);
+        let e = Capacity::new(r(1000, 1999), Mode::Kernel, ServicePorts::Avoid, &h)
             .check()
             .unwrap_err();
         assert_eq!(e.code(), "ERR_PORTER_MODE_UNSUPPORTED");
         let old = host((2000, 2999), vec![], false);
-        assert!(Zones::new(r(1000, 2499), Mode::Kernel, ServicePorts::Avoid, &old)
+        assert!(Capacity::new(r(1000, 2499), Mode::Kernel, ServicePorts::Avoid, &old)
             .check()
             .is_err());
-        assert!(Zones::new(r(1000, 3000), Mode::Kernel, ServicePorts::Avoid, &old)
+        assert!(Capacity::new(r(1000, 3000), Mode::Kernel, ServicePorts::Avoid, &old)
             .check()
             .is_ok());
     }
@@ -374,8 +374,8 @@ mod tests {
     #[test]
     fn pool_mode_is_the_range_minus_reserved() {
         let h = host((2000, 2999), vec![(1, 1100)], true);
-        let z = Zones::new(r(1000, 3999), Mode::Pool, ServicePorts::Avoid, &h);
-        assert_eq!(z.explicit(), &[(1101, 3999)]);
+        let z = Capacity::new(r(1000, 3999), Mode::Pool, ServicePorts::Avoid, &h);
+        assert_eq!(z.explicit_ports(), &[(1101, 3999)]);
         assert!(z.kernel_window().is_none());
         assert!(z.fallback_differs());
     }
@@ -383,7 +383,7 @@ mod tests {
     #[test]
     fn nth_explicit_is_uniform_over_the_intervals() {
         let h = host((20, 29), vec![], true);
-        let z = Zones::new(r(10, 39), Mode::Hybrid, ServicePorts::Avoid, &h);
+        let z = Capacity::new(r(10, 39), Mode::Hybrid, ServicePorts::Avoid, &h);
         let got: Vec<u16> = (0..20).map(|n| z.nth_explicit(n).unwrap()).collect();
         let want: Vec<u16> = (10..20).chain(30..40).collect();
         assert_eq!(got, want);
@@ -398,25 +398,25 @@ mod tests {
             (5005, 5005),
             (40000, 40000),
         ]);
-        let z = Zones::new(PortRange::DEFAULT, Mode::Hybrid, ServicePorts::Avoid, &h);
+        let z = Capacity::new(PortRange::DEFAULT, Mode::Hybrid, ServicePorts::Avoid, &h);
         assert_eq!(
-            z.explicit(),
+            z.explicit_ports(),
             &[(1024, 3305), (3307, 4999), (5010, 32767), (61000, 65535)]
         );
         // 22 is outside the range, 5005 reserved anyway, 40000 the kernel's.
-        assert_eq!(z.services_skipped(), 1);
-        assert_eq!(z.capacity(), 64512 - 10 - 1);
-        let used = Zones::new(PortRange::DEFAULT, Mode::Hybrid, ServicePorts::Use, &h);
-        assert_eq!((used.services_skipped(), used.capacity()), (0, 64512 - 10));
-        let pool = Zones::new(PortRange::DEFAULT, Mode::Pool, ServicePorts::Avoid, &h);
+        assert_eq!(z.service_ports(), 1);
+        assert_eq!(z.per_destination(), 64512 - 10 - 1);
+        let used = Capacity::new(PortRange::DEFAULT, Mode::Hybrid, ServicePorts::Use, &h);
+        assert_eq!((used.service_ports(), used.per_destination()), (0, 64512 - 10));
+        let pool = Capacity::new(PortRange::DEFAULT, Mode::Pool, ServicePorts::Avoid, &h);
         assert_eq!(
-            pool.services_skipped(),
+            pool.service_ports(),
             2,
             "3306 and 40000: pool mode binds the ephemeral range too"
         );
-        let kernel = Zones::new(PortRange::DEFAULT, Mode::Kernel, ServicePorts::Avoid, &h);
+        let kernel = Capacity::new(PortRange::DEFAULT, Mode::Kernel, ServicePorts::Avoid, &h);
         assert_eq!(
-            kernel.services_skipped(),
+            kernel.service_ports(),
             0,
             "the kernel's picks are not porter's to steer"
         );
@@ -426,10 +426,10 @@ mod tests {
     fn counted_ports_are_the_capacity() {
         let h = host((2000, 2999), vec![(1500, 1599), (2500, 2599)], true);
         for mode in [Mode::Hybrid, Mode::Pool, Mode::Kernel] {
-            let z = Zones::new(r(1000, 3999), mode, ServicePorts::Avoid, &h);
-            assert_eq!(crate::intervals::count(z.counted()), z.capacity(), "{mode:?}");
+            let z = Capacity::new(r(1000, 3999), mode, ServicePorts::Avoid, &h);
+            assert_eq!(crate::intervals::count(z.counted()), z.per_destination(), "{mode:?}");
         }
-        let z = Zones::new(r(1000, 3999), Mode::Hybrid, ServicePorts::Avoid, &h);
+        let z = Capacity::new(r(1000, 3999), Mode::Hybrid, ServicePorts::Avoid, &h);
         assert_eq!(z.counted(), &[(1000, 1499), (1600, 2499), (2600, 3999)]);
     }
 }
