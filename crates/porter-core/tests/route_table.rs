@@ -59,6 +59,39 @@ fn connect_now(table: &mut RouteTable, id: RouteId) -> HandedOver {
     table.hand_over(c, false)
 }
 
+/// A route to a listener whose accept queue is full after a first connection: the
+/// second connect through it is still in flight.
+struct Waiting {
+    _registry: Arc<Registry>,
+    listener: Socket,
+    table: RouteTable,
+    id: RouteId,
+    first: HandedOver,
+    attempt: porter_core::connect::Attempt,
+}
+
+/// [`Waiting`], from 127.0.0.`last`.
+fn second_waits(last: u8) -> Waiting {
+    let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
+    let registry = registry(ip, 4);
+    let listener = narrow_listener();
+    let remote = listener.local_addr().unwrap().as_socket().unwrap();
+    let mut table = RouteTable::new();
+    let id = table.open(route(&registry, ip, remote)).unwrap();
+    let first = connect_now(&mut table, id);
+    let Progress::Pending(attempt) = table.start(id, None).unwrap().unwrap() else {
+        panic!("the accept queue is full: the second connect waits");
+    };
+    Waiting {
+        _registry: registry,
+        listener,
+        table,
+        id,
+        first,
+        attempt,
+    }
+}
+
 #[test]
 fn ids_are_reused_with_a_new_generation() {
     let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 31));
@@ -99,16 +132,14 @@ fn a_closed_route_keeps_its_slot_while_a_lease_is_out() {
 
 #[test]
 fn a_connect_in_flight_keeps_its_closed_route_until_its_descriptor_is_adopted() {
-    let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 33));
-    let reg = registry(ip, 4);
-    let listener = narrow_listener();
-    let remote = listener.local_addr().unwrap().as_socket().unwrap();
-    let mut table = RouteTable::new();
-    let id = table.open(route(&reg, ip, remote)).unwrap();
-    let first = connect_now(&mut table, id);
-    let Progress::Pending(attempt) = table.start(id, None).unwrap().unwrap() else {
-        panic!("the accept queue is full: the second connect waits");
-    };
+    let Waiting {
+        mut table,
+        id,
+        first,
+        attempt,
+        listener,
+        ..
+    } = second_waits(33);
     table.close(id);
     let _accepted = listener.accept().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -137,17 +168,10 @@ fn a_connect_in_flight_keeps_its_closed_route_until_its_descriptor_is_adopted() 
 
 #[test]
 fn a_connect_that_fails_in_flight_lets_its_closed_route_go() {
-    let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 34));
-    let reg = registry(ip, 4);
-    let listener = narrow_listener();
-    let remote = listener.local_addr().unwrap().as_socket().unwrap();
-    let mut table = RouteTable::new();
-    let id = table.open(route(&reg, ip, remote)).unwrap();
-    let first = connect_now(&mut table, id);
+    let Waiting {
+        mut table, id, first, ..
+    } = second_waits(34);
     assert!(table.adopt(id, first.lease, first.fd).unwrap());
-    let Progress::Pending(_attempt) = table.start(id, None).unwrap().unwrap() else {
-        panic!("the second connect waits");
-    };
     table.close(id);
     // SAFETY: handed over to this test.
     drop(unsafe { OwnedFd::from_raw_fd(first.fd) });

@@ -43,22 +43,19 @@ pub fn one(f: &Flow) -> &[Flow] {
     std::slice::from_ref(f)
 }
 
-pub fn retries(registry: &Registry, code: &str) -> u64 {
-    registry
-        .stats()
-        .retries
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or(0, |(_, n)| *n)
+/// The count of `code` in a list of counts by code.
+fn count_of(list: &[(&str, u64)], code: &str) -> u64 {
+    list.iter().find(|(c, _)| *c == code).map_or(0, |(_, n)| *n)
 }
 
+/// Retries the registry counted for `code`.
+pub fn retries(registry: &Registry, code: &str) -> u64 {
+    count_of(&registry.stats().retries, code)
+}
+
+/// Failed connects the registry counted for `code`.
 pub fn connect_errors(registry: &Registry, code: &str) -> u64 {
-    registry
-        .stats()
-        .connect_errors
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or(0, |(_, n)| *n)
+    count_of(&registry.stats().connect_errors, code)
 }
 
 /// The socket really is connected to `listener`, from the leased port: bytes go both ways.
