@@ -16,6 +16,7 @@ import { runConnectRate } from './connect-rate.mjs';
 import { runConnectionMemory } from './connection-memory.mjs';
 import { buildCoreBenches, runCriterion, runMemoryBench } from './core.mjs';
 import { runDestinations } from './destinations.mjs';
+import { holdSummary, latestHold, runHoldBench } from './hold.mjs';
 import { latestHostSockets, runHostSockets } from './host-sockets.mjs';
 import { inProcessSummary, runInProcess } from './in-process.mjs';
 import { runJsBoundary } from './js-boundary.mjs';
@@ -77,6 +78,7 @@ function summaryOf({
   connectionMemory,
   aging,
   hostSockets,
+  hold,
 }) {
   return {
     core_alloc_release_per_sec: num(memory?.core_alloc_release_per_sec),
@@ -124,6 +126,7 @@ function summaryOf({
     aging_late_p50_ms: num(aging?.late_p50_ms),
     aging_late_p99_ms: num(aging?.late_p99_ms),
     host_sockets_proc_vs_sock_diag: num(hostSockets?.ratio_proc_rust_vs_sock_diag),
+    ...holdSummary(hold),
   };
 }
 
@@ -134,6 +137,11 @@ async function main() {
     results.targets = evaluateTargets(results.summary);
     // A run that did not measure the host's sockets shows the latest separate run's.
     results.hostSockets ??= latestHostSockets();
+    // The same for porter hold, with its figures in the summary the targets are read from.
+    if (results.hold === undefined) {
+      results.hold = latestHold();
+      results.targets = evaluateTargets({ ...results.summary, ...holdSummary(results.hold) });
+    }
     // --stdout: the page on stdout, nothing written (test/packaging/bench-docs.test.ts).
     if (process.argv.includes('--stdout')) {
       process.stdout.write(markdown(results, 'benchmarks-latency.svg'));
@@ -176,6 +184,7 @@ async function main() {
   const connectionMemory = await timed('memory per connection', () => runConnectionMemory({ quick }));
   const metrics = await timed('metrics overhead', () => runMetricsOverhead({ quick }));
   const hostSockets = await timed("the host's sockets", () => runHostSockets({ quick }));
+  const hold = await timed('porter hold', () => runHoldBench({ quick }));
   const durationSec = (performance.now() - started) / 1000;
 
   const results = {
@@ -198,6 +207,7 @@ async function main() {
     aging,
     metrics,
     hostSockets,
+    hold,
   };
   const summary = summaryOf(results);
   results.summary = summary;

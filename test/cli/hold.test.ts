@@ -183,8 +183,8 @@ test('hold: bad arguments exit 2 with a stable code that names the argument and 
       fix: /--count \d+/,
     },
     { args: ['127.0.0.1:80', '--count', '0'], code: 'ERR_INVALID_ARG_VALUE', argument: '--count', fix: /--count/ },
-    { args: ['localhost'], code: 'ERR_INVALID_ARG_VALUE', argument: '<host:port>', fix: /host:port/ },
-    { args: ['127.0.0.1:70000'], code: 'ERR_INVALID_ARG_VALUE', argument: '<host:port>', fix: /host:port/ },
+    { args: ['localhost'], code: 'ERR_INVALID_ARG_VALUE', argument: '<destination>', fix: /host:port/ },
+    { args: ['127.0.0.1:70000'], code: 'ERR_INVALID_ARG_VALUE', argument: '<destination>', fix: /host:port/ },
     {
       args: ['127.0.0.1:80', '--range', '5000-4000'],
       code: 'ERR_INVALID_ARG_VALUE',
@@ -216,7 +216,7 @@ test('hold: bad arguments exit 2 with a stable code that names the argument and 
       fix: /--metrics 9464/,
     },
     { args: ['127.0.0.1:80', '--cont', '5'], code: 'ERR_UNKNOWN_OPTION', argument: '--cont', fix: /--help/ },
-    { args: [], code: 'ERR_MISSING_ARGUMENT', argument: '<host:port>', fix: /--help/ },
+    { args: [], code: 'ERR_MISSING_ARGUMENT', argument: '<destination>', fix: /--help/ },
   ];
   for (const c of cases) {
     const run = await porter(['hold', ...c.args, '--json']);

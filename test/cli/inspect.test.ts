@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { InspectState } from '@porter/cli';
 import type { PoolSnapshot, PorterStats } from '@porter/core';
 import test, { type ExecutionContext } from 'ava';
 import { porter } from '../helpers/cli.js';
@@ -18,21 +19,7 @@ interface Served {
   stats: PorterStats;
 }
 
-interface State {
-  url: string;
-  pools: { remote: string; local: string; in_use: number; aging: number; free: number }[];
-  counters: {
-    pools: number;
-    allocations: number;
-    releases: { aging: number; immediate: number };
-    retries: Record<string, number>;
-    exhausted: number;
-    kernel_fallbacks: number;
-    kernel_picks: number;
-    connect_errors: Record<string, number>;
-  };
-  connect_duration: { buckets: { le: number | '+Inf'; count: number }[]; count: number; sum_seconds: number };
-}
+type State = InspectState;
 
 /** Starts the fixture process; it is stopped at the test's teardown. */
 async function metricsProcess(t: ExecutionContext): Promise<Served> {

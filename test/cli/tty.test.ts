@@ -1,8 +1,13 @@
 /**
  * The live view in a real terminal: `porter hold` runs in a detached tmux session, and
- * the test reads the screen with capture-pane while it runs and after it ends.
+ * the test reads the screen with capture-pane while it runs and after it ends. And
+ * `porter inspect` on that terminal against an endpoint whose labels carry escape
+ * sequences: they must neither set the window's title nor clear the screen.
  */
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { bin, requireTool } from '../helpers/cli.js';
 import { findFreePortBlock } from '../helpers/ports.js';
@@ -10,7 +15,10 @@ import { startServers } from '../helpers/servers.mjs';
 import { delay } from '../helpers/wait.js';
 
 /** A tmux server of the test's own, with one session running `command`. */
-function tmuxSession(t: ExecutionContext, command: string): { screen(): string; keys(...keys: string[]): void } {
+function tmuxSession(
+  t: ExecutionContext,
+  command: string,
+): { screen(): string; visible(): string; title(): string; keys(...keys: string[]): void } {
   const socket = `porter-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
   tmux('new-session', '-d', '-s', 'porter', '-x', '200', '-y', '60', command);
@@ -23,6 +31,8 @@ function tmuxSession(t: ExecutionContext, command: string): { screen(): string; 
   });
   return {
     screen: () => tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', 'porter'),
+    visible: () => tmux('capture-pane', '-p', '-J', '-t', 'porter'),
+    title: () => tmux('display-message', '-p', '-t', 'porter', '#{pane_title}').trim(),
     keys: (...keys: string[]) => {
       tmux('send-keys', '-t', 'porter', ...keys);
     },
@@ -121,4 +131,36 @@ test('hold on a terminal: Ctrl-C while holding closes everything and still print
   t.regex(screen, /^porter hold: interrupted: 50 of 50 connects tried$/m);
   t.regex(screen, /│ opened +│ 50 +│/);
   t.regex(screen, /\| interrupted *$/m);
+});
+
+test('inspect on a terminal: escape sequences in labels are shown, not obeyed (no title set, no screen cleared)', async (t) => {
+  requireTool(t, 'tmux');
+  // OSC 2 sets the window's title, ED 2 clears the screen, SGR colours, CSI in its C1 form.
+  const evil = 'evil\u001b]2;PWNED\u0007\u001b[2J\u001b[31mred\u009b1m';
+  const body = [
+    'porter_pools 1',
+    'porter_allocations_total 1',
+    `porter_ports_in_use{remote="${evil}",local="0.0.0.0"} 1`,
+    `porter_ports_aging{remote="${evil}",local="0.0.0.0"} 0`,
+    `porter_ports_free{remote="${evil}",local="0.0.0.0"} 9`,
+    `porter_connect_errors_total{code="E\u001b[2JVIL"} 2`,
+    '',
+  ].join('\n');
+  const server = createServer((_req, res) => res.end(body));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+  const command = [process.execPath, bin, 'inspect', url].map(shell).join(' ');
+  const term = tmuxSession(
+    t,
+    `printf '\\033]2;porter-test\\007'; echo before-inspect; ${command}; echo porter-exit=$?; sleep 60`,
+  );
+  await waitFor(term.screen, /^porter-exit=0$/m, 15_000);
+  const screen = term.visible();
+  t.log(screen);
+  t.is(term.title(), 'porter-test', 'the title the shell set is still there');
+  t.regex(screen, /^before-inspect$/m, 'the screen was not cleared');
+  t.true(screen.includes('evil\\x1b]2;PWNED\\x07\\x1b[2J\\x1b[31mred\\x9b1m'), 'the label, escaped');
+  t.true(screen.includes('E\\x1b[2JVIL 2'), 'the error code, escaped');
 });

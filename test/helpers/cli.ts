@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { HoldReport } from '@porter/cli';
 import type { ExecutionContext } from 'ava';
 import { type NetnsOptions, netnsUnavailableReason, runInNetns } from './netns.mjs';
 import { type RunOptions, type RunResult, run } from './run.mjs';
@@ -56,21 +57,5 @@ export function requireTool(t: ExecutionContext, tool: string, installedBy = 'sc
   }
 }
 
-/** The JSON report `porter hold --json` prints (the fields the tests read). */
-export interface HoldJson {
-  targets: string[];
-  tls: boolean;
-  count: number;
-  attempted: number;
-  opened: number;
-  failed: number;
-  errors: Record<string, number>;
-  dropped: number;
-  rate_per_sec: number;
-  connect_p50_ms: number | null;
-  connect_p99_ms: number | null;
-  connect_histogram: { le: number | '+Inf'; count: number }[];
-  held_ms: number;
-  pools: { remote: string; local: string; in_use: number; aging: number; free: number }[];
-  interrupted: boolean;
-}
+/** The JSON report `porter hold --json` prints: @porter/cli's own type of it. */
+export type HoldJson = HoldReport;

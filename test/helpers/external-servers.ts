@@ -11,7 +11,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
-import { which } from './requirements.js';
+import { which } from './programs.js';
 import { delay, eventually } from './wait.js';
 
 /** A server that is a program of its own. */

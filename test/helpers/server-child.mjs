@@ -2,7 +2,9 @@
 /**
  * The server side of startServers() and startNamedServers() (servers.mjs), in a child
  * process of its own: one listener per entry of `listeners`, each on its `port` or one
- * the kernel picks (TCP, or TLS with `tls`) and in its own mode (see servers.mjs); prints one JSON
+ * the kernel picks, or on the listening socket it was given as a descriptor (its second
+ * argument: SO_REUSEPORT, see servers.mjs) (TCP, or TLS with `tls`) and in its own mode
+ * (see servers.mjs); prints one JSON
  * line { ports }, in the order of `listeners`, then serves. To each line `count` on its
  * stdin it answers a JSON line { accepted, open }: the connections accepted so far and
  * those open now, over every listener. Exits when its stdin closes (the parent went
@@ -16,6 +18,8 @@ import tls from 'node:tls';
 /** @type {import('./servers.mjs').ChildConfig} */
 const config = JSON.parse(process.argv[2] ?? '{}');
 const { listeners, host, backlog, lifetimeMs } = config;
+/** A listening socket made for this process (SO_REUSEPORT: see servers.mjs), if any. */
+const fd = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
 let accepted = 0;
 let open = 0;
 
@@ -58,7 +62,8 @@ const ports = [];
 for (const listener of listeners) {
   const server = createServer(listener);
   server.on('error', (e) => fail(String(e)));
-  await new Promise((resolve) => server.listen({ host, port: listener.port ?? 0, backlog }, () => resolve(undefined)));
+  const where = fd === undefined ? { host, port: listener.port ?? 0, backlog } : { fd, backlog };
+  await new Promise((resolve) => server.listen(where, () => resolve(undefined)));
   ports.push(/** @type {net.AddressInfo} */ (server.address()).port);
 }
 

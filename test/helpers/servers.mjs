@@ -50,6 +50,10 @@ import { fileURLToPath } from 'node:url';
  *   exits on its own (finite). Default 120 s.
  * @property {{ key: string, cert: string }} [tls] TLS listeners with this key and
  *   certificate (file names) instead of TCP ones.
+ * @property {number} [reusePort] One listener on this port with SO_REUSEPORT, so that
+ *   several groups (processes) share it and the kernel spreads the connections over them.
+ *   Node 20 has no reusePort option: perl makes the socket (SO_REUSEPORT, bind, listen)
+ *   and runs the child with it as a descriptor.
  */
 
 /**
@@ -78,6 +82,17 @@ import { fileURLToPath } from 'node:url';
 
 const CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
 
+/** perl: a listening socket with SO_REUSEPORT (host, port, backlog), then node ... <its fd>. */
+const REUSEPORT = `
+my ($host, $port, $backlog, @command) = @ARGV;
+socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+setsockopt($s, SOL_SOCKET, SO_REUSEPORT, 1) or die "SO_REUSEPORT: $!";
+bind($s, pack_sockaddr_in($port, inet_aton($host))) or die "bind: $!";
+listen($s, $backlog) or die "listen: $!";
+fcntl($s, F_SETFD, 0) or die "fcntl: $!";
+exec { $command[0] } @command, fileno($s) or die "exec: $!";
+`;
+
 /**
  * Starts `count` listeners in one child process and returns their ports.
  * @param {ServerGroupOptions} [options]
@@ -88,15 +103,19 @@ export async function startServers(options = {}) {
   const host = options.host ?? '127.0.0.1';
   /** @type {Listener} */
   const listener = options.tls === undefined ? { mode } : { mode, tls: options.tls };
-  const listeners = options.ports
-    ? options.ports.map((port) => ({ ...listener, port }))
-    : Array.from({ length: options.count ?? 1 }, () => listener);
-  const child = await spawnServers({
+  const listeners =
+    options.reusePort !== undefined
+      ? [listener]
+      : options.ports
+        ? options.ports.map((port) => ({ ...listener, port }))
+        : Array.from({ length: options.count ?? 1 }, () => listener);
+  const config = {
     listeners,
     host,
     backlog: options.backlog ?? (mode === 'no-accept' ? 1 : 511),
     lifetimeMs: options.lifetimeMs ?? 120_000,
-  });
+  };
+  const child = await spawnServers(config, options.reusePort);
   return { host, ...child };
 }
 
@@ -120,13 +139,25 @@ export async function startNamedServers(spec) {
 }
 
 /**
- * The child process serving `config`, once it listens.
- * @param {ChildConfig} config
+ * The child process serving `config`, once it listens (with `reusePort`: its one listener
+ * on that port, shared with SO_REUSEPORT).
+ * @param {ChildConfig} config @param {number} [reusePort]
  * @returns {Promise<ServerChild>}
  */
-async function spawnServers(config) {
+async function spawnServers(config, reusePort) {
   if (!Number.isFinite(config.lifetimeMs)) throw new RangeError('lifetimeMs must be finite');
-  const child = spawn(process.execPath, [CHILD, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const node = [CHILD, JSON.stringify(config)];
+  const child =
+    reusePort === undefined
+      ? spawn(process.execPath, node, { stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn(
+          'perl',
+          [
+            ...['-MSocket', '-MFcntl', '-e', REUSEPORT],
+            ...[config.host, String(reusePort), String(config.backlog), process.execPath, ...node],
+          ],
+          { stdio: ['pipe', 'pipe', 'pipe'] },
+        );
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.stdin.on('error', () => {});
   /** @type {((line: string) => void)[]} */

@@ -36,5 +36,10 @@ if (!existsSync(entry)) {
   entry = source;
 }
 const { main } = await import(entry.href);
-// Exit once the command is done, whatever handles (keep-alive sockets) are still open.
-process.exit(await main(argv));
+const code = await main(argv);
+// Writes to a pipe are asynchronous: let what is queued reach it (a large --json answer)...
+await Promise.all(
+  [process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write('', resolve))),
+);
+// ...then exit, whatever handles (keep-alive sockets) are still open.
+process.exit(code);

@@ -6,7 +6,9 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { parseDestination } from './destinations.js';
 import { runHold } from './hold.js';
+import { DEFAULT_TOPIC } from './hold-command.js';
 
 /** Options of `porter demo`. */
 export interface DemoOptions {
@@ -34,10 +36,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         `through the ${n.toLocaleString('en-US')} local ports ${range[0]}-${range[1]}: porter gives every destination the whole range.\n\n`,
     );
     const { code, report } = await runHold({
-      targets: ports.map((port) => ({ host: '127.0.0.1', port, text: `127.0.0.1:${port}` })),
+      targets: ports.map((port) => parseDestination(`127.0.0.1:${port}`, false)),
       count: 2 * n,
       rate: 0,
+      ramp: 0,
       concurrency: 64,
+      workers: 1,
       local: [],
       range,
       mode: 'hybrid',
@@ -46,9 +50,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       fallback: true,
       timeout: 10_000,
       duration: 0,
+      lifetime: undefined,
       send: undefined,
+      message: undefined,
+      messageRate: undefined,
+      topic: DEFAULT_TOPIC,
       tls: undefined,
+      thresholds: [],
       json: options.json,
+      ndjson: false,
     });
     if (report.pools.length === 2) {
       human.write(

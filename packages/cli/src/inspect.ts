@@ -1,187 +1,39 @@
 /**
- * `porter inspect <url>`: reads a process's @porter/metrics endpoint (Prometheus text
- * format, parsed with parse-prometheus-text-format) and shows its pools, counters and
+ * `porter inspect <url>`: reads a process's @porter/metrics endpoint (inspect-read.ts:
+ * bounded in time and size, parsed as it streams) and shows its pools, counters and
  * connect-latency histogram; `--watch` refreshes in place, `--json` prints the state.
+ * Every string the endpoint sent is made safe for a terminal before it is printed.
  */
-import { get as httpGet } from 'node:http';
-import { get as httpsGet } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import parsePrometheusTextFormat, { type MetricFamily } from 'parse-prometheus-text-format';
-import type { Bucket } from './latency.js';
-import { POOL_HEAD, type PoolRow, poolTableRows } from './pools.js';
+import { InspectError, type InspectOptions, type InspectState, readState } from './inspect-read.js';
+import { POOL_HEAD, poolTableRows } from './pools.js';
 import { errorsText } from './progress.js';
 import { histogram, keyValues, table, wantsColor } from './render.js';
+import { safeJson, terminalSafe } from './sanitize.js';
 
-/** Options of `porter inspect`, validated. */
-export interface InspectOptions {
-  url: URL;
-  /** Metric name prefix the process registered with (default `porter_`). */
-  prefix: string;
-  watch: boolean;
-  /** Seconds between two reads with --watch. */
-  interval: number;
-  /** Milliseconds for one read. */
-  timeout: number;
-  json: boolean;
-}
+export { InspectError, type InspectOptions, type InspectState, readState } from './inspect-read.js';
 
-/** What `porter inspect --json` prints: the state of the Porter behind the endpoint. */
-export interface InspectState {
-  url: string;
-  /** Pools, as the exporter labels them (beyond its maxPools, one row with remote "other"). */
-  pools: PoolRow[];
-  counters: {
-    pools: number;
-    allocations: number;
-    releases: { aging: number; immediate: number };
-    retries: Record<string, number>;
-    exhausted: number;
-    kernel_fallbacks: number;
-    /** Ports the kernel picked inside the range (modes hybrid and kernel). */
-    kernel_picks: number;
-    connect_errors: Record<string, number>;
-  };
-  /** Successful connects' durations: count per bucket (`le` in seconds; not cumulative). */
-  connect_duration: { buckets: Bucket[]; count: number; sum_seconds: number };
-}
+/** Pools shown in the table; the rest are summed in one row (--json has them all). */
+const TABLE_POOLS = 100;
 
-/** Why an endpoint could not be read (exit code 1). */
-export class InspectError extends Error {
-  override readonly name = 'InspectError';
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+/** Codes by count, their names made safe. */
+const safeCounts = (counts: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.entries(counts).map(([k, v]) => [terminalSafe(k), v]));
+
+/** The pools table: the busiest, then one row for the others; every label made safe. */
+function poolsTable(s: InspectState, color: boolean): string {
+  const sorted =
+    s.pools.length > TABLE_POOLS ? [...s.pools].sort((a, b) => b.in_use - a.in_use || b.aging - a.aging) : s.pools;
+  const shown = sorted
+    .slice(0, TABLE_POOLS)
+    .map((p) => ({ ...p, remote: terminalSafe(p.remote), local: terminalSafe(p.local) }));
+  const rows = poolTableRows(shown);
+  const rest = sorted.slice(TABLE_POOLS);
+  if (rest.length > 0) {
+    const sum = (f: 'in_use' | 'aging' | 'free'): number => rest.reduce((n, p) => n + p[f], 0);
+    rows.push([`${rest.length.toLocaleString('en-US')} other pools`, '', sum('in_use'), sum('aging'), sum('free')]);
   }
-}
-
-const num = (text: string | undefined): number => {
-  if (text === undefined) return 0;
-  const n = Number(text);
-  return Number.isFinite(n) ? n : text === '+Inf' ? Number.POSITIVE_INFINITY : 0;
-};
-
-/** Turns the exposition text into the state; throws when there is no porter metric in it. */
-export function parseState(text: string, prefix: string, url: string): InspectState {
-  let families: MetricFamily[];
-  try {
-    families = parsePrometheusTextFormat(text);
-  } catch (err) {
-    throw new InspectError(
-      'ERR_PORTER_METRICS_FORMAT',
-      `${url} did not answer in the Prometheus text format: ${(err as Error).message}`,
-    );
-  }
-  const byName = new Map(families.map((f) => [f.name, f]));
-  // The text format names a counter family with its _total; OpenMetrics without.
-  const family = (name: string): MetricFamily | undefined =>
-    byName.get(prefix + name) ?? byName.get(prefix + name.replace(/_total$/, ''));
-  if (!family('pools') && !family('allocations_total')) {
-    throw new InspectError(
-      'ERR_PORTER_METRICS_MISSING',
-      `${url} serves no ${prefix}* metrics: is it the endpoint of @porter/metrics (serveMetrics or your registry's route)? If the process registered them with another prefix, pass --prefix.`,
-    );
-  }
-  const single = (name: string): number => num(family(name)?.metrics[0]?.value);
-  const byLabel = (name: string, label: string): Record<string, number> => {
-    const out: Record<string, number> = {};
-    for (const m of family(name)?.metrics ?? []) {
-      const key = m.labels?.[label];
-      if (key !== undefined) out[key] = num(m.value);
-    }
-    return out;
-  };
-
-  const pools = new Map<string, PoolRow>();
-  const gauge = (name: string, field: 'in_use' | 'aging' | 'free'): void => {
-    for (const m of family(name)?.metrics ?? []) {
-      const remote = m.labels?.remote ?? '';
-      const local = m.labels?.local ?? '';
-      const key = `${remote}\u0000${local}`;
-      let row = pools.get(key);
-      if (row === undefined) {
-        row = { remote, local, in_use: 0, aging: 0, free: 0 };
-        pools.set(key, row);
-      }
-      row[field] = num(m.value);
-    }
-  };
-  gauge('ports_in_use', 'in_use');
-  gauge('ports_aging', 'aging');
-  gauge('ports_free', 'free');
-
-  const releases = byLabel('releases_total', 'mode');
-  const duration = family('connect_duration_seconds')?.metrics[0];
-  const cumulative = Object.entries(duration?.buckets ?? {})
-    .map(([le, count]) => ({ le: le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), count: num(count) }))
-    .sort((a, b) => a.le - b.le);
-  const buckets: Bucket[] = cumulative.map((b, i) => ({
-    le: Number.isFinite(b.le) ? b.le : '+Inf',
-    count: b.count - (i > 0 ? (cumulative[i - 1] as { count: number }).count : 0),
-  }));
-  return {
-    url,
-    pools: [...pools.values()],
-    counters: {
-      pools: single('pools'),
-      allocations: single('allocations_total'),
-      releases: { aging: releases.aging ?? 0, immediate: releases.immediate ?? 0 },
-      retries: byLabel('retries_total', 'code'),
-      exhausted: single('exhausted_total'),
-      kernel_fallbacks: single('kernel_fallbacks_total'),
-      kernel_picks: single('kernel_picks_total'),
-      connect_errors: byLabel('connect_errors_total', 'code'),
-    },
-    connect_duration: { buckets, count: num(duration?.count), sum_seconds: num(duration?.sum) },
-  };
-}
-
-/** GET `url`: status and body. node:http rather than fetch, which refuses some ports (6000, ...). */
-function get(url: URL, timeout: number): Promise<{ status: number; statusText: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? httpsGet : httpGet)(
-      url,
-      { headers: { accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1' }, timeout },
-      (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, statusText: response.statusMessage ?? '', body }),
-        );
-        response.on('error', reject);
-      },
-    );
-    request.on('timeout', () =>
-      request.destroy(Object.assign(new Error(`no answer within ${timeout} ms`), { code: 'ETIMEDOUT' })),
-    );
-    request.on('error', reject);
-  });
-}
-
-/** Reads the endpoint once. */
-export async function readState(options: InspectOptions): Promise<InspectState> {
-  const url = options.url.href;
-  let response: { status: number; statusText: string; body: string };
-  try {
-    response = await get(options.url, options.timeout);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new InspectError(
-      e.code ?? 'UNKNOWN',
-      `cannot read ${url}: ${e.message}. Is the process running and serving @porter/metrics there (serveMetrics() resolves to its url)?`,
-    );
-  }
-  if (response.status !== 200) {
-    throw new InspectError(
-      `HTTP_${response.status}`,
-      `${url} answered ${response.status} ${response.statusText}: check the path (serveMetrics answers on /metrics by default)`,
-    );
-  }
-  return parseState(response.body, options.prefix, url);
+  return table(POOL_HEAD, rows, color);
 }
 
 /** The state for people. `previous` (with --watch) adds rates since the last read. */
@@ -195,9 +47,9 @@ export function formatState(
   const inUse = s.pools.reduce((n, p) => n + p.in_use, 0);
   const aging = s.pools.reduce((n, p) => n + p.aging, 0);
   out.push(
-    `porter inspect ${s.url}: ${c.pools.toLocaleString('en-US')} pools, ${inUse.toLocaleString('en-US')} ports in use, ${aging.toLocaleString('en-US')} aging`,
+    `porter inspect ${terminalSafe(s.url)}: ${c.pools.toLocaleString('en-US')} pools, ${inUse.toLocaleString('en-US')} ports in use, ${aging.toLocaleString('en-US')} aging`,
   );
-  if (s.pools.length > 0) out.push(table(POOL_HEAD, poolTableRows(s.pools), color));
+  if (s.pools.length > 0) out.push(poolsTable(s, color));
   const rate = (now: number, before: number | undefined): string =>
     previous === undefined || before === undefined
       ? ''
@@ -218,10 +70,10 @@ export function formatState(
           'connects',
           `${s.connect_duration.count.toLocaleString('en-US')}${rate(s.connect_duration.count, previous?.state.connect_duration.count)}`,
         ],
-        ['connect errors', `${errorsTotal.toLocaleString('en-US')}${errorsText(c.connect_errors)}`],
+        ['connect errors', `${errorsTotal.toLocaleString('en-US')}${errorsText(safeCounts(c.connect_errors))}`],
         [
           'retries',
-          `${retriesTotal.toLocaleString('en-US')}${errorsText(Object.fromEntries(Object.entries(c.retries).filter(([, n]) => n > 0)))}`,
+          `${retriesTotal.toLocaleString('en-US')}${errorsText(safeCounts(Object.fromEntries(Object.entries(c.retries).filter(([, n]) => n > 0))))}`,
         ],
         ['exhausted', c.exhausted],
         ['kernel picks in the range', c.kernel_picks],
@@ -244,7 +96,7 @@ export async function runInspect(options: InspectOptions): Promise<number> {
   const color = wantsColor(process.stdout);
   if (!options.watch) {
     const state = await readState(options);
-    process.stdout.write(options.json ? `${JSON.stringify(state)}\n` : `${formatState(state, color)}\n`);
+    process.stdout.write(options.json ? `${safeJson(state)}\n` : `${formatState(state, color)}\n`);
     return 0;
   }
   const stop = new AbortController();
@@ -259,7 +111,7 @@ export async function runInspect(options: InspectOptions): Promise<number> {
       try {
         state = await readState(options);
         text = options.json
-          ? JSON.stringify(state)
+          ? safeJson(state)
           : formatState(
               state,
               color,

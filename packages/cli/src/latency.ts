@@ -31,6 +31,11 @@ export class Latencies {
     this.#sorted = false;
   }
 
+  /** Adds samples, in milliseconds. */
+  addAll(samples: ArrayLike<number>): void {
+    for (let i = 0; i < samples.length; i++) this.add(samples[i] as number);
+  }
+
   get count(): number {
     return this.#count;
   }

@@ -6,25 +6,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import {
-  decodeEscapes,
-  parseAddresses,
-  parseInteger,
-  parseListen,
-  parseMode,
-  parseNumber,
-  parseRange,
-  parseTarget,
-  UsageCodes,
-  UsageError,
-} from './usage.js';
+import { addHold } from './hold-command.js';
+import { addInspect } from './inspect-command.js';
+import { examples, parseAddresses, parseInteger, parseMode, parseRange, UsageCodes, UsageError } from './usage.js';
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
   .version;
 
 const COMMANDS = ['doctor', 'hold', 'inspect', 'demo'];
-
-const examples = (lines: string[]): string => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
 
 const COMMANDER_CODES: Record<string, string> = {
   'commander.unknownOption': UsageCodes.UNKNOWN_OPTION,
@@ -37,63 +26,22 @@ const COMMANDER_CODES: Record<string, string> = {
   'commander.help': UsageCodes.MISSING_ARGUMENT,
 };
 
-interface HoldFlags {
-  count: string;
-  rate: string;
-  concurrency: string;
-  local?: string;
-  range?: string;
-  mode: string;
-  retries?: string;
-  fallback: boolean;
-  timeout: string;
-  duration: string;
-  send?: string;
-  tls?: boolean;
-  servername?: string;
-  ca?: string;
-  insecure?: boolean;
-  metrics?: string;
-  json?: boolean;
-}
-
-function readFileArgument(path: string, argument: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new UsageError(
-      UsageCodes.INVALID_ARG_VALUE,
-      argument,
-      `${argument} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      `give the path of a readable file, e.g. ${argument} ./ca.pem`,
-    );
-  }
-}
-
-function tlsFlags(flags: HoldFlags): { servername?: string; ca?: Buffer; insecure: boolean } | undefined {
-  if (!flags.tls) {
-    for (const name of ['servername', 'ca', 'insecure'] as const) {
-      if (flags[name] !== undefined) {
-        throw new UsageError(
-          UsageCodes.INVALID_ARG_VALUE,
-          `--${name}`,
-          `--${name} applies to TLS connections only`,
-          `add --tls, or leave out --${name}`,
-        );
-      }
-    }
-    return undefined;
-  }
-  return {
-    insecure: flags.insecure === true,
-    ...(flags.servername !== undefined ? { servername: flags.servername } : {}),
-    ...(flags.ca !== undefined ? { ca: readFileArgument(flags.ca, '--ca') } : {}),
-  };
-}
-
 /** The program, with every command; `out` collects commander's own error text. */
 function program(out: { error: string; command: string }, run: (code: Promise<number>) => void): Command {
-  const root = new Command('porter')
+  const root = rootCommand(out);
+  const started = (name: string): void => {
+    out.command = name;
+  };
+  addDoctor(root, out, run);
+  addHold(root, started, run);
+  addInspect(root, started, run);
+  addDemo(root, out, run);
+  return root;
+}
+
+/** `porter` itself: its version, help and examples; errors collected in `out`. */
+function rootCommand(out: { error: string }): Command {
+  return new Command('porter')
     .description(
       'Many outgoing TCP/TLS connections from one Linux host: check the host, open and hold connections, inspect a running process.',
     )
@@ -114,7 +62,10 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
         'porter demo',
       ]),
     );
+}
 
+/** `porter doctor`. */
+function addDoctor(root: Command, out: { command: string }, run: (code: Promise<number>) => void): void {
   root
     .command('doctor')
     .description(
@@ -170,136 +121,10 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
         run(import('./doctor.js').then((m) => m.runDoctor(options)));
       },
     );
+}
 
-  root
-    .command('hold')
-    .description(
-      'Open connections to each destination through porter (TCP, or TLS with --tls), hold them, close them, and report: a live view while it runs (plain lines when stdout is not a terminal), then a summary, the pools and a latency histogram. Exits 0 when all opened, 1 when some failed, 130 on Ctrl-C (after closing everything and printing the summary).',
-    )
-    .argument('<host:port...>', 'destinations; connections go to them in turn')
-    .option('-n, --count <n>', 'connections in total', '100')
-    .option('-r, --rate <per-second>', 'connects started per second (0: as fast as --concurrency allows)', '0')
-    .option('-c, --concurrency <n>', 'connects in flight at once', '100')
-    .option('--local <a,b,...>', 'source addresses: when one has no port left for a destination, the next is used')
-    .option('--range <lo-hi>', "local ports porter hands out, or 'system' (default: porter's, 1024-65535)")
-    .option(
-      '--mode <mode>',
-      "hybrid (porter binds the ports outside the kernel's ephemeral range, the kernel picks those inside), pool (porter binds all) or kernel (the kernel picks all)",
-      'hybrid',
-    )
-    .option(
-      '--retries <n>',
-      "other ports to try after EADDRINUSE / EADDRNOTAVAIL (default: porter's, 8 in mode hybrid, else 0)",
-    )
-    .option(
-      '--no-fallback',
-      'fail with ERR_PORTER_EXHAUSTED instead of letting the kernel pick a port when porter has none',
-    )
-    .option('--timeout <ms>', 'per connect (and TLS handshake)', '10000')
-    .option('-d, --duration <seconds>', 'hold the connections this long once all were tried', '0')
-    .option('--send <text|@file>', 'write this after connecting (\\n, \\r, \\t understood; @file sends a file)')
-    .option('--tls', 'TLS connections (Node tls, verified against the system CAs or --ca)')
-    .option('--servername <name>', 'TLS server name (SNI) and name to verify (default: the host)')
-    .option('--ca <file>', 'PEM file of the CA certificates to trust')
-    .option('--insecure', 'do not verify the server certificate')
-    .option(
-      '--metrics <[host:]port>',
-      "serve this run's @porter/metrics while it runs, for porter inspect (host default 127.0.0.1)",
-    )
-    .option('--json', 'human output to stderr, and one JSON object on stdout')
-    .addHelpText(
-      'after',
-      examples([
-        'porter hold 127.0.0.1:8080 --count 20000 --rate 5000 --duration 30',
-        'porter hold 10.1.4.148:1883 10.1.4.149:1883 -n 100000 -c 500 --local 10.0.0.2,10.0.0.3',
-        "porter hold broker.example:8883 --tls --ca ca.pem -n 1000 --send 'PING\\r\\n'",
-        'porter hold 127.0.0.1:6379 --range 20000-20999 --no-fallback --json | tail -n 1 | jq .errors',
-        'porter hold 127.0.0.1:8080 -n 50000 -r 2000 -d 60 --metrics 9464   # then: porter inspect http://127.0.0.1:9464/metrics',
-      ]),
-    )
-    .action((targets: string[], flags: HoldFlags, cmd: Command) => {
-      out.command = cmd.name();
-      const send =
-        flags.send === undefined
-          ? undefined
-          : flags.send.startsWith('@')
-            ? readFileArgument(flags.send.slice(1), '--send')
-            : decodeEscapes(flags.send);
-      const options = {
-        targets: targets.map(parseTarget),
-        count: parseInteger(flags.count, '--count', 1, 10_000_000, '1000'),
-        rate: parseNumber(flags.rate, '--rate', 0, '1000'),
-        concurrency: parseInteger(flags.concurrency, '--concurrency', 1, 100_000, '100'),
-        local: flags.local === undefined ? [] : parseAddresses(flags.local),
-        range: flags.range === undefined ? undefined : parseRange(flags.range),
-        mode: parseMode(flags.mode),
-        retries: flags.retries === undefined ? undefined : parseInteger(flags.retries, '--retries', 0, 65_535, '8'),
-        fallback: flags.fallback,
-        timeout: parseInteger(flags.timeout, '--timeout', 1, 3_600_000, '5000'),
-        duration: parseNumber(flags.duration, '--duration', 0, '30'),
-        send,
-        tls: tlsFlags(flags),
-        metrics: flags.metrics === undefined ? undefined : parseListen(flags.metrics, '--metrics'),
-        json: flags.json === true,
-      };
-      run(import('./hold.js').then((m) => m.runHold(options)).then((r) => r.code));
-    });
-
-  root
-    .command('inspect')
-    .description(
-      "Read a process's @porter/metrics endpoint and show its pools, counters and connect-latency histogram. Exits 1 when the endpoint cannot be read.",
-    )
-    .argument(
-      '<metrics-url>',
-      'the URL the process serves its metrics on (serveMetrics: http://127.0.0.1:9464/metrics)',
-    )
-    .option('-w, --watch', 'read again every --interval seconds, redrawing in place')
-    .option('--interval <seconds>', 'seconds between reads with --watch', '2')
-    .option('--prefix <prefix>', 'metric name prefix the process registered with', 'porter_')
-    .option('--timeout <ms>', 'for one read', '5000')
-    .option('--json', 'print the state as one JSON object (one per read with --watch)')
-    .addHelpText(
-      'after',
-      examples([
-        'porter inspect http://127.0.0.1:9464/metrics',
-        'porter inspect http://127.0.0.1:9464/metrics --watch --interval 1',
-        'porter inspect http://10.0.0.5:9100/metrics --prefix myapp_porter_ --json | jq .pools',
-      ]),
-    )
-    .action(
-      (
-        url: string,
-        flags: { watch?: boolean; interval: string; prefix: string; timeout: string; json?: boolean },
-        cmd: Command,
-      ) => {
-        out.command = cmd.name();
-        let parsed: URL;
-        try {
-          parsed = new URL(url);
-        } catch {
-          parsed = new URL('invalid:');
-        }
-        if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-          throw new UsageError(
-            UsageCodes.INVALID_ARG_VALUE,
-            '<metrics-url>',
-            `"${url}" is not an http(s) URL`,
-            'give the full URL, e.g. http://127.0.0.1:9464/metrics',
-          );
-        }
-        const options = {
-          url: parsed,
-          prefix: flags.prefix,
-          watch: flags.watch === true,
-          interval: parseNumber(flags.interval, '--interval', 0.1, '2'),
-          timeout: parseInteger(flags.timeout, '--timeout', 1, 600_000, '5000'),
-          json: flags.json === true,
-        };
-        run(import('./inspect.js').then((m) => m.runInspect(options)));
-      },
-    );
-
+/** `porter demo`. */
+function addDemo(root: Command, out: { command: string }, run: (code: Promise<number>) => void): void {
   root
     .command('demo')
     .description(
@@ -316,8 +141,6 @@ function program(out: { error: string; command: string }, run: (code: Promise<nu
       const options = { perDestination, firstPort, json: flags.json === true };
       run(import('./demo.js').then((m) => m.runDemo(options)));
     });
-
-  return root;
 }
 
 /** Prints a usage error (and, with --json, a JSON object with it) and returns 2. */
@@ -341,10 +164,45 @@ function notBuilt(err: NodeJS.ErrnoException): string | undefined {
   return undefined;
 }
 
+/** A usage error from commander's own parsing, with porter's code, the argument and the fix. */
+function commanderFailure(err: CommanderError, argv: string[], out: { error: string; command: string }): UsageError {
+  const first = argv.find((a) => !a.startsWith('-')) ?? '';
+  const command = out.command || (COMMANDS.includes(first) ? first : '');
+  const help = `porter${command ? ` ${command}` : ''} --help`;
+  if (err.code === 'commander.help') {
+    // `porter` alone: commander printed the help; say what is missing, as for any command.
+    return new UsageError(
+      UsageCodes.MISSING_ARGUMENT,
+      '<command>',
+      `no command given (one of ${COMMANDS.join(', ')})`,
+      `add one: ${COMMANDS.map((c) => `porter ${c}`).join(', ')}; "porter --help" shows them`,
+    );
+  }
+  const code = (COMMANDER_CODES[err.code] ?? UsageCodes.INVALID_ARG_VALUE) as UsageError['code'];
+  const text = (out.error || err.message)
+    .replace(/^error: /, '')
+    .trim()
+    .replace(/\n+/g, ' ');
+  const quoted = /'([^']+)'/.exec(text)?.[1];
+  // As the usage line spells them: options as typed, arguments in angle brackets.
+  const argument =
+    quoted === undefined ? command || 'porter' : quoted.startsWith('-') || quoted === first ? quoted : `<${quoted}>`;
+  const fix = {
+    [UsageCodes.UNKNOWN_OPTION]: `leave it out, or use an option "${help}" lists`,
+    [UsageCodes.UNKNOWN_COMMAND]: `use one of: ${COMMANDS.join(', ')}`,
+    [UsageCodes.MISSING_ARGUMENT]: `add it; "${help}" shows the usage and examples`,
+    [UsageCodes.EXCESS_ARGUMENTS]: `leave out the extra arguments; "${help}" shows the usage`,
+    [UsageCodes.INVALID_ARG_VALUE]: `"${help}" shows what each option takes`,
+    [UsageCodes.MODE_UNSUPPORTED]: `"${help}" shows the modes`,
+    [UsageCodes.FD_LIMIT]: `"${help}" shows --workers`,
+  }[code];
+  return new UsageError(code, argument, text, fix);
+}
+
 /** Runs the command line `argv` (without node and the script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const out = { error: '', command: '' };
-  const json = argv.includes('--json');
+  const json = argv.includes('--json') || argv.includes('--ndjson');
   let running: Promise<number> | undefined;
   const cli = program(out, (code) => {
     running = code;
@@ -356,32 +214,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
-      if (err.code === 'commander.help') return 2; // no command: help was printed to stderr
-      const code = (COMMANDER_CODES[err.code] ?? UsageCodes.INVALID_ARG_VALUE) as UsageError['code'];
-      const text = (out.error || err.message)
-        .replace(/^error: /, '')
-        .trim()
-        .replace(/\n+/g, ' ');
-      const first = argv.find((a) => !a.startsWith('-')) ?? '';
-      const command = out.command || (COMMANDS.includes(first) ? first : '');
-      const quoted = /'([^']+)'/.exec(text)?.[1];
-      // As the usage line spells them: options as typed, arguments in angle brackets.
-      const argument =
-        quoted === undefined
-          ? command || 'porter'
-          : quoted.startsWith('-') || quoted === first
-            ? quoted
-            : `<${quoted}>`;
-      const help = `porter${command ? ` ${command}` : ''} --help`;
-      const fix = {
-        [UsageCodes.UNKNOWN_OPTION]: `leave it out, or use an option "${help}" lists`,
-        [UsageCodes.UNKNOWN_COMMAND]: `use one of: ${COMMANDS.join(', ')}`,
-        [UsageCodes.MISSING_ARGUMENT]: `add it; "${help}" shows the usage and examples`,
-        [UsageCodes.EXCESS_ARGUMENTS]: `leave out the extra arguments; "${help}" shows the usage`,
-        [UsageCodes.INVALID_ARG_VALUE]: `"${help}" shows what each option takes`,
-        [UsageCodes.MODE_UNSUPPORTED]: `"${help}" shows the modes`,
-      }[code];
-      return usageFailure(new UsageError(code, argument, text, fix), command, json);
+      const usage = commanderFailure(err, argv, out);
+      return usageFailure(usage, err.code === 'commander.help' ? '' : out.command || commandOf(argv), json);
     }
     if (err instanceof UsageError) return usageFailure(err, out.command, json);
     const e = err as NodeJS.ErrnoException;
@@ -398,4 +232,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`porter ${out.command}: ${e?.stack ?? String(err)}\n`);
     return 1;
   }
+}
+
+/** The command named on the command line, if any. */
+function commandOf(argv: string[]): string {
+  const first = argv.find((a) => !a.startsWith('-')) ?? '';
+  return COMMANDS.includes(first) ? first : '';
 }

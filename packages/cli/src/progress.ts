@@ -26,6 +26,24 @@ export interface Progress {
   /** The busiest pools, and how many others there are. */
   pools: PoolRow[];
   otherPools: number;
+  /** With --lifetime: connections closed at the end of their lifetime. */
+  churned?: number;
+  /** With --message: messages sent and come back, round trips. */
+  messages?: { sent: number; received: number; rttP50Ms: number | undefined; rttP99Ms: number | undefined };
+}
+
+/** The parts of a line that only some runs have: churn, messages, drops (numbers as `n` writes them). */
+function extras(p: Progress, separator: string, n: (v: number) => string): string {
+  const parts: string[] = [];
+  if (p.churned !== undefined) parts.push(`held ${n(p.open)}, churned ${n(p.churned)}`);
+  if (p.messages !== undefined) {
+    const m = p.messages;
+    parts.push(
+      `messages ${n(m.sent)} sent ${n(m.received)} back, rtt p50 ${formatMs(m.rttP50Ms)} p99 ${formatMs(m.rttP99Ms)}`,
+    );
+  }
+  if (p.dropped > 0) parts.push(`dropped ${n(p.dropped)}`);
+  return parts.map((x) => `${separator}${x}`).join('');
 }
 
 /** A view: `update()` redraws (it is cheap to call often), `stop()` leaves the last frame. */
@@ -77,11 +95,12 @@ export function terminalView(stream: NodeJS.WriteStream): ProgressView {
       `${(p.opened + p.failed).toLocaleString('en-US')}/${p.total.toLocaleString('en-US')} | opened ${p.opened.toLocaleString('en-US')}` +
       ` | failed ${p.failed.toLocaleString('en-US')}${errorsText(p.errors)} | ${Math.round(p.ratePerSec).toLocaleString('en-US')}/s` +
       ` | connect p50 ${formatMs(p.p50Ms)} p99 ${formatMs(p.p99Ms)}` +
-      (p.dropped > 0 ? ` | dropped ${p.dropped.toLocaleString('en-US')}` : '') +
+      extras(p, ' | ', (v) => v.toLocaleString('en-US')) +
       ` | ${phaseText(p)}`;
     if (main === undefined) main = multi.create(Math.max(1, p.total), 0, { label: '', text: '' });
     main.setTotal(Math.max(1, p.total));
-    main.update(p.opened + p.failed, { label: 'connections'.padEnd(width), text: mainText });
+    // Replacements after a --lifetime count on past the total: the bar stays full.
+    main.update(Math.min(p.total, p.opened + p.failed), { label: 'connections'.padEnd(width), text: mainText });
     p.pools.slice(0, MAX_POOL_BARS).forEach((row, i) => {
       const capacity = Math.max(1, row.in_use + row.aging + row.free);
       let bar = poolBars[i];
@@ -120,7 +139,7 @@ export function plainView(stream: NodeJS.WritableStream): ProgressView {
     return (
       `[${(p.elapsedMs / 1000).toFixed(1)} s] ${phaseText(p)}: opened ${p.opened}/${p.total}, failed ${p.failed}${errorsText(p.errors)}, ` +
       `${Math.round(p.ratePerSec)}/s, connect p50 ${formatMs(p.p50Ms)} p99 ${formatMs(p.p99Ms)}, ports in use ${inUse}` +
-      (p.dropped > 0 ? `, dropped ${p.dropped}` : '')
+      extras(p, ', ', String)
     );
   };
   return {

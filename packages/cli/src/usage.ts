@@ -18,6 +18,8 @@ export const UsageCodes = {
   UNKNOWN_COMMAND: 'ERR_UNKNOWN_COMMAND',
   /** --mode cannot work with this --range on this host (porter's own code). */
   MODE_UNSUPPORTED: 'ERR_PORTER_MODE_UNSUPPORTED',
+  /** hold: the connections asked for cannot fit one process's open-file limit. */
+  FD_LIMIT: 'ERR_PORTER_FD_LIMIT',
 } as const;
 
 export type UsageCode = (typeof UsageCodes)[keyof typeof UsageCodes];
@@ -36,6 +38,9 @@ export class UsageError extends Error {
     super(message);
   }
 }
+
+/** The "Examples:" section of a command's --help. */
+export const examples = (lines: string[]): string => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
 
 const invalid = (argument: string, message: string, fix: string): UsageError =>
   new UsageError(UsageCodes.INVALID_ARG_VALUE, argument, message, fix);
