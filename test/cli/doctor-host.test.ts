@@ -83,6 +83,45 @@ const doctorRange = ['--range', '30000-40999'];
 const own = withoutServicePorts(30000, 39999);
 const ownPorts = own.reduce((n, [a, b]) => n + b - a + 1, 0);
 
+/** Listening services: the one on a port porter binds is unprotected, with the line. */
+function listenersProtected(t: ExecutionContext, r: DoctorReport, out: FixtureOut): void {
+  const listeners = r.listeners;
+  t.deepEqual(
+    listeners?.ports.map((p) => [p.port, p.in_porter_range, p.porter_binds, p.reserved]),
+    [
+      [35432, true, true, false],
+      ...[40150, 40700, out.port, out.port2].sort((a, b) => a - b).map((p) => [p, true, false, p === 40150]),
+    ],
+  );
+  t.deepEqual(listeners?.unprotected, [35432]);
+  t.is(listeners?.reserved_ports, '35432,40100-40599');
+  t.is(
+    listeners?.command,
+    "sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40599 && echo 'net.ipv4.ip_local_reserved_ports = 35432,40100-40599' > /etc/sysctl.d/60-porter-reserved.conf",
+  );
+  t.like(finding(r, 'listeners'), { status: 'warn', value: '35432', fix: listeners?.command ?? '' });
+  t.is(r.findings.filter((f) => f.status === 'warn').length, 1, JSON.stringify(r.findings));
+
+  // The line, applied: the doctor is content, and a Porter made now never binds 35432.
+  t.is(out.afterReserve?.command, 'sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40599');
+  const after = lastJson<DoctorReport>(out.afterReserve?.run.stdout ?? '');
+  t.is(out.afterReserve?.run.code, 0, out.afterReserve?.run.stderr);
+  t.deepEqual(after.listeners?.unprotected, []);
+  t.like(finding(after, 'listeners'), { status: 'ok' });
+  t.deepEqual(
+    after.capacity.porter?.explicit_ports,
+    own.flatMap(([a, b]) =>
+      a <= 35432 && 35432 <= b
+        ? ([
+            [a, 35431],
+            [35433, b],
+          ].filter(([x, y]) => (x as number) <= (y as number)) as [number, number][])
+        : [[a, b] as [number, number]],
+    ),
+  );
+  t.is(after.sockets.porter_ports, ownPorts - 1);
+}
+
 test("doctor lists another process's connections per destination, with the ports left in the kernel's range and porter's; and the services in porter's range with the line that protects them", async (t) => {
   const conntrackBefore = hostConntrack();
   const out = await hostRun(
@@ -152,42 +191,7 @@ test("doctor lists another process's connections per destination, with the ports
     ),
   );
 
-  // Listening services: the one on a port porter binds is unprotected, with the line.
-  const listeners = r.listeners;
-  t.deepEqual(
-    listeners?.ports.map((p) => [p.port, p.in_porter_range, p.porter_binds, p.reserved]),
-    [
-      [35432, true, true, false],
-      ...[40150, 40700, out.port, out.port2].sort((a, b) => a - b).map((p) => [p, true, false, p === 40150]),
-    ],
-  );
-  t.deepEqual(listeners?.unprotected, [35432]);
-  t.is(listeners?.reserved_ports, '35432,40100-40599');
-  t.is(
-    listeners?.command,
-    "sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40599 && echo 'net.ipv4.ip_local_reserved_ports = 35432,40100-40599' > /etc/sysctl.d/60-porter-reserved.conf",
-  );
-  t.like(finding(r, 'listeners'), { status: 'warn', value: '35432', fix: listeners?.command ?? '' });
-  t.is(r.findings.filter((f) => f.status === 'warn').length, 1, JSON.stringify(r.findings));
-
-  // The line, applied: the doctor is content, and a Porter made now never binds 35432.
-  t.is(out.afterReserve?.command, 'sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40599');
-  const after = lastJson<DoctorReport>(out.afterReserve?.run.stdout ?? '');
-  t.is(out.afterReserve?.run.code, 0, out.afterReserve?.run.stderr);
-  t.deepEqual(after.listeners?.unprotected, []);
-  t.like(finding(after, 'listeners'), { status: 'ok' });
-  t.deepEqual(
-    after.capacity.porter?.explicit_ports,
-    own.flatMap(([a, b]) =>
-      a <= 35432 && 35432 <= b
-        ? ([
-            [a, 35431],
-            [35433, b],
-          ].filter(([x, y]) => (x as number) <= (y as number)) as [number, number][])
-        : [[a, b] as [number, number]],
-    ),
-  );
-  t.is(after.sockets.porter_ports, ownPorts - 1);
+  listenersProtected(t, r, out);
 
   // For people: the busiest destination only (--top 1), the protecting line, the NAT note.
   t.is(text.code, 1, text.stderr);
