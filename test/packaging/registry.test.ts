@@ -41,26 +41,21 @@ import {
   userEnv,
   withoutNpmConfig,
 } from '../helpers/packaging.js';
+import { testIf } from '../helpers/requirements.js';
+import { cjsApp, esmApp, fixtures, project, type Report, useApp } from './registry/projects.js';
 import {
   ALL,
-  cjsApp,
   closeRegistry,
-  esmApp,
   FOUR,
-  fixtures,
   mustHavePublished,
   PLATFORM,
   packument,
-  project,
   published,
   publishedVersions,
-  type Report,
   registry,
   releasePublish,
   secondVersion,
-  useApp,
-} from '../helpers/registry.js';
-import { testIf } from '../helpers/requirements.js';
+} from './registry/publish.js';
 
 const TIMEOUT = 10 * 60_000;
 

@@ -1,20 +1,18 @@
 /**
- * The registry of test/packaging/registry.test.ts and what its tests share: Verdaccio
- * (test/helpers/external-servers.ts) on a free loopback port with a first
- * `npm run release:publish` to it; the user projects that install from it (an ES module
- * one and one made by `npm init -y`) and run the fixtures' checks; the second version made
- * on a copy of the repository. Each is made once, by whichever test asks first.
+ * The registry test's registry (test/packaging/registry.test.ts): Verdaccio
+ * (test/helpers/external-servers.ts) on a free loopback port, a first `npm run
+ * release:publish` to it with a token it issued, what it then holds; and the second
+ * version, made on a copy of the repository. Each is made once, by whichever test asks
+ * first, and `closeRegistry()` stops and removes it all.
  */
 import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
-import { type Certs, makeCerts } from './certs.mjs';
-import { startVerdaccio, type Verdaccio } from './external-servers.js';
-import { mustRun, type RunResult, readJson, root, run, userEnv, withoutNpmConfig } from './packaging.js';
+import { type Certs, makeCerts } from '../../helpers/certs.mjs';
+import { startVerdaccio, type Verdaccio } from '../../helpers/external-servers.js';
+import { mustRun, type RunResult, readJson, root, run, withoutNpmConfig } from '../../helpers/packaging.js';
 
-export const fixtures = fileURLToPath(new URL('../packaging/fixtures', import.meta.url));
 export const PLATFORM = `linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}-gnu`;
 export const FOUR = ['@porter/core', '@porter/tls', '@porter/metrics', '@porter/cli'];
 /** Every package of a release published from this machine, in publishing order. */
@@ -38,7 +36,7 @@ let verdaccio: Verdaccio | undefined;
 let certs: Certs | undefined;
 const once = new Map<string, Promise<unknown>>();
 /** Runs `make` once per key, however many tests ask. */
-function memo<T>(key: string, make: () => Promise<T>): Promise<T> {
+export function memo<T>(key: string, make: () => Promise<T>): Promise<T> {
   if (!once.has(key)) once.set(key, make());
   return once.get(key) as Promise<T>;
 }
@@ -95,78 +93,6 @@ export function published(stdout: string): string[] {
 
 export function mustHavePublished(t: ExecutionContext, result: RunResult): void {
   t.is(result.code, 0, `release:publish exited ${result.code}:\n${result.stdout}\n${result.stderr}`);
-}
-
-export interface App {
-  dir: string;
-  env: NodeJS.ProcessEnv;
-  /** How long `npm install` of the four packages took. */
-  installMs: number;
-}
-
-/** A project outside the repository whose .npmrc takes @porter/* from the registry. */
-export async function project(
-  r: Registry,
-  name: string,
-  kind: 'esm' | 'npm-init',
-): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
-  const dir = join(r.tmp, name);
-  await mkdir(dir);
-  const env = userEnv(r.home);
-  if (kind === 'esm') {
-    await writeFile(
-      join(dir, 'package.json'),
-      `${JSON.stringify({ name, version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`,
-    );
-  } else {
-    await mustRun('npm', ['init', '-y'], { cwd: dir, env });
-  }
-  await writeFile(join(dir, '.npmrc'), `@porter:registry=${r.verdaccio.url}\n`);
-  return { dir, env };
-}
-
-/** Installs the four packages in a new project and copies the checks in (as index.js). */
-async function installApp(r: Registry, name: string, kind: 'esm' | 'npm-init'): Promise<App> {
-  const { dir, env } = await project(r, name, kind);
-  const started = process.hrtime.bigint();
-  await mustRun('npm', ['install', ...FOUR], { cwd: dir, env, timeout: 8 * 60_000 });
-  const installMs = Number(process.hrtime.bigint() - started) / 1e6;
-  await cp(join(fixtures, 'checks.cjs'), join(dir, 'checks.cjs'));
-  await cp(join(fixtures, kind === 'esm' ? 'esm.mjs' : 'cjs.cjs'), join(dir, 'index.js'));
-  return { dir, env, installMs };
-}
-
-export const esmApp = (): Promise<App> => memo('esm', async () => installApp(await registry(), 'esm-app', 'esm'));
-export const cjsApp = (): Promise<App> => memo('cjs', async () => installApp(await registry(), 'cjs-app', 'npm-init'));
-
-export interface Report {
-  format: string;
-  node: string;
-  modules: string;
-  versions: Record<string, string>;
-  parts: Record<string, { ok: boolean; error?: string; detail?: unknown }>;
-}
-
-/** Runs the app's index.js with `node`; checks that every part worked; returns the report. */
-export async function useApp(t: ExecutionContext, r: Registry, app: App, node = process.execPath): Promise<Report> {
-  const result = await run(node, ['index.js', r.certs.server.keyFile, r.certs.server.certFile, r.certs.caFile], {
-    cwd: app.dir,
-    env: app.env,
-    timeout: 120_000,
-  });
-  let report: Report;
-  try {
-    report = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as Report;
-  } catch {
-    t.fail(`${app.dir}/index.js printed no report (exit ${result.code}):\n${result.stderr}\n${result.stdout}`);
-    throw new Error('no report');
-  }
-  t.is(result.code, 0, result.stderr);
-  t.deepEqual(Object.keys(report.parts), ['tcp', 'tls', 'metrics']);
-  for (const [part, outcome] of Object.entries(report.parts)) {
-    t.true(outcome.ok, `${part} through ${report.format} on ${report.node}: ${outcome.error}`);
-  }
-  return report;
 }
 
 export interface SecondVersion {
