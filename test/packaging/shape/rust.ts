@@ -63,7 +63,7 @@ export function stripRust(text: string): string {
   return out.join('');
 }
 
-/** A module of the crate: its path from the crate root and the files it is written in. */
+/** A module of the crate: its path from the crate root, its file, its submodules and what it `use`s. */
 interface Module {
   path: string[];
   file: string;
