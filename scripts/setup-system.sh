@@ -6,9 +6,9 @@
 # real terminal for the CLI's live view), perl-base (reads socket options back from the
 # kernel; on every Debian system already), nftables (the fault suite and the socket option
 # tests drop packets inside their namespaces; looked for by its full name, since under npm
-# `nft` on the PATH is another program, node_modules/.bin/nft). Needs root when something
-# is missing. Then actionlint
-# (scripts/install-actionlint.sh).
+# `nft` on the PATH is another program, node_modules/.bin/nft), netbase (/etc/services,
+# whose ports porter leaves to services by default). Needs root when something is
+# missing. Then actionlint (scripts/install-actionlint.sh).
 set -euo pipefail
 need=()
 command -v openssl >/dev/null || need+=(openssl)
@@ -25,6 +25,7 @@ command -v nstat >/dev/null || need+=(iproute2)
 command -v tmux >/dev/null || need+=(tmux)
 [ -x /usr/sbin/nft ] || need+=(nftables)
 perl -MSocket -e 1 2>/dev/null || need+=(perl-base)
+[ -f /etc/services ] || need+=(netbase)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "run as root, or install: ${need[*]}" >&2; exit 1; fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run soak: the model check at scale (crates/porter-core/examples/model_soak.rs, a
+# npm run soak: the model check at scale (crates/porter-core/examples/model_soak/, a
 # release build, 10,000,000 operations on 4 threads), then the soak of porter.connect
 # (bench/soak.mjs, 10 minutes at 2,000 connections/s with 5 % faults). A job of its own:
 # not part of npm test or .ci/run. Exits non-zero if either finds a violation or a leak.

@@ -19,14 +19,14 @@ export declare class Registry {
   /** A registry of its own. */
   constructor(options: RegistryOptions)
   /**
-   * The process-wide registry, the same from every worker thread. With `options`, it
-   * must not exist yet with other options.
+   * The default registry, the same from every worker thread. With `options`, it must
+   * not exist yet with other options.
    */
-  static shared(options?: RegistryOptions | undefined | null): Registry
+  static defaultRegistry(options?: RegistryOptions | undefined | null): Registry
   /** The options the registry was made with. */
   options(): RegistryOptions
   /** How the range is split between porter and the kernel, per destination. */
-  capacity(): CapacityInfo
+  capacity(): Capacity
   /** Whether `other` is the same registry. */
   sameAs(other: Registry): boolean
   /**
@@ -36,25 +36,25 @@ export declare class Registry {
    */
   route(locals: Array<string>, remoteAddress: string, remotePort: number): number
   /** Every pool, after expiring aging ports and dropping idle pools. */
-  snapshot(): Array<PoolInfo>
+  snapshot(): Array<PoolSnapshot>
   /** Every pool's counts, after expiring aging ports (a snapshot without the ports). */
-  poolCounts(): Array<PoolCountsInfo>
+  poolCounts(): Array<PoolCounts>
   /**
    * The `busiest` pools with the most ports in use (then aging), busiest first, and
    * every other pool summed; aging ports expired first.
    */
-  poolSummary(busiest: number): PoolSummaryInfo
+  poolSummary(busiest: number): PoolSummary
   /** The counters. */
-  stats(): NativeStats
+  stats(): PorterStats
 }
 
-export interface AgingInfo {
+export interface AgingPort {
   port: number
   remainingMs: number
 }
 
 /** How a registry's range is split between porter and the kernel. */
-export interface CapacityInfo {
+export interface Capacity {
   mode: string
   /** Ports porter binds itself, per destination and source address. */
   explicit: number
@@ -65,8 +65,10 @@ export interface CapacityInfo {
   kernelWindow?: Interval
   /** Whether sockets carry IP_LOCAL_PORT_RANGE to keep the kernel in its window. */
   kernelWindowNarrowed: boolean
-  /** The ephemeral range read when the registry was made. */
+  /** The ephemeral range in force (as last read). */
   ephemeral: Interval
+  /** Ports porter would bind itself but for /etc/services. */
+  servicePorts: number
 }
 
 /** A count per code (connect errors, retries). */
@@ -75,27 +77,45 @@ export interface CodeCount {
   count: number
 }
 
+/**
+ * A porter-core error as data, in the shape Node gives system errors. For system errors
+ * `errno` is set and JavaScript names it (`util.getSystemErrorName`); `code` is the
+ * core's name for it.
+ */
+export interface ConnectError {
+  code: string
+  message: string
+  errno?: number
+  syscall?: string
+  address?: string
+  port?: number
+  localAddress?: string
+  localPort?: number
+  /** The socket option the kernel refused (`SO_MARK`, ...), for `syscall: 'setsockopt'`. */
+  option?: string
+}
+
 /** A failed connect, as data (so that it reaches JavaScript without a throw). */
 export interface ConnectFailure {
-  error: NativeError
+  error: ConnectError
 }
 
 /**
- * A connected descriptor and its lease handle, for the rare handle that does not pack
- * into a number (a route with 256 or more local addresses).
+ * A connected descriptor and its lease id, for the rare lease id that does not pack into
+ * a number (a route with 256 or more local addresses).
  */
 export interface Connection {
   fd: number
-  handle: number
+  leaseId: number
 }
 
 /** The collisions a mode retries when the user sets no `retry.attempts`. */
 export declare function defaultRetries(mode: string): number
 
-export interface DestinationInfo {
+export interface Destination {
   address: string
   port: number
-  /** Sockets per state, in the order of `HostSocketsInfo.states`. */
+  /** Sockets per state, in the order of `HostSockets.states`. */
   states: Array<number>
   /** The source addresses holding ports towards it. */
   sources: Array<string>
@@ -105,16 +125,16 @@ export interface DestinationInfo {
 
 /**
  * The hot path's functions, hand-written (see the module comment): `allocate(route)` as
- * `routeAllocate`, `release(route, handle, aging)` as `routeRelease`, and
- * `adopt(route, handle, fd)` as `routeAdopt`.
+ * `routeAllocate`, `release(route, leaseId, aging)` as `routeRelease`, and
+ * `adopt(route, leaseId, fd)` as `routeAdopt`.
  */
-export declare function fastRouteFunctions(): { allocate(route: number): number; release(route: number, handle: number, aging: boolean): boolean; adopt(route: number, handle: number, fd: number): boolean }
+export declare function fastRouteFunctions(): { allocate(route: number): number; release(route: number, leaseId: number, aging: boolean): boolean; adopt(route: number, leaseId: number, fd: number): boolean }
 
 /** The host's port settings (ephemeral and reserved ports, kernel options), read now. */
-export declare function hostPorts(): HostPortsInfo
+export declare function hostPorts(): HostPorts
 
 /** The host's port settings, read now from the calling thread's network namespace. */
-export interface HostPortsInfo {
+export interface HostPorts {
   /** `net.ipv4.ip_local_port_range`. */
   ephemeral: Interval
   /** `net.ipv4.ip_local_reserved_ports`, as sorted intervals. */
@@ -132,15 +152,15 @@ export interface HostPortsInfo {
  * `proc`; by default the first that works), with the ports of each of `zones` taken per
  * destination. Throws the system's code when no source can be read.
  */
-export declare function hostSockets(zones: Array<Array<Interval>>, source?: string | undefined | null): HostSocketsInfo
+export declare function hostSockets(zones: Array<Array<Interval>>, source?: string | undefined | null): HostSockets
 
-export interface HostSocketsInfo {
+export interface HostSockets {
   /** `sock_diag` or `proc`. */
   source: string
   /** The names of the states counted, in order. */
   states: Array<string>
-  listeners: Array<ListenerInfo>
-  destinations: Array<DestinationInfo>
+  listeners: Array<Listener>
+  destinations: Array<Destination>
   incoming: number
 }
 
@@ -156,7 +176,15 @@ export interface Interval {
   last: number
 }
 
-export interface ListenerInfo {
+/** TCP keep-alive as JavaScript gives it: `enabled: false` for `keepAlive: false`. */
+export interface KeepAliveOptions {
+  enabled: boolean
+  idleMs?: number
+  intervalMs?: number
+  count?: number
+}
+
+export interface Listener {
   address: string
   port: number
   uid: number
@@ -165,47 +193,48 @@ export interface ListenerInfo {
   connections: number
 }
 
-/**
- * A porter-core error as data, in the shape Node gives system errors. For system errors
- * `errno` is set and JavaScript names it (`util.getSystemErrorName`); `code` is the
- * core's name for it.
- */
-export interface NativeError {
-  code: string
-  message: string
-  errno?: number
-  syscall?: string
-  address?: string
-  port?: number
-  localAddress?: string
-  localPort?: number
-  /** The socket option the kernel refused (`SO_MARK`, ...), for `syscall: 'setsockopt'`. */
-  option?: string
+/** Does nothing: the cost of a bare call into the addon, for benchmarks. */
+export declare function noop(): void
+
+/** Panics on purpose: proves that a panic reaches JavaScript as an error. */
+export declare function panicForTest(message: string): void
+
+/** The `index`-th of `count` equal slices of `[first, last]`, as `[first, last]`. */
+export declare function partitionRange(first: number, last: number, index: number, count: number): Array<number>
+
+export interface PoolCounts {
+  localAddress: string
+  remoteAddress: string
+  remotePort: number
+  inUse: number
+  aging: number
+  free: number
 }
 
-/** TCP keep-alive as JavaScript gives it: `enabled: false` for `keepAlive: false`. */
-export interface NativeKeepAlive {
-  enabled: boolean
-  idleMs?: number
-  intervalMs?: number
-  count?: number
+export interface PoolSnapshot {
+  localAddress: string
+  remoteAddress: string
+  remotePort: number
+  inUse: Array<number>
+  aging: Array<AgingPort>
+  free: number
 }
 
-/** `socketOptions` as JavaScript gives them; a field left out is not given. */
-export interface NativeSocketOptions {
-  userTimeoutMs?: number
-  keepAlive?: NativeKeepAlive
-  mark?: number
-  bindToDevice?: string
-  tos?: number
-  freebind?: boolean
-  transparent?: boolean
-  lingerZeroOnClose?: boolean
-  fastOpen?: boolean
-  congestion?: string
+/** The busiest pools, busiest first, and the others summed. */
+export interface PoolSummary {
+  busiest: Array<PoolCounts>
+  others: PoolTotals
 }
 
-export interface NativeStats {
+/** Counts summed over pools (numbers: exact up to 2^53). */
+export interface PoolTotals {
+  pools: number
+  inUse: number
+  aging: number
+  free: number
+}
+
+export interface PorterStats {
   allocations: number
   releasesAging: number
   releasesImmediate: number
@@ -221,48 +250,7 @@ export interface NativeStats {
   pools: number
   poolsRetired: number
   /** The process-wide socket reserve (shared by every registry). */
-  socketReserve: SocketReserveInfo
-}
-
-/** Does nothing: the cost of a bare call into the addon, for benchmarks. */
-export declare function noop(): void
-
-/** Panics on purpose: proves that a panic reaches JavaScript as an error. */
-export declare function panicForTest(message: string): void
-
-/** The `index`-th of `count` equal slices of `[first, last]`, as `[first, last]`. */
-export declare function partitionRange(first: number, last: number, index: number, count: number): Array<number>
-
-export interface PoolCountsInfo {
-  localAddress: string
-  remoteAddress: string
-  remotePort: number
-  inUse: number
-  aging: number
-  free: number
-}
-
-export interface PoolInfo {
-  localAddress: string
-  remoteAddress: string
-  remotePort: number
-  inUse: Array<number>
-  aging: Array<AgingInfo>
-  free: number
-}
-
-/** The busiest pools, busiest first, and the others summed. */
-export interface PoolSummaryInfo {
-  busiest: Array<PoolCountsInfo>
-  others: PoolTotalsInfo
-}
-
-/** Counts summed over pools (numbers: exact up to 2^53). */
-export interface PoolTotalsInfo {
-  pools: number
-  inUse: number
-  aging: number
-  free: number
+  socketReserve: ReserveStats
 }
 
 export interface RegistryOptions {
@@ -270,12 +258,23 @@ export interface RegistryOptions {
   rangeLast: number
   /** 'hybrid', 'pool' or 'kernel'. */
   mode: string
+  /** 'avoid' (the default) or 'use'. */
+  servicePorts?: string
   agingMs: number
   retryAttempts: number
   kernelFallback: boolean
   localAddresses?: Array<string>
   /** Set on every socket the registry connects. */
-  socketOptions?: NativeSocketOptions
+  socketOptions?: SocketOptions
+}
+
+/** The process-wide socket reserve. */
+export interface ReserveStats {
+  capacity: number
+  readyIpv4: number
+  readyIpv6: number
+  taken: number
+  madeInline: number
 }
 
 /**
@@ -283,11 +282,11 @@ export interface RegistryOptions {
  * took its lease: from here on the lease is in the route's ledger and the descriptor is
  * JavaScript's. False if the descriptor was not waiting.
  */
-export declare function routeAdopt(route: number, handle: number, fd: number): boolean
+export declare function routeAdopt(route: number, leaseId: number, fd: number): boolean
 
 /**
  * Takes a port from the first source address of the route with one free; returns the
- * lease handle (`flow * 65536 + port`). Throws ERR_PORTER_EXHAUSTED when none has.
+ * lease id (`flow * 65536 + port`). Throws ERR_PORTER_EXHAUSTED when none has.
  */
 export declare function routeAllocate(route: number): number
 
@@ -302,23 +301,28 @@ export declare function routeClose(route: number): void
 /**
  * Connects, with `socketOptions` (if given) over the registry's, field by field.
  * Settles at once when the connect is already over (usual on loopback), else returns a
- * promise. Either way the value is a connection (`fd * 2^24 + handle`, or a `Connection`
- * for a handle too large to pack) or a `ConnectFailure`. The caller owes a `routeAdopt`
+ * promise. Either way the value is a connection (`fd * 2^24 + leaseId`, or a `Connection`
+ * for a lease id too large to pack) or a `ConnectFailure`. The caller owes a `routeAdopt`
  * for a connection.
  */
-export declare function routeConnect(route: number, timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null, socketOptions?: NativeSocketOptions | undefined | null): number | Connection | ConnectFailure | Promise<number | Connection | ConnectFailure>
+export declare function routeConnect(route: number, timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null, socketOptions?: SocketOptions | undefined | null): number | Connection | ConnectFailure | Promise<number | Connection | ConnectFailure>
 
 /** Whether a lease's port is aging now. */
-export declare function routeIsAging(route: number, handle: number): boolean
+export declare function routeIsAging(route: number, leaseId: number): boolean
 
 /** Gives a lease's port back. Returns false (and changes nothing) if it was not in use. */
-export declare function routeRelease(route: number, handle: number, aging: boolean): boolean
+export declare function routeRelease(route: number, leaseId: number, aging: boolean): boolean
 
-/** The process-wide socket reserve. */
-export interface SocketReserveInfo {
-  capacity: number
-  readyIpv4: number
-  readyIpv6: number
-  taken: number
-  madeInline: number
+/** `socketOptions` as JavaScript gives them; a field left out is not given. */
+export interface SocketOptions {
+  userTimeoutMs?: number
+  keepAlive?: KeepAliveOptions
+  mark?: number
+  bindToDevice?: string
+  tos?: number
+  freebind?: boolean
+  transparent?: boolean
+  lingerZeroOnClose?: boolean
+  fastOpen?: boolean
+  congestion?: string
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { DoctorReport, Finding } from '@porter/cli';
 import test, { type ExecutionContext } from 'ava';
 import { bin, inNetns, porter } from '../helpers/cli.js';
+import { withoutServicePorts } from '../helpers/ports.js';
 import { programsMissing, testIf, which } from '../helpers/requirements.js';
 import { lastJson, type RunResult } from '../helpers/run.mjs';
 
@@ -78,6 +79,48 @@ const sysctls = {
   'net.ipv4.tcp_tw_reuse': 1,
 };
 const doctorRange = ['--range', '30000-40999'];
+// Of those 10,000, porter leaves out the ports /etc/services names (servicePorts 'avoid').
+const own = withoutServicePorts(30000, 39999);
+const ownPorts = own.reduce((n, [a, b]) => n + b - a + 1, 0);
+
+/** Listening services: the one on a port porter binds is unprotected, with the line. */
+function listenersProtected(t: ExecutionContext, r: DoctorReport, out: FixtureOut): void {
+  const listeners = r.listeners;
+  t.deepEqual(
+    listeners?.ports.map((p) => [p.port, p.in_porter_range, p.porter_binds, p.reserved]),
+    [
+      [35432, true, true, false],
+      ...[40150, 40700, out.port, out.port2].sort((a, b) => a - b).map((p) => [p, true, false, p === 40150]),
+    ],
+  );
+  t.deepEqual(listeners?.unprotected, [35432]);
+  t.is(listeners?.reserved_ports, '35432,40100-40599');
+  t.is(
+    listeners?.command,
+    "sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40599 && echo 'net.ipv4.ip_local_reserved_ports = 35432,40100-40599' > /etc/sysctl.d/60-porter-reserved.conf",
+  );
+  t.like(finding(r, 'listeners'), { status: 'warn', value: '35432', fix: listeners?.command ?? '' });
+  t.is(r.findings.filter((f) => f.status === 'warn').length, 1, JSON.stringify(r.findings));
+
+  // The line, applied: the doctor is content, and a Porter made now never binds 35432.
+  t.is(out.afterReserve?.command, 'sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40599');
+  const after = lastJson<DoctorReport>(out.afterReserve?.run.stdout ?? '');
+  t.is(out.afterReserve?.run.code, 0, out.afterReserve?.run.stderr);
+  t.deepEqual(after.listeners?.unprotected, []);
+  t.like(finding(after, 'listeners'), { status: 'ok' });
+  t.deepEqual(
+    after.capacity.porter?.explicit_ports,
+    own.flatMap(([a, b]) =>
+      a <= 35432 && 35432 <= b
+        ? ([
+            [a, 35431],
+            [35433, b],
+          ].filter(([x, y]) => (x as number) <= (y as number)) as [number, number][])
+        : [[a, b] as [number, number]],
+    ),
+  );
+  t.is(after.sockets.porter_ports, ownPorts - 1);
+}
 
 test("doctor lists another process's connections per destination, with the ports left in the kernel's range and porter's; and the services in porter's range with the line that protects them", async (t) => {
   const conntrackBefore = hostConntrack();
@@ -111,7 +154,7 @@ test("doctor lists another process's connections per destination, with the ports
     destinations: 2,
     incoming: 570,
     kernel_ports: 500,
-    porter_ports: 10_000,
+    porter_ports: ownPorts,
   });
   const [first, second] = r.destinations ?? [];
   // The listeners' ports are taken too: the two servers' (kernel picks in the ephemeral
@@ -131,13 +174,13 @@ test("doctor lists another process's connections per destination, with the ports
       closing: 0,
     },
     local_addresses: ['127.0.0.1'],
-    ports_left: { kernel: 500 - 460 - 3, porter: 10_000 - 100 - 1 },
+    ports_left: { kernel: 500 - 460 - 3, porter: ownPorts - 100 - 1 },
   });
   t.like(second, {
     destination: `127.0.0.1:${out.port2}`,
     connections: 20,
     states: { established: 20, time_wait: 0 },
-    ports_left: { kernel: 500 - 20 - 3, porter: 10_000 - 1 },
+    ports_left: { kernel: 500 - 20 - 3, porter: ownPorts - 1 },
   });
   // Less than 10 % of the kernel's range left towards the first: worth knowing.
   t.like(finding(r, 'connections'), { status: 'info', value: '580 to 2 destination(s) (sock_diag)' });
@@ -148,39 +191,16 @@ test("doctor lists another process's connections per destination, with the ports
     ),
   );
 
-  // Listening services: the one on a port porter binds is unprotected, with the line.
-  const listeners = r.listeners;
-  t.deepEqual(
-    listeners?.ports.map((p) => [p.port, p.in_porter_range, p.porter_binds, p.reserved]),
-    [
-      [35432, true, true, false],
-      ...[40150, 40700, out.port, out.port2].sort((a, b) => a - b).map((p) => [p, true, false, p === 40150]),
-    ],
-  );
-  t.deepEqual(listeners?.unprotected, [35432]);
-  t.is(listeners?.reserved_ports, '35432,40100-40599');
-  t.is(
-    listeners?.command,
-    "sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40599 && echo 'net.ipv4.ip_local_reserved_ports = 35432,40100-40599' > /etc/sysctl.d/60-porter-reserved.conf",
-  );
-  t.like(finding(r, 'listeners'), { status: 'warn', value: '35432', fix: listeners?.command ?? '' });
-  t.is(r.findings.filter((f) => f.status === 'warn').length, 1, JSON.stringify(r.findings));
-
-  // The line, applied: the doctor is content, and a Porter made now never binds 35432.
-  t.is(out.afterReserve?.command, 'sysctl -w net.ipv4.ip_local_reserved_ports=35432,40100-40599');
-  const after = lastJson<DoctorReport>(out.afterReserve?.run.stdout ?? '');
-  t.is(out.afterReserve?.run.code, 0, out.afterReserve?.run.stderr);
-  t.deepEqual(after.listeners?.unprotected, []);
-  t.like(finding(after, 'listeners'), { status: 'ok' });
-  t.deepEqual(after.capacity.porter?.explicit_ports, [
-    [30000, 35431],
-    [35433, 39999],
-  ]);
-  t.is(after.sockets.porter_ports, 9_999);
+  listenersProtected(t, r, out);
 
   // For people: the busiest destination only (--top 1), the protecting line, the NAT note.
   t.is(text.code, 1, text.stderr);
-  t.regex(text.stdout, new RegExp(`127\\.0\\.0\\.1:${out.port} +│ +560 │ +550 │ +10 │ +0 │ +37 │ +9,899 │`));
+  t.regex(
+    text.stdout,
+    new RegExp(
+      `127\\.0\\.0\\.1:${out.port} +│ +560 │ +550 │ +10 │ +0 │ +37 │ +${(ownPorts - 101).toLocaleString('en-US')} │`,
+    ),
+  );
   t.false(text.stdout.includes(`127.0.0.1:${out.port2}`));
   t.regex(text.stdout, /\(the 1 busiest of 2 destinations: --top 2 shows them all, --json lists every one\)/);
   t.regex(text.stdout, /Keep porter off them: sysctl -w net\.ipv4\.ip_local_reserved_ports=35432,40100-40599/);

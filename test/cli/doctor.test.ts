@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { DoctorReport, Finding } from '@porter/cli';
 import test from 'ava';
 import { bin, inNetns } from '../helpers/cli.js';
+import { withoutServicePorts } from '../helpers/ports.js';
 import { lastJson } from '../helpers/run.mjs';
 
 const script = fileURLToPath(new URL('./fixtures/doctor-readonly.mjs', import.meta.url));
@@ -41,19 +42,26 @@ test("doctor --json reports the namespace's own settings, and a fix for each one
 
   // Capacity, mode hybrid: porter binds 30000-39999 itself, the kernel picks in 40000-40499
   // but the reserved 40100-40199, and the fallback in the rest of the ephemeral range but 40500.
+  // (Less the ports /etc/services names, which porter leaves to services by default.)
   const porter = r.capacity.porter;
+  const own = withoutServicePorts(30000, 39999);
+  const explicit = own.reduce((n, [a, b]) => n + b - a + 1, 0);
   t.like(porter, {
     mode: 'hybrid',
-    explicit_ports: [[30000, 39999]],
+    explicit_ports: own,
     kernel_window: [40000, 40499],
-    explicit: 10_000,
+    explicit,
     kernel: 400,
     fallback: 499,
-    per_destination: 10_899,
+    per_destination: explicit + 899,
   });
   t.is(porter?.total, 4000, 'four destinations, but only 4000 descriptors');
-  // 4 destinations of 10,899 ports each, plus 1024 to spare.
-  t.like(finding(r, 'open_files'), { status: 'warn', value: 'soft 4000, hard 4000', fix: 'ulimit -n 44620' });
+  // 4 destinations of that many ports each, plus 1024 to spare.
+  t.like(finding(r, 'open_files'), {
+    status: 'warn',
+    value: 'soft 4000, hard 4000',
+    fix: `ulimit -n ${4 * (explicit + 899) + 1024}`,
+  });
   t.is(r.capacity.kernel_alone.per_destination, 1000 - 101);
   t.is(r.capacity.destinations, 4);
 });
@@ -70,7 +78,8 @@ test('doctor: nothing to change exits 0; it changes no setting; the report for p
     [],
   );
   t.deepEqual(r.settings.ip_local_reserved_ports, []);
-  t.like(r.capacity.porter, { explicit: 8976, kernel: 0, fallback: 0, per_destination: 8976 });
+  const own = withoutServicePorts(1024, 9999).reduce((n, [a, b]) => n + b - a + 1, 0);
+  t.like(r.capacity.porter, { explicit: own, kernel: 0, fallback: 0, per_destination: own });
 
   // Read-only: no setting of the namespace differs after the doctor ran.
   const readonly = await inNetns(t, [bin], { script, sysctls: { 'net.ipv4.tcp_tw_reuse': 0 } });

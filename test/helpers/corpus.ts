@@ -91,6 +91,15 @@ export function corpus(cases: Case[], porter: () => Porter): void {
 /** One row of a corpus: what is odd about the input, the call, what is expected. */
 export type Row = [string, () => unknown, Expect];
 
+/** A list of cases, and `add(fn, rows)` that appends the rows of one public function to it. */
+export function caseList(): { cases: Case[]; add: (fn: string, rows: Row[]) => void } {
+  const cases: Case[] = [];
+  const add = (fn: string, rows: Row[]): void => {
+    for (const [input, call, expect] of rows) cases.push({ fn, input, call, expect });
+  };
+  return { cases, add };
+}
+
 /**
  * The rows every Agent of porter's shares (`new Agent(options)` of @porter/core and of
  * @porter/tls): Node's Agent's own checks, porter's `porter` option, the options an Agent

@@ -54,15 +54,48 @@ function reservedPorts(): Set<number> {
   return reserved;
 }
 
+/** The tcp ports /etc/services names (none when it is absent): porter leaves them out by default. */
+export function servicePorts(): Set<number> {
+  let text = '';
+  try {
+    text = readFileSync('/etc/services', 'utf8');
+  } catch {
+    return new Set();
+  }
+  const ports = new Set<number>();
+  for (const line of text.split('\n')) {
+    const m = /^\S+\s+(\d+)\/tcp\b/.exec(line.replace(/#.*/, ''));
+    if (m) ports.add(Number(m[1]));
+  }
+  return ports;
+}
+
 /**
- * A block of `size` consecutive ports outside the kernel's ephemeral range and its
- * reserved ports (so the kernel never hands them out by itself, and porter binds them
- * explicitly), on which nothing listens now. Picked at random, so that test files
- * running at the same time rarely share one.
+ * `[first, last]` less the ports /etc/services names, as inclusive intervals: the ports
+ * porter binds itself there by default (`servicePorts: 'avoid'`).
+ */
+export function withoutServicePorts(first: number, last: number): [number, number][] {
+  const named = [...servicePorts()].filter((p) => p >= first && p <= last).sort((a, b) => a - b);
+  const out: [number, number][] = [];
+  let next = first;
+  for (const p of named) {
+    if (p > next) out.push([next, p - 1]);
+    next = p + 1;
+  }
+  if (next <= last) out.push([next, last]);
+  return out;
+}
+
+/**
+ * A block of `size` consecutive ports outside the kernel's ephemeral range, its reserved
+ * ports and the ports /etc/services names (so the kernel never hands them out by itself,
+ * and porter binds every one of them explicitly by default), on which nothing listens
+ * now. Picked at random, so that test files running at the same time rarely share one.
  */
 export async function findFreePortBlock(size: number, hosts: string[] = ['0.0.0.0']): Promise<[number, number]> {
   const [ephemeralFirst, ephemeralLast] = ephemeralRange();
   const reserved = reservedPorts();
+  for (const p of servicePorts()) reserved.add(p);
   // Below the ephemeral range from 10,000 (clear of the usual services), else above it.
   const spans = [
     [10_000, ephemeralFirst - 1],

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { Porter } from '@porter/core';
 import { ERR_METRICS_REGISTERED, registerPorterMetrics } from '@porter/metrics';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Registry, type RegistryContentType } from 'prom-client';
 import { collide } from '../helpers/collisions.js';
 import {
@@ -26,6 +26,59 @@ function buckets(samples: Sample[], name: string): { le: string; value: number }
   return select(samples, `${name}_bucket`).map((s) => ({ le: s.labels['le']!, value: s.value }));
 }
 
+/** Before the first connect: no pool series, every counter at 0. */
+function nothingYet(t: ExecutionContext, s: Sample[]): void {
+  t.is(select(s, 'porter_ports_in_use').length, 0, 'no pool yet, no pool series');
+  t.is(sampleValue(s, 'porter_pools'), 0);
+  t.is(sampleValue(s, 'porter_allocations_total'), 0);
+  t.is(sampleValue(s, 'porter_releases_total', { mode: 'aging' }), 0);
+  t.is(sampleValue(s, 'porter_releases_total', { mode: 'immediate' }), 0);
+  t.is(sampleValue(s, 'porter_exhausted_total'), 0);
+  t.is(sampleValue(s, 'porter_kernel_fallbacks_total'), 0);
+  t.is(select(s, 'porter_connect_errors_total').length, 0);
+  t.is(sampleValue(s, 'porter_connect_duration_seconds_count'), 0);
+}
+
+/** The histogram after 3 connects: 16 core buckets + +Inf, cumulative, +Inf = _count = 3. */
+function threeConnectsTimed(t: ExecutionContext, s: Sample[], porter: Porter): void {
+  const hb = buckets(s, 'porter_connect_duration_seconds');
+  t.is(hb.length, porter.stats().connectDuration.bounds.length + 1);
+  t.deepEqual(
+    hb.map((b) => b.le),
+    [...porter.stats().connectDuration.bounds.map(String), '+Inf'],
+  );
+  for (let i = 1; i < hb.length; i++) t.true(hb[i]!.value >= hb[i - 1]!.value, 'buckets are cumulative');
+  t.is(hb.at(-1)!.value, 3);
+  t.is(hb.at(-2)!.value, 3, 'a loopback connect takes less than 10 s');
+  t.is(sampleValue(s, 'porter_connect_duration_seconds_count'), 3);
+  const sum = sampleValue(s, 'porter_connect_duration_seconds_sum');
+  t.true(sum > 0 && sum < 30, `sum ${sum}`);
+}
+
+/** Every port handed out is in use or was given back, and the exposition agrees with the core's own counters. */
+function agreesWithTheCore(t: ExecutionContext, s: Sample[], porter: Porter): void {
+  t.is(sampleValue(s, 'porter_allocations_total'), sumOf(s, 'porter_ports_in_use') + sumOf(s, 'porter_releases_total'));
+  const stats = porter.stats();
+  t.is(sampleValue(s, 'porter_exhausted_total'), stats.exhausted);
+  for (const [code, count] of Object.entries(stats.connectErrors)) {
+    t.is(sampleValue(s, 'porter_connect_errors_total', { code }), count);
+  }
+  t.is(
+    sumOf(s, 'porter_connect_errors_total'),
+    Object.values(stats.connectErrors).reduce((a, b) => a + b, 0),
+  );
+  // No connect collided here: both retry series are there, at 0 (the retry test below
+  // makes them count).
+  t.deepEqual(
+    select(s, 'porter_retries_total').map((x) => [x.labels['code'], x.value]),
+    [
+      ['EADDRINUSE', 0],
+      ['EADDRNOTAVAIL', 0],
+    ],
+  );
+  t.deepEqual(stats.retries, { EADDRINUSE: 0, EADDRNOTAVAIL: 0 });
+}
+
 test('gauges and counters follow real connections, releases, exhaustion and refusals', async (t) => {
   const echo = await startServers({ mode: 'echo' });
   const closer = await startServers({ mode: 'close-first' });
@@ -43,15 +96,7 @@ test('gauges and counters follow real connections, releases, exhaustion and refu
   const echoPool = { remote: `127.0.0.1:${echoPort}`, local: ANY };
 
   let s = await scrape(registry);
-  t.is(select(s, 'porter_ports_in_use').length, 0, 'no pool yet, no pool series');
-  t.is(sampleValue(s, 'porter_pools'), 0);
-  t.is(sampleValue(s, 'porter_allocations_total'), 0);
-  t.is(sampleValue(s, 'porter_releases_total', { mode: 'aging' }), 0);
-  t.is(sampleValue(s, 'porter_releases_total', { mode: 'immediate' }), 0);
-  t.is(sampleValue(s, 'porter_exhausted_total'), 0);
-  t.is(sampleValue(s, 'porter_kernel_fallbacks_total'), 0);
-  t.is(select(s, 'porter_connect_errors_total').length, 0);
-  t.is(sampleValue(s, 'porter_connect_duration_seconds_count'), 0);
+  nothingYet(t, s);
 
   for (let i = 0; i < 3; i++) sockets.push(await porter.connect({ host: '127.0.0.1', port: echoPort }));
   s = await scrape(registry);
@@ -61,19 +106,7 @@ test('gauges and counters follow real connections, releases, exhaustion and refu
   t.is(sampleValue(s, 'porter_ports_capacity', echoPool), 4, 'the whole range of 4, per destination');
   t.is(sampleValue(s, 'porter_pools'), 1);
   t.is(sampleValue(s, 'porter_allocations_total'), 3);
-  // The histogram: 16 core buckets + +Inf, cumulative, +Inf = _count = 3 connects.
-  const hb = buckets(s, 'porter_connect_duration_seconds');
-  t.is(hb.length, porter.stats().connectDuration.bounds.length + 1);
-  t.deepEqual(
-    hb.map((b) => b.le),
-    [...porter.stats().connectDuration.bounds.map(String), '+Inf'],
-  );
-  for (let i = 1; i < hb.length; i++) t.true(hb[i]!.value >= hb[i - 1]!.value, 'buckets are cumulative');
-  t.is(hb.at(-1)!.value, 3);
-  t.is(hb.at(-2)!.value, 3, 'a loopback connect takes less than 10 s');
-  t.is(sampleValue(s, 'porter_connect_duration_seconds_count'), 3);
-  const sum = sampleValue(s, 'porter_connect_duration_seconds_sum');
-  t.true(sum > 0 && sum < 30, `sum ${sum}`);
+  threeConnectsTimed(t, s, porter);
 
   // The same values through the metric objects.
   const inUse = await registry.getSingleMetric('porter_ports_in_use')!.get();
@@ -139,28 +172,7 @@ test('gauges and counters follow real connections, releases, exhaustion and refu
   t.is(sampleValue(s, 'porter_pools'), 3);
   t.is(sampleValue(s, 'porter_allocations_total'), 7);
   t.is(sampleValue(s, 'porter_connect_duration_seconds_count'), 6);
-  // Every port handed out is in use or was given back.
-  t.is(sampleValue(s, 'porter_allocations_total'), sumOf(s, 'porter_ports_in_use') + sumOf(s, 'porter_releases_total'));
-  // The exposition agrees with the core's own counters.
-  const stats = porter.stats();
-  t.is(sampleValue(s, 'porter_exhausted_total'), stats.exhausted);
-  for (const [code, count] of Object.entries(stats.connectErrors)) {
-    t.is(sampleValue(s, 'porter_connect_errors_total', { code }), count);
-  }
-  t.is(
-    sumOf(s, 'porter_connect_errors_total'),
-    Object.values(stats.connectErrors).reduce((a, b) => a + b, 0),
-  );
-  // No connect collided here: both retry series are there, at 0 (the retry test below
-  // makes them count).
-  t.deepEqual(
-    select(s, 'porter_retries_total').map((x) => [x.labels['code'], x.value]),
-    [
-      ['EADDRINUSE', 0],
-      ['EADDRNOTAVAIL', 0],
-    ],
-  );
-  t.deepEqual(stats.retries, { EADDRINUSE: 0, EADDRNOTAVAIL: 0 });
+  agreesWithTheCore(t, s, porter);
 });
 
 for (const holder of ['listener', '4-tuple'] as const) {

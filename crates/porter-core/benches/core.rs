@@ -81,13 +81,13 @@ fn single_thread(c: &mut Criterion) {
     g.bench_function("flow_1000_in_use", |b| b.iter(|| pair(&flow)));
     drop(held);
 
-    // The bare pool, on the zones a default registry has on this host.
-    let zones = Registry::new(Config::default()).unwrap().zones().clone();
-    let range = zones.range();
+    // The bare pool, on the capacity a default registry has on this host.
+    let capacity = Registry::new(Config::default()).unwrap().capacity().clone();
+    let range = capacity.range();
     let mut pool = Pool::new();
     g.bench_function("pool", |b| {
         b.iter(|| {
-            let port = pool.allocate(&zones, black_box(0)).unwrap();
+            let port = pool.allocate(&capacity, black_box(0)).unwrap();
             black_box(pool.release(range, black_box(port), None));
         })
     });

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use crate::mode::{Mode, ServicePorts};
 use crate::range::PortRange;
 use crate::sockopts::SocketOptions;
-use crate::zones::Mode;
 
 /// Collisions retried on another port by default in [`Mode::Hybrid`]: enough that a
 /// process sharing a destination with others rarely leaves its own ports for the
@@ -21,6 +21,8 @@ pub struct Config {
     pub range: PortRange,
     /// Which of them porter binds itself and which the kernel picks (see [`Mode`]).
     pub mode: Mode,
+    /// Whether porter binds the ports `/etc/services` names (see [`ServicePorts`]).
+    pub service_ports: ServicePorts,
     /// How long a port rests after this side closed first.
     pub aging: Duration,
     /// Extra ports to try after EADDRINUSE / EADDRNOTAVAIL.
@@ -49,6 +51,7 @@ impl Default for Config {
         Self {
             range: PortRange::DEFAULT,
             mode: Mode::Hybrid,
+            service_ports: ServicePorts::Avoid,
             aging: Duration::from_secs(30),
             retry_attempts: HYBRID_RETRIES,
             kernel_fallback: true,

@@ -17,19 +17,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use rustc_hash::FxHashMap;
 
+use crate::socket_entry::SocketEntry;
 use crate::tcpstate::{state_mask, TcpState};
-
-/// One socket as the kernel lists it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SocketEntry {
-    pub(crate) state: TcpState,
-    pub(crate) local: SocketAddr,
-    pub(crate) remote: SocketAddr,
-    /// Receive queue; for a listener, the connections waiting in its accept queue.
-    pub(crate) queued: u32,
-    pub(crate) uid: u32,
-    pub(crate) inode: u32,
-}
 
 /// Where the sockets were read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,13 @@
 //! The one error type of the core, with a stable `code()` for every kind.
+//!
+//! Its fields are plain values (ports as numbers, a mode by its name), so that this file
+//! depends on nothing else of the crate and every other file may use it.
 
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::range::PortRange;
-use crate::zones::Mode;
+use crate::errno::errno_name;
 
 /// Result with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -27,8 +29,8 @@ pub enum Error {
         /// Number of slices.
         count: u32,
     },
-    /// The process-wide registry exists already with another configuration.
-    GlobalConfigured,
+    /// The default registry exists already with another configuration.
+    DefaultConfigured,
     /// A source address of another family than the destination's.
     FamilyMismatch {
         /// The source address.
@@ -41,10 +43,19 @@ pub enum Error {
         /// The id, as [`crate::LeaseId::to_bits`] gives it.
         id: u64,
     },
-    /// The mode cannot keep its promise on this host (see [`crate::Zones::check`]).
+    /// A route id that names no route of its table (see [`crate::RouteTable`]).
+    UnknownRoute {
+        /// The id, as [`crate::RouteId::to_bits`] gives it.
+        id: u64,
+    },
+    /// A route that was closed, asked for a new lease or connect.
+    RouteClosed,
+    /// A route table that holds as many routes as its ids can name.
+    TooManyRoutes,
+    /// The mode cannot keep its promise on this host (see [`crate::Capacity::check`]).
     ModeUnsupported {
-        /// The mode asked for.
-        mode: Mode,
+        /// The mode asked for, by its name (`kernel`).
+        mode: &'static str,
         /// Why, and what to do instead.
         reason: String,
     },
@@ -54,19 +65,12 @@ pub enum Error {
         local: IpAddr,
         /// The destination.
         remote: SocketAddr,
-        /// The range of the pool.
-        range: PortRange,
-        /// The part of the range the kernel picks in, if any (see [`crate::Zones`]).
-        kernel_window: Option<PortRange>,
+        /// The range of the pool, first and last port.
+        range: (u16, u16),
+        /// The part of the range the kernel picks in, if any (see [`crate::Capacity`]).
+        kernel_window: Option<(u16, u16)>,
         /// Why the kernel fallback failed, when it was tried.
         fallback: Option<io::Error>,
-    },
-    /// A socket option outside what the kernel takes (see [`crate::SocketOptions::check`]).
-    InvalidSocketOption {
-        /// The option, as JavaScript names it (`keepAlive.idleMs`, ...).
-        option: &'static str,
-        /// What it must be.
-        reason: &'static str,
     },
     /// The kernel refused a socket option (`setsockopt`), before any bind or connect.
     SocketOption {
@@ -112,10 +116,12 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidRange { .. } | Error::InvalidPartition { .. } => "ERR_OUT_OF_RANGE",
-            Error::FamilyMismatch { .. } | Error::UnknownLease { .. } | Error::InvalidSocketOption { .. } => {
+            Error::FamilyMismatch { .. } | Error::UnknownLease { .. } | Error::UnknownRoute { .. } => {
                 "ERR_INVALID_ARG_VALUE"
             }
-            Error::GlobalConfigured => "ERR_PORTER_DEFAULT_CONFIGURED",
+            Error::RouteClosed => "ERR_PORTER_CLOSED",
+            Error::TooManyRoutes => "ERR_PORTER_INTERNAL",
+            Error::DefaultConfigured => "ERR_PORTER_DEFAULT_CONFIGURED",
             Error::ModeUnsupported { .. } => "ERR_PORTER_MODE_UNSUPPORTED",
             Error::Exhausted { .. } => "ERR_PORTER_EXHAUSTED",
             Error::Sys { source, .. } | Error::Io { source, .. } | Error::SocketOption { source, .. } => {
@@ -185,7 +191,7 @@ impl fmt::Display for Error {
             Error::InvalidPartition { index, count } => {
                 write!(f, "invalid range partition {index} of {count}")
             }
-            Error::GlobalConfigured => {
+            Error::DefaultConfigured => {
                 write!(
                     f,
                     "the default porter instance is already in use with another configuration"
@@ -195,8 +201,11 @@ impl fmt::Display for Error {
                 write!(f, "local address {local} is not of the family of {}", remote.ip())
             }
             Error::UnknownLease { id } => write!(f, "no lease {id} on this route"),
+            Error::UnknownRoute { id } => write!(f, "unknown route {id}"),
+            Error::RouteClosed => write!(f, "the route was closed"),
+            Error::TooManyRoutes => write!(f, "more than 2^24 routes open in one table"),
             Error::ModeUnsupported { mode, reason } => {
-                write!(f, "mode '{}' cannot be used on this host: {reason}", mode.name())
+                write!(f, "mode '{mode}' cannot be used on this host: {reason}")
             }
             Error::Exhausted {
                 local,
@@ -205,18 +214,15 @@ impl fmt::Display for Error {
                 kernel_window,
                 fallback,
             } => {
+                let (first, last) = range;
                 write!(
                     f,
-                    "no local port free for {remote} from {local} in range {}-{}",
-                    range.first(),
-                    range.last()
+                    "no local port free for {remote} from {local} in range {first}-{last}"
                 )?;
-                if let Some(w) = kernel_window {
+                if let Some((first, last)) = kernel_window {
                     write!(
                         f,
-                        " (the kernel found none free in its part of it, {}-{}, either)",
-                        w.first(),
-                        w.last()
+                        " (the kernel found none free in its part of it, {first}-{last}, either)"
                     )?;
                 }
                 match fallback {
@@ -224,7 +230,6 @@ impl fmt::Display for Error {
                     None => Ok(()),
                 }
             }
-            Error::InvalidSocketOption { option, reason } => write!(f, "socketOptions.{option} {reason}"),
             Error::SocketOption { option, source, remote } => {
                 write!(f, "setsockopt {option} {} {remote}: {source}", self.code())
             }
@@ -254,146 +259,5 @@ impl std::error::Error for Error {
             Error::Exhausted { fallback: Some(e), .. } => Some(e),
             _ => None,
         }
-    }
-}
-
-/// The symbolic name of an errno on Linux (`ECONNREFUSED`, ...), for the core's messages
-/// and codes. JavaScript names errnos with Node's own `util.getSystemErrorName`.
-pub fn errno_name(errno: Option<i32>) -> &'static str {
-    let Some(errno) = errno else {
-        return "EUNKNOWN";
-    };
-    match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::ESRCH => "ESRCH",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::E2BIG => "E2BIG",
-        libc::ENOEXEC => "ENOEXEC",
-        libc::EBADF => "EBADF",
-        libc::ECHILD => "ECHILD",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::ENOTBLK => "ENOTBLK",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::EXDEV => "EXDEV",
-        libc::ENODEV => "ENODEV",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EINVAL => "EINVAL",
-        libc::ENFILE => "ENFILE",
-        libc::EMFILE => "EMFILE",
-        libc::ENOTTY => "ENOTTY",
-        libc::ETXTBSY => "ETXTBSY",
-        libc::EFBIG => "EFBIG",
-        libc::ENOSPC => "ENOSPC",
-        libc::ESPIPE => "ESPIPE",
-        libc::EROFS => "EROFS",
-        libc::EMLINK => "EMLINK",
-        libc::EPIPE => "EPIPE",
-        libc::EDOM => "EDOM",
-        libc::ERANGE => "ERANGE",
-        libc::EDEADLK => "EDEADLK",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::ENOLCK => "ENOLCK",
-        libc::ENOSYS => "ENOSYS",
-        libc::ENOTEMPTY => "ENOTEMPTY",
-        libc::ELOOP => "ELOOP",
-        libc::ENOMSG => "ENOMSG",
-        libc::EIDRM => "EIDRM",
-        libc::ECHRNG => "ECHRNG",
-        libc::EL2NSYNC => "EL2NSYNC",
-        libc::EL3HLT => "EL3HLT",
-        libc::EL3RST => "EL3RST",
-        libc::ELNRNG => "ELNRNG",
-        libc::EUNATCH => "EUNATCH",
-        libc::ENOCSI => "ENOCSI",
-        libc::EL2HLT => "EL2HLT",
-        libc::EBADE => "EBADE",
-        libc::EBADR => "EBADR",
-        libc::EXFULL => "EXFULL",
-        libc::ENOANO => "ENOANO",
-        libc::EBADRQC => "EBADRQC",
-        libc::EBADSLT => "EBADSLT",
-        libc::EBFONT => "EBFONT",
-        libc::ENOSTR => "ENOSTR",
-        libc::ENODATA => "ENODATA",
-        libc::ETIME => "ETIME",
-        libc::ENOSR => "ENOSR",
-        libc::ENONET => "ENONET",
-        libc::ENOPKG => "ENOPKG",
-        libc::EREMOTE => "EREMOTE",
-        libc::ENOLINK => "ENOLINK",
-        libc::EADV => "EADV",
-        libc::ESRMNT => "ESRMNT",
-        libc::ECOMM => "ECOMM",
-        libc::EPROTO => "EPROTO",
-        libc::EMULTIHOP => "EMULTIHOP",
-        libc::EDOTDOT => "EDOTDOT",
-        libc::EBADMSG => "EBADMSG",
-        libc::EOVERFLOW => "EOVERFLOW",
-        libc::ENOTUNIQ => "ENOTUNIQ",
-        libc::EBADFD => "EBADFD",
-        libc::EREMCHG => "EREMCHG",
-        libc::ELIBACC => "ELIBACC",
-        libc::ELIBBAD => "ELIBBAD",
-        libc::ELIBSCN => "ELIBSCN",
-        libc::ELIBMAX => "ELIBMAX",
-        libc::ELIBEXEC => "ELIBEXEC",
-        libc::EILSEQ => "EILSEQ",
-        libc::ERESTART => "ERESTART",
-        libc::ESTRPIPE => "ESTRPIPE",
-        libc::EUSERS => "EUSERS",
-        libc::ENOTSOCK => "ENOTSOCK",
-        libc::EDESTADDRREQ => "EDESTADDRREQ",
-        libc::EMSGSIZE => "EMSGSIZE",
-        libc::EPROTOTYPE => "EPROTOTYPE",
-        libc::ENOPROTOOPT => "ENOPROTOOPT",
-        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
-        libc::ESOCKTNOSUPPORT => "ESOCKTNOSUPPORT",
-        libc::ENOTSUP => "ENOTSUP",
-        libc::EPFNOSUPPORT => "EPFNOSUPPORT",
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
-        libc::EADDRINUSE => "EADDRINUSE",
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
-        libc::ENETDOWN => "ENETDOWN",
-        libc::ENETUNREACH => "ENETUNREACH",
-        libc::ENETRESET => "ENETRESET",
-        libc::ECONNABORTED => "ECONNABORTED",
-        libc::ECONNRESET => "ECONNRESET",
-        libc::ENOBUFS => "ENOBUFS",
-        libc::EISCONN => "EISCONN",
-        libc::ENOTCONN => "ENOTCONN",
-        libc::ESHUTDOWN => "ESHUTDOWN",
-        libc::ETOOMANYREFS => "ETOOMANYREFS",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        libc::EHOSTDOWN => "EHOSTDOWN",
-        libc::EHOSTUNREACH => "EHOSTUNREACH",
-        libc::EALREADY => "EALREADY",
-        libc::EINPROGRESS => "EINPROGRESS",
-        libc::ESTALE => "ESTALE",
-        libc::EUCLEAN => "EUCLEAN",
-        libc::ENOTNAM => "ENOTNAM",
-        libc::ENAVAIL => "ENAVAIL",
-        libc::EISNAM => "EISNAM",
-        libc::EREMOTEIO => "EREMOTEIO",
-        libc::EDQUOT => "EDQUOT",
-        libc::ENOMEDIUM => "ENOMEDIUM",
-        libc::EMEDIUMTYPE => "EMEDIUMTYPE",
-        libc::ECANCELED => "ECANCELED",
-        libc::ENOKEY => "ENOKEY",
-        libc::EKEYEXPIRED => "EKEYEXPIRED",
-        libc::EKEYREVOKED => "EKEYREVOKED",
-        libc::EKEYREJECTED => "EKEYREJECTED",
-        libc::EOWNERDEAD => "EOWNERDEAD",
-        libc::ENOTRECOVERABLE => "ENOTRECOVERABLE",
-        libc::ERFKILL => "ERFKILL",
-        _ => "EUNKNOWN",
     }
 }

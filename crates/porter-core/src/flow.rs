@@ -4,138 +4,28 @@
 //! A [`Flow`] is a cheap handle on one flow's pool; holding one keeps the pool (and its
 //! registry) alive, so callers that keep one per destination (a [`crate::Route`] does)
 //! skip the registry's map on the allocation path: one uncontended lock per allocate or
-//! release. A [`Lease`] is one port taken from a flow, given back when dropped unless
-//! handed over.
+//! release. A [`crate::Lease`] (`lease.rs`) is one port taken from a flow, given back
+//! when dropped unless handed over.
 //!
 //! A pool nobody holds and that holds nothing (no port in use, none aging) is dropped by
-//! its registry (see `registry.rs`, "retirement"): a flow that lets go of its last port,
-//! or the last handle that lets go of an idle flow, puts it on its shard's list of
-//! candidates.
+//! its registry (see `retire.rs`): a flow that lets go of its last port, or the last
+//! handle that lets go of an idle flow, puts it on its shard's list of candidates.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::blocked::BLOCK_PERIOD;
-use crate::error::{Error, Result};
+use crate::error::Error;
+use crate::flow_entry::FlowEntry;
+use crate::flow_key::FlowKey;
 use crate::pool::{Marked, Pool, Released};
 use crate::registry::Registry;
+use crate::shard::FlowRef;
 
-/// The identity of a pool: (local address, remote address, remote port), and for a
-/// link-local IPv6 flow the interface it goes through (its scope).
-///
-/// Addresses are kept in canonical form: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`)
-/// is the IPv4 address it maps, since the kernel gives both the same 4-tuple.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FlowKey {
-    /// Local address (the unspecified address when the kernel chooses it).
-    pub local: IpAddr,
-    /// Remote address.
-    pub remote: IpAddr,
-    /// Remote port.
-    pub remote_port: u16,
-    /// The interface index of a flow from or to a link-local IPv6 address (fe80::/10): the
-    /// remote address's scope, or else the local one's; 0 for every other flow. One per
-    /// flow, since a socket goes through one interface.
-    pub scope: u32,
-}
-
-/// Whether the kernel reads a scope for `ip`: a link-local IPv6 address (fe80::/10).
-fn is_link_local(ip: IpAddr) -> bool {
-    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
-}
-
-/// The scope id of `addr` where the kernel reads one, else 0.
-fn scope_of(addr: SocketAddr) -> u32 {
-    match addr {
-        SocketAddr::V6(a) if is_link_local(IpAddr::V6(*a.ip())) => a.scope_id(),
-        _ => 0,
-    }
-}
-
-impl FlowKey {
-    /// The key for `remote` from `local` (or the unspecified address of its family), both
-    /// in canonical form; the scope is `remote`'s.
-    pub fn new(local: Option<IpAddr>, remote: SocketAddr) -> Self {
-        Self::scoped(local.map(|ip| SocketAddr::new(ip, 0)), remote)
-    }
-
-    /// [`FlowKey::new`] with the local address's scope too (the port of `local` is
-    /// ignored): the flow's scope is the remote address's, or else the local one's.
-    pub fn scoped(local: Option<SocketAddr>, remote: SocketAddr) -> Self {
-        let remote_ip = remote.ip().to_canonical();
-        let local_ip = local.map_or_else(|| unspecified_like(remote_ip), |l| l.ip().to_canonical());
-        let scope = match scope_of(remote) {
-            0 => local.map_or(0, scope_of),
-            s => s,
-        };
-        Self {
-            local: local_ip,
-            remote: remote_ip,
-            remote_port: remote.port(),
-            scope,
-        }
-    }
-
-    /// The scope of the local address (the flow's, when that address is link-local).
-    pub fn local_scope(&self) -> u32 {
-        if is_link_local(self.local) {
-            self.scope
-        } else {
-            0
-        }
-    }
-
-    /// The scope of the remote address (the flow's, when that address is link-local).
-    pub fn remote_scope(&self) -> u32 {
-        if is_link_local(self.remote) {
-            self.scope
-        } else {
-            0
-        }
-    }
-
-    /// The destination as a socket address (with its scope).
-    pub fn remote_addr(&self) -> SocketAddr {
-        with_scope(self.remote, self.remote_port, self.remote_scope())
-    }
-
-    /// The source address as a socket address with `port` (and its scope).
-    pub fn local_addr(&self, port: u16) -> SocketAddr {
-        with_scope(self.local, port, self.local_scope())
-    }
-}
-
-fn with_scope(ip: IpAddr, port: u16, scope: u32) -> SocketAddr {
-    match ip {
-        IpAddr::V6(v6) => SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, scope)),
-        IpAddr::V4(_) => SocketAddr::new(ip, port),
-    }
-}
-
-/// The unspecified address of `ip`'s family.
-pub(crate) fn unspecified_like(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    }
-}
-
-/// One flow as the registry's map holds it.
-#[derive(Debug)]
-pub(crate) struct FlowEntry {
-    pub(crate) key: FlowKey,
-    pub(crate) pool: Mutex<Pool>,
-    /// [`Flow`] handles alive. Counted apart from the `Arc`'s references (the registry
-    /// takes some of its own for a moment): when the last two handles go at once on two
-    /// threads, each reading the `Arc`'s count before its own reference goes would see
-    /// the other's, and neither would put the idle pool up for retirement. The handle
-    /// that takes this count to zero does. The first handle is counted under the shard's
-    /// lock (see `Registry::flow`), so a pool being retired never gains one.
-    pub(crate) handles: AtomicU32,
-}
+/// Candidates checked for retirement at each creation of a flow in their shard.
+const RETIRE_PER_CREATION: usize = 2;
 
 /// A handle on one flow's pool. Cheap to clone; keeps the pool and the registry alive.
 #[derive(Debug)]
@@ -173,29 +63,21 @@ impl Flow {
     #[inline]
     pub fn allocate_port(&self) -> Option<u16> {
         let reg = &self.registry;
-        let zones = reg.zones();
+        let capacity = reg.capacity();
         let port = if reg.blocked.any() {
             let now = reg.now_us();
             let skip = reg.blocked.ports(self.entry.key.local, now);
-            self.entry.pool.lock().allocate_skipping(zones, now, &skip)
+            self.entry.pool.lock().allocate_skipping(capacity, now, &skip)
         } else {
             let mut pool = self.entry.pool.lock();
             // The clock only matters when something ages: skip reading it otherwise.
             let now = if pool.aging_count() > 0 { reg.now_us() } else { 0 };
-            pool.allocate(zones, now)
+            pool.allocate(capacity, now)
         };
         if port.is_some() {
             reg.stats.allocations.inc();
         }
         port
-    }
-
-    /// Takes a port as a [`Lease`], or fails with [`Error::Exhausted`].
-    pub fn allocate(&self) -> Result<Lease> {
-        match self.allocate_port() {
-            Some(port) => Ok(Lease::new(self.clone(), port)),
-            None => Err(self.exhausted(None)),
-        }
     }
 
     /// Counts an exhaustion of this flow and builds its error (`fallback`: why the kernel
@@ -206,8 +88,11 @@ impl Flow {
         Error::Exhausted {
             local: self.entry.key.local,
             remote: self.entry.key.remote_addr(),
-            range: reg.config().range,
-            kernel_window: reg.zones().kernel_window().map(|w| w.ports),
+            range: (reg.config().range.first(), reg.config().range.last()),
+            kernel_window: reg
+                .capacity()
+                .kernel_window()
+                .map(|w| (w.ports.first(), w.ports.last())),
             fallback,
         }
     }
@@ -251,7 +136,7 @@ impl Flow {
     /// same port towards the same destination): the next port is looked for at a random
     /// place, not next to this one, where the other process is likely busy too.
     pub fn scatter(&self) {
-        if let Some(port) = self.registry.zones().nth_explicit(self.registry.random()) {
+        if let Some(port) = self.registry.capacity().nth_explicit(self.registry.random()) {
             self.entry.pool.lock().jump_to(port);
         }
     }
@@ -327,110 +212,49 @@ impl Drop for Flow {
     }
 }
 
-/// A port taken from a flow. Released into aging when dropped, unless released or
-/// handed over with [`Lease::into_port`] first: a port cannot be lost on an error path.
-#[derive(Debug)]
-pub struct Lease {
-    flow: Flow,
-    port: u16,
-    armed: bool,
-}
-
-impl Lease {
-    pub(crate) fn new(flow: Flow, port: u16) -> Self {
-        Self {
-            flow,
-            port,
-            armed: true,
+impl Registry {
+    /// The flow for `key`, creating its (empty) pool on first use. The key is taken in
+    /// canonical form (IPv4-mapped IPv6 addresses as IPv4, see [`FlowKey`]).
+    pub fn flow(self: &Arc<Self>, key: FlowKey) -> Flow {
+        let key = FlowKey::scoped(Some(key.local_addr(0)), key.remote_addr());
+        let shard = self.shard(&key);
+        // The handle is counted under the shard's lock: a retirement (which takes it for
+        // writing) sees it.
+        let found = shard.flows.read().get(&key).map(|f| {
+            f.0.handles.fetch_add(1, Ordering::AcqRel);
+            f.0.clone()
+        });
+        let entry = match found {
+            Some(entry) => entry,
+            None => {
+                let created = {
+                    let mut map = shard.flows.write();
+                    match map.get(&key) {
+                        Some(f) => {
+                            f.0.handles.fetch_add(1, Ordering::AcqRel);
+                            f.0.clone()
+                        }
+                        None => {
+                            // Each pool starts its walk at a random port: processes that
+                            // share the host then do not try the same ports in the same order.
+                            let start = self.capacity().nth_explicit(self.random()).unwrap_or(0);
+                            let entry = Arc::new(FlowEntry {
+                                key,
+                                pool: Mutex::new(Pool::starting_at(start)),
+                                handles: AtomicU32::new(1),
+                            });
+                            map.insert(FlowRef(entry.clone()));
+                            entry
+                        }
+                    }
+                };
+                self.retire_due(shard, self.now_us(), RETIRE_PER_CREATION);
+                created
+            }
+        };
+        Flow {
+            registry: self.clone(),
+            entry,
         }
-    }
-
-    /// The local port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The flow it belongs to.
-    pub fn flow(&self) -> &Flow {
-        &self.flow
-    }
-
-    /// The local socket address to bind.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.flow.key().local_addr(self.port)
-    }
-
-    /// Gives the port back, into aging or at once.
-    pub fn release(mut self, aging: bool) -> Released {
-        self.armed = false;
-        self.flow.release(self.port, aging)
-    }
-
-    /// Hands the duty to release over to the caller, who must call [`Flow::release`].
-    pub fn into_port(mut self) -> u16 {
-        self.armed = false;
-        self.port
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if self.armed {
-            self.flow.release(self.port, true);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipv4_mapped_addresses_are_their_ipv4_form() {
-        let v4: SocketAddr = "10.1.1.1:80".parse().unwrap();
-        let mapped: SocketAddr = "[::ffff:10.1.1.1]:80".parse().unwrap();
-        assert_eq!(FlowKey::new(None, v4), FlowKey::new(None, mapped));
-        assert_eq!(FlowKey::new(None, mapped).local, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let local: IpAddr = "::ffff:127.0.0.2".parse().unwrap();
-        assert_eq!(
-            FlowKey::new(Some(local), v4).local,
-            "127.0.0.2".parse::<IpAddr>().unwrap()
-        );
-        // A real IPv6 address stays what it is.
-        let v6: SocketAddr = "[::1]:80".parse().unwrap();
-        assert_eq!(FlowKey::new(None, v6).local, IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-    }
-
-    #[test]
-    fn scoped_addresses_keep_their_scope_and_differ_by_it() {
-        let on =
-            |ip: &str, port, scope| SocketAddr::V6(std::net::SocketAddrV6::new(ip.parse().unwrap(), port, 0, scope));
-        let a = FlowKey::scoped(Some(on("fe80::1", 0, 1)), on("fe80::2", 80, 1));
-        assert_eq!((a.scope, a.local_scope(), a.remote_scope()), (1, 1, 1));
-        assert_eq!(a.remote_addr(), on("fe80::2", 80, 1));
-        assert_eq!(a.local_addr(9), on("fe80::1", 9, 1));
-        assert_ne!(a, FlowKey::scoped(Some(on("fe80::1", 0, 2)), on("fe80::2", 80, 2)));
-        // From the unspecified address: the destination's scope.
-        let any = FlowKey::scoped(None, on("fe80::2", 80, 3));
-        assert_eq!(
-            (any.scope, any.local_scope(), any.remote_addr()),
-            (3, 0, on("fe80::2", 80, 3))
-        );
-        // From a scoped source to an unscoped link-local destination: the source's.
-        let from = FlowKey::scoped(Some(on("fe80::1", 0, 4)), on("fe80::2", 80, 0));
-        assert_eq!(from.remote_addr(), on("fe80::2", 80, 4));
-        // From a link-local source to a global destination: only the source has it.
-        let out = FlowKey::scoped(Some(on("fe80::1", 0, 5)), on("2001:db8::1", 80, 0));
-        assert_eq!(
-            (out.local_addr(0), out.remote_addr()),
-            (on("fe80::1", 0, 5), on("2001:db8::1", 80, 0))
-        );
-        // IPv4 has no scope, whatever the mapped form carried.
-        assert_eq!(FlowKey::new(None, on("::ffff:10.0.0.1", 80, 3)).scope, 0);
-        // Nor has an address the kernel reads no scope for.
-        assert_eq!(
-            FlowKey::new(None, on("::1", 80, 3)),
-            FlowKey::new(None, "[::1]:80".parse().unwrap())
-        );
     }
 }

@@ -1,18 +1,21 @@
-//! What the host's kernel says about local ports: its ephemeral range
-//! (`net.ipv4.ip_local_port_range`), its reserved ports (`net.ipv4.ip_local_reserved_ports`)
-//! and which of the socket options porter relies on it has.
+//! What the host says about local ports: the kernel's ephemeral range
+//! (`net.ipv4.ip_local_port_range`), its reserved ports (`net.ipv4.ip_local_reserved_ports`),
+//! which of the socket options porter relies on it has, and the ports `/etc/services`
+//! names for TCP.
 //!
-//! Both settings belong to the network namespace of the thread that reads them, and apply
-//! to IPv4 and IPv6 alike. A registry reads them once, when it is made (see
-//! [`HostPorts::read`]); porter never writes them.
+//! The two settings belong to the network namespace of the thread that reads them, and
+//! apply to IPv4 and IPv6 alike; porter never writes them. A registry reads them when it
+//! is made and follows them afterwards (see `watch.rs`).
 
 use std::sync::OnceLock;
 
+use crate::intervals;
 use crate::range::PortRange;
+use crate::services::{self, Intervals};
 use crate::sys;
 
-const PORT_RANGE_PATH: &str = "/proc/sys/net/ipv4/ip_local_port_range";
-const RESERVED_PATH: &str = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+pub(crate) const PORT_RANGE_PATH: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+pub(crate) const RESERVED_PATH: &str = "/proc/sys/net/ipv4/ip_local_reserved_ports";
 
 /// Linux's own default ephemeral range, used when the setting cannot be read.
 pub const LINUX_DEFAULT_EPHEMERAL: PortRange = PortRange::LINUX_EPHEMERAL;
@@ -44,46 +47,59 @@ pub struct HostPorts {
     pub ephemeral: PortRange,
     /// Ports the kernel never picks itself, as sorted, disjoint, inclusive intervals.
     pub reserved: Vec<(u16, u16)>,
-    /// Whether the settings were read (false: the Linux defaults stand in).
+    /// The ports `/etc/services` names for TCP, as sorted, disjoint, inclusive intervals
+    /// (none when the file is absent).
+    pub services: Intervals,
+    /// Whether the two settings were read (false: the Linux defaults stand in).
     pub read_from_system: bool,
     /// The socket options the kernel has.
     pub features: KernelFeatures,
 }
 
 impl HostPorts {
-    /// Reads the settings of the calling thread's network namespace. Where `/proc` cannot
-    /// be read, Linux's defaults stand in (32768-60999, nothing reserved) and
-    /// `read_from_system` says so.
+    /// Reads the settings of the calling thread's network namespace (and `/etc/services`).
+    /// Where `/proc` cannot be read, Linux's defaults stand in (32768-60999, nothing
+    /// reserved) and `read_from_system` says so.
     pub fn read() -> Self {
-        let features = KernelFeatures::probe();
-        let ephemeral = std::fs::read_to_string(PORT_RANGE_PATH)
-            .ok()
-            .and_then(|t| parse_port_range(&t));
-        let reserved = std::fs::read_to_string(RESERVED_PATH)
-            .ok()
-            .and_then(|t| parse_reserved(&t));
+        let ephemeral = std::fs::read_to_string(PORT_RANGE_PATH).ok();
+        let reserved = std::fs::read_to_string(RESERVED_PATH).ok();
+        Self::from_texts(ephemeral.as_deref(), reserved.as_deref())
+    }
+
+    /// The settings from the text of the two files (`None`: could not be read).
+    pub(crate) fn from_texts(ephemeral: Option<&str>, reserved: Option<&str>) -> Self {
+        let ephemeral = ephemeral.and_then(parse_port_range);
+        let reserved = reserved.and_then(parse_reserved);
         Self {
             read_from_system: ephemeral.is_some() && reserved.is_some(),
             ephemeral: ephemeral.unwrap_or(LINUX_DEFAULT_EPHEMERAL),
             reserved: reserved.unwrap_or_default(),
-            features,
+            services: services::current(),
+            features: KernelFeatures::probe(),
         }
     }
 
-    /// Settings given by hand (for tests and tools that model another host).
+    /// Settings given by hand (for tests and tools that model another host), with no
+    /// service ports (see [`HostPorts::with_services`]).
     pub fn new(ephemeral: PortRange, reserved: Vec<(u16, u16)>, features: KernelFeatures) -> Self {
         Self {
             ephemeral,
-            reserved: normalize(reserved),
+            reserved: intervals::normalize(reserved),
+            services: Intervals::default(),
             read_from_system: false,
             features,
         }
     }
 
+    /// These settings with `services` as the ports services listen on.
+    pub fn with_services(mut self, services: Vec<(u16, u16)>) -> Self {
+        self.services = intervals::normalize(services).into();
+        self
+    }
+
     /// Whether `port` is reserved.
     pub fn is_reserved(&self, port: u16) -> bool {
-        let i = self.reserved.partition_point(|&(_, last)| last < port);
-        self.reserved.get(i).is_some_and(|&(first, _)| first <= port)
+        intervals::contains(&self.reserved, port)
     }
 }
 
@@ -112,21 +128,7 @@ pub(crate) fn parse_reserved(text: &str) -> Option<Vec<(u16, u16)>> {
         }
         out.push((first, last));
     }
-    Some(normalize(out))
-}
-
-/// Sorts intervals and merges those that overlap or touch.
-pub(crate) fn normalize(mut intervals: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
-    intervals.retain(|&(a, b)| a <= b);
-    intervals.sort_unstable();
-    let mut out: Vec<(u16, u16)> = Vec::with_capacity(intervals.len());
-    for (a, b) in intervals {
-        match out.last_mut() {
-            Some(last) if u32::from(a) <= u32::from(last.1) + 1 => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
-        }
-    }
-    out
+    Some(intervals::normalize(out))
 }
 
 #[cfg(test)]

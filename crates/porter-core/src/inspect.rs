@@ -1,7 +1,10 @@
 //! What a registry reports about its pools: a full snapshot, counts per pool, and the
-//! busiest pools with the rest summed.
+//! busiest pools with the rest summed. Each looks at every pool after dropping the idle
+//! pools that are due and expiring aging ports, so what it reports is as of now.
 
-use crate::flow::FlowKey;
+use crate::aging::AgingPort;
+use crate::flow_key::FlowKey;
+use crate::registry::Registry;
 
 /// One pool as seen at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,4 +86,71 @@ pub(crate) fn summarize(mut all: Vec<PoolCounts>, busiest: usize) -> PoolSummary
         others.add(p);
     }
     PoolSummary { busiest: all, others }
+}
+
+impl Registry {
+    /// Every pool with its ports in use, aging and free, after expiring aging ports and
+    /// dropping idle pools. Sorted by flow.
+    pub fn snapshot(&self) -> Vec<PoolSnapshot> {
+        self.retire_idle();
+        let now = self.now_us();
+        let range = self.config().range;
+        let capacity = self.capacity();
+        let mut out = Vec::new();
+        for shard in self.shards().iter() {
+            for flow in shard.flows.read().iter() {
+                let mut pool = flow.0.pool.lock();
+                pool.expire(range, now);
+                out.push(PoolSnapshot {
+                    key: flow.0.key,
+                    in_use: pool.in_use(range),
+                    aging: pool
+                        .aging()
+                        .into_iter()
+                        .map(|AgingPort { port, deadline_us }| (port, deadline_us.saturating_sub(now)))
+                        .collect(),
+                    free: pool.free_count(capacity),
+                });
+            }
+        }
+        out.sort_by_key(|p| p.key);
+        out
+    }
+
+    /// Every pool's counts (in use, aging, free) after expiring aging ports: what
+    /// [`Registry::snapshot`] gives, without copying the ports themselves. Sorted by flow.
+    pub fn pool_counts(&self) -> Vec<PoolCounts> {
+        let mut out = self.counts();
+        out.sort_by_key(|p| p.key);
+        out
+    }
+
+    /// The `busiest` pools with the most ports in use (then aging; ties by flow key),
+    /// busiest first, and the others summed; aging ports expired first. Linear in the
+    /// number of pools plus `busiest * log(busiest)`.
+    pub fn pool_summary(&self, busiest: usize) -> PoolSummary {
+        summarize(self.counts(), busiest)
+    }
+
+    /// Every pool's counts, in no order.
+    fn counts(&self) -> Vec<PoolCounts> {
+        self.retire_idle();
+        let now = self.now_us();
+        let range = self.config().range;
+        let capacity = self.capacity();
+        let mut out = Vec::with_capacity(self.pool_count());
+        for shard in self.shards().iter() {
+            for flow in shard.flows.read().iter() {
+                let mut pool = flow.0.pool.lock();
+                pool.expire(range, now);
+                out.push(PoolCounts {
+                    key: flow.0.key,
+                    in_use: pool.in_use_count() as u32,
+                    aging: pool.aging_count() as u32,
+                    free: pool.free_count(capacity),
+                });
+            }
+        }
+        out
+    }
 }

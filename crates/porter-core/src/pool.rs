@@ -3,7 +3,7 @@
 //! A pool stores only what is taken, so it grows with the ports in use, not with the
 //! range: the ports in use (a [`PortSet`]) and the ports aging (an [`Aging`] queue, boxed
 //! and absent while nothing ages). Every other port of the range is free. A cursor walks
-//! the ports porter binds itself (see [`Zones`]) circularly, so a released port lies
+//! the ports porter binds itself (see [`Capacity`]) circularly, so a released port lies
 //! behind it and is handed out again only after the rest of the range has had its turn:
 //! least-recently-released first. The cursor starts where the registry says (a random
 //! port, so that processes sharing a host do not walk the range in step) and jumps to a
@@ -15,9 +15,9 @@
 //! in use until both leases are released.
 
 use crate::aging::{Aging, AgingPort};
+use crate::capacity::Capacity;
 use crate::portset::PortSet;
 use crate::range::PortRange;
-use crate::zones::Zones;
 
 /// The taken ports of one flow. Not synchronised: the registry wraps it in a lock.
 #[derive(Debug, Default)]
@@ -27,6 +27,9 @@ pub struct Pool {
     /// is none of either: an idle pool pays one pointer for them.
     more: Option<Box<More>>,
     cursor: u16,
+    /// Which interval of porter's ports the cursor was last in (see
+    /// [`Capacity::first_explicit_hinted`]); in room the layout leaves free.
+    hint: u16,
     /// The registry's mark: the pool's flow is on its shard's candidates for retirement.
     /// Kept here, in room the layout leaves free, so that an idle pool costs no more.
     pub(crate) queued: bool,
@@ -117,27 +120,29 @@ impl Pool {
 
     /// Takes the next free port porter binds itself after the cursor, expiring aging ports
     /// first. `None` when every such port is in use or aging.
-    pub fn allocate(&mut self, zones: &Zones, now_us: u64) -> Option<u16> {
-        self.allocate_skipping(zones, now_us, &[])
+    pub fn allocate(&mut self, capacity: &Capacity, now_us: u64) -> Option<u16> {
+        self.allocate_skipping(capacity, now_us, &[])
     }
 
     /// [`Pool::allocate`], also passing over the ports in `skip` (sorted).
-    pub fn allocate_skipping(&mut self, zones: &Zones, now_us: u64, skip: &[u16]) -> Option<u16> {
-        let range = zones.range();
+    pub fn allocate_skipping(&mut self, capacity: &Capacity, now_us: u64, skip: &[u16]) -> Option<u16> {
+        let range = capacity.range();
         self.expire(range, now_us);
-        let first = zones.first_explicit()?;
+        let first = capacity.first_explicit()?;
         let start = if range.contains(self.cursor) {
             self.cursor
         } else {
             first
         };
-        let port = self.first_free_from(zones, start, skip).or_else(|| {
+        let mut hint = self.hint;
+        let port = self.first_free_from(capacity, start, skip, &mut hint).or_else(|| {
             if start > first {
-                self.first_free_from(zones, first, skip)
+                self.first_free_from(capacity, first, skip, &mut hint)
             } else {
                 None
             }
         })?;
+        self.hint = hint;
         self.in_use.insert(range, port);
         self.cursor = if port == range.last() { range.first() } else { port + 1 };
         Some(port)
@@ -145,12 +150,12 @@ impl Pool {
 
     /// The first port at or after `from`, up to the end of the range, that porter binds
     /// itself and that is neither in use, nor aging, nor in `skip`.
-    fn first_free_from(&self, zones: &Zones, from: u16, skip: &[u16]) -> Option<u16> {
-        let range = zones.range();
+    fn first_free_from(&self, capacity: &Capacity, from: u16, skip: &[u16], hint: &mut u16) -> Option<u16> {
+        let range = capacity.range();
         let aging = self.aging_ref();
         let mut candidate = from;
         loop {
-            let a = zones.first_explicit_from(candidate)?;
+            let a = capacity.first_explicit_hinted(candidate, hint)?;
             let b = self.in_use.first_absent_from(range, a)?;
             let c = match aging {
                 Some(aging) => aging.first_absent_from(range, b)?,
@@ -279,14 +284,17 @@ impl Pool {
     }
 
     /// Ports of the flow's capacity (porter's own and the kernel's window) that are
-    /// neither in use nor aging.
-    pub fn free_count(&self, zones: &Zones) -> u32 {
-        let range = zones.range();
-        let aging = self.aging_ref().map_or(0, |a| a.count_in(range));
-        zones
-            .capacity()
-            .saturating_sub(self.in_use.count_in(range))
-            .saturating_sub(aging)
+    /// neither in use nor aging. A port taken outside the capacity (a reserved one, held
+    /// since before it was reserved, or the kernel fallback's) takes none of it.
+    pub fn free_count(&self, capacity: &Capacity) -> u32 {
+        let range = capacity.range();
+        let aging = self.aging_ref();
+        let taken: u32 = capacity
+            .counted()
+            .iter()
+            .map(|&(a, b)| self.in_use.count_between(range, a, b) + aging.map_or(0, |g| g.count_between(range, a, b)))
+            .sum();
+        capacity.per_destination().saturating_sub(taken)
     }
 
     /// Heap bytes held by the pool (its own size not included).
@@ -296,143 +304,5 @@ impl Pool {
                 std::mem::size_of::<More>() + m.aging.heap_bytes() - std::mem::size_of::<Aging>()
                     + m.shared.capacity() * 2
             })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::host::{HostPorts, KernelFeatures};
-    use crate::zones::Mode;
-
-    /// The zones of `first..=last` in pool mode, on a host whose ephemeral range lies elsewhere.
-    fn zones(first: u16, last: u16) -> Zones {
-        let host = HostPorts::new(
-            PortRange::new(60000, 60999).unwrap(),
-            vec![],
-            KernelFeatures {
-                bind_address_no_port: true,
-                local_port_range: true,
-            },
-        );
-        Zones::new(PortRange::new(first, last).unwrap(), Mode::Pool, &host)
-    }
-
-    #[test]
-    fn hands_out_in_order_and_skips_taken() {
-        let z = zones(100, 104);
-        let r = z.range();
-        let mut p = Pool::new();
-        assert_eq!(p.allocate(&z, 0), Some(100));
-        assert_eq!(p.allocate(&z, 0), Some(101));
-        assert_eq!(p.release(r, 100, None), Released::Immediate);
-        assert_eq!(p.allocate(&z, 0), Some(102));
-        assert_eq!(p.allocate(&z, 0), Some(103));
-        assert_eq!(p.allocate(&z, 0), Some(104));
-        // Wraps round to the one free port, 100.
-        assert_eq!(p.allocate(&z, 0), Some(100));
-        assert_eq!(p.allocate(&z, 0), None);
-        assert_eq!(p.free_count(&z), 0);
-    }
-
-    #[test]
-    fn starts_where_told_and_jumps() {
-        let z = zones(100, 109);
-        let mut p = Pool::starting_at(105);
-        assert_eq!(p.allocate(&z, 0), Some(105));
-        p.jump_to(101);
-        assert_eq!(p.allocate(&z, 0), Some(101));
-        assert_eq!(p.allocate(&z, 0), Some(102));
-        // A cursor outside the range starts the lap at its first port.
-        p.jump_to(7);
-        assert_eq!(p.allocate(&z, 0), Some(100));
-    }
-
-    #[test]
-    fn skips_the_given_ports_and_the_zones_holes() {
-        let host = HostPorts::new(
-            PortRange::new(103, 105).unwrap(),
-            vec![(108, 108)],
-            KernelFeatures {
-                bind_address_no_port: true,
-                local_port_range: true,
-            },
-        );
-        let z = Zones::new(PortRange::new(100, 109).unwrap(), Mode::Hybrid, &host);
-        let mut p = Pool::new();
-        let got: Vec<u16> = std::iter::from_fn(|| p.allocate_skipping(&z, 0, &[101, 109])).collect();
-        assert_eq!(got, vec![100, 102, 106, 107]);
-        // The kernel's window (103-105) counts in the capacity, the reserved port not.
-        assert_eq!(z.capacity(), 9);
-        assert_eq!(p.free_count(&z), 5);
-    }
-
-    #[test]
-    fn least_recently_released_first() {
-        let z = zones(1, 10);
-        let r = z.range();
-        let mut p = Pool::new();
-        let a = p.allocate(&z, 0).unwrap();
-        assert_eq!(p.release(r, a, None), Released::Immediate);
-        // The port just released is the last to come back.
-        let mut seen = vec![];
-        for _ in 0..9 {
-            let x = p.allocate(&z, 0).unwrap();
-            seen.push(x);
-            p.release(r, x, None);
-        }
-        assert!(!seen.contains(&a));
-        assert_eq!(p.allocate(&z, 0), Some(a));
-    }
-
-    #[test]
-    fn aging_comes_back_exactly_at_deadline() {
-        let z = zones(7, 7);
-        let r = z.range();
-        let mut p = Pool::new();
-        assert_eq!(p.allocate(&z, 0), Some(7));
-        assert_eq!(p.release(r, 7, Some(1_000)), Released::Aging);
-        assert_eq!(p.release(r, 7, Some(1_000)), Released::NotInUse);
-        assert_eq!(p.allocate(&z, 999), None);
-        assert!(p.is_aging(r, 7));
-        assert_eq!(p.allocate(&z, 1_000), Some(7));
-        assert_eq!(p.aging_count(), 0);
-    }
-
-    #[test]
-    fn kernel_ports_are_tracked_and_counted_per_holder() {
-        let z = zones(2000, 2001);
-        let r = z.range();
-        let mut p = Pool::new();
-        assert_eq!(p.mark_in_use(r, 40000), Marked::Free);
-        assert_eq!(p.mark_in_use(r, 40000), Marked::AlreadyInUse);
-        assert_eq!(p.in_use(r), vec![40000]);
-        assert_eq!(p.free_count(&z), 2);
-        // The first holder's release leaves the port in use for the second.
-        assert_eq!(p.release(r, 40000, Some(5)), Released::Aging);
-        assert!(p.is_in_use(r, 40000));
-        assert_eq!(p.aging_count(), 0);
-        assert_eq!(p.release(r, 40000, Some(5)), Released::Aging);
-        assert!(!p.is_in_use(r, 40000));
-        assert_eq!(p.release(r, 40000, Some(5)), Released::NotInUse);
-        // The kernel may hand out a port the pool still counts as aging.
-        assert_eq!(p.mark_in_use(r, 40000), Marked::WasAging);
-        assert_eq!(p.aging_count(), 0);
-        assert!(p.is_in_use(r, 40000));
-    }
-
-    #[test]
-    fn kernel_window_full_until_a_release() {
-        let z = zones(1, 3);
-        let r = z.range();
-        let mut p = Pool::new();
-        let port = p.allocate(&z, 0).unwrap();
-        assert!(!p.kernel_window_full(0));
-        p.set_kernel_window_full(1_000);
-        assert!(p.kernel_window_full(999));
-        assert!(!p.kernel_window_full(1_000));
-        p.set_kernel_window_full(1_000);
-        p.release(r, port, None);
-        assert!(!p.kernel_window_full(0));
     }
 }

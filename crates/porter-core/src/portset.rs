@@ -239,15 +239,26 @@ impl PortSet {
         }
     }
 
-    /// Number of ports of the set that lie in `range`.
-    pub(crate) fn count_in(&self, range: PortRange) -> u32 {
+    /// Number of ports of the set from `first` to `last` (both included, inside `range`).
+    pub(crate) fn count_between(&self, range: PortRange, first: u16, last: u16) -> u32 {
         match self {
             PortSet::Sparse(v) => {
-                let lo = v.partition_point(|&p| p < range.first());
-                let hi = v.partition_point(|&p| p <= range.last());
+                let lo = v.partition_point(|&p| p < first);
+                let hi = v.partition_point(|&p| p <= last);
                 (hi - lo) as u32
             }
-            PortSet::Dense(d) => d.count,
+            PortSet::Dense(d) => {
+                debug_assert!(range.contains(first) && range.contains(last) && first <= last);
+                let (a, b) = (usize::from(first - range.first()), usize::from(last - range.first()));
+                let (wa, wb) = (a / 64, b / 64);
+                let low = u64::MAX << (a % 64);
+                let high = u64::MAX >> (63 - b % 64);
+                if wa == wb {
+                    return (d.bits[wa] & low & high).count_ones();
+                }
+                let middle: u32 = d.bits[wa + 1..wb].iter().map(|w| w.count_ones()).sum();
+                (d.bits[wa] & low).count_ones() + middle + (d.bits[wb] & high).count_ones()
+            }
         }
     }
 
@@ -344,6 +355,33 @@ mod tests {
             }
             assert_eq!(s.first_absent_from(r, 10), None);
             assert_eq!(s.first_absent_from(r, 199), None);
+        }
+    }
+
+    #[test]
+    fn counts_between_in_both_forms() {
+        let r = range(1000, 1999);
+        let ports: Vec<u16> = (1000..2000).filter(|p| p % 3 == 0).collect();
+        let mut sparse = PortSet::default();
+        for &p in ports.iter().take(10) {
+            sparse.insert(r, p);
+        }
+        let mut dense = PortSet::default();
+        for &p in &ports {
+            dense.insert(r, p);
+        }
+        assert!(matches!(dense, PortSet::Dense(_)));
+        for (a, b) in [
+            (1000, 1999),
+            (1001, 1001),
+            (1002, 1002),
+            (1063, 1064),
+            (1010, 1500),
+            (1990, 1999),
+        ] {
+            let want = |n: usize| ports.iter().take(n).filter(|&&p| p >= a && p <= b).count() as u32;
+            assert_eq!(sparse.count_between(r, a, b), want(10), "{a}-{b}");
+            assert_eq!(dense.count_between(r, a, b), want(ports.len()), "{a}-{b}");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The kernel's list of TCP sockets as text: `/proc/net/tcp` and `/proc/net/tcp6` of the
 //! calling thread's network namespace. Every socket, one line each, which the kernel
 //! formats and this module parses back: the fallback of [`crate::HostSockets`] where
-//! netlink `sock_diag` is missing (see [`crate::sockdiag`], several times faster).
+//! netlink `sock_diag` is missing (see `sockdiag.rs`, several times faster).
 //!
 //! A line (`get_tcp4_sock`, `get_tcp6_sock`, `get_timewait4_sock` in the kernel):
 //! `sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout
@@ -11,7 +11,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::diag::SocketEntry;
+use crate::socket_entry::SocketEntry;
 use crate::tcpstate::TcpState;
 
 const TCP: &str = "/proc/net/tcp";

@@ -266,8 +266,7 @@ pub const HELPER_NICE: i32 = 10;
 /// starved the helper on a busy machine). Lowering a thread's priority needs no
 /// privilege; if it fails anyway the helper runs at normal priority.
 fn lower_priority() {
-    // SAFETY: gettid and setpriority on the calling thread.
-    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, HELPER_NICE) };
+    let _ = crate::sys::set_thread_nice(HELPER_NICE);
 }
 
 /// Out of descriptors: give back every socket held, and pause refills.

@@ -11,7 +11,8 @@ use parking_lot::Mutex;
 
 use crate::connect::{self, Attempt};
 use crate::error::{Error, Result};
-use crate::flow::{Flow, FlowKey};
+use crate::flow::Flow;
+use crate::flow_key::FlowKey;
 use crate::pool::Released;
 use crate::registry::Registry;
 use crate::sockopts::SocketOptions;
@@ -178,7 +179,7 @@ impl Route {
     }
 
     /// Takes a port from the first flow with one free (ports porter binds itself; see
-    /// [`crate::Zones`]). The caller owes one [`Route::release`]. [`Error::Exhausted`] for
+    /// [`crate::Capacity`]). The caller owes one [`Route::release`]. [`Error::Exhausted`] for
     /// the first flow (and counted) when none has.
     pub fn allocate(&self) -> Result<LeaseId> {
         let from = self.first_candidate();

@@ -2,7 +2,7 @@
 //! `SOCK_DIAG_BY_FAMILY` with an `inet_diag_req_v2`, as `ss` asks for it): one dump per
 //! address family, of the calling thread's network namespace, every socket in the states
 //! asked for. Binary records, no text to format or parse: the fast source of
-//! [`crate::HostSockets`] (see [`crate::procnet`] for the other one).
+//! [`crate::HostSockets`] (see `procnet.rs` for the other one).
 //!
 //! Only socket2's safe calls are used (`socket`, `send`, `read`); the records are read
 //! field by field from the bytes the kernel wrote.
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::diag::SocketEntry;
+use crate::socket_entry::SocketEntry;
 use crate::tcpstate::TcpState;
 
 /// `NETLINK_SOCK_DIAG` (`include/uapi/linux/netlink.h`).

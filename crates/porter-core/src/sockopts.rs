@@ -9,13 +9,22 @@
 //! not set, since a new socket has it already (and `SO_MARK` or `IP_TRANSPARENT` would ask
 //! for privileges to set even that). [`SocketOptions::apply`] is the one place that sets
 //! them, and names the option the kernel refused.
+//!
+//! Values are not checked here: users' options are validated once, where they are given
+//! (in TypeScript, with Node's codes), and a value the kernel refuses is the connect's
+//! error (its errno, `setsockopt`, the option's name), before anything is bound or sent,
+//! so a port porter took comes back at once. The core refuses only what it cannot hold:
+//! a [`ShortName`] of more than [`NAME_MAX`] bytes (the kernel would cut it short without
+//! a word) or with a NUL (it could not cross into C). Durations go to the kernel in its
+//! units: whole seconds for keep-alive (a fraction is dropped), milliseconds for
+//! `TCP_USER_TIMEOUT`.
 
 use std::io;
 use std::time::Duration;
 
 use socket2::{Socket, TcpKeepalive};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sys;
 
 /// The longest name the kernel keeps for a device (`IFNAMSIZ - 1`) or a congestion
@@ -149,33 +158,6 @@ impl SocketOptions {
         self.linger_zero_on_close == Some(true)
     }
 
-    /// Checks every value against what the kernel takes, so that none is refused, or
-    /// silently changed, when it is set: [`Error::InvalidSocketOption`] otherwise.
-    pub fn check(&self) -> Result<()> {
-        let invalid = |option, reason| Err(Error::InvalidSocketOption { option, reason });
-        if self.user_timeout.is_some_and(|t| t > USER_TIMEOUT_MAX) {
-            return invalid("userTimeoutMs", "must be at most 2147483647 ms");
-        }
-        if let Some(KeepAlive::On { idle, interval, count }) = self.keepalive {
-            let seconds = |d: Option<Duration>| {
-                d.is_none_or(|d| d.subsec_nanos() == 0 && (1..=KEEPALIVE_SECS_MAX).contains(&d.as_secs()))
-            };
-            if !seconds(idle) {
-                return invalid("keepAlive.idleMs", "must be whole seconds from 1 to 32767 s");
-            }
-            if !seconds(interval) {
-                return invalid("keepAlive.intervalMs", "must be whole seconds from 1 to 32767 s");
-            }
-            if count.is_some_and(|c| !(1..=KEEPALIVE_COUNT_MAX).contains(&c)) {
-                return invalid("keepAlive.count", "must be from 1 to 127");
-            }
-        }
-        if self.tos.is_some_and(|tos| tos & 0b11 != 0) {
-            return invalid("tos", "must have its two low (ECN) bits zero");
-        }
-        Ok(())
-    }
-
     /// Sets every option given on `socket` (of family IPv6 when `ipv6`), in this order,
     /// before `bind` and `connect`. A value that is what a new socket has already is not
     /// set. On a refusal: the option's name and the kernel's error.
@@ -296,43 +278,6 @@ mod tests {
             SocketOptions::default().overlay(&SocketOptions::default()),
             SocketOptions::default()
         );
-    }
-
-    #[test]
-    fn values_the_kernel_would_refuse_or_change_are_refused_first() {
-        let on = |idle, interval, count| SocketOptions {
-            keepalive: Some(KeepAlive::On { idle, interval, count }),
-            ..SocketOptions::default()
-        };
-        let secs = |s| Some(Duration::from_secs(s));
-        assert!(on(secs(1), secs(32_767), Some(127)).check().is_ok());
-        assert!(on(None, None, None).check().is_ok());
-        for (bad, option) in [
-            (on(Some(Duration::from_millis(1_500)), None, None), "keepAlive.idleMs"),
-            (on(secs(0), None, None), "keepAlive.idleMs"),
-            (on(None, secs(32_768), None), "keepAlive.intervalMs"),
-            (on(None, None, Some(0)), "keepAlive.count"),
-            (on(None, None, Some(128)), "keepAlive.count"),
-        ] {
-            match bad.check() {
-                Err(Error::InvalidSocketOption { option: o, .. }) => assert_eq!(o, option),
-                other => panic!("{bad:?}: {other:?}"),
-            }
-        }
-        let tos = |t| SocketOptions {
-            tos: Some(t),
-            ..SocketOptions::default()
-        };
-        assert!(tos(0xb8).check().is_ok());
-        assert!(tos(0xb9).check().is_err(), "an ECN bit");
-        let timeout = |ms| SocketOptions {
-            user_timeout: Some(Duration::from_millis(ms)),
-            ..SocketOptions::default()
-        };
-        assert!(timeout(i32::MAX as u64).check().is_ok());
-        assert!(timeout(i32::MAX as u64 + 1).check().is_err());
-        let err = tos(1).check().unwrap_err();
-        assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
     }
 
     /// What the kernel holds after `apply`, read back with getsockopt (through socket2's

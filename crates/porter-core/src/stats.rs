@@ -55,7 +55,7 @@ pub const DURATION_BUCKETS: [f64; 16] = [
 
 /// Every counter of a registry.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub struct Counters {
     pub(crate) allocations: StripedCounter,
     pub(crate) releases_aging: StripedCounter,
     pub(crate) releases_immediate: StripedCounter,
@@ -73,7 +73,7 @@ pub struct Stats {
 
 /// A copy of the counters at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct StatsSnapshot {
+pub struct PorterStats {
     /// Ports handed out (the kernel's choices included).
     pub allocations: u64,
     /// Releases into aging.
@@ -102,7 +102,7 @@ pub struct StatsSnapshot {
     pub duration_sum_seconds: f64,
 }
 
-impl Stats {
+impl Counters {
     pub(crate) fn retry(&self, errno: Option<i32>) {
         if errno == Some(libc::EADDRINUSE) {
             self.retries_addr_in_use.fetch_add(1, Ordering::Relaxed);
@@ -126,8 +126,8 @@ impl Stats {
     }
 
     /// The counters now.
-    pub fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
+    pub fn snapshot(&self) -> PorterStats {
+        PorterStats {
             allocations: self.allocations.get(),
             releases_aging: self.releases_aging.get(),
             releases_immediate: self.releases_immediate.get(),

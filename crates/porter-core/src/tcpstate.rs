@@ -31,7 +31,7 @@ pub enum TcpState {
 
 impl TcpState {
     /// The states that hold a 4-tuple, in the kernel's order: what a destination's
-    /// [`Destination::states`] counts.
+    /// [`Destination::states`](crate::Destination::states) counts.
     pub const HOLDING: [TcpState; 9] = [
         TcpState::Established,
         TcpState::SynSent,

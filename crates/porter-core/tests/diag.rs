@@ -3,7 +3,6 @@
 //! read from netlink `sock_diag` and from `/proc/net/tcp{,6}`, which agree.
 #![allow(clippy::unwrap_used)]
 
-#[allow(dead_code)] // wait_for only
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};

@@ -15,7 +15,7 @@ impl CancelToken {
     #[napi(constructor, catch_unwind)]
     pub fn new() -> Self {
         Self {
-            inner: crate::route::env_child_token(),
+            inner: crate::env::child_token(),
         }
     }
 

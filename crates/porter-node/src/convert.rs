@@ -1,10 +1,9 @@
 //! Conversions between JavaScript values and porter-core types.
 
-use std::ffi::{CStr, CString};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use napi_derive::napi;
-use porter_core::{Mode, PortRange};
+use porter_core::{Mode, PortRange, ServicePorts};
 
 use crate::error::{from_core, invalid_arg, Result};
 
@@ -45,29 +44,16 @@ pub fn scoped(text: &str, port_number: u32) -> Result<SocketAddr> {
 
 /// The index of the interface named `zone`, or `zone` itself when it is a number.
 pub fn interface_index(zone: &str) -> Option<u32> {
-    if !zone.is_empty() && zone.bytes().all(|b| b.is_ascii_digit()) {
-        return zone.parse().ok().filter(|&i| i > 0);
-    }
-    let name = CString::new(zone).ok()?;
-    // SAFETY: `name` is a NUL-terminated string that outlives the call.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    (index > 0).then_some(index)
+    porter_core::scope_id(zone)
 }
 
 /// `ip` as text, with `%` and its interface's name (or index) where it has a scope.
 pub fn show(ip: IpAddr, scope: u32) -> String {
-    if scope == 0 {
-        return ip.to_string();
+    match (scope, porter_core::scope_name(scope)) {
+        (0, _) => ip.to_string(),
+        (_, Some(name)) => format!("{ip}%{name}"),
+        (_, None) => format!("{ip}%{scope}"),
     }
-    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: `buf` has the IF_NAMESIZE bytes if_indextoname may write.
-    let name = unsafe { libc::if_indextoname(scope, buf.as_mut_ptr()) };
-    if name.is_null() {
-        return format!("{ip}%{scope}");
-    }
-    // SAFETY: on success if_indextoname wrote a NUL-terminated name into `buf`.
-    let name = unsafe { CStr::from_ptr(buf.as_ptr()) };
-    format!("{ip}%{}", name.to_string_lossy())
 }
 
 fn coded_ip(text: &str) -> napi::Error<String> {
@@ -78,8 +64,31 @@ pub fn socket_addr(address: &str, port_number: u32) -> Result<SocketAddr> {
     scoped(address, port_number)
 }
 
+/// A timeout in milliseconds: none for a value that is not a number of milliseconds
+/// from 0 up, or one too large to wait for.
+pub fn timeout(ms: f64) -> Option<std::time::Duration> {
+    (ms >= 0.0)
+        .then(|| std::time::Duration::try_from_secs_f64(ms / 1000.0).ok())
+        .flatten()
+}
+
+/// Milliseconds as a duration, for values validated where they were given: anything
+/// else converts without a panic (not a number or below zero: none; too large: the
+/// largest).
+pub fn duration(ms: f64) -> std::time::Duration {
+    if ms.is_nan() || ms <= 0.0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(std::time::Duration::MAX)
+}
+
 pub fn mode(name: &str) -> Result<Mode> {
     Mode::from_name(name).ok_or_else(|| invalid_arg(format!("mode must be 'hybrid', 'pool' or 'kernel', got {name:?}")))
+}
+
+pub fn service_ports(name: &str) -> Result<ServicePorts> {
+    ServicePorts::from_name(name)
+        .ok_or_else(|| invalid_arg(format!("servicePorts must be 'avoid' or 'use', got {name:?}")))
 }
 
 /// An inclusive interval of ports.
@@ -193,6 +202,22 @@ mod tests {
             let e = mode(bad).unwrap_err();
             assert_eq!(e.status, "ERR_INVALID_ARG_VALUE");
             assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
+        }
+    }
+
+    #[test]
+    fn durations_never_panic() {
+        assert_eq!(duration(2500.0), std::time::Duration::from_millis(2500));
+        assert_eq!(duration(f64::NAN), std::time::Duration::ZERO);
+        assert_eq!(duration(-5.0), std::time::Duration::ZERO);
+        assert_eq!(duration(f64::INFINITY), std::time::Duration::MAX);
+    }
+
+    #[test]
+    fn timeouts_never_panic() {
+        assert_eq!(timeout(1500.0), Some(std::time::Duration::from_millis(1500)));
+        for none in [-1.0, f64::NAN, f64::INFINITY, 1e300] {
+            assert_eq!(timeout(none), None, "{none}");
         }
     }
 

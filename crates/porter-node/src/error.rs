@@ -1,7 +1,7 @@
 //! The one error channel of the binding: every error thrown to JavaScript is a napi error
 //! whose `code` property is the core error's stable code (`ERR_PORTER_*`, Node's codes
 //! for bad input, the system's `E*` name). Connect failures travel as data instead
-//! ([`NativeError`]), so that they reach JavaScript without a throw.
+//! ([`ConnectError`]), so that they reach JavaScript without a throw.
 
 use napi_derive::napi;
 
@@ -28,7 +28,7 @@ pub fn invalid_arg(message: impl Into<String>) -> napi::Error<String> {
 /// core's name for it.
 #[napi(object)]
 #[derive(Debug)]
-pub struct NativeError {
+pub struct ConnectError {
     pub code: String,
     pub message: String,
     pub errno: Option<i32>,
@@ -41,11 +41,11 @@ pub struct NativeError {
     pub option: Option<String>,
 }
 
-impl From<&porter_core::Error> for NativeError {
+impl From<&porter_core::Error> for ConnectError {
     fn from(e: &porter_core::Error) -> Self {
         let remote = e.remote();
         let local = e.local();
-        NativeError {
+        ConnectError {
             code: e.code().to_owned(),
             message: e.to_string(),
             errno: e.errno(),
@@ -72,7 +72,7 @@ mod tests {
             local: Some("0.0.0.0:2000".parse().unwrap()),
             remote,
         };
-        let data = NativeError::from(&e);
+        let data = ConnectError::from(&e);
         assert_eq!(data.code, "ECONNREFUSED");
         assert_eq!(data.errno, Some(libc::ECONNREFUSED));
         assert_eq!(data.syscall.as_deref(), Some("connect"));
@@ -81,7 +81,7 @@ mod tests {
             (data.local_address.as_deref(), data.local_port),
             (Some("0.0.0.0"), Some(2000))
         );
-        let thrown = from_core(porter_core::Error::GlobalConfigured);
+        let thrown = from_core(porter_core::Error::DefaultConfigured);
         assert_eq!(thrown.status, "ERR_PORTER_DEFAULT_CONFIGURED");
     }
 
@@ -97,7 +97,7 @@ mod tests {
             local: None,
             remote: "[::1]:443".parse().unwrap(),
         };
-        let n = NativeError::from(&e);
+        let n = ConnectError::from(&e);
         assert_eq!((n.code.as_str(), n.errno), ("EADDRNOTAVAIL", Some(libc::EADDRNOTAVAIL)));
         assert_eq!(n.address.as_deref(), Some("::1"), "no brackets: Node's `address` field");
         assert_eq!(n.port, Some(443));
@@ -112,7 +112,7 @@ mod tests {
             source: std::io::Error::from_raw_os_error(libc::EPERM),
             remote: remote(),
         };
-        let n = NativeError::from(&e);
+        let n = ConnectError::from(&e);
         assert_eq!((n.code.as_str(), n.errno), ("EPERM", Some(libc::EPERM)));
         assert_eq!(
             (n.syscall.as_deref(), n.option.as_deref()),
@@ -129,10 +129,10 @@ mod tests {
 
     #[test]
     fn porter_errors_carry_no_errno_and_timeouts_carry_etimedout() {
-        let exhausted = NativeError::from(&porter_core::Error::Exhausted {
+        let exhausted = ConnectError::from(&porter_core::Error::Exhausted {
             local: "0.0.0.0".parse().unwrap(),
             remote: remote(),
-            range: porter_core::PortRange::new(20000, 20009).unwrap(),
+            range: (20000, 20009),
             kernel_window: None,
             fallback: None,
         });
@@ -144,7 +144,7 @@ mod tests {
         );
         assert!(exhausted.message.contains("20000-20009"), "{}", exhausted.message);
 
-        let timed_out = NativeError::from(&porter_core::Error::TimedOut {
+        let timed_out = ConnectError::from(&porter_core::Error::TimedOut {
             local: Some("127.0.0.1:20001".parse().unwrap()),
             remote: remote(),
         });
@@ -153,7 +153,7 @@ mod tests {
         assert_eq!(timed_out.syscall.as_deref(), Some("connect"));
         assert_eq!(timed_out.local_port, Some(20001));
 
-        let cancelled = NativeError::from(&porter_core::Error::Cancelled);
+        let cancelled = ConnectError::from(&porter_core::Error::Cancelled);
         assert_eq!(cancelled.code, "ABORT_ERR");
         assert_eq!((cancelled.errno, cancelled.address, cancelled.port), (None, None, None));
     }
@@ -166,16 +166,16 @@ mod tests {
         let thrown = [
             porter_core::Error::InvalidRange { first: 0, last: 5 },
             porter_core::Error::InvalidPartition { index: 4, count: 4 },
-            porter_core::Error::GlobalConfigured,
+            porter_core::Error::DefaultConfigured,
             porter_core::Error::ModeUnsupported {
-                mode: porter_core::Mode::Kernel,
+                mode: porter_core::Mode::Kernel.name(),
                 reason: "no IP_LOCAL_PORT_RANGE here".into(),
             },
             porter_core::Error::Exhausted {
                 local: "::".parse().unwrap(),
                 remote: "[::1]:443".parse().unwrap(),
-                range: porter_core::PortRange::DEFAULT,
-                kernel_window: Some(porter_core::PortRange::new(32768, 60999).unwrap()),
+                range: (1024, 65535),
+                kernel_window: Some((32768, 60999)),
                 fallback: Some(std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)),
             },
         ];

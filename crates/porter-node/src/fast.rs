@@ -83,27 +83,27 @@ unsafe extern "C" fn allocate(env: sys::napi_env, info: sys::napi_callback_info)
         finish(env, || {
             let [route] = args::<1>(env, info).ok_or_else(|| bad_args("(route)"))?;
             let route = number(env, route).ok_or_else(|| bad_args("a route id"))?;
-            let handle = route::route_allocate(route)?;
+            let lease_id = route::route_allocate(route)?;
             let mut out = ptr::null_mut();
-            sys::napi_create_double(env, handle, &mut out);
+            sys::napi_create_double(env, lease_id, &mut out);
             Ok(out)
         })
     }
 }
 
-/// `release(route, handle, aging)`: [`route::route_release`].
+/// `release(route, leaseId, aging)`: [`route::route_release`].
 unsafe extern "C" fn release(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: the env and callback info of this call, on its thread.
     unsafe {
         finish(env, || {
-            let [route, handle, aging] = args::<3>(env, info).ok_or_else(|| bad_args("(route, handle, aging)"))?;
+            let [route, lease_id, aging] = args::<3>(env, info).ok_or_else(|| bad_args("(route, leaseId, aging)"))?;
             let route = number(env, route).ok_or_else(|| bad_args("a route id"))?;
-            let handle = number(env, handle).ok_or_else(|| bad_args("a lease handle"))?;
+            let lease_id = number(env, lease_id).ok_or_else(|| bad_args("a lease id"))?;
             let mut flag = false;
             if sys::napi_get_value_bool(env, aging, &mut flag) != sys::Status::napi_ok {
                 return Err(bad_args("aging as a boolean"));
             }
-            let released = route::route_release(route, handle, flag)?;
+            let released = route::route_release(route, lease_id, flag)?;
             let mut out = ptr::null_mut();
             sys::napi_get_boolean(env, released, &mut out);
             Ok(out)
@@ -111,18 +111,18 @@ unsafe extern "C" fn release(env: sys::napi_env, info: sys::napi_callback_info) 
     }
 }
 
-/// `adopt(route, handle, fd)`: [`route::route_adopt`].
+/// `adopt(route, leaseId, fd)`: [`route::route_adopt`].
 unsafe extern "C" fn adopt(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: the env and callback info of this call, on its thread.
     unsafe {
         finish(env, || {
-            let [route, handle, fd] = args::<3>(env, info).ok_or_else(|| bad_args("(route, handle, fd)"))?;
+            let [route, lease_id, fd] = args::<3>(env, info).ok_or_else(|| bad_args("(route, leaseId, fd)"))?;
             let route = number(env, route).ok_or_else(|| bad_args("a route id"))?;
-            let handle = number(env, handle).ok_or_else(|| bad_args("a lease handle"))?;
+            let lease_id = number(env, lease_id).ok_or_else(|| bad_args("a lease id"))?;
             let fd = number(env, fd)
                 .filter(|fd| fd.fract() == 0.0 && (0.0..=f64::from(i32::MAX)).contains(fd))
                 .ok_or_else(|| bad_args("a descriptor"))?;
-            let adopted = route::route_adopt(route, handle, fd as i32)?;
+            let adopted = route::route_adopt(route, lease_id, fd as i32)?;
             let mut out = ptr::null_mut();
             sys::napi_get_boolean(env, adopted, &mut out);
             Ok(out)
@@ -131,11 +131,11 @@ unsafe extern "C" fn adopt(env: sys::napi_env, info: sys::napi_callback_info) ->
 }
 
 /// The hot path's functions, hand-written (see the module comment): `allocate(route)` as
-/// `routeAllocate`, `release(route, handle, aging)` as `routeRelease`, and
-/// `adopt(route, handle, fd)` as `routeAdopt`.
+/// `routeAllocate`, `release(route, leaseId, aging)` as `routeRelease`, and
+/// `adopt(route, leaseId, fd)` as `routeAdopt`.
 #[napi(
     catch_unwind,
-    ts_return_type = "{ allocate(route: number): number; release(route: number, handle: number, aging: boolean): boolean; adopt(route: number, handle: number, fd: number): boolean }"
+    ts_return_type = "{ allocate(route: number): number; release(route: number, leaseId: number, aging: boolean): boolean; adopt(route: number, leaseId: number, fd: number): boolean }"
 )]
 pub fn fast_route_functions(env: Env) -> Result<Unknown<'static>> {
     let internal = |what: &str| crate::error::coded("ERR_PORTER_INTERNAL", format!("could not {what}"));

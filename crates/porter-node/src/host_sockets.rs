@@ -2,13 +2,13 @@
 //! and per destination its sockets per state and the ports of each zone taken for it.
 
 use napi_derive::napi;
-use porter_core::{errno_name, HostSockets, SocketSource, TcpState};
+use porter_core::{errno_name, SocketSource, TcpState};
 
 use crate::convert::{port, Interval};
 use crate::error::{coded, invalid_arg, Result};
 
 #[napi(object)]
-pub struct ListenerInfo {
+pub struct Listener {
     pub address: String,
     pub port: u32,
     pub uid: u32,
@@ -18,10 +18,10 @@ pub struct ListenerInfo {
 }
 
 #[napi(object)]
-pub struct DestinationInfo {
+pub struct Destination {
     pub address: String,
     pub port: u32,
-    /// Sockets per state, in the order of `HostSocketsInfo.states`.
+    /// Sockets per state, in the order of `HostSockets.states`.
     pub states: Vec<u32>,
     /// The source addresses holding ports towards it.
     pub sources: Vec<String>,
@@ -30,13 +30,13 @@ pub struct DestinationInfo {
 }
 
 #[napi(object)]
-pub struct HostSocketsInfo {
+pub struct HostSockets {
     /// `sock_diag` or `proc`.
     pub source: String,
     /// The names of the states counted, in order.
     pub states: Vec<String>,
-    pub listeners: Vec<ListenerInfo>,
-    pub destinations: Vec<DestinationInfo>,
+    pub listeners: Vec<Listener>,
+    pub destinations: Vec<Destination>,
     pub incoming: u32,
 }
 
@@ -44,7 +44,7 @@ pub struct HostSocketsInfo {
 /// `proc`; by default the first that works), with the ports of each of `zones` taken per
 /// destination. Throws the system's code when no source can be read.
 #[napi(catch_unwind)]
-pub fn host_sockets(zones: Vec<Vec<Interval>>, source: Option<String>) -> Result<HostSocketsInfo> {
+pub fn host_sockets(zones: Vec<Vec<Interval>>, source: Option<String>) -> Result<HostSockets> {
     let source = match source.as_deref() {
         None => None,
         Some(name) => {
@@ -59,19 +59,19 @@ pub fn host_sockets(zones: Vec<Vec<Interval>>, source: Option<String>) -> Result
                 .collect::<Result<Vec<(u16, u16)>>>()
         })
         .collect::<Result<Vec<_>>>()?;
-    let host = HostSockets::read(source).map_err(|e| {
+    let host = porter_core::HostSockets::read(source).map_err(|e| {
         coded(
             errno_name(e.raw_os_error()),
             format!("the host's sockets cannot be read: {e}"),
         )
     })?;
-    Ok(HostSocketsInfo {
+    Ok(HostSockets {
         source: host.source.name().to_owned(),
         states: TcpState::HOLDING.iter().map(|s| s.name().to_owned()).collect(),
         listeners: host
             .listeners
             .iter()
-            .map(|l| ListenerInfo {
+            .map(|l| Listener {
                 address: l.address.to_string(),
                 port: l.port.into(),
                 uid: l.uid,
@@ -83,7 +83,7 @@ pub fn host_sockets(zones: Vec<Vec<Interval>>, source: Option<String>) -> Result
         destinations: host
             .destinations
             .iter()
-            .map(|d| DestinationInfo {
+            .map(|d| Destination {
                 address: d.address.to_string(),
                 port: d.port.into(),
                 states: d.states.to_vec(),

@@ -1,28 +1,27 @@
 //! What a registry reports, as JavaScript objects: pools, counts, summaries, counters.
 
 use napi_derive::napi;
-use porter_core::{PoolCounts, PoolSnapshot, PoolSummary, StatsSnapshot};
 
 use crate::convert::{counts, show, CodeCount};
 
 #[napi(object)]
-pub struct AgingInfo {
+pub struct AgingPort {
     pub port: u32,
     pub remaining_ms: f64,
 }
 
 #[napi(object)]
-pub struct PoolInfo {
+pub struct PoolSnapshot {
     pub local_address: String,
     pub remote_address: String,
     pub remote_port: u32,
     pub in_use: Vec<u32>,
-    pub aging: Vec<AgingInfo>,
+    pub aging: Vec<AgingPort>,
     pub free: u32,
 }
 
-impl From<PoolSnapshot> for PoolInfo {
-    fn from(p: PoolSnapshot) -> Self {
+impl From<porter_core::PoolSnapshot> for PoolSnapshot {
+    fn from(p: porter_core::PoolSnapshot) -> Self {
         Self {
             local_address: show(p.key.local, p.key.local_scope()),
             remote_address: show(p.key.remote, p.key.remote_scope()),
@@ -31,7 +30,7 @@ impl From<PoolSnapshot> for PoolInfo {
             aging: p
                 .aging
                 .into_iter()
-                .map(|(port, us)| AgingInfo {
+                .map(|(port, us)| AgingPort {
                     port: port.into(),
                     remaining_ms: us as f64 / 1000.0,
                 })
@@ -42,7 +41,7 @@ impl From<PoolSnapshot> for PoolInfo {
 }
 
 #[napi(object)]
-pub struct PoolCountsInfo {
+pub struct PoolCounts {
     pub local_address: String,
     pub remote_address: String,
     pub remote_port: u32,
@@ -51,8 +50,8 @@ pub struct PoolCountsInfo {
     pub free: u32,
 }
 
-impl From<&PoolCounts> for PoolCountsInfo {
-    fn from(p: &PoolCounts) -> Self {
+impl From<&porter_core::PoolCounts> for PoolCounts {
+    fn from(p: &porter_core::PoolCounts) -> Self {
         Self {
             local_address: show(p.key.local, p.key.local_scope()),
             remote_address: show(p.key.remote, p.key.remote_scope()),
@@ -66,7 +65,7 @@ impl From<&PoolCounts> for PoolCountsInfo {
 
 /// Counts summed over pools (numbers: exact up to 2^53).
 #[napi(object)]
-pub struct PoolTotalsInfo {
+pub struct PoolTotals {
     pub pools: f64,
     pub in_use: f64,
     pub aging: f64,
@@ -75,17 +74,17 @@ pub struct PoolTotalsInfo {
 
 /// The busiest pools, busiest first, and the others summed.
 #[napi(object)]
-pub struct PoolSummaryInfo {
-    pub busiest: Vec<PoolCountsInfo>,
-    pub others: PoolTotalsInfo,
+pub struct PoolSummary {
+    pub busiest: Vec<PoolCounts>,
+    pub others: PoolTotals,
 }
 
-impl From<PoolSummary> for PoolSummaryInfo {
-    fn from(summary: PoolSummary) -> Self {
+impl From<porter_core::PoolSummary> for PoolSummary {
+    fn from(summary: porter_core::PoolSummary) -> Self {
         let o = summary.others;
         Self {
-            busiest: summary.busiest.iter().map(PoolCountsInfo::from).collect(),
-            others: PoolTotalsInfo {
+            busiest: summary.busiest.iter().map(PoolCounts::from).collect(),
+            others: PoolTotals {
                 pools: o.pools as f64,
                 in_use: o.in_use as f64,
                 aging: o.aging as f64,
@@ -97,7 +96,7 @@ impl From<PoolSummary> for PoolSummaryInfo {
 
 /// The process-wide socket reserve.
 #[napi(object)]
-pub struct SocketReserveInfo {
+pub struct ReserveStats {
     pub capacity: u32,
     pub ready_ipv4: u32,
     pub ready_ipv6: u32,
@@ -105,10 +104,10 @@ pub struct SocketReserveInfo {
     pub made_inline: f64,
 }
 
-fn socket_reserve() -> SocketReserveInfo {
+fn socket_reserve() -> ReserveStats {
     let r = porter_core::reserve::Reserve::global().stats();
     let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    SocketReserveInfo {
+    ReserveStats {
         capacity: small(r.capacity),
         ready_ipv4: small(r.ready_ipv4),
         ready_ipv6: small(r.ready_ipv6),
@@ -118,7 +117,7 @@ fn socket_reserve() -> SocketReserveInfo {
 }
 
 #[napi(object)]
-pub struct NativeStats {
+pub struct PorterStats {
     pub allocations: f64,
     pub releases_aging: f64,
     pub releases_immediate: f64,
@@ -134,11 +133,11 @@ pub struct NativeStats {
     pub pools: f64,
     pub pools_retired: f64,
     /// The process-wide socket reserve (shared by every registry).
-    pub socket_reserve: SocketReserveInfo,
+    pub socket_reserve: ReserveStats,
 }
 
-impl From<StatsSnapshot> for NativeStats {
-    fn from(s: StatsSnapshot) -> Self {
+impl From<porter_core::PorterStats> for PorterStats {
+    fn from(s: porter_core::PorterStats) -> Self {
         Self {
             allocations: s.allocations as f64,
             releases_aging: s.releases_aging as f64,

@@ -8,9 +8,11 @@
 
 mod cancel;
 mod convert;
+mod env;
 mod error;
 #[cfg(not(test))]
 mod fast;
+mod handover;
 mod host_sockets;
 mod inspect;
 mod registry;
@@ -37,7 +39,7 @@ pub fn partition_range(first: u32, last: u32, index: u32, count: u32) -> Result<
 
 /// The host's port settings, read now from the calling thread's network namespace.
 #[napi(object)]
-pub struct HostPortsInfo {
+pub struct HostPorts {
     /// `net.ipv4.ip_local_port_range`.
     pub ephemeral: convert::Interval,
     /// `net.ipv4.ip_local_reserved_ports`, as sorted intervals.
@@ -52,9 +54,9 @@ pub struct HostPortsInfo {
 
 /// The host's port settings (ephemeral and reserved ports, kernel options), read now.
 #[napi(catch_unwind)]
-pub fn host_ports() -> HostPortsInfo {
+pub fn host_ports() -> HostPorts {
     let host = porter_core::HostPorts::read();
-    HostPortsInfo {
+    HostPorts {
         ephemeral: interval(host.ephemeral.first(), host.ephemeral.last()),
         reserved: host.reserved.iter().map(|&(a, b)| interval(a, b)).collect(),
         read_from_system: host.read_from_system,
@@ -85,11 +87,13 @@ pub fn panic_for_test(message: String) {
 #[cfg(test)]
 mod tests {
     /// The binding's sources, read at compile time.
-    const SOURCES: [(&str, &str); 9] = [
+    const SOURCES: [(&str, &str); 11] = [
         ("lib.rs", include_str!("lib.rs")),
         ("cancel.rs", include_str!("cancel.rs")),
         ("convert.rs", include_str!("convert.rs")),
+        ("env.rs", include_str!("env.rs")),
         ("error.rs", include_str!("error.rs")),
+        ("handover.rs", include_str!("handover.rs")),
         ("host_sockets.rs", include_str!("host_sockets.rs")),
         ("inspect.rs", include_str!("inspect.rs")),
         ("registry.rs", include_str!("registry.rs")),

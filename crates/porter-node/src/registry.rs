@@ -1,20 +1,19 @@
 //! `Registry`: one porter-core registry (a `Porter` instance, or the process default).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use porter_core::{Config, Registry as CoreRegistry};
 
 use crate::convert::{self, interval, Interval};
-use crate::error::{from_core, invalid_arg, Result};
-use crate::inspect::{NativeStats, PoolCountsInfo, PoolInfo, PoolSummaryInfo};
+use crate::error::{from_core, Result};
+use crate::inspect::{PoolCounts, PoolSnapshot, PoolSummary, PorterStats};
 use crate::route;
-use crate::sockopts::{self, NativeSocketOptions};
+use crate::sockopts::{self, SocketOptions};
 
 /// What V8 is told a registry costs beyond its JavaScript object (its shards, counters and
-/// zones), so that dropped Porters are collected before their native memory piles up.
+/// capacity), so that dropped Porters are collected before their native memory piles up.
 const REGISTRY_BYTES: i64 = 4096;
 
 #[napi(object)]
@@ -23,17 +22,19 @@ pub struct RegistryOptions {
     pub range_last: u32,
     /// 'hybrid', 'pool' or 'kernel'.
     pub mode: String,
+    /// 'avoid' (the default) or 'use'.
+    pub service_ports: Option<String>,
     pub aging_ms: f64,
     pub retry_attempts: u32,
     pub kernel_fallback: bool,
     pub local_addresses: Option<Vec<String>>,
     /// Set on every socket the registry connects.
-    pub socket_options: Option<NativeSocketOptions>,
+    pub socket_options: Option<SocketOptions>,
 }
 
 /// How a registry's range is split between porter and the kernel.
 #[napi(object)]
-pub struct CapacityInfo {
+pub struct Capacity {
     pub mode: String,
     /// Ports porter binds itself, per destination and source address.
     pub explicit: u32,
@@ -44,21 +45,23 @@ pub struct CapacityInfo {
     pub kernel_window: Option<Interval>,
     /// Whether sockets carry IP_LOCAL_PORT_RANGE to keep the kernel in its window.
     pub kernel_window_narrowed: bool,
-    /// The ephemeral range read when the registry was made.
+    /// The ephemeral range in force (as last read).
     pub ephemeral: Interval,
+    /// Ports porter would bind itself but for /etc/services.
+    pub service_ports: u32,
 }
 
 fn config(options: &RegistryOptions) -> Result<Config> {
-    if !(options.aging_ms.is_finite() && options.aging_ms >= 0.0) {
-        return Err(invalid_arg(format!(
-            "agingMs must be a finite number >= 0, got {}",
-            options.aging_ms
-        )));
-    }
     Ok(Config {
         range: convert::range(options.range_first, options.range_last)?,
         mode: convert::mode(&options.mode)?,
-        aging: Duration::from_secs_f64(options.aging_ms / 1000.0),
+        service_ports: options
+            .service_ports
+            .as_deref()
+            .map(convert::service_ports)
+            .transpose()?
+            .unwrap_or_default(),
+        aging: convert::duration(options.aging_ms),
         retry_attempts: options.retry_attempts,
         kernel_fallback: options.kernel_fallback,
         socket_options: options
@@ -82,7 +85,7 @@ fn local_addresses(options: &RegistryOptions) -> Result<Vec<std::net::IpAddr>> {
 #[napi(custom_finalize)]
 pub struct Registry {
     inner: Arc<CoreRegistry>,
-    /// Whether V8 was told of this registry's native memory (not for the shared one).
+    /// Whether V8 was told of this registry's native memory (not for the default one).
     accounted: bool,
 }
 
@@ -105,15 +108,14 @@ impl Registry {
         Ok(Self { inner, accounted })
     }
 
-    /// The process-wide registry, the same from every worker thread. With `options`, it
-    /// must not exist yet with other options.
+    /// The default registry, the same from every worker thread. With `options`, it must
+    /// not exist yet with other options.
     #[napi(factory, catch_unwind)]
-    pub fn shared(options: Option<RegistryOptions>) -> Result<Self> {
+    pub fn default_registry(options: Option<RegistryOptions>) -> Result<Self> {
         let registry = match options {
-            Some(options) => {
-                CoreRegistry::init_global_with(config(&options)?, local_addresses(&options)?).map_err(from_core)?
-            }
-            None => CoreRegistry::global(),
+            Some(options) => CoreRegistry::configure_default_with(config(&options)?, local_addresses(&options)?)
+                .map_err(from_core)?,
+            None => CoreRegistry::default_registry(),
         };
         Ok(Self {
             inner: registry.clone(),
@@ -129,6 +131,7 @@ impl Registry {
             range_first: config.range.first().into(),
             range_last: config.range.last().into(),
             mode: config.mode.name().to_owned(),
+            service_ports: Some(config.service_ports.name().to_owned()),
             aging_ms: config.aging.as_secs_f64() * 1000.0,
             retry_attempts: config.retry_attempts,
             kernel_fallback: config.kernel_fallback,
@@ -139,17 +142,20 @@ impl Registry {
 
     /// How the range is split between porter and the kernel, per destination.
     #[napi(catch_unwind)]
-    pub fn capacity(&self) -> CapacityInfo {
-        let zones = self.inner.zones();
-        CapacityInfo {
-            mode: zones.mode().name().to_owned(),
-            explicit: zones.explicit_len(),
-            kernel: zones.kernel_len(),
-            per_destination: zones.capacity(),
-            explicit_ports: zones.explicit().iter().map(|&(a, b)| interval(a, b)).collect(),
-            kernel_window: zones.kernel_window().map(|w| interval(w.ports.first(), w.ports.last())),
-            kernel_window_narrowed: zones.kernel_window().is_some_and(|w| w.narrowed),
-            ephemeral: interval(zones.ephemeral().first(), zones.ephemeral().last()),
+    pub fn capacity(&self) -> Capacity {
+        let capacity = self.inner.capacity();
+        Capacity {
+            mode: capacity.mode().name().to_owned(),
+            explicit: capacity.explicit(),
+            kernel: capacity.kernel(),
+            per_destination: capacity.per_destination(),
+            explicit_ports: capacity.explicit_ports().iter().map(|&(a, b)| interval(a, b)).collect(),
+            kernel_window: capacity
+                .kernel_window()
+                .map(|w| interval(w.ports.first(), w.ports.last())),
+            kernel_window_narrowed: capacity.kernel_window().is_some_and(|w| w.narrowed),
+            ephemeral: interval(capacity.ephemeral().first(), capacity.ephemeral().last()),
+            service_ports: capacity.service_ports(),
         }
     }
 
@@ -175,26 +181,26 @@ impl Registry {
 
     /// Every pool, after expiring aging ports and dropping idle pools.
     #[napi(catch_unwind)]
-    pub fn snapshot(&self) -> Vec<PoolInfo> {
-        self.inner.snapshot().into_iter().map(PoolInfo::from).collect()
+    pub fn snapshot(&self) -> Vec<PoolSnapshot> {
+        self.inner.snapshot().into_iter().map(PoolSnapshot::from).collect()
     }
 
     /// Every pool's counts, after expiring aging ports (a snapshot without the ports).
     #[napi(catch_unwind)]
-    pub fn pool_counts(&self) -> Vec<PoolCountsInfo> {
-        self.inner.pool_counts().iter().map(PoolCountsInfo::from).collect()
+    pub fn pool_counts(&self) -> Vec<PoolCounts> {
+        self.inner.pool_counts().iter().map(PoolCounts::from).collect()
     }
 
     /// The `busiest` pools with the most ports in use (then aging), busiest first, and
     /// every other pool summed; aging ports expired first.
     #[napi(catch_unwind)]
-    pub fn pool_summary(&self, busiest: u32) -> PoolSummaryInfo {
+    pub fn pool_summary(&self, busiest: u32) -> PoolSummary {
         self.inner.pool_summary(busiest as usize).into()
     }
 
     /// The counters.
     #[napi(catch_unwind)]
-    pub fn stats(&self) -> NativeStats {
+    pub fn stats(&self) -> PorterStats {
         self.inner.stats().into()
     }
 }

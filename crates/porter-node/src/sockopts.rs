@@ -1,19 +1,20 @@
 //! Socket options as JavaScript gives them (a `Porter`'s, or one connect's), converted
-//! into porter-core's [`SocketOptions`], and back for the options a registry reports.
-//! @porter/core validates them first with Node's codes; what reaches here is checked
-//! again by the core.
+//! into porter-core's [`porter_core::SocketOptions`], and back for the options a registry reports.
+//! @porter/core validates them, once, with Node's codes; this converts what it passes on.
+//! A name longer than the kernel keeps cannot be a [`ShortName`]: that conversion fails
+//! (ERR_INVALID_ARG_VALUE), as a `tos` above 255 does.
 
 use std::time::Duration;
 
 use napi_derive::napi;
-use porter_core::{KeepAlive, ShortName, SocketOptions};
+use porter_core::{KeepAlive, ShortName};
 
-use crate::error::{self, invalid_arg, Result};
+use crate::error::{invalid_arg, Result};
 
 /// TCP keep-alive as JavaScript gives it: `enabled: false` for `keepAlive: false`.
 #[napi(object)]
 #[derive(Debug, Clone, PartialEq)]
-pub struct NativeKeepAlive {
+pub struct KeepAliveOptions {
     pub enabled: bool,
     pub idle_ms: Option<f64>,
     pub interval_ms: Option<f64>,
@@ -23,9 +24,9 @@ pub struct NativeKeepAlive {
 /// `socketOptions` as JavaScript gives them; a field left out is not given.
 #[napi(object)]
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct NativeSocketOptions {
+pub struct SocketOptions {
     pub user_timeout_ms: Option<f64>,
-    pub keep_alive: Option<NativeKeepAlive>,
+    pub keep_alive: Option<KeepAliveOptions>,
     pub mark: Option<u32>,
     pub bind_to_device: Option<String>,
     pub tos: Option<u32>,
@@ -36,15 +37,9 @@ pub struct NativeSocketOptions {
     pub congestion: Option<String>,
 }
 
-/// Milliseconds: a whole number from 0 to 2^53 - 1.
-fn millis(value: f64, name: &str) -> Result<Duration> {
-    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_991.0 {
-        Ok(Duration::from_millis(value as u64))
-    } else {
-        Err(invalid_arg(format!(
-            "socketOptions.{name} must be a whole number of milliseconds, got {value}"
-        )))
-    }
+/// Milliseconds as a duration (the kernel's options take whole milliseconds or seconds).
+fn millis(value: f64) -> Duration {
+    crate::convert::duration(value)
 }
 
 fn name(text: &str, what: &str) -> Result<ShortName> {
@@ -56,14 +51,14 @@ fn name(text: &str, what: &str) -> Result<ShortName> {
     })
 }
 
-/// The core's options for `o`, checked against what the kernel takes.
-pub fn to_core(o: &NativeSocketOptions) -> Result<SocketOptions> {
+/// The core's options for `o`.
+pub fn to_core(o: &SocketOptions) -> Result<porter_core::SocketOptions> {
     let keepalive = match &o.keep_alive {
         None => None,
         Some(k) if !k.enabled => Some(KeepAlive::Off),
         Some(k) => Some(KeepAlive::On {
-            idle: k.idle_ms.map(|ms| millis(ms, "keepAlive.idleMs")).transpose()?,
-            interval: k.interval_ms.map(|ms| millis(ms, "keepAlive.intervalMs")).transpose()?,
+            idle: k.idle_ms.map(millis),
+            interval: k.interval_ms.map(millis),
             count: k.count,
         }),
     };
@@ -71,8 +66,8 @@ pub fn to_core(o: &NativeSocketOptions) -> Result<SocketOptions> {
         .tos
         .map(|t| u8::try_from(t).map_err(|_| invalid_arg(format!("socketOptions.tos must be 0 to 255, got {t}"))))
         .transpose()?;
-    let options = SocketOptions {
-        user_timeout: o.user_timeout_ms.map(|ms| millis(ms, "userTimeoutMs")).transpose()?,
+    let options = porter_core::SocketOptions {
+        user_timeout: o.user_timeout_ms.map(millis),
         keepalive,
         mark: o.mark,
         bind_to_device: o
@@ -87,23 +82,22 @@ pub fn to_core(o: &NativeSocketOptions) -> Result<SocketOptions> {
         fast_open: o.fast_open,
         congestion: o.congestion.as_deref().map(|c| name(c, "congestion")).transpose()?,
     };
-    options.check().map_err(error::from_core)?;
     Ok(options)
 }
 
 /// `o` as JavaScript reads it back (a registry's options).
-pub fn from_core(o: &SocketOptions) -> NativeSocketOptions {
+pub fn from_core(o: &porter_core::SocketOptions) -> SocketOptions {
     let ms = |d: Duration| d.as_millis() as f64;
-    NativeSocketOptions {
+    SocketOptions {
         user_timeout_ms: o.user_timeout.map(ms),
         keep_alive: o.keepalive.map(|k| match k {
-            KeepAlive::Off => NativeKeepAlive {
+            KeepAlive::Off => KeepAliveOptions {
                 enabled: false,
                 idle_ms: None,
                 interval_ms: None,
                 count: None,
             },
-            KeepAlive::On { idle, interval, count } => NativeKeepAlive {
+            KeepAlive::On { idle, interval, count } => KeepAliveOptions {
                 enabled: true,
                 idle_ms: idle.map(ms),
                 interval_ms: interval.map(ms),
@@ -125,10 +119,10 @@ pub fn from_core(o: &SocketOptions) -> NativeSocketOptions {
 mod tests {
     use super::*;
 
-    fn every_field() -> NativeSocketOptions {
-        NativeSocketOptions {
+    fn every_field() -> SocketOptions {
+        SocketOptions {
             user_timeout_ms: Some(2_000.0),
-            keep_alive: Some(NativeKeepAlive {
+            keep_alive: Some(KeepAliveOptions {
                 enabled: true,
                 idle_ms: Some(30_000.0),
                 interval_ms: Some(5_000.0),
@@ -161,63 +155,58 @@ mod tests {
         assert_eq!(core.bind_to_device.unwrap().as_str(), "eth1");
         assert_eq!(core.congestion.unwrap().as_str(), "bbr");
         assert_eq!(from_core(&core), every_field());
-        let none = NativeSocketOptions::default();
-        assert_eq!(to_core(&none).unwrap(), SocketOptions::default());
-        assert_eq!(from_core(&SocketOptions::default()), none);
-        let off = NativeSocketOptions {
-            keep_alive: Some(NativeKeepAlive {
+        let none = SocketOptions::default();
+        assert_eq!(to_core(&none).unwrap(), porter_core::SocketOptions::default());
+        assert_eq!(from_core(&porter_core::SocketOptions::default()), none);
+        let off = SocketOptions {
+            keep_alive: Some(KeepAliveOptions {
                 enabled: false,
                 idle_ms: None,
                 interval_ms: None,
                 count: None,
             }),
-            ..NativeSocketOptions::default()
+            ..SocketOptions::default()
         };
         assert_eq!(to_core(&off).unwrap().keepalive, Some(KeepAlive::Off));
         assert_eq!(from_core(&to_core(&off).unwrap()), off);
     }
 
     #[test]
-    fn what_the_kernel_would_refuse_or_change_is_an_invalid_value() {
-        let cases = [
-            NativeSocketOptions {
-                user_timeout_ms: Some(1.5),
-                ..NativeSocketOptions::default()
-            },
-            NativeSocketOptions {
-                user_timeout_ms: Some(f64::from(i32::MAX) + 1.0),
-                ..NativeSocketOptions::default()
-            },
-            NativeSocketOptions {
+    fn what_cannot_be_held_fails_to_convert_and_the_rest_converts_as_given() {
+        for bad in [
+            SocketOptions {
                 tos: Some(256),
-                ..NativeSocketOptions::default()
+                ..SocketOptions::default()
             },
-            NativeSocketOptions {
-                tos: Some(0xb9),
-                ..NativeSocketOptions::default()
-            },
-            NativeSocketOptions {
+            SocketOptions {
                 bind_to_device: Some("a-device-name-16".into()),
-                ..NativeSocketOptions::default()
+                ..SocketOptions::default()
             },
-            NativeSocketOptions {
+            SocketOptions {
                 congestion: Some("nul\0".into()),
-                ..NativeSocketOptions::default()
+                ..SocketOptions::default()
             },
-            NativeSocketOptions {
-                keep_alive: Some(NativeKeepAlive {
-                    enabled: true,
-                    idle_ms: Some(1_500.0),
-                    interval_ms: None,
-                    count: None,
-                }),
-                ..NativeSocketOptions::default()
-            },
-        ];
-        for bad in cases {
+        ] {
             let e = to_core(&bad).unwrap_err();
             assert_eq!(e.status, "ERR_INVALID_ARG_VALUE", "{bad:?}");
             assert!(e.reason.starts_with("socketOptions."), "{}", e.reason);
+        }
+        // Values the kernel would refuse are the kernel's to refuse, at connect.
+        let as_given = to_core(&SocketOptions {
+            user_timeout_ms: Some(f64::from(i32::MAX) + 1.0),
+            tos: Some(0xb9),
+            ..SocketOptions::default()
+        })
+        .unwrap();
+        assert_eq!(as_given.user_timeout, Some(Duration::from_millis(i32::MAX as u64 + 1)));
+        assert_eq!(as_given.tos, Some(0xb9));
+        // Nothing a number can be makes the conversion panic.
+        for ms in [f64::NAN, -1.0, f64::INFINITY, 1e300] {
+            let o = to_core(&SocketOptions {
+                user_timeout_ms: Some(ms),
+                ..SocketOptions::default()
+            });
+            assert!(o.is_ok(), "{ms}");
         }
     }
 }

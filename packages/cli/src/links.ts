@@ -2,8 +2,8 @@
  * One connection of `porter hold`, whatever runs on it: a {@link Link} is started, then
  * tells its {@link LinkSink} (the engine) exactly once that it opened or failed, and once
  * opened, that it closed; in between it writes messages and reports what came back. Raw
- * TCP and TLS links are here; MQTT and WebSocket ones (link-mqtt.ts, link-ws.ts) load
- * their client libraries only when a destination asks for them.
+ * TCP and TLS links are here; MQTT and WebSocket ones are link-mqtt.ts and link-ws.ts, and
+ * dialer.ts picks a link of the destination's kind.
  */
 import type { Socket } from 'node:net';
 import type { Porter } from '@porter/core';
@@ -289,22 +289,4 @@ export class TcpLink extends Link {
     socket.write(payload);
     return true;
   }
-}
-
-/**
- * The dialer of a run: a link of the destination's kind. mqtt.js and ws are imported
- * here, only when a destination needs them, so a raw TCP run never loads them.
- */
-export async function makeDialer(
-  ctx: LinkContext,
-  destinations: readonly Destination[],
-): Promise<(sink: LinkSink, destination: Destination, index: number) => Link> {
-  const protocols = new Set(destinations.map((d) => d.protocol));
-  const mqtt = protocols.has('mqtt') ? await import('./link-mqtt.js') : undefined;
-  const ws = protocols.has('ws') ? await import('./link-ws.js') : undefined;
-  return (sink, destination, index) => {
-    if (destination.protocol === 'mqtt' && mqtt !== undefined) return new mqtt.MqttLink(sink, ctx, destination, index);
-    if (destination.protocol === 'ws' && ws !== undefined) return new ws.WsLink(sink, ctx, destination);
-    return new TcpLink(sink, ctx, destination);
-  };
 }

@@ -8,8 +8,9 @@
 import { hostPorts, type PoolSummary, Porter, type PorterOptions } from '@porter/core';
 import { type MetricsServer, registerPorterMetrics, serveMetrics } from '@porter/metrics';
 import { Registry } from 'prom-client';
+import { makeDialer } from './dialer.js';
 import { type EngineCounts, type EngineOptions, HoldEngine } from './engine.js';
-import { type LinkContext, makeDialer } from './links.js';
+import type { LinkContext } from './links.js';
 import { type PoolRow, poolRow } from './pools.js';
 import { UsageCodes, UsageError } from './usage.js';
 

@@ -27,7 +27,7 @@ const PACKED_LEASE_LIMIT = 2 ** 24;
 
 /** `fd * 2^24 + leaseId`, or `{ fd, leaseId }` for a lease id past 2^24 (256 or more source addresses). */
 function unpack(result: number | native.Connection): { fd: number; leaseId: number } {
-  if (typeof result !== 'number') return { fd: result.fd, leaseId: result.handle };
+  if (typeof result !== 'number') return { fd: result.fd, leaseId: result.leaseId };
   const leaseId = result % PACKED_LEASE_LIMIT;
   return { fd: (result - leaseId) / PACKED_LEASE_LIMIT, leaseId };
 }
@@ -57,7 +57,7 @@ export async function attempt(
   route: Route,
   limit: number | undefined,
   token: native.CancelToken | undefined,
-  own: native.NativeSocketOptions | undefined,
+  own: native.SocketOptions | undefined,
   ours: SocketOptions,
 ): Promise<Dialed | native.ConnectFailure> {
   // Settled at once when the connect is already over (usual on loopback), else a promise.

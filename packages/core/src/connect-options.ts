@@ -66,7 +66,7 @@ export interface ConnectSettings {
   /** `autoSelectFamilyAttemptTimeout`: milliseconds for each address but the last. */
   attemptTimeout: number | undefined;
   /** The connect's own socket options, for the core (over the Porter's). */
-  socketOptions: native.NativeSocketOptions | undefined;
+  socketOptions: native.SocketOptions | undefined;
 }
 
 /** A connect's options, checked. */

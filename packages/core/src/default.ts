@@ -22,7 +22,7 @@ let instance: Porter | undefined;
  */
 export function configureDefault(options: PorterOptions): Porter {
   const resolved = resolveOptions(options);
-  const registry = callNative(() => native.Registry.shared(toNative(resolved)));
+  const registry = callNative(() => native.Registry.defaultRegistry(toNative(resolved)));
   instance = new Porter(options, registry);
   return instance;
 }
@@ -35,7 +35,7 @@ export function configureDefault(options: PorterOptions): Porter {
 export function defaultPorter(): Porter {
   if (instance === undefined || instance.closed) {
     // Another thread may have configured the shared registry: take its options.
-    const registry = callNative(() => native.Registry.shared());
+    const registry = callNative(() => native.Registry.defaultRegistry());
     instance = new Porter(optionsFromNative(registry.options()), registry);
   }
   return instance;

@@ -42,7 +42,7 @@ export interface DialRequest {
   /** Told of the resolution of a host name, as net.Socket's 'lookup' event is. */
   onLookup?: (err: Error | null, address: string | undefined, family: number | undefined, host: string) => void;
   /** The connect's own socket options, validated, over the Porter's. */
-  socketOptions?: native.NativeSocketOptions | undefined;
+  socketOptions?: native.SocketOptions | undefined;
 }
 
 /** A Porter's connect path (one per Porter). */
@@ -135,7 +135,7 @@ function handOver(dialed: Dialed, signal: DialSignal | undefined): Dialed {
  * Porter, which end the connect.
  */
 async function failure(
-  e: native.NativeError,
+  e: native.ConnectError,
   address: string,
   port: number,
   family: 4 | 6,

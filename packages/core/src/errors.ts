@@ -6,7 +6,7 @@
  * a `code`) into these.
  */
 import { getSystemErrorName, inspect } from 'node:util';
-import type { NativeError } from '@porter/native';
+import type { ConnectError } from '@porter/native';
 
 /** Every code porter raises itself, and Node's codes it uses for bad input. */
 export const ErrorCodes = {
@@ -179,7 +179,7 @@ export function invalidThis(type: string): PorterTypeError {
  * A system error in the shape Node gives them, from what the native connect reported: the
  * core names the errno (`code`), `errno` is negative as in Node.
  */
-export function systemError(e: NativeError): SystemError {
+export function systemError(e: ConnectError): SystemError {
   const { code } = e;
   const where = e.address !== undefined && e.address !== null ? ` ${e.address}:${e.port}` : '';
   const local =
@@ -224,7 +224,7 @@ function coded(code: string, message: string, cause?: unknown): Error {
 }
 
 /** Turns an error the native connect returned as data into the error users see. */
-export function fromNativeError(e: NativeError, signal?: { readonly reason: unknown }): Error {
+export function fromNativeError(e: ConnectError, signal?: { readonly reason: unknown }): Error {
   if (e.code === ErrorCodes.ABORT_ERR) return new AbortError(undefined, { cause: signal?.reason });
   if (e.code.startsWith('ERR_')) return coded(e.code, e.message);
   return systemError(e);

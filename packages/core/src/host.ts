@@ -6,7 +6,8 @@ import { validateInteger, validatePort } from './validate.js';
 
 /**
  * The host's port settings as the kernel reports them now, for this process's network
- * namespace: what a Porter reads when it is made (a Porter never reads them again).
+ * namespace: what a Porter reads when it is made, and follows afterwards (it reads them
+ * again about once a second).
  */
 export function hostPorts(): HostPorts {
   const h = callNative(() => native.hostPorts());

@@ -26,5 +26,6 @@ export type {
   PorterStats,
   PortMode,
   ResolvedOptions,
+  ServicePortsChoice,
   SocketOptions,
 } from './types.js';

@@ -2,7 +2,7 @@
 import * as native from '@porter/native';
 import { callNative, invalidArgType, invalidArgValue } from './errors.js';
 import { fromNativeSocketOptions, toNativeSocketOptions, validateSocketOptions } from './sockopts.js';
-import type { PorterOptions, PortMode, ResolvedOptions } from './types.js';
+import type { PorterOptions, PortMode, ResolvedOptions, ServicePortsChoice } from './types.js';
 import {
   validateBoolean,
   validateInteger,
@@ -36,6 +36,13 @@ export function resolveOptions(options: PorterOptions | undefined): ResolvedOpti
     }
     mode = options.mode;
   }
+  let servicePorts: ServicePortsChoice = 'avoid';
+  if (options.servicePorts !== undefined) {
+    if (options.servicePorts !== 'avoid' && options.servicePorts !== 'use') {
+      throw invalidArgValue('options.servicePorts', options.servicePorts, "must be one of: 'avoid', 'use'");
+    }
+    servicePorts = options.servicePorts;
+  }
   const agingMs =
     options.agingMs === undefined ? 30_000 : validateNumber(options.agingMs, 'options.agingMs', 0, 2 ** 31 - 1);
   let attempts: number | undefined;
@@ -57,7 +64,16 @@ export function resolveOptions(options: PorterOptions | undefined): ResolvedOpti
   const socketOptions =
     options.socketOptions === undefined ? {} : validateSocketOptions(options.socketOptions, 'options.socketOptions');
   attempts ??= callNative(() => native.defaultRetries(mode));
-  return { portRange, mode, agingMs, retry: { attempts }, kernelFallback, localAddresses, socketOptions };
+  return {
+    portRange,
+    mode,
+    servicePorts,
+    agingMs,
+    retry: { attempts },
+    kernelFallback,
+    localAddresses,
+    socketOptions,
+  };
 }
 
 export function toNative(o: ResolvedOptions): native.RegistryOptions {
@@ -65,6 +81,7 @@ export function toNative(o: ResolvedOptions): native.RegistryOptions {
     rangeFirst: o.portRange[0],
     rangeLast: o.portRange[1],
     mode: o.mode,
+    servicePorts: o.servicePorts,
     agingMs: o.agingMs,
     retryAttempts: o.retry.attempts,
     kernelFallback: o.kernelFallback,
@@ -78,6 +95,7 @@ export function optionsFromNative(o: native.RegistryOptions): PorterOptions {
   return {
     portRange: [o.rangeFirst, o.rangeLast],
     mode: o.mode as PortMode,
+    servicePorts: (o.servicePorts ?? 'avoid') as ServicePortsChoice,
     agingMs: o.agingMs,
     retry: { attempts: o.retryAttempts },
     kernelFallback: o.kernelFallback,

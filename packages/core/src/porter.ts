@@ -208,7 +208,8 @@ export class Porter {
 
   /**
    * How the range is split between the ports porter binds itself and the kernel's window,
-   * per destination and source address, on the host settings read when it was made.
+   * per destination and source address, on the host's settings in force (followed while
+   * the Porter lives: a change shows here within about a second).
    */
   capacity(): Capacity {
     Porter.#brand(this);

@@ -116,8 +116,8 @@ export function validateSocketOptions(value: unknown, name: string): SocketOptio
 }
 
 /** Validated options as the native core takes them; undefined when none is given. */
-export function toNativeSocketOptions(o: SocketOptions): native.NativeSocketOptions | undefined {
-  const out: native.NativeSocketOptions = {};
+export function toNativeSocketOptions(o: SocketOptions): native.SocketOptions | undefined {
+  const out: native.SocketOptions = {};
   let any = false;
   for (const key of FIELDS) {
     const value = o[key as keyof SocketOptions];
@@ -133,14 +133,14 @@ export function toNativeSocketOptions(o: SocketOptions): native.NativeSocketOpti
 }
 
 /** The options a native registry reports, as a Porter's. */
-export function fromNativeSocketOptions(o: native.NativeSocketOptions | undefined | null): SocketOptions {
+export function fromNativeSocketOptions(o: native.SocketOptions | undefined | null): SocketOptions {
   const out: SocketOptions = {};
   if (o === undefined || o === null) return out;
   for (const key of FIELDS) {
     const value = (o as Record<string, unknown>)[key];
     if (value === undefined || value === null) continue;
     if (key === 'keepAlive') {
-      const k = value as native.NativeKeepAlive;
+      const k = value as native.KeepAliveOptions;
       if (!k.enabled) {
         out.keepAlive = false;
         continue;

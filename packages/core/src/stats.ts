@@ -6,7 +6,7 @@ import type * as native from '@porter/native';
 import type { Capacity, PoolSnapshot, PorterStats } from './types.js';
 
 /** Every pool, as `porter.snapshot()` gives it. */
-export function toSnapshot(pools: native.PoolInfo[]): PoolSnapshot[] {
+export function toSnapshot(pools: native.PoolSnapshot[]): PoolSnapshot[] {
   return pools.map((p) => ({
     localAddress: p.localAddress,
     remoteAddress: p.remoteAddress,
@@ -22,7 +22,7 @@ const byCode = (list: native.CodeCount[]): Record<string, number> =>
   Object.fromEntries(list.map((c) => [c.code, c.count]));
 
 /** The core's counters, as `porter.stats()` gives them. */
-export function toStats(s: native.NativeStats): PorterStats {
+export function toStats(s: native.PorterStats): PorterStats {
   return {
     allocations: s.allocations,
     releases: { aging: s.releasesAging, immediate: s.releasesImmediate },
@@ -49,7 +49,7 @@ export function toStats(s: native.NativeStats): PorterStats {
 }
 
 /** How the range is split, as `porter.capacity()` gives it. */
-export function toCapacity(c: native.CapacityInfo): Capacity {
+export function toCapacity(c: native.Capacity): Capacity {
   const pair = (i: native.Interval): [number, number] => [i.first, i.last];
   return {
     mode: c.mode as Capacity['mode'],
@@ -60,5 +60,6 @@ export function toCapacity(c: native.CapacityInfo): Capacity {
     kernelWindow: c.kernelWindow ? pair(c.kernelWindow) : null,
     kernelWindowNarrowed: c.kernelWindowNarrowed,
     ephemeral: pair(c.ephemeral),
+    servicePorts: c.servicePorts,
   };
 }

@@ -19,6 +19,18 @@ import type { LookupFunction } from 'node:net';
  */
 export type PortMode = 'hybrid' | 'pool' | 'kernel';
 
+/**
+ * Whether a Porter binds the ports `/etc/services` names for tcp (see the package README,
+ * "Services that start later"):
+ * - `'avoid'` (default): never; a service that binds its port without SO_REUSEADDR and
+ *   starts after porter finds the port free, even while porter holds thousands of
+ *   connections or just closed them (TIME_WAIT). It costs about 130 of the 31,744 ports
+ *   below Linux's default ephemeral range (Debian's list); `capacity().servicePorts`
+ *   says how many.
+ * - `'use'`: bind them like any other port of the range.
+ */
+export type ServicePortsChoice = 'avoid' | 'use';
+
 /** How a Porter hands out ports. Every field is optional. */
 export interface PorterOptions {
   /**
@@ -30,6 +42,8 @@ export interface PorterOptions {
   portRange?: readonly [number, number] | 'system';
   /** Which ports porter binds itself and which the kernel picks (default 'hybrid'). */
   mode?: PortMode;
+  /** Whether porter binds the ports /etc/services names for tcp (default 'avoid'). */
+  servicePorts?: ServicePortsChoice;
   /** How long a port rests after this side closed first, in ms (default 30 000). */
   agingMs?: number;
   /**
@@ -63,6 +77,7 @@ export interface PorterOptions {
 export interface ResolvedOptions {
   portRange: [number, number];
   mode: PortMode;
+  servicePorts: ServicePortsChoice;
   agingMs: number;
   retry: { attempts: number };
   kernelFallback: boolean;
@@ -248,8 +263,17 @@ export interface Capacity {
   kernelWindow: [number, number] | null;
   /** Whether sockets carry IP_LOCAL_PORT_RANGE to keep the kernel inside its window. */
   kernelWindowNarrowed: boolean;
-  /** The kernel's ephemeral range, as read when the Porter was made. */
+  /**
+   * The kernel's ephemeral range in force. A Porter follows the host's settings: a change
+   * of `ip_local_port_range` or `ip_local_reserved_ports` shows here, and applies to new
+   * binds, within about a second.
+   */
   ephemeral: [number, number];
+  /**
+   * Ports porter would bind itself but leaves to the services /etc/services names
+   * (option `servicePorts: 'avoid'`, the default); 0 with `'use'`.
+   */
+  servicePorts: number;
 }
 
 /** The host's port settings, read now (see {@link hostPorts}). */

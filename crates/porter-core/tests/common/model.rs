@@ -3,18 +3,19 @@
 //! a list of aging ports with their deadlines.
 //!
 //! Shared by the property test (`tests/model.rs`) and the model check at scale
-//! (`examples/model_soak.rs`), which both include this file by path. Every check returns
+//! (`examples/model_soak/`), which both include this file by path. Every check returns
 //! what disagreed as an `Err` instead of panicking, so that the check at scale can count
 //! and report a violation; the property test turns it into a panic with [`ok`].
 #![allow(dead_code)] // each includer uses its own part
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use porter_core::{
-    Config, Flow, HostPorts, KernelFeatures, ManualClock, Marked, Mode, PoolCounts, PoolSnapshot, PortRange, Registry,
-    Released,
+    Config, Flow, FlowKey, HostPorts, KernelFeatures, ManualClock, Marked, Mode, PoolCounts, PoolSnapshot, PortRange,
+    Registry, Released,
 };
 
 /// What a check found: nothing, or what disagreed.
@@ -62,11 +63,60 @@ pub fn pool_registry(config: Config, clock: Arc<ManualClock>) -> Arc<Registry> {
     Registry::with_host(config, plain_host(), vec![], clock).unwrap()
 }
 
+/// A registry in pool mode on `first..=last`, aging for `aging`, on a manual clock.
+pub fn manual_registry(first: u16, last: u16, aging: Duration) -> (Arc<ManualClock>, Arc<Registry>) {
+    let clock = Arc::new(ManualClock::new());
+    let config = pool_config(PortRange::new(first, last).unwrap(), aging);
+    (clock.clone(), pool_registry(config, clock))
+}
+
+/// The first `n` (up to 3) of three destinations on loopback.
+pub fn flow_keys(n: usize) -> Vec<FlowKey> {
+    let all = [
+        FlowKey::new(None, SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 80)),
+        FlowKey::new(None, SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 443)),
+        FlowKey::new(None, SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 80)),
+    ];
+    all[..n].to_vec()
+}
+
 /// A port near the range: `offset` 0 is `below` ports below its first port.
 pub fn near(range: PortRange, offset: u16, below: u16) -> u16 {
     (u32::from(range.first()) + u32::from(offset))
         .saturating_sub(u32::from(below))
         .clamp(1, 65535) as u16
+}
+
+/// An operation on flows checked against the model: what the property test draws
+/// (`tests/model.rs`) and what every thread of the model check at scale does on flows of
+/// its own (`examples/model_soak`).
+#[derive(Debug, Clone, Copy)]
+pub enum ModelOp {
+    /// Take a port (through a `Lease` when `lease`).
+    Allocate { flow: usize, lease: bool },
+    /// Release the `pick`-th port in use (a port of the range when none is).
+    Release { flow: usize, pick: u64, aging: bool },
+    /// Release a port twice: the second time must change nothing.
+    DoubleRelease {
+        flow: usize,
+        pick: u64,
+        first_aging: bool,
+        second_aging: bool,
+    },
+    /// Release any port near the range, mostly one that is not in use.
+    ReleaseAny { flow: usize, offset: u16, aging: bool },
+    /// What the kernel fallback does with the port it got.
+    MarkInUse { flow: usize, offset: u16 },
+    /// Let go of the handle on the flow: a pool that holds nothing may then be dropped.
+    DropHandle { flow: usize },
+    /// Compare every pool and every port with the model.
+    Check,
+    /// Compare the counts and the summary of the pools with the model.
+    Counts,
+    /// Move the clock.
+    Advance { us: u64 },
+    /// Move the clock to the next deadline, or to one microsecond before it.
+    ToNextDeadline { before: bool },
 }
 
 /// What one flow should hold. A port is aging while its deadline is strictly after now.
@@ -112,6 +162,23 @@ impl ModelFlow {
     /// Whether the pool must still exist: a port in use, or one aging at `now`.
     pub fn holds_anything(&self, now: u64) -> bool {
         !self.in_use.is_empty() || self.aging.iter().any(|&(_, d)| d > now)
+    }
+
+    /// The port [`ModelOp::Release`] releases: the `pick`-th in use, or a port of the range
+    /// when none is.
+    pub fn pick(&self, range: PortRange, pick: u64) -> u16 {
+        match self.in_use.len() as u64 {
+            0 => range.first() + (pick % u64::from(range.len())) as u16,
+            n => *self.in_use.iter().nth((pick % n) as usize).unwrap(),
+        }
+    }
+
+    /// The port [`ModelOp::DoubleRelease`] releases twice: the `pick`-th in use, unless it
+    /// has more than one holder (then its second release is a real one) or none is in use.
+    pub fn pick_held_once(&self, pick: u64) -> Option<u16> {
+        let n = self.in_use.len() as u64;
+        let port = *self.in_use.iter().nth((pick % n.max(1)) as usize)?;
+        (!self.extra.contains_key(&port)).then_some(port)
     }
 
     /// Every holder of every port in use (a port as many times as it has holders).
