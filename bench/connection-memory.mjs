@@ -149,7 +149,8 @@ async function inTurn(order, role, count) {
   return results;
 }
 
-const kb = (r, field) => (r.error ? `${r.method} ${r.error}` : `${r.method} ${r[field].toFixed(0)} B`);
+/** One method's figure for a progress line, or its error. */
+const figure = (r, field) => (r.error ? `${r.method} ${r.error}` : `${r.method} ${r[field].toFixed(0)} B`);
 
 async function child(config) {
   setupNamespace(config.hostNetns, null);
@@ -172,7 +173,7 @@ async function child(config) {
     const allocation = await inTurn(order, 'allocator', config.allocationCount);
     log(
       `  round ${round + 1}, allocated per connect: ${Object.values(allocation)
-        .map((r) => kb(r, 'allocatedPerConnect'))
+        .map((r) => figure(r, 'allocatedPerConnect'))
         .join('; ')}`,
     );
     allocationRounds.push(allocation);
