@@ -5,8 +5,9 @@
  *
  *   a. the kernel, bind(127.0.0.1, 0) before connect (net.connect with localAddress)
  *   b. the kernel, plain connect() (net.connect without localAddress)
- *   c. porter in mode 'pool' with portRange = the range, kernelFallback false: porter binds
- *      every port; N to each destination at the same time, then a clean ERR_PORTER_EXHAUSTED
+ *   c. porter in mode 'pool' with portRange = the range, servicePorts 'use', kernelFallback
+ *      false: porter binds every port (those /etc/services names too, which it leaves alone
+ *      by default); N to each destination at the same time, then a clean ERR_PORTER_EXHAUSTED
  *   d. the same with default options but the range: the range is the ephemeral range, so
  *      the kernel picks every port (mode 'hybrid'), and porter tracks them
  *
@@ -98,7 +99,7 @@ async function child(config) {
     out.elapsedMs = r.elapsedMs;
   } else {
     const { Porter } = await import('@porter/core');
-    const mode = kase === 'porter' ? { mode: 'pool' } : {};
+    const mode = kase === 'porter' ? { mode: 'pool', servicePorts: 'use' } : {};
     const porter = new Porter({ ...mode, portRange: range, kernelFallback: false });
     const r = await drive(
       counted((t) => porter.connect(t)),
@@ -180,7 +181,7 @@ export function capacityReport(cap) {
           late(cs.plain_connect),
         ],
         [
-          'c. porter, portRange = the range, kernelFallback false, both destinations at once',
+          "c. porter, mode 'pool', portRange = the range, servicePorts 'use' (every port), kernelFallback false, both destinations at once",
           `${n} per destination, then ERR_PORTER_EXHAUSTED`,
           per(cs.porter),
           cap.summary.porter_exact ? 'yes' : 'no',

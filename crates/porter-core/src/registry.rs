@@ -43,6 +43,8 @@ pub struct Registry {
     /// The watch of the network namespace the registry was made in, which keeps its capacity
     /// in step with the host's settings (none for settings given by hand).
     watch: Option<Arc<HostWatch>>,
+    /// Its key among the watch's followers.
+    follower_key: u64,
     local_addresses: Vec<IpAddr>,
     aging_us: u64,
     clock: Box<dyn Clock>,
@@ -54,6 +56,9 @@ pub struct Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
+        if let Some(watch) = &self.watch {
+            watch.unfollow(self.follower_key);
+        }
         crate::trim::freed(REGISTRY_BYTES + self.pool_count() * POOL_BYTES);
         // Registries go one by one, as the engine collects dropped Porters: trim once a
         // megabyte of them has gone, not only every TRIM_EVERY bytes.
@@ -118,7 +123,7 @@ impl Registry {
         let registry = Self::build(config, host, watch, local_addresses, clock);
         if let Some(watch) = &registry.watch {
             let follower: Arc<dyn Follower> = registry.clone();
-            watch.follow(Arc::downgrade(&follower));
+            watch.follow(registry.follower_key, Arc::downgrade(&follower));
         }
         registry
     }
@@ -135,6 +140,7 @@ impl Registry {
         Arc::new(Self {
             capacity: LiveCapacity::new(config.range, config.mode, config.service_ports, &host),
             watch,
+            follower_key: HostWatch::follower_key(),
             config,
             local_addresses,
             aging_us: u64::try_from(config.aging.as_micros()).unwrap_or(u64::MAX / 4),
@@ -257,5 +263,24 @@ impl Registry {
 impl Follower for Registry {
     fn follow(&self, host: &HostPorts) {
         self.capacity.publish(host);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_registry_leaves_its_watch() {
+        let registry = Registry::new(Config::default()).expect("the default configuration");
+        let watch = registry
+            .watch
+            .clone()
+            .expect("the settings are followed where /proc is read");
+        let key = registry.follower_key;
+        assert!(watch.has_follower(key));
+        drop(registry);
+        // Nothing is left behind that would keep the registry's allocation.
+        assert!(!watch.has_follower(key));
     }
 }

@@ -24,10 +24,12 @@
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 
 use crate::host::{HostPorts, PORT_RANGE_PATH, RESERVED_PATH};
 use crate::services;
@@ -52,10 +54,14 @@ pub(crate) struct HostWatch {
 
 struct State {
     host: HostPorts,
-    followers: Vec<Weak<dyn Follower>>,
-    /// Prune dead followers once there are this many.
-    prune_at: usize,
+    /// The followers by the key [`HostWatch::follow`] gave them. A follower leaves when it
+    /// is dropped ([`HostWatch::unfollow`]), so no entry outlives it: a dead `Weak` would
+    /// keep its whole allocation (a registry's, with its shards and counters) until pruned.
+    followers: FxHashMap<u64, Weak<dyn Follower>>,
 }
+
+/// The key of the next follower, unique in the process.
+static NEXT_FOLLOWER: AtomicU64 = AtomicU64::new(0);
 
 /// Every namespace's watch, and whether the thread runs.
 struct Watches {
@@ -122,8 +128,7 @@ impl HostWatch {
             reserved,
             state: Mutex::new(State {
                 host,
-                followers: Vec::new(),
-                prune_at: 16,
+                followers: FxHashMap::default(),
             }),
         });
         watches.list.retain(|w| w.strong_count() > 0);
@@ -142,18 +147,31 @@ impl HostWatch {
         self.state.lock().host.clone()
     }
 
-    /// Adds `follower`, and tells it the settings now (they may have changed since it
-    /// read them).
-    pub(crate) fn follow(&self, follower: Weak<dyn Follower>) {
+    /// A key for a follower to come, to give [`HostWatch::follow`] and, when it is
+    /// dropped, [`HostWatch::unfollow`].
+    pub(crate) fn follower_key() -> u64 {
+        NEXT_FOLLOWER.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Adds `follower` under `key`, and tells it the settings now (they may have changed
+    /// since it read them).
+    pub(crate) fn follow(&self, key: u64, follower: Weak<dyn Follower>) {
         let mut state = self.state.lock();
         if let Some(f) = follower.upgrade() {
             f.follow(&state.host);
         }
-        state.followers.push(follower);
-        if state.followers.len() >= state.prune_at {
-            state.followers.retain(|f| f.strong_count() > 0);
-            state.prune_at = (state.followers.len() * 2).max(16);
-        }
+        state.followers.insert(key, follower);
+    }
+
+    /// Removes the follower of `key` (from its `Drop`).
+    pub(crate) fn unfollow(&self, key: u64) {
+        self.state.lock().followers.remove(&key);
+    }
+
+    /// Whether the follower of `key` is there (for tests).
+    #[cfg(test)]
+    pub(crate) fn has_follower(&self, key: u64) -> bool {
+        self.state.lock().followers.contains_key(&key)
     }
 
     /// Reads the settings again, and tells every follower if they changed. Followers are
@@ -165,8 +183,7 @@ impl HostWatch {
             return;
         }
         state.host = host;
-        state.followers.retain(|f| f.strong_count() > 0);
-        for f in state.followers.iter().filter_map(Weak::upgrade) {
+        for f in state.followers.values().filter_map(Weak::upgrade) {
             f.follow(&state.host);
         }
     }
