@@ -28,7 +28,9 @@ const PACKED_LEASE_LIMIT = 2 ** 24;
 /** `fd * 2^24 + leaseId`, or `{ fd, leaseId }` for a lease id past 2^24 (256 or more source addresses). */
 function unpack(result: number | native.Connection): { fd: number; leaseId: number } {
   if (typeof result !== 'number') return { fd: result.fd, leaseId: result.leaseId };
-  const leaseId = result % PACKED_LEASE_LIMIT;
+  // `| 0` (exact below 2^24): an integer V8 keeps as a small integer in the lease, where
+  // the remainder of a double would be a boxed number of 16 bytes more per connection.
+  const leaseId = (result % PACKED_LEASE_LIMIT) | 0;
   return { fd: (result - leaseId) / PACKED_LEASE_LIMIT, leaseId };
 }
 
@@ -42,11 +44,6 @@ function adopt(route: NativeRoute, leaseId: number, fd: number): void {
   } catch (thrown) {
     throw fromThrown(thrown);
   }
-}
-
-/** The source address of a lease: its flow's (`leaseId / 65536`), or the unspecified one. */
-export function leaseLocal(route: Route, leaseId: number): string {
-  return route.locals[Math.floor(leaseId / 65536)] ?? route.anyLocal;
 }
 
 /**
@@ -76,9 +73,11 @@ export async function attempt(
   // that stops at any point in between (a worker terminated or exiting) loses neither,
   // since its teardown closes what was not adopted and is still the connection, and
   // gives back the port of everything not released.
-  const lease = new PortLease(route.native, leaseId, leaseLocal(route, leaseId), route.address, route.port, {
-    lingerZero: own?.lingerZeroOnClose ?? ours.lingerZeroOnClose ?? false,
-    keepAlive: own?.keepAlive !== undefined || ours.keepAlive !== undefined,
-  });
+  const lease = new PortLease(
+    route,
+    leaseId,
+    own?.lingerZeroOnClose ?? ours.lingerZeroOnClose ?? false,
+    own?.keepAlive !== undefined || ours.keepAlive !== undefined,
+  );
   return { fd, lease, adopt: () => adopt(route.native, leaseId, fd) };
 }

@@ -48,6 +48,23 @@ class Cancellation implements DialSignal {
   }
 }
 
+/** The `address:port` last made by {@link attempted}. */
+const lastAttempted = { address: '', port: 0, text: '' };
+
+/**
+ * `address:port`, as net records an address tried: the same string as the last one made
+ * when it is the same destination, so that the sockets of one destination share one
+ * rather than keep a concatenation each (about 65 bytes per socket).
+ */
+function attempted(address: string, port: number): string {
+  if (lastAttempted.address !== address || lastAttempted.port !== port) {
+    lastAttempted.address = address;
+    lastAttempted.port = port;
+    lastAttempted.text = `${address}:${port}`;
+  }
+  return lastAttempted.text;
+}
+
 /** A porter socket's events, as its connect reports them (PorterSocket's). */
 interface DialListener {
   readonly destroyed: boolean;
@@ -105,7 +122,7 @@ class SocketDial implements DialRequest {
     if (socket.destroyed) return;
     // The addresses tried, as `address:port`, as net records them (an array of one at
     // first, rather than the 17 slots a first push() makes room for).
-    const tried = `${address}:${port}`;
+    const tried = attempted(address, port);
     if (socket.autoSelectFamilyAttemptedAddresses === undefined) socket.autoSelectFamilyAttemptedAddresses = [tried];
     else socket.autoSelectFamilyAttemptedAddresses.push(tried);
     socket.emit('connectionAttempt', address, port, family);
@@ -171,19 +188,19 @@ const clientSocketChannel = channel('net.client.socket');
  * `createConnection`, typed as net.Socket.
  */
 class PorterSocket extends Socket {
-  readonly #dial: Dial;
-  /** Set while porter's connect is in flight; aborting it gives the port back. */
-  #pending: Cancellation | undefined;
-  /** Where it connects to, as its options named it (to recognise a second connect()). */
-  #target: CheckedConnect | undefined;
-  #started = false;
+  /**
+   * The connect in flight, if any: its cancellation (aborting it gives the port back) and
+   * where it connects to, as its options named it (to recognise a second connect()). The
+   * socket's only field of its own: what it needs only while connecting lives in the
+   * request, not in every open socket.
+   */
+  #connecting: SocketDial | undefined;
 
-  constructor(dial: Dial, options: Record<string, unknown>, checked: CheckedConnect) {
+  constructor(options: Record<string, unknown>, checked: CheckedConnect) {
     // The handle Node would make for a connect, without a descriptor until porter has
     // one; `manualStart` keeps the constructor from reading from it before that (Node's
     // own TLS and tty sockets use it the same way).
     super(socketOptions(options, checked));
-    this.#dial = dial;
   }
 
   /**
@@ -195,7 +212,16 @@ class PorterSocket extends Socket {
    */
   override connect(...args: unknown[]): this {
     const [options, listener] = normalizeArgs(args);
-    return this.#start(options, checkConnectOptions(options), listener);
+    const target = checkConnectOptions(options);
+    // open() started this socket's connect before anyone could call this: this is a second one.
+    const inFlight = this.#connecting?.target;
+    if (this.connecting && inFlight?.host === target.host && inFlight.port === target.port) {
+      if (listener !== undefined) this.once('connect', listener);
+      return this;
+    }
+    throw this.connecting
+      ? new PorterError('EALREADY', `connect EALREADY ${target.host}:${target.port}: this socket is connecting`)
+      : new PorterError('ERR_SOCKET_CLOSED', 'Socket is closed: a socket from porter connects once');
   }
 
   /**
@@ -205,44 +231,38 @@ class PorterSocket extends Socket {
   static open(dial: Dial, args: unknown[]): PorterSocket {
     const [options, listener] = normalizeArgs(args);
     const checked = checkConnectOptions(options);
-    const socket = new PorterSocket(dial, options, checked);
+    const socket = new PorterSocket(options, checked);
     if (clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
     // `timeout` is the idle timeout here, as in net.
     const idle = idleTimeout(checked.timeout);
     if (idle > 0) socket.setTimeout(idle);
-    return socket.#start(options, checked, listener);
+    socket.#start(dial, options, checked, listener);
+    return socket;
   }
 
-  #start(options: Record<string, unknown>, target: CheckedConnect, listener: (() => void) | undefined): this {
-    if (this.#started) {
-      if (this.connecting && this.#target?.host === target.host && this.#target.port === target.port) {
-        if (listener !== undefined) this.once('connect', listener);
-        return this;
-      }
-      throw this.connecting
-        ? new PorterError('EALREADY', `connect EALREADY ${target.host}:${target.port}: this socket is connecting`)
-        : new PorterError('ERR_SOCKET_CLOSED', 'Socket is closed: a socket from porter connects once');
-    }
-    this.#started = true;
+  #start(
+    dial: Dial,
+    options: Record<string, unknown>,
+    target: CheckedConnect,
+    listener: (() => void) | undefined,
+  ): void {
     if (listener !== undefined) this.once('connect', listener);
-    if (this.destroyed) return this; // destroyed before it started (an aborted signal, say)
-    this.#target = target;
+    if (this.destroyed) return; // destroyed before it started (an aborted signal, say)
     const self = this as unknown as SocketInternals;
     self.connecting = true;
     self._unrefTimer();
-    const controller = new Cancellation();
-    this.#pending = controller;
     // The connect's deadline, from porter's own packages; `timeout` is the idle timeout.
     const deadline = options[kConnectDeadline as unknown as string] as number | undefined;
+    const request = new SocketDial(this, target, new Cancellation(), deadline);
+    this.#connecting = request;
     // Never synchronously: listeners are added after createConnection returns.
-    process.nextTick(PorterSocket.#begin, this, new SocketDial(this, target, controller, deadline));
-    return this;
+    process.nextTick(PorterSocket.#begin, this, request, dial);
   }
 
   /** Starts porter's connect, unless the socket was destroyed meanwhile. */
-  static #begin(socket: PorterSocket, request: SocketDial): void {
+  static #begin(socket: PorterSocket, request: SocketDial, dial: Dial): void {
     if (request.signal.aborted) return;
-    socket.#dial(request).then(
+    dial(request).then(
       (dialed) => socket.#connected(dialed, request.target),
       (err: Error) => socket.#failed(err),
     );
@@ -253,8 +273,7 @@ class PorterSocket extends Socket {
    * connect() with (the socket no longer holds the checked options while it lives).
    */
   #settled(): void {
-    this.#pending = undefined;
-    this.#target = undefined;
+    this.#connecting = undefined;
   }
 
   #connected({ fd, lease, adopt }: Dialed, { noDelay, keepAlive, keepAliveInitialDelay }: CheckedConnect): void {
@@ -297,12 +316,12 @@ class PorterSocket extends Socket {
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    const pending = this.#pending;
-    if (pending !== undefined) {
+    const request = this.#connecting;
+    if (request !== undefined) {
       // Cancels the connect in flight; the core gives its port back (into aging when a
       // SYN may have left).
-      this.#pending = undefined;
-      pending.abort(err ?? new AbortError('the socket was destroyed while connecting'));
+      this.#connecting = undefined;
+      request.signal.abort(err ?? new AbortError('the socket was destroyed while connecting'));
     }
     super._destroy(err, callback);
   }

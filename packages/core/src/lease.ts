@@ -7,11 +7,11 @@
  * peer's FIN answered this side's `end()` first (the kernel then went to TIME_WAIT before
  * the socket was closed).
  */
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { type InspectOptionsStylized, inspect } from 'node:util';
 import * as native from '@porter/native';
 import { callNative, ErrorCodes, fromThrown, invalidThis, PorterError } from './errors.js';
-import { fast, type NativeRoute } from './routes.js';
+import { fast, leaseLocal, type Route } from './routes.js';
 import { validateBoolean, validateObject } from './validate.js';
 
 /** Options of {@link Lease.release}. */
@@ -38,65 +38,77 @@ export interface Lease {
  */
 const kLease = Symbol.for('@porter/core/lease');
 
+/** An 'end' listener, or several (EventEmitter's `_events` slot). */
+type EndSlot = ((this: Socket) => void) | Array<(this: Socket) => void> | undefined;
+
 /** A socket a lease follows. */
-type Followed = Socket & { [kLease]?: PortLease; resetAndDestroy?: () => Socket };
+type Followed = Socket & {
+  [kLease]?: PortLease;
+  resetAndDestroy?: () => Socket;
+  /** EventEmitter's listeners by event: see {@link netEnd}. */
+  _events?: { end?: EndSlot };
+};
+
+/**
+ * net.Socket's own 'end' listener (`onReadableStreamEnd`, which its constructor adds to
+ * every socket), read once from a socket that is never connected; undefined where a
+ * runtime has none.
+ */
+const netEnd: EndSlot = (() => {
+  const end = (new Socket() as Followed)._events?.end;
+  return typeof end === 'function' ? end : undefined;
+})();
+
+/**
+ * What a lease knows about its socket and its port, as bits of one small integer: one
+ * field where seven booleans took seven (8 bytes each, per open connection).
+ */
+const RELEASED = 1 << 0;
+/** The remote closed first (its FIN came before this side's end()). */
+const REMOTE_CLOSED_FIRST = 1 << 1;
+/** The connection was reset (RST sent or received): no TIME_WAIT. */
+const RESET = 1 << 2;
+/** The peer's FIN came after this side's end(): the kernel holds a TIME_WAIT already. */
+const FIN_AFTER_OURS = 1 << 3;
+/** The socket has SO_LINGER zero: closing it resets the connection. */
+const LINGER_ZERO = 1 << 4;
+/** The socket's keep-alive comes from `socketOptions.keepAlive`: see keepAliveFromSocketOptions. */
+const KEEP_ALIVE_FROM_SOCKET_OPTIONS = 1 << 5;
+
+/** The sockets that had a resetAndDestroy of their own when a lease began to follow them (rare). */
+const ownResets = new WeakMap<Socket, () => Socket>();
 
 /**
  * A lease on one port of one route. It follows at most one socket at a time through
- * listeners shared by every lease (no closure per connection: a porter socket costs about
- * what a net.connect socket costs).
+ * listeners shared by every lease (no closure per connection). What every lease of a
+ * route shares (the destination, the source addresses) is read from the route, and the
+ * port from the lease id, so that a lease holds five fields: a porter socket costs
+ * about what a net.connect socket costs (docs/ARCHITECTURE.md, "Leases and the socket
+ * lifecycle").
  */
 export class PortLease implements Lease {
-  readonly #route: NativeRoute;
+  readonly #route: Route;
   /** The lease id, `flow * 65536 + port`: the source address's position in the route, and the port. */
   readonly #leaseId: number;
-  #released = false;
-  #localAddress: string;
+  /** The bits above (RELEASED, RESET, ...). */
+  #state: number;
   /** The socket followed, if any. */
   #followed: Followed | undefined;
-  /** Whether the local address must still be read from the followed socket. */
-  #unresolved = false;
-  /** The remote closed first (its FIN came before this side's end()). */
-  #remoteClosedFirst = false;
-  /** The connection was reset (RST sent or received): no TIME_WAIT. */
-  #reset = false;
-  /** The socket has SO_LINGER zero: closing it resets the connection. */
-  readonly #lingerZero: boolean;
   /**
-   * The socket's keep-alive comes from `socketOptions.keepAlive` (the core set it before
-   * the connect): porter's packages leave it alone rather than call setKeepAlive(), which
-   * would overwrite TCP_KEEPIDLE (and, with Node's libuv, TCP_KEEPINTVL and TCP_KEEPCNT).
+   * The source address the kernel chose, once read from the followed socket (a pool on
+   * the unspecified address); undefined while the route's answers (see localAddress).
    */
-  readonly keepAliveFromSocketOptions: boolean;
-  /** The peer's FIN came after this side's end(): the kernel holds a TIME_WAIT already. */
-  #finAfterOurs = false;
-  /** The socket's own resetAndDestroy when it had one (null: the prototype's). */
-  #ownReset: (() => Socket) | null = null;
-  readonly localPort: number;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
+  #chosenLocal: string | undefined;
 
   /**
-   * @param socket what `socketOptions` (the connect's over the Porter's) set on the socket
-   *   the lease will follow: SO_LINGER zero (`lingerZeroOnClose`: closing it leaves no
-   *   TIME_WAIT), and keep-alive.
+   * @param lingerZero the socket the lease will follow has SO_LINGER zero
+   *   (`lingerZeroOnClose`, from `socketOptions`: closing it leaves no TIME_WAIT).
+   * @param keepAlive its keep-alive was set from `socketOptions.keepAlive`.
    */
-  constructor(
-    route: NativeRoute,
-    leaseId: number,
-    localAddress: string,
-    remoteAddress: string,
-    remotePort: number,
-    socket: { lingerZero: boolean; keepAlive: boolean } = { lingerZero: false, keepAlive: false },
-  ) {
+  constructor(route: Route, leaseId: number, lingerZero = false, keepAlive = false) {
     this.#route = route;
-    this.#lingerZero = socket.lingerZero;
-    this.keepAliveFromSocketOptions = socket.keepAlive;
     this.#leaseId = leaseId;
-    this.#localAddress = localAddress;
-    this.localPort = leaseId % 65536;
-    this.remoteAddress = remoteAddress;
-    this.remotePort = remotePort;
+    this.#state = (lingerZero ? LINGER_ZERO : 0) | (keepAlive ? KEEP_ALIVE_FROM_SOCKET_OPTIONS : 0);
   }
 
   /**
@@ -107,19 +119,45 @@ export class PortLease implements Lease {
    */
   get localAddress(): string {
     if (!PortLease.isLease(this)) throw invalidThis('Lease');
-    if (this.#unresolved && this.#followed !== undefined) {
+    if (this.#chosenLocal !== undefined) return this.#chosenLocal;
+    const local = leaseLocal(this.#route, this.#leaseId);
+    if (this.#followed !== undefined && (local === '0.0.0.0' || local === '::')) {
       const actual = this.#followed.localAddress;
       if (actual !== undefined) {
-        this.#localAddress = actual;
-        this.#unresolved = false;
+        this.#chosenLocal = actual;
+        return actual;
       }
     }
-    return this.#localAddress;
+    return local;
+  }
+
+  get localPort(): number {
+    if (!PortLease.isLease(this)) throw invalidThis('Lease');
+    return this.#leaseId % 65536;
+  }
+
+  get remoteAddress(): string {
+    if (!PortLease.isLease(this)) throw invalidThis('Lease');
+    return this.#route.address;
+  }
+
+  get remotePort(): number {
+    if (!PortLease.isLease(this)) throw invalidThis('Lease');
+    return this.#route.port;
   }
 
   get released(): boolean {
     if (!PortLease.isLease(this)) throw invalidThis('Lease');
-    return this.#released;
+    return (this.#state & RELEASED) !== 0;
+  }
+
+  /**
+   * The socket's keep-alive comes from `socketOptions.keepAlive` (the core set it before
+   * the connect): porter's packages leave it alone rather than call setKeepAlive(), which
+   * would overwrite TCP_KEEPIDLE (and, with Node's libuv, TCP_KEEPINTVL and TCP_KEEPCNT).
+   */
+  get keepAliveFromSocketOptions(): boolean {
+    return (this.#state & KEEP_ALIVE_FROM_SOCKET_OPTIONS) !== 0;
   }
 
   /** Whether `value` is a lease of this package (not merely an object that looks like one). */
@@ -139,12 +177,11 @@ export class PortLease implements Lease {
 
   /** Releases without validation; the lifecycle hooks call this. */
   releaseAs(aging: boolean): boolean {
-    if (this.#released) return false;
-    this.#released = true;
-    this.#unfollow();
-    this.#unresolved = false;
+    if ((this.#state & RELEASED) !== 0) return false;
+    this.#state |= RELEASED;
+    PortLease.#unfollow(this);
     try {
-      return fast.release(this.#route, this.#leaseId, aging);
+      return fast.release(this.#route.native, this.#leaseId, aging);
     } catch (thrown) {
       throw fromThrown(thrown);
     }
@@ -153,41 +190,64 @@ export class PortLease implements Lease {
   /** Whether the port is aging now (after release into aging, until its deadline). */
   isAging(): boolean {
     if (!PortLease.isLease(this)) throw invalidThis('Lease');
-    return callNative(() => native.routeIsAging(this.#route, this.#leaseId));
+    return callNative(() => native.routeIsAging(this.#route.native, this.#leaseId));
   }
 
   /** Ties the lease to `socket`'s lifecycle, leaving any socket it followed before. */
   follow(socket: Socket): void {
-    if (this.#released) throw new PorterError(ErrorCodes.LEASE_RELEASED, 'the lease was released already');
-    this.#unfollow();
+    if ((this.#state & RELEASED) !== 0) {
+      throw new PorterError(ErrorCodes.LEASE_RELEASED, 'the lease was released already');
+    }
+    PortLease.#unfollow(this);
     const followed = socket as Followed;
     this.#followed = followed;
-    this.#unresolved = this.#localAddress === '0.0.0.0' || this.#localAddress === '::';
     followed[kLease] = this;
     // First in line: a listener added earlier (createConnection's sockets are the user's
     // before they connect) may call end() on 'end', and the port is back by the time
     // anyone else hears 'close'.
-    followed.prependListener('end', PortLease.#onEnd);
+    const events = followed._events;
+    if (netEnd !== undefined && events !== undefined && events.end === netEnd) {
+      // The socket's only 'end' listener is net's own: the lease's takes its place and
+      // calls it. A second listener would make the slot an array of two (64 bytes per
+      // socket, 8 % of a net.connect socket's heap); 'close', which a socket starts with
+      // no listener for, has a slot of its own already.
+      events.end = PortLease.#onEndThenNet;
+    } else {
+      followed.prependListener('end', PortLease.#onEnd);
+    }
     followed.prependListener('close', PortLease.#onClose);
     if (typeof followed.resetAndDestroy === 'function') {
       // resetAndDestroy() sends RST: no TIME_WAIT on this side.
-      this.#ownReset = Object.hasOwn(followed, 'resetAndDestroy') ? followed.resetAndDestroy : null;
+      if (Object.hasOwn(followed, 'resetAndDestroy')) ownResets.set(followed, followed.resetAndDestroy);
       followed.resetAndDestroy = PortLease.#resetAndDestroy;
     }
   }
 
-  /** Stops following the socket (it keeps pointing at this lease, for leaseOf()). */
-  #unfollow(): void {
-    const socket = this.#followed;
+  /**
+   * Stops following the socket (it keeps pointing at the lease, for leaseOf()). Static:
+   * a private instance method would give every lease a field more (V8's brand check).
+   */
+  static #unfollow(lease: PortLease): void {
+    const socket = lease.#followed;
     if (socket === undefined) return;
-    socket.off('end', PortLease.#onEnd);
+    const events = socket._events;
+    const end = events?.end;
+    if (end === PortLease.#onEndThenNet) {
+      (events as { end?: EndSlot }).end = netEnd;
+    } else if (Array.isArray(end) && end.includes(PortLease.#onEndThenNet)) {
+      // Listeners added after the lease's: net's goes back to the lease's place.
+      end[end.indexOf(PortLease.#onEndThenNet)] = netEnd as (this: Socket) => void;
+    } else {
+      socket.off('end', PortLease.#onEnd);
+    }
     socket.off('close', PortLease.#onClose);
     if (socket.resetAndDestroy === PortLease.#resetAndDestroy) {
       // Assigned back rather than deleted: a delete would turn the socket into a slow
       // dictionary-mode object for the rest of its life.
-      socket.resetAndDestroy = this.#ownReset ?? (Object.getPrototypeOf(socket) as Followed).resetAndDestroy;
+      socket.resetAndDestroy = ownResets.get(socket) ?? (Object.getPrototypeOf(socket) as Followed).resetAndDestroy;
+      ownResets.delete(socket);
     }
-    this.#followed = undefined;
+    lease.#followed = undefined;
   }
 
   /**
@@ -197,14 +257,19 @@ export class PortLease implements Lease {
   static readonly #onEnd = function onEnd(this: Followed): void {
     const lease = this[kLease];
     if (lease === undefined || lease.#followed !== this) return;
-    if (this.writableEnded) lease.#finAfterOurs = true;
-    else lease.#remoteClosedFirst = true;
+    lease.#state |= this.writableEnded ? FIN_AFTER_OURS : REMOTE_CLOSED_FIRST;
+  };
+
+  /** {@link PortLease.#onEnd}, then net's own 'end' listener, whose place it took. */
+  static readonly #onEndThenNet = function onEnd(this: Followed): void {
+    PortLease.#onEnd.call(this);
+    (netEnd as (this: Socket) => void).call(this);
   };
 
   /**
    * The socket closed: the port goes back, at once when the remote closed first or the
    * connection was reset (a reset by the peer leaves no TIME_WAIT either, nor does this
-   * side's close with SO_LINGER zero, unless TIME_WAIT came first: see #finAfterOurs),
+   * side's close with SO_LINGER zero, unless TIME_WAIT came first: see FIN_AFTER_OURS),
    * into aging otherwise. (No 'error' listener: adding one would change what an
    * unhandled socket error does.)
    *
@@ -217,16 +282,16 @@ export class PortLease implements Lease {
     const lease = this[kLease];
     if (lease === undefined || lease.#followed !== this) return;
     const errored = (this as Socket & { errored?: NodeJS.ErrnoException | null }).errored;
-    if (errored?.code === 'ECONNRESET') lease.#reset = true;
-    const aborted = lease.#lingerZero && !lease.#finAfterOurs;
-    lease.releaseAs(!(lease.#remoteClosedFirst || lease.#reset || aborted));
+    if (errored?.code === 'ECONNRESET') lease.#state |= RESET;
+    const state = lease.#state;
+    const aborted = (state & LINGER_ZERO) !== 0 && (state & FIN_AFTER_OURS) === 0;
+    lease.releaseAs(!((state & (REMOTE_CLOSED_FIRST | RESET)) !== 0 || aborted));
   };
 
   static readonly #resetAndDestroy = function resetAndDestroy(this: Followed): Socket {
     const lease = this[kLease];
-    if (lease !== undefined && lease.#followed === this) lease.#reset = true;
-    const own = lease === undefined ? null : lease.#ownReset;
-    const original = own ?? (Object.getPrototypeOf(this) as Followed).resetAndDestroy;
+    if (lease !== undefined && lease.#followed === this) lease.#state |= RESET;
+    const original = ownResets.get(this) ?? (Object.getPrototypeOf(this) as Followed).resetAndDestroy;
     return (original as () => Socket).call(this);
   };
 
@@ -243,7 +308,7 @@ export class PortLease implements Lease {
       localPort: this.localPort,
       remoteAddress: this.remoteAddress,
       remotePort: this.remotePort,
-      released: this.#released,
+      released: this.released,
     };
   }
 }

@@ -10,7 +10,6 @@ import { addAbortSignal } from 'node:stream';
 import { type InspectOptionsStylized, inspect } from 'node:util';
 import * as native from '@porter/native';
 import { canonicalIp } from './address.js';
-import { leaseLocal } from './attempt.js';
 import { type CheckedConnect, checkConnectOptions } from './connect-options.js';
 import { type CreateConnectionArg, createConnectionOn } from './create-connection.js';
 import { type Dial, type Dialed, Dialer } from './dial.js';
@@ -170,7 +169,7 @@ export class Porter {
     } catch (thrown) {
       throw fromThrown(thrown);
     }
-    return new PortLease(route.native, leaseId, leaseLocal(route, leaseId), route.address, route.port);
+    return new PortLease(route, leaseId);
   }
 
   /** Everything porter tracks, at this moment (aging expired and idle pools dropped first). */

@@ -33,6 +33,11 @@ export interface Route {
   readonly anyLocal: string;
 }
 
+/** The source address of a lease: its flow's (`leaseId / 65536`), or the unspecified one. */
+export function leaseLocal(route: Route, leaseId: number): string {
+  return route.locals[Math.floor(leaseId / 65536)] ?? route.anyLocal;
+}
+
 /** How many routes a Porter keeps open. */
 export const ROUTE_CACHE_SIZE = 1024;
 
