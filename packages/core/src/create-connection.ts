@@ -276,26 +276,27 @@ class PorterSocket extends Socket {
     this.#connecting = undefined;
   }
 
-  #connected({ fd, lease, adopt }: Dialed, { noDelay, keepAlive, keepAliveInitialDelay }: CheckedConnect): void {
+  #connected(dialed: Dialed, { noDelay, keepAlive, keepAliveInitialDelay }: CheckedConnect): void {
+    const { fd, lease } = dialed;
     this.#settled();
     const self = this as unknown as SocketInternals;
     const handle = self._handle;
     if (this.destroyed || handle === null) {
       // Destroyed while the connect finished: this side closes a connected socket.
       closeSync(fd);
-      adopt();
+      dialed.adopt();
       lease.releaseAs(true);
       return;
     }
     const errno = handle.open(fd);
     if (errno !== 0) {
       closeSync(fd);
-      adopt();
+      dialed.adopt();
       lease.releaseAs(true);
       this.destroy(uvError(errno, 'open'));
       return;
     }
-    adopt();
+    dialed.adopt();
     lease.follow(this);
     // What Node's afterConnect does once a connect succeeded.
     self.connecting = false;

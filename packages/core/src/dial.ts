@@ -87,9 +87,10 @@ export class Dialer {
       literal !== 0
         ? [{ address: request.host, family: literal === 6 ? 6 : 4 }]
         : await resolve(request, plan.all, deadline);
+    // Only a connect with a signal has something to cancel (no closure for the others).
     const token = signal ? new native.CancelToken() : undefined;
-    const onAbort = (): void => token?.cancel();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = token === undefined ? undefined : (): void => token.cancel();
+    if (onAbort !== undefined) signal?.addEventListener('abort', onAbort, { once: true });
     const errors: Error[] = [];
     try {
       for (let i = 0; i < candidates.length; i++) {
@@ -113,7 +114,7 @@ export class Dialer {
         errors.push(err);
       }
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
     }
     throw allFailed(errors);
   }

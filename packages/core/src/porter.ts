@@ -95,8 +95,8 @@ export class Porter {
     return this.#connect(checked);
   }
 
-  async #connect(c: CheckedConnect): Promise<Socket> {
-    return this.#wrap(await this.#dialer.dial(c), c);
+  #connect(c: CheckedConnect): Promise<Socket> {
+    return this.#dialer.dial(c).then((dialed) => this.#wrap(dialed, c));
   }
 
   /**
@@ -114,17 +114,18 @@ export class Porter {
   }
 
   /** The socket for a connected descriptor, with net.connect's options applied after the connect. */
-  #wrap({ fd, lease, adopt }: Dialed, options: CheckedConnect): Socket {
+  #wrap(dialed: Dialed, options: CheckedConnect): Socket {
+    const lease = dialed.lease;
     let socket: Socket;
     try {
-      socket = socketFor(fd, options.allowHalfOpen);
+      socket = socketFor(dialed.fd, options.allowHalfOpen);
     } catch (err) {
       // socketFor closed the descriptor.
-      adopt();
+      dialed.adopt();
       lease.releaseAs(true);
       throw err;
     }
-    adopt();
+    dialed.adopt();
     lease.follow(socket);
     if (options.noDelay) socket.setNoDelay(true);
     // socketOptions.keepAlive, which the core set, wins over net's keepAlive options.
