@@ -66,7 +66,9 @@ async function child(config) {
   const { Porter } = await import('@porter/core');
   const half = Math.floor(n / 2);
   const porters = {
-    pool: new Porter({ mode: 'pool', portRange: [POOL_FIRST, POOL_FIRST + n - 1] }),
+    // servicePorts 'use': all N ports, as the other methods have (by default porter leaves
+    // out those /etc/services names).
+    pool: new Porter({ mode: 'pool', servicePorts: 'use', portRange: [POOL_FIRST, POOL_FIRST + n - 1] }),
     kernelMode: new Porter({ mode: 'kernel', portRange: range }),
     hybrid: new Porter({ portRange: [range[0] - half, range[0] + (n - half) - 1] }),
   };
