@@ -24,19 +24,18 @@
  * bench) did not measure this.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { netnsUnavailableReason } from '../test/helpers/netns.mjs';
 import { startServers } from '../test/helpers/servers.mjs';
 import { errorsCell, fmtRate, fmtRatio, num, table } from './lib/format.mjs';
-import { machine } from './lib/machine.mjs';
+import { latestResult, writeResult } from './lib/machine.mjs';
 import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { lastJsonLine, log, median, tail } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
-const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
 const bin = fileURLToPath(new URL('../packages/cli/bin/porter.js', import.meta.url));
 const CONCURRENCY = 100;
 
@@ -262,12 +261,7 @@ export async function runHoldBench({ quick = false, parts = 'memory,workers' } =
 }
 
 /** The latest result of a separate run (bench/results/hold-<date>.json), or null. */
-export function latestHold() {
-  const files = readdirSync(resultsDir)
-    .filter((f) => /^hold-\d{4}-\d{2}-\d{2}\.json$/.test(f))
-    .sort();
-  return files.length === 0 ? null : JSON.parse(readFileSync(`${resultsDir}${files.at(-1)}`, 'utf8'));
-}
+export const latestHold = () => latestResult('hold');
 
 /** This benchmark's headline figures, for the summary of a run. */
 export function holdSummary(hold) {
@@ -340,9 +334,7 @@ if (holderArg !== -1) {
     ...(parts !== -1 ? { parts: process.argv[parts + 1] } : {}),
   });
   if (process.argv.includes('--write') && !process.argv.includes('--quick') && parts === -1 && r.workers) {
-    const date = new Date().toISOString().slice(0, 10);
-    writeFileSync(`${resultsDir}hold-${date}.json`, `${JSON.stringify({ date, machine: machine(), ...r }, null, 2)}\n`);
-    log(`wrote bench/results/hold-${date}.json`);
+    writeResult('hold', r);
   }
   process.stdout.write(`${JSON.stringify(r)}\n`);
 }

@@ -20,19 +20,18 @@
  * docs/benchmarks.md shows when the full run (npm run bench) did not measure this.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startServers } from '../test/helpers/servers.mjs';
 import { fmtRatio, table } from './lib/format.mjs';
-import { machine } from './lib/machine.mjs';
+import { latestResult, writeResult } from './lib/machine.mjs';
 import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { log, median, sig } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
-const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
 const bin = fileURLToPath(new URL('../packages/cli/bin/porter.js', import.meta.url));
 const PROCESSES = 4;
 
@@ -45,12 +44,7 @@ export async function runHostSockets({ quick = false } = {}) {
 }
 
 /** The latest result of a separate run (bench/results/host-sockets-<date>.json), or null. */
-export function latestHostSockets() {
-  const files = readdirSync(resultsDir)
-    .filter((f) => /^host-sockets-\d{4}-\d{2}-\d{2}\.json$/.test(f))
-    .sort();
-  return files.length === 0 ? null : JSON.parse(readFileSync(`${resultsDir}${files.at(-1)}`, 'utf8'));
-}
+export const latestHostSockets = () => latestResult('host-sockets');
 
 /** A client process: `count` connections to `port`, then "ready", held until stdin closes. */
 async function client({ port, count }) {
@@ -247,11 +241,6 @@ if (process.argv.includes('--client')) {
 } else if (!runIfChild(child) && process.argv[1] === self) {
   const quick = process.argv.includes('--quick');
   const r = await runHostSockets({ quick });
-  if (process.argv.includes('--write') && !quick && r.results) {
-    const date = new Date().toISOString().slice(0, 10);
-    const file = `${resultsDir}host-sockets-${date}.json`;
-    writeFileSync(file, `${JSON.stringify({ date, machine: machine(), ...r }, null, 2)}\n`);
-    log(`wrote bench/results/host-sockets-${date}.json`);
-  }
+  if (process.argv.includes('--write') && !quick && r.results) writeResult('host-sockets', r);
   process.stdout.write(`${JSON.stringify(r)}\n`);
 }
