@@ -33,7 +33,7 @@ import { startServers } from '../test/helpers/servers.mjs';
 import { errorsCell, fmtRate, fmtRatio, num, table } from './lib/format.mjs';
 import { latestResult, writeResult } from './lib/machine.mjs';
 import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
-import { lastJsonLine, log, median, tail } from './lib/util.mjs';
+import { lastJsonLine, log, median, rotate, tail } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const bin = fileURLToPath(new URL('../packages/cli/bin/porter.js', import.meta.url));
@@ -200,7 +200,7 @@ async function child(config) {
   for (let round = 0; round < (config.parts.includes('memory') ? config.rounds : 0); round++) {
     const listener = await fresh();
     // A different order each round.
-    const order = ['hold', 'porter', 'net'].map((_, i, all) => all[(i + round) % all.length]);
+    const order = rotate(['hold', 'porter', 'net'], round);
     const r = await memoryRound(listener.ports[0], config.count, order);
     await listener.stop();
     const show = (m) =>

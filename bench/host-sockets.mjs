@@ -29,7 +29,7 @@ import { startServers } from '../test/helpers/servers.mjs';
 import { fmtRatio, table } from './lib/format.mjs';
 import { latestResult, writeResult } from './lib/machine.mjs';
 import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
-import { log, median, sig } from './lib/util.mjs';
+import { log, median, rotate, sig } from './lib/util.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const bin = fileURLToPath(new URL('../packages/cli/bin/porter.js', import.meta.url));
@@ -158,8 +158,7 @@ async function child(config) {
   const kernel = Object.fromEntries(names.map((n) => [n, []]));
   const seen = {};
   for (let round = 0; round < config.rounds; round++) {
-    const order = names.map((_, i) => names[(i + round) % names.length]);
-    for (const name of order) {
+    for (const name of rotate(names, round)) {
       const c0 = cpuMs();
       const w0 = performance.now();
       seen[name] = methods[name]();
