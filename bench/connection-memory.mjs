@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { netnsUnavailableReason } from '../test/helpers/netns.mjs';
 import { run } from '../test/helpers/run.mjs';
 import { startServers } from '../test/helpers/servers.mjs';
-import { fmtRatio, table } from './lib/format.mjs';
+import { finiteOrNull, fmtRatio, table } from './lib/format.mjs';
 import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { lastJsonLine, log, median, rotate, tail } from './lib/util.mjs';
 
@@ -246,14 +246,13 @@ export async function runConnectionMemory({ quick = false } = {}) {
 
 /** The headline figures of this benchmark, for bench/run.mjs's summary (the targets read the first two). */
 export function connectionMemorySummary(r) {
-  const n = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
   return {
-    connection_rss_ratio: n(r?.rssRatio),
-    connection_heap_ratio: n(r?.heapRatio),
-    connection_create_connection_rss_ratio: n(r?.createConnectionRssRatio),
-    connection_create_connection_heap_ratio: n(r?.createConnectionHeapRatio),
-    connect_allocated_ratio: n(r?.allocation?.porterRatio),
-    create_connection_allocated_ratio: n(r?.allocation?.createConnectionRatio),
+    connection_rss_ratio: finiteOrNull(r?.rssRatio),
+    connection_heap_ratio: finiteOrNull(r?.heapRatio),
+    connection_create_connection_rss_ratio: finiteOrNull(r?.createConnectionRssRatio),
+    connection_create_connection_heap_ratio: finiteOrNull(r?.createConnectionHeapRatio),
+    connect_allocated_ratio: finiteOrNull(r?.allocation?.porterRatio),
+    create_connection_allocated_ratio: finiteOrNull(r?.allocation?.createConnectionRatio),
   };
 }
 

@@ -30,7 +30,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { netnsUnavailableReason } from '../test/helpers/netns.mjs';
 import { startServers } from '../test/helpers/servers.mjs';
-import { errorsCell, fmtRate, fmtRatio, num, table } from './lib/format.mjs';
+import { errorsCell, finiteOrNull, fmtRate, fmtRatio, table } from './lib/format.mjs';
 import { latestResult, writeResult } from './lib/machine.mjs';
 import { runIfChild, runInNamespace, setupNamespace } from './lib/netns.mjs';
 import { lastJsonLine, log, median, rotate, tail } from './lib/util.mjs';
@@ -267,8 +267,8 @@ export const latestHold = () => latestResult('hold');
 export function holdSummary(hold) {
   const last = Array.isArray(hold?.workers) ? hold.workers.at(-1) : undefined;
   return {
-    hold_rate_ratio_vs_net: num(hold?.rateRatio) ? hold.rateRatio : null,
-    hold_rss_ratio_vs_net: num(hold?.rssRatio) ? hold.rssRatio : null,
+    hold_rate_ratio_vs_net: finiteOrNull(hold?.rateRatio),
+    hold_rss_ratio_vs_net: finiteOrNull(hold?.rssRatio),
     hold_workers_60000_failed:
       last === undefined || last.error ? null : Object.values(last.errors ?? {}).reduce((a, b) => a + b, 0),
   };

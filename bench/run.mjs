@@ -21,6 +21,7 @@ import { latestHostSockets, runHostSockets } from './host-sockets.mjs';
 import { inProcessSummary, runInProcess } from './in-process.mjs';
 import { runJsBoundary } from './js-boundary.mjs';
 import { runLatency } from './latency.mjs';
+import { finiteOrNull } from './lib/format.mjs';
 import { machine } from './lib/machine.mjs';
 import { evaluateTargets, fmtRate, fmtRatio, markdown } from './lib/report.mjs';
 import { latencyChart } from './lib/svg.mjs';
@@ -51,8 +52,6 @@ async function section(name, fn) {
   return { result, seconds };
 }
 
-const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-
 /** docs/benchmarks.md and its chart, from one results object. */
 function writeDocs(results) {
   const { latency, date } = results;
@@ -81,27 +80,27 @@ function summaryOf({
   hold,
 }) {
   return {
-    core_alloc_release_per_sec: num(memory?.core_alloc_release_per_sec),
-    pool_bytes_idle: num(memory?.pool_bytes_idle),
-    pool_bytes_per_port: num(memory?.pool_bytes_per_port),
-    core_pairs_2_threads_two_destinations_per_sec: num(criterion?.pairs_two_threads_two_destinations_per_sec),
-    core_pairs_2_threads_same_destination_per_sec: num(criterion?.pairs_two_threads_same_destination_per_sec),
-    core_new_destination_ns: num(criterion?.new_destination_first_allocate_ns),
-    core_expiry_ns_per_port: num(criterion?.expiry_ns_per_port),
-    js_alloc_release_per_sec: num(js?.js_alloc_release_per_sec),
-    js_native_pair_per_sec: num(js?.native_alloc_release_per_sec),
-    js_noop_pair_per_sec: num(js?.js_noop_pair_per_sec),
-    js_pair_cost_vs_noop_pair: num(js?.js_pair_cost_vs_noop_pair),
-    connect_ratio_vs_net: num(connect?.tcp?.ratio_porter_vs_net),
-    connect_porter_per_sec: num(connect?.tcp?.medians?.porter),
-    connect_net_per_sec: num(connect?.tcp?.medians?.net),
-    connect_net_js_port_per_sec: num(connect?.tcp?.medians?.net_js_port),
-    connect_pool_ratio_vs_net: num(connect?.tcp?.ratio_pool_vs_net),
-    connect_kernel_ratio_vs_net: num(connect?.tcp?.ratio_kernel_vs_net),
-    tls_connect_ratio_vs_tls: num(connect?.tls?.ratio_porter_vs_tls),
+    core_alloc_release_per_sec: finiteOrNull(memory?.core_alloc_release_per_sec),
+    pool_bytes_idle: finiteOrNull(memory?.pool_bytes_idle),
+    pool_bytes_per_port: finiteOrNull(memory?.pool_bytes_per_port),
+    core_pairs_2_threads_two_destinations_per_sec: finiteOrNull(criterion?.pairs_two_threads_two_destinations_per_sec),
+    core_pairs_2_threads_same_destination_per_sec: finiteOrNull(criterion?.pairs_two_threads_same_destination_per_sec),
+    core_new_destination_ns: finiteOrNull(criterion?.new_destination_first_allocate_ns),
+    core_expiry_ns_per_port: finiteOrNull(criterion?.expiry_ns_per_port),
+    js_alloc_release_per_sec: finiteOrNull(js?.js_alloc_release_per_sec),
+    js_native_pair_per_sec: finiteOrNull(js?.native_alloc_release_per_sec),
+    js_noop_pair_per_sec: finiteOrNull(js?.js_noop_pair_per_sec),
+    js_pair_cost_vs_noop_pair: finiteOrNull(js?.js_pair_cost_vs_noop_pair),
+    connect_ratio_vs_net: finiteOrNull(connect?.tcp?.ratio_porter_vs_net),
+    connect_porter_per_sec: finiteOrNull(connect?.tcp?.medians?.porter),
+    connect_net_per_sec: finiteOrNull(connect?.tcp?.medians?.net),
+    connect_net_js_port_per_sec: finiteOrNull(connect?.tcp?.medians?.net_js_port),
+    connect_pool_ratio_vs_net: finiteOrNull(connect?.tcp?.ratio_pool_vs_net),
+    connect_kernel_ratio_vs_net: finiteOrNull(connect?.tcp?.ratio_kernel_vs_net),
+    tls_connect_ratio_vs_tls: finiteOrNull(connect?.tls?.ratio_porter_vs_tls),
     ...inProcessSummary(inProcess),
-    latency_p99_ratio_at_90pct: num(latency?.latency_p99_ratio_at_90pct),
-    latency_p50_ratio_at_90pct: num(latency?.latency_p50_ratio_at_90pct),
+    latency_p99_ratio_at_90pct: finiteOrNull(latency?.latency_p99_ratio_at_90pct),
+    latency_p50_ratio_at_90pct: finiteOrNull(latency?.latency_p50_ratio_at_90pct),
     capacity_exact: capacity?.summary
       ? capacity.summary.bind_then_connect_exact &&
         capacity.summary.plain_connect_exact &&
@@ -112,19 +111,19 @@ function summaryOf({
         ? null
         : Object.values(sharedHost.cases.at(-1)?.errors ?? {}).reduce((a, b) => a + b, 0)
       : null,
-    shared_host_ratio_vs_net: num(sharedHost?.ratio_porter_vs_net_7000),
-    core_flow_vs_pool_ratio: num(criterion?.flow_vs_pool_ratio),
-    js_pair_rate_vs_noop_pair: num(js?.js_pair_cost_vs_noop_pair) ? 1 / js.js_pair_cost_vs_noop_pair : null,
-    new_destination_ratio: num(destinations?.destinations?.ratioEndVs10k),
-    new_destination_count: num(destinations?.destinations?.count),
-    pools_after_aging_share: num(destinations?.destinations?.poolsAfterAgingShare),
-    destinations_rss_growth_mb: num(destinations?.destinations?.rssGrowthMb),
-    porters_count: num(destinations?.porters?.porters),
-    porters_rss_growth_mb: num(destinations?.porters?.rssGrowthMb),
+    shared_host_ratio_vs_net: finiteOrNull(sharedHost?.ratio_porter_vs_net_7000),
+    core_flow_vs_pool_ratio: finiteOrNull(criterion?.flow_vs_pool_ratio),
+    js_pair_rate_vs_noop_pair: finiteOrNull(js?.js_pair_cost_vs_noop_pair) ? 1 / js.js_pair_cost_vs_noop_pair : null,
+    new_destination_ratio: finiteOrNull(destinations?.destinations?.ratioEndVs10k),
+    new_destination_count: finiteOrNull(destinations?.destinations?.count),
+    pools_after_aging_share: finiteOrNull(destinations?.destinations?.poolsAfterAgingShare),
+    destinations_rss_growth_mb: finiteOrNull(destinations?.destinations?.rssGrowthMb),
+    porters_count: finiteOrNull(destinations?.porters?.porters),
+    porters_rss_growth_mb: finiteOrNull(destinations?.porters?.rssGrowthMb),
     ...connectionMemorySummary(connectionMemory),
-    aging_late_p50_ms: num(aging?.late_p50_ms),
-    aging_late_p99_ms: num(aging?.late_p99_ms),
-    host_sockets_proc_vs_sock_diag: num(hostSockets?.ratio_proc_rust_vs_sock_diag),
+    aging_late_p50_ms: finiteOrNull(aging?.late_p50_ms),
+    aging_late_p99_ms: finiteOrNull(aging?.late_p99_ms),
+    host_sockets_proc_vs_sock_diag: finiteOrNull(hostSockets?.ratio_proc_rust_vs_sock_diag),
     ...holdSummary(hold),
   };
 }

@@ -4,6 +4,8 @@
  */
 
 export const num = (v) => typeof v === 'number' && Number.isFinite(v);
+/** `v` when it is a finite number, else null: a figure of a run's summary. */
+export const finiteOrNull = (v) => (num(v) ? v : null);
 
 export function fmtRate(v) {
   if (!num(v)) return 'n/a';
