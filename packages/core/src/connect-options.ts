@@ -41,7 +41,7 @@ export function unhonoured(...names: (keyof typeof UNHONOURED)[]): Readonly<Reco
 }
 
 /** What a connect refuses: the options of `net.connect` that are not TCP connects porter makes. */
-export const CONNECT_REFUSED = unhonoured('localPort', 'path', 'fd');
+const CONNECT_REFUSED = unhonoured('localPort', 'path', 'fd');
 
 /** Whether `value` counts as not given (Node reads null as absent). */
 const absent = (value: unknown): value is null | undefined => value === undefined || value === null;
@@ -51,7 +51,8 @@ const absent = (value: unknown): value is null | undefined => value === undefine
  * an IP literal in canonical form, its scope naming an interface of this host. A name
  * with a NUL is refused: the resolver would look up what comes before it.
  */
-export function connectHost(value: unknown, name = 'options.host'): string {
+function connectHost(value: unknown): string {
+  const name = 'options.host';
   if (absent(value) || value === '') return 'localhost';
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   if (value.includes('\0')) throw invalidArgValue(name, value, 'must not contain a NUL character');

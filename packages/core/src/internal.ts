@@ -7,17 +7,9 @@
  */
 export { canonicalIp, unspecified } from './address.js';
 export { AGENT_REFUSED, agentOptions, keepSocketAliveAsConfigured } from './agent.js';
-export {
-  type CheckedConnect,
-  CONNECT_REFUSED,
-  type ConnectSettings,
-  checkConnectOptions,
-  checkConnectSettings,
-  connectHost,
-  unhonoured,
-} from './connect-options.js';
+export { type CheckedConnect, checkConnectOptions, checkConnectSettings, unhonoured } from './connect-options.js';
 export { kConnectDeadline } from './create-connection.js';
-export { idleTimeout, type LongTimeout, MAX_TIMER_MS, race, setLongTimeout, timeoutError } from './deadline.js';
+export { idleTimeout, type LongTimeout, race, setLongTimeout, timeoutError } from './deadline.js';
 export { validatePorter } from './default.js';
 export {
   badPort,
