@@ -132,14 +132,15 @@ async function main() {
   const render = process.argv.indexOf('--render');
   if (render !== -1) {
     const results = JSON.parse(readFileSync(process.argv[render + 1], 'utf8'));
-    results.targets = evaluateTargets(results.summary);
     // A run that did not measure the host's sockets shows the latest separate run's.
     results.hostSockets ??= latestHostSockets();
     // The same for porter hold, with its figures in the summary the targets are read from.
+    let summary = results.summary;
     if (results.hold === undefined) {
       results.hold = latestHold();
-      results.targets = evaluateTargets({ ...results.summary, ...holdSummary(results.hold) });
+      summary = { ...summary, ...holdSummary(results.hold) };
     }
+    results.targets = evaluateTargets(summary);
     // --stdout: the page on stdout, nothing written (test/packaging/bench-docs.test.ts).
     if (process.argv.includes('--stdout')) {
       process.stdout.write(markdown(results, 'benchmarks-latency.svg'));
