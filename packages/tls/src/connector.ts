@@ -125,6 +125,9 @@ class SessionCache {
  */
 const REFUSED = unhonoured('localPort', 'socketPath', 'path', 'fd', 'socket');
 
+/** What a request undici passes may not carry: a connection is TCP, not to a local socket. */
+const REQUEST_REFUSED = unhonoured('socketPath');
+
 /**
  * Builds a connector for undici on porter's ports. Bad options throw here; a failure of
  * a connection reaches undici through the callback.
@@ -267,7 +270,7 @@ function checkRequest(request: unknown): Target {
   validateObject(request, 'options');
   const { hostname, host, protocol, port, servername, localAddress, socketPath, httpSocket } =
     request as ConnectorRequest;
-  refuseOptions({ socketPath }, unhonoured('socketPath'));
+  refuseOptions({ socketPath }, REQUEST_REFUSED);
   validateString(hostname, 'options.hostname');
   validateString(protocol, 'options.protocol');
   if (host !== undefined && host !== null) validateString(host, 'options.host');
