@@ -42,7 +42,7 @@ pub fn scoped(text: &str, port_number: u32) -> Result<SocketAddr> {
     Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)))
 }
 
-/// The index of the interface named `zone`, or `zone` itself when it is a number.
+/// The index of the interface `zone` names, by name or by index (one an interface has).
 pub fn interface_index(zone: &str) -> Option<u32> {
     porter_core::scope_id(zone)
 }
@@ -177,7 +177,7 @@ mod tests {
         let lo = interface_index("lo").expect("a loopback interface");
         let on = |scope| SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, scope));
         assert_eq!(scoped("fe80::1%lo", 80).unwrap(), on(lo));
-        assert_eq!(scoped("fe80::1%7", 80).unwrap(), on(7));
+        assert_eq!(scoped(&format!("fe80::1%{lo}"), 80).unwrap(), on(lo));
         assert_eq!(ip("fe80::1%lo").unwrap(), "fe80::1".parse::<IpAddr>().unwrap());
         assert_eq!(show("fe80::1".parse().unwrap(), lo), "fe80::1%lo");
         assert_eq!(show("::1".parse().unwrap(), 0), "::1");
@@ -185,6 +185,7 @@ mod tests {
             "fe80::1%",
             "fe80::1%no-such-if0",
             "fe80::1%0",
+            "fe80::1%2147483647",
             "127.0.0.1%lo",
             "fe80::1%l\0o",
             "fe80::1%%lo",

@@ -5,7 +5,6 @@
  * ERR_INVALID_IP_ADDRESS (TypeError) for addresses, as net.connect does. Every check
  * reads each property once (a getter runs once) and throws synchronously.
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import * as native from '@porter/native';
 import {
@@ -80,32 +79,11 @@ export function validateIp(value: unknown, name: string): string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   if (isIP(value) === 0) throw invalidIpAddress(name, value);
   const zone = value.indexOf('%');
-  if (zone !== -1 && !interfaceExists(value.slice(zone + 1))) {
+  // By name or index: the native side answers null for an index no interface has now.
+  if (zone !== -1 && native.interfaceIndex(value.slice(zone + 1)) == null) {
     throw invalidIpAddress(name, value, `this host has no network interface ${JSON.stringify(value.slice(zone + 1))}`);
   }
   return value;
-}
-
-/**
- * Whether `zone` names a network interface of this process's network namespace: by name
- * (`if_nametoindex`), or by index, one of those of the interfaces /proc/self/net/dev
- * lists (the kernel would take any number, and fail the connect later).
- */
-function interfaceExists(zone: string): boolean {
-  if (!/^[0-9]+$/.test(zone)) return native.interfaceIndex(zone) != null;
-  let names: string[];
-  try {
-    // Two lines of headings, then `  name: counters...` per interface.
-    names = readFileSync('/proc/self/net/dev', 'utf8')
-      .split('\n')
-      .slice(2)
-      .map((line) => line.slice(0, line.indexOf(':')).trim())
-      .filter((n) => n !== '');
-  } catch {
-    return Number(zone) > 0; // No /proc to ask: the kernel will tell.
-  }
-  const index = Number(zone);
-  return names.some((n) => native.interfaceIndex(n) === index);
 }
 
 export function validateFamily(value: unknown, name: string): 0 | 4 | 6 {
