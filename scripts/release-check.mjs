@@ -19,10 +19,20 @@
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build, checkRelease, failure, packAll, readJson, root, run, stageRelease, step } from './release-packages.mjs';
+import {
+  bin,
+  build,
+  checkRelease,
+  failure,
+  packAll,
+  readJson,
+  root,
+  run,
+  stageRelease,
+  step,
+} from './release-packages.mjs';
 
 const args = new Set(process.argv.slice(2));
-const bin = (name) => join(root, 'node_modules', '.bin', name);
 
 const problems = [];
 const scratch = mkdtempSync(join(tmpdir(), 'porter-release-check-'));

@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 const nativeDir = join(root, 'packages', 'native');
-const bin = (name) => join(root, 'node_modules', '.bin', name);
+/** The path of a command of the root's node_modules/.bin. */
+export const bin = (name) => join(root, 'node_modules', '.bin', name);
 
 export const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'));
 export const writeJson = (path, value) => writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
