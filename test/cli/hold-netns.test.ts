@@ -4,29 +4,46 @@
  */
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import { bin, type HoldJson, inNetns } from '../helpers/cli.js';
+import { type HoldJson, inNetns } from '../helpers/cli.js';
 import { lastJson } from '../helpers/run.mjs';
 
-const script = fileURLToPath(new URL('./fixtures/hold-runs.mjs', import.meta.url));
+const script = fileURLToPath(new URL('./fixtures/hold-scenario.ts', import.meta.url));
+
+type Report = HoldJson & { kernel_picks: number; kernel_fallbacks: number; mode: string };
 
 interface Runs {
   target: string;
-  runs: {
-    code: number;
-    stderr: string;
-    report: HoldJson & { kernel_picks: number; kernel_fallbacks: number; mode: string };
-  }[];
+  runs: { code: number | null; stderr: string; report: Report }[];
+}
+
+/**
+ * Runs `porter` with each argument list in a namespace of its own (`sysctls` set there)
+ * against a server that accepts and reads, on a fixed port (20000) outside every range the
+ * tests give porter or the kernel: a listener on a port of porter's range would make its
+ * bind there fail. Each run's report is the last JSON line it printed.
+ */
+async function holdRuns(
+  t: ExecutionContext,
+  runs: string[][],
+  sysctls: Record<string, string | number>,
+): Promise<Runs> {
+  const run = await inNetns(t, [JSON.stringify({ servers: 'silent', port: 20000, runs })], { script, sysctls });
+  t.is(run.code, 0, run.stderr);
+  const { target, runs: results } = lastJson<{
+    target: string;
+    runs: { code: number | null; stderr: string; lines: Report[] }[];
+  }>(run.stdout);
+  return { target, runs: results.map(({ lines, ...r }) => ({ ...r, report: lines.at(-1) as Report })) };
 }
 
 test('in a namespace, a range of 10 ports: one --local address opens 10, three open 30', async (t) => {
   const hold = ['hold', '{target}', '-n', '30', '--range', '40000-40009', '--no-fallback', '--json'];
-  const run = await inNetns(t, [bin, JSON.stringify([hold, [...hold, '--local', '127.0.0.1,127.0.0.2,127.0.0.3']])], {
-    script,
+  const { target, runs } = await holdRuns(
+    t,
+    [hold, [...hold, '--local', '127.0.0.1,127.0.0.2,127.0.0.3']],
     // TIME_WAIT from the first run must not stop the second from reusing the 4-tuples.
-    sysctls: { 'net.ipv4.ip_local_port_range': '50000 50999', 'net.ipv4.tcp_tw_reuse': 1 },
-  });
-  t.is(run.code, 0, run.stderr);
-  const { target, runs } = lastJson<Runs>(run.stdout);
+    { 'net.ipv4.ip_local_port_range': '50000 50999', 'net.ipv4.tcp_tw_reuse': 1 },
+  );
   const [one, three] = runs;
   if (one === undefined || three === undefined) throw new Error('two runs expected');
 
@@ -48,12 +65,10 @@ test('in a namespace, a range of 10 ports: one --local address opens 10, three o
 
 /** One `porter hold` run in a namespace of its own whose ephemeral range is 40000-40999. */
 async function holdInNamespace(t: ExecutionContext, args: string[]): Promise<Runs['runs'][number]> {
-  const run = await inNetns(t, [bin, JSON.stringify([['hold', '{target}', ...args, '--json']])], {
-    script,
-    sysctls: { 'net.ipv4.ip_local_port_range': '40000 40999' },
+  const { runs } = await holdRuns(t, [['hold', '{target}', ...args, '--json']], {
+    'net.ipv4.ip_local_port_range': '40000 40999',
   });
-  t.is(run.code, 0, run.stderr);
-  const result = lastJson<Runs>(run.stdout).runs[0];
+  const result = runs[0];
   if (result === undefined) throw new Error('no run');
   return result;
 }

@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
-import { bin, type HoldJson, inNetns } from '../helpers/cli.js';
+import { type HoldJson, inNetns } from '../helpers/cli.js';
 import { netnsUnavailableReason } from '../helpers/netns.mjs';
 import { programsMissing, testIf, which } from '../helpers/requirements.js';
 import { lastJson } from '../helpers/run.mjs';
@@ -34,7 +34,7 @@ interface Run {
 }
 
 async function scenario(t: ExecutionContext, servers: string, runs: string[][]): Promise<Run[]> {
-  const run = await inNetns(t, [bin, JSON.stringify({ servers, runs })], { script, timeoutMs: 120_000 });
+  const run = await inNetns(t, [JSON.stringify({ servers, runs })], { script, timeoutMs: 120_000 });
   t.is(run.code, 0, run.stderr);
   return lastJson<{ runs: Run[] }>(run.stdout).runs;
 }

@@ -6,7 +6,7 @@
  * 40,000 to that one destination, each worker's Porter with its own slice of the range.
  */
 import { fileURLToPath } from 'node:url';
-import { bin, type HoldJson, inNetns } from '../helpers/cli.js';
+import { type HoldJson, inNetns } from '../helpers/cli.js';
 import { netnsUnavailableReason } from '../helpers/netns.mjs';
 import { programsMissing, testIf, which } from '../helpers/requirements.js';
 import { lastJson } from '../helpers/run.mjs';
@@ -26,7 +26,6 @@ testIf(netnsUnavailableReason() ?? programsMissing({ perl: which('perl') }), { s
     const run = await inNetns(
       t,
       [
-        bin,
         JSON.stringify({
           servers: 'reuseport',
           processes: 4,
