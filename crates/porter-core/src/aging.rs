@@ -104,9 +104,9 @@ impl Aging {
         })
     }
 
-    /// Number of aging ports from `first` to `last` (inside `range`).
-    pub(crate) fn count_between(&self, range: PortRange, first: u16, last: u16) -> u32 {
-        self.ports.count_between(range, first, last)
+    /// Number of aging ports in the intervals `within` (sorted, disjoint, inside `range`).
+    pub(crate) fn count_in(&self, range: PortRange, within: &[(u16, u16)]) -> u32 {
+        self.ports.count_in(range, within)
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {

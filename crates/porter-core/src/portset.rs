@@ -9,6 +9,7 @@
 
 use thin_vec::ThinVec;
 
+use crate::intervals;
 use crate::range::PortRange;
 
 /// A set of ports, sparse or dense, see the module comment.
@@ -262,6 +263,19 @@ impl PortSet {
         }
     }
 
+    /// Number of ports of the set in the intervals `within` (sorted, disjoint, inside
+    /// `range`): what [`PortSet::count_between`] summed over them gives. A list no longer
+    /// than `within` looks each of its ports up in it; anything else is counted interval
+    /// by interval.
+    pub(crate) fn count_in(&self, range: PortRange, within: &[(u16, u16)]) -> u32 {
+        match self {
+            PortSet::Sparse(v) if v.len() <= within.len() => {
+                v.iter().filter(|&&p| intervals::contains(within, p)).count() as u32
+            }
+            _ => within.iter().map(|&(a, b)| self.count_between(range, a, b)).sum(),
+        }
+    }
+
     /// Heap bytes held by the set.
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
@@ -382,6 +396,36 @@ mod tests {
             let want = |n: usize| ports.iter().take(n).filter(|&&p| p >= a && p <= b).count() as u32;
             assert_eq!(sparse.count_between(r, a, b), want(10), "{a}-{b}");
             assert_eq!(dense.count_between(r, a, b), want(ports.len()), "{a}-{b}");
+        }
+    }
+
+    #[test]
+    fn counts_in_intervals_as_interval_by_interval() {
+        let r = range(1000, 1999);
+        // One interval, a few, and many: the whole range with holes every 7 ports, as
+        // the ports /etc/services names cut a range.
+        let holed: Vec<(u16, u16)> = (1000..2000).step_by(7).map(|a| (a, (a + 5).min(1999))).collect();
+        let sets: [&[(u16, u16)]; 4] = [
+            &[(1000, 1999)],
+            &[(1003, 1003), (1100, 1499), (1998, 1999)],
+            &holed,
+            &[],
+        ];
+        for n in [0usize, 1, 3, 40, 200, 900] {
+            let mut s = PortSet::default();
+            for p in (1000..2000).step_by(3).take(n) {
+                s.insert(r, p);
+            }
+            s.insert(r, 5); // outside the range, in no interval
+            for intervals in sets {
+                let slow: u32 = intervals.iter().map(|&(a, b)| s.count_between(r, a, b)).sum();
+                assert_eq!(
+                    s.count_in(r, intervals),
+                    slow,
+                    "{n} ports, {} intervals",
+                    intervals.len()
+                );
+            }
         }
     }
 }
