@@ -113,7 +113,7 @@ class HoldRun {
     this.#o = options;
     this.#runners = runners;
     this.#disjoint = disjoint;
-    this.#tally = new Tally(runners, disjoint);
+    this.#tally = new Tally(runners, disjoint, options.ndjson);
     this.#human = human;
     this.#view = human.isTTY ? terminalView(human) : plainView(human);
   }

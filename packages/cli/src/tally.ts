@@ -1,7 +1,8 @@
 /**
  * The totals of a `porter hold` run over its runners (one, or one per worker): counters
  * summed, every connect latency and round trip kept (for exact percentiles), those of the
- * current second kept apart (for --ndjson), pools merged, and the most ports aging at once.
+ * current second kept apart when --ndjson asks for them, pools merged, and the most ports
+ * aging at once.
  */
 import { type EngineCounts, zeroCounts } from './engine.js';
 import { Latencies } from './latency.js';
@@ -44,14 +45,22 @@ export class Tally {
   others: OtherPools = { pools: 0, in_use: 0, aging: 0, free: 0 };
   /** The most ports aging at once in all pools, at any report before closing began. */
   agingMax = 0;
-  #second = { latencies: new Latencies(), rtts: new Latencies(), opened: 0, at: performance.now() };
+  /** The current second's samples, kept only with `perSecond` (--ndjson reads them with takeSecond). */
+  #second: { latencies: Latencies; rtts: Latencies; opened: number; at: number } | undefined;
   readonly #latest = new Map<Runner, { counts: EngineCounts; pools: PoolRow[]; others: OtherPools }>();
 
-  /** `disjoint`: the runners' Porters have disjoint slices of the range (see mergePools). */
+  /**
+   * `disjoint`: the runners' Porters have disjoint slices of the range (see mergePools).
+   * `perSecond`: keep the samples of the current second apart too, for takeSecond.
+   */
   constructor(
     private readonly runners: readonly Runner[],
     private readonly disjoint = false,
-  ) {}
+    perSecond = false,
+  ) {
+    if (perSecond)
+      this.#second = { latencies: new Latencies(), rtts: new Latencies(), opened: 0, at: performance.now() };
+  }
 
   /** Takes every runner's latest report; `closing` leaves aging out of agingMax. */
   collect(closing = false): void {
@@ -60,8 +69,10 @@ export class Tally {
       if (p === undefined) continue;
       this.latencies.addAll(p.latencies);
       this.rtts.addAll(p.rtts);
-      this.#second.latencies.addAll(p.latencies);
-      this.#second.rtts.addAll(p.rtts);
+      if (this.#second !== undefined) {
+        this.#second.latencies.addAll(p.latencies);
+        this.#second.rtts.addAll(p.rtts);
+      }
       this.#latest.set(runner, { counts: p.counts, pools: p.pools, others: p.others });
     }
     const latest = [...this.#latest.values()];
@@ -77,10 +88,11 @@ export class Tally {
     }
   }
 
-  /** The samples and connections of the second (or so) since the last call. */
+  /** The samples and connections of the second (or so) since the last call (needs `perSecond`). */
   takeSecond(): { latencies: Latencies; rtts: Latencies; opened: number; seconds: number } {
     const now = performance.now();
     const s = this.#second;
+    if (s === undefined) throw new Error('Tally: takeSecond needs a tally made with perSecond');
     const out = {
       latencies: s.latencies,
       rtts: s.rtts,
