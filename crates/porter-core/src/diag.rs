@@ -207,7 +207,8 @@ impl HostSockets {
     }
 
     /// The ports with a listener, sorted and distinct.
-    pub fn listening_ports(&self) -> &[u16] {
+    #[cfg(test)]
+    fn listening_ports(&self) -> &[u16] {
         &self.listening
     }
 

@@ -85,10 +85,7 @@ pub use route::{LeaseId, Route};
 pub use route_id::RouteId;
 pub use route_table::{HandedOver, RouteTable};
 pub use scope::{scope_id, scope_name};
-pub use services::{parse as parse_services, SERVICES_PATH};
-pub use sockopts::{
-    KeepAlive, ShortName, SocketOptions, KEEPALIVE_COUNT_MAX, KEEPALIVE_SECS_MAX, NAME_MAX, USER_TIMEOUT_MAX,
-};
+pub use sockopts::{KeepAlive, ShortName, SocketOptions, NAME_MAX};
 pub use stats::{PorterStats, DURATION_BUCKETS};
 pub use tcpstate::TcpState;
 pub use watch::{watching, WATCH_PERIOD};

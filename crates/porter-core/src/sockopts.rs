@@ -31,13 +31,6 @@ use crate::sys;
 /// control algorithm (`TCP_CA_NAME_MAX - 1`); it cuts longer ones short without a word.
 pub const NAME_MAX: usize = 15;
 
-/// The largest `TCP_USER_TIMEOUT`: the kernel takes an `int` of milliseconds.
-pub const USER_TIMEOUT_MAX: Duration = Duration::from_millis(i32::MAX as u64);
-/// The largest `TCP_KEEPIDLE` and `TCP_KEEPINTVL` (`MAX_TCP_KEEPIDLE`, `MAX_TCP_KEEPINTVL`).
-pub const KEEPALIVE_SECS_MAX: u64 = 32_767;
-/// The largest `TCP_KEEPCNT` (`MAX_TCP_KEEPCNT`).
-pub const KEEPALIVE_COUNT_MAX: u32 = 127;
-
 /// A device or congestion control name, at most [`NAME_MAX`] bytes, with no NUL; empty
 /// means none (the new socket's state). Kept inline, so options are `Copy`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
