@@ -10,7 +10,7 @@
  */
 import type { PorterOptions } from '@porter/core';
 import { buildReport, formatHoldReport, type HoldOptions, type HoldReport } from './hold-report.js';
-import { round3 } from './latency.js';
+import { type Latencies, round3 } from './latency.js';
 import { ensureDescriptors } from './limits.js';
 import { type Progress, type ProgressView, plainView, terminalView } from './progress.js';
 import { wantsColor } from './render.js';
@@ -94,11 +94,37 @@ function exitCode(r: HoldReport): number {
   return r.failed > 0 ? 1 : 0;
 }
 
+/**
+ * The p50 and p99 of the live view: each a sort of every sample since the start, so worked
+ * out again at most once a second, and at once when there were none and samples came since.
+ */
+class LivePercentiles {
+  readonly #samples: Latencies;
+  #at = Number.NEGATIVE_INFINITY;
+  #values: [number | undefined, number | undefined] = [undefined, undefined];
+
+  constructor(samples: Latencies) {
+    this.#samples = samples;
+  }
+
+  /** p50 and p99 in ms; `fresh` works them out whenever they were last. */
+  get(fresh: boolean): [number | undefined, number | undefined] {
+    const now = performance.now();
+    if (fresh || now - this.#at >= 1000 || (this.#values[0] === undefined && this.#samples.count > 0)) {
+      this.#values = [this.#samples.quantile(0.5), this.#samples.quantile(0.99)];
+      this.#at = now;
+    }
+    return this.#values;
+  }
+}
+
 /** One run: its runners, the tally, the live view and --ndjson, Ctrl-C. */
 class HoldRun {
   readonly #o: HoldOptions;
   readonly #runners: Runner[];
   readonly #tally: Tally;
+  readonly #connectPercentiles: LivePercentiles;
+  readonly #rttPercentiles: LivePercentiles;
   readonly #human: NodeJS.WriteStream;
   readonly #view: ProgressView;
   readonly #started = performance.now();
@@ -114,6 +140,8 @@ class HoldRun {
     this.#runners = runners;
     this.#disjoint = disjoint;
     this.#tally = new Tally(runners, disjoint, options.ndjson);
+    this.#connectPercentiles = new LivePercentiles(this.#tally.latencies);
+    this.#rttPercentiles = new LivePercentiles(this.#tally.rtts);
     this.#human = human;
     this.#view = human.isTTY ? terminalView(human) : plainView(human);
   }
@@ -129,9 +157,11 @@ class HoldRun {
     return this.#interrupts > 0;
   }
 
-  progress(): Progress {
+  /** What the view shows; `final`: the last frame, its percentiles worked out afresh. */
+  progress(final = false): Progress {
     const t = this.#tally;
     const c = t.counts;
+    const [p50Ms, p99Ms] = this.#connectPercentiles.get(final);
     const now = performance.timeOrigin + performance.now();
     const since = c.firstStartWall ?? now;
     const window = (this.#phase === 'opening' ? now : (c.lastSettledWall ?? now)) - since;
@@ -144,8 +174,8 @@ class HoldRun {
       dropped: c.dropped,
       open: c.held,
       ratePerSec: window > 0 ? (c.initialOpened * 1000) / window : 0,
-      p50Ms: t.latencies.quantile(0.5),
-      p99Ms: t.latencies.quantile(0.99),
+      p50Ms,
+      p99Ms,
       elapsedMs: performance.now() - this.#started,
       ...(this.#holdUntil !== undefined
         ? { holdLeftSec: Math.max(0, (this.#holdUntil - performance.now()) / 1000) }
@@ -153,17 +183,14 @@ class HoldRun {
       pools: t.pools,
       otherPools: t.others.pools,
       ...(this.#o.lifetime !== undefined ? { churned: c.churned } : {}),
-      ...(this.#o.message !== undefined
-        ? {
-            messages: {
-              sent: c.messagesSent,
-              received: c.messagesReceived,
-              rttP50Ms: t.rtts.quantile(0.5),
-              rttP99Ms: t.rtts.quantile(0.99),
-            },
-          }
-        : {}),
+      ...(this.#o.message !== undefined ? { messages: this.#messages(final) } : {}),
     };
+  }
+
+  #messages(final: boolean): NonNullable<Progress['messages']> {
+    const c = this.#tally.counts;
+    const [rttP50Ms, rttP99Ms] = this.#rttPercentiles.get(final);
+    return { sent: c.messagesSent, received: c.messagesReceived, rttP50Ms, rttP99Ms };
   }
 
   /** One --ndjson line: the second since the last one. */
@@ -252,7 +279,7 @@ class HoldRun {
       clearInterval(seconds);
       this.#tally.collect(true);
       this.#phase = this.interrupted ? 'interrupted' : 'done';
-      this.#view.stop(this.progress());
+      this.#view.stop(this.progress(true));
       const failures = this.#runners.flatMap((r) => (r.failure !== undefined ? [r.failure] : []));
       const report = buildReport(this.#tally, {
         options: o,
