@@ -4,6 +4,7 @@
  * (raised to the hard one, or refused with the fix) and --workers with Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { type HoldJson, porter } from '../helpers/cli.js';
@@ -11,6 +12,7 @@ import { findFreePortBlock, freePort } from '../helpers/ports.js';
 import { programsMissing, testIf, which } from '../helpers/requirements.js';
 import { lastJson, run as runScript } from '../helpers/run.mjs';
 import { type ServerGroup, startServers } from '../helpers/servers.mjs';
+import { eventually } from '../helpers/wait.js';
 
 const lowered = fileURLToPath(new URL('./fixtures/hold-lowered-limit.mjs', import.meta.url));
 
@@ -185,6 +187,8 @@ test("--workers: one view, one result; SIGINT while holding closes every worker'
         if (/holding 40/.test(err)) sawHolding();
       });
       void holding.then(async () => {
+        // The server, a process of its own, accepts the last of them a moment later.
+        await eventually(async () => (await server.count()).accepted >= 40, once(child, 'exit'));
         t.is((await server.count()).open, 40, 'all 40 held open, by three processes');
         child.kill('SIGINT');
       });
@@ -225,14 +229,11 @@ async function silentServer(t: ExecutionContext): Promise<ServerGroup> {
   return server;
 }
 
-/** Whether the server accepted `accepted` and, within a moment, has none open. */
+/** Whether the server accepted `accepted` and has none open, once it has seen every close. */
 async function closedAll(server: ServerGroup, accepted: number): Promise<boolean> {
-  for (let i = 0; i < 50; i++) {
-    const c = await server.count();
-    if (c.accepted === accepted && c.open === 0) return true;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return false;
+  await eventually(async () => (await server.count()).open === 0);
+  const c = await server.count();
+  return c.accepted === accepted && c.open === 0;
 }
 
 test('--workers with --metrics: each worker serves its own Porter, porter inspect reads each', async (t) => {
