@@ -17,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use rustc_hash::FxHashMap;
 
+use crate::intervals;
 use crate::socket_entry::SocketEntry;
 use crate::tcpstate::{state_mask, TcpState};
 
@@ -217,44 +218,21 @@ impl HostSockets {
     /// and those a listener has bound (the kernel skips them at `connect()`, and a bind
     /// to them fails with `EADDRINUSE`).
     pub fn taken(&self, destination: &Destination, zone: &[(u16, u16)]) -> u32 {
-        let listening = &self.listening;
-        let empty = Vec::new();
         let most = destination
             .sources
             .iter()
-            .map(|s| &s.ports)
+            .map(|s| s.ports.as_slice())
             .max_by_key(|p| p.len())
-            .unwrap_or(&empty);
-        let inside = |p: u16| {
-            let i = zone.partition_point(|&(_, last)| last < p);
-            zone.get(i).is_some_and(|&(first, _)| first <= p)
-        };
-        // Both lists are sorted: a merge counts each port once.
-        let (mut i, mut j, mut n) = (0, 0, 0);
-        while i < most.len() || j < listening.len() {
-            let p = match (most.get(i), listening.get(j)) {
-                (Some(&a), Some(&b)) if a == b => {
-                    i += 1;
-                    j += 1;
-                    a
-                }
-                (Some(&a), Some(&b)) if a < b => {
-                    i += 1;
-                    a
-                }
-                (Some(&a), None) => {
-                    i += 1;
-                    a
-                }
-                (_, Some(&b)) => {
-                    j += 1;
-                    b
-                }
-                (None, None) => break,
-            };
-            n += u32::from(inside(p));
-        }
-        n
+            .unwrap_or_default();
+        // Each port once: the busiest source's, then the listening ports not among them
+        // (both lists are sorted and distinct).
+        let held = most.iter().filter(|&&p| intervals::contains(zone, p)).count();
+        let listening = self
+            .listening
+            .iter()
+            .filter(|&&p| intervals::contains(zone, p) && most.binary_search(&p).is_err())
+            .count();
+        (held + listening) as u32
     }
 }
 
@@ -343,5 +321,21 @@ mod tests {
         assert_eq!(h.taken(d, &[(40000, 40000), (40002, 40002)]), 2);
         assert_eq!(h.taken(d, &[(1024, 39999)]), 1, "the listener on 5000");
         assert_eq!(h.taken(d, &[]), 0);
+    }
+
+    #[test]
+    fn taken_counts_a_listening_port_the_busiest_source_holds_once() {
+        use TcpState::*;
+        let entries = vec![
+            entry(Listen, "127.0.0.5:40002", "0.0.0.0:0"),
+            entry(Listen, "0.0.0.0:40004", "0.0.0.0:0"),
+            entry(Established, "127.0.0.1:40000", "127.0.0.9:80"),
+            entry(Established, "127.0.0.1:40002", "127.0.0.9:80"),
+        ];
+        let h = HostSockets::from_entries(SocketSource::SockDiag, entries);
+        let d = &h.destinations[0];
+        assert_eq!(h.listening_ports(), [40002, 40004]);
+        assert_eq!(h.taken(d, &[(40000, 40010)]), 3, "40000, 40002 (both), 40004");
+        assert_eq!(h.taken(d, &[(40001, 40003)]), 1);
     }
 }
