@@ -6,6 +6,7 @@
  */
 import type { Capacity, HostPorts } from '@porter/core';
 import { type HostSockets, hostSockets } from '@porter/core/internal';
+import { remoteLabel } from '../pools.js';
 import { fmt, type Interval, subtract, total } from './ports.js';
 import type { DestinationReport, Finding, SocketsSummary, TcpStateName } from './report.js';
 
@@ -33,10 +34,6 @@ export function readSockets(zones: Zones): HostSockets | Error {
   }
 }
 
-/** `address:port`, with brackets for IPv6. */
-export const endpoint = (address: string, port: number): string =>
-  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-
 /** The `sockets` summary. */
 export function socketsSummary(sockets: HostSockets | Error, zones: Zones): SocketsSummary {
   const read = !(sockets instanceof Error);
@@ -54,7 +51,7 @@ export function socketsSummary(sockets: HostSockets | Error, zones: Zones): Sock
 /** Every destination, busiest first, with its ports left in each zone. */
 export function destinationsReport(sockets: HostSockets, summary: SocketsSummary): DestinationReport[] {
   return sockets.destinations.map((d) => ({
-    destination: endpoint(d.address, d.port),
+    destination: remoteLabel(d.address, d.port),
     connections: d.connections,
     states: d.states as Record<TcpStateName, number>,
     local_addresses: d.sources,
