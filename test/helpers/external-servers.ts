@@ -1,7 +1,8 @@
 /**
  * Servers that are programs of their own, each in its own process on free loopback ports
  * (found by binding port 0, retried on a collision): `openssl s_server`, Mosquitto,
- * PostgreSQL (Debian's binaries), redis-server and Verdaccio (an npm registry).
+ * PostgreSQL (Debian's binaries), redis-server and Verdaccio (an npm registry); and the
+ * machinery they share (spawnOnFreePorts, accepting, stop), which prometheus.ts uses too.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -24,7 +25,7 @@ export interface External {
 }
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
-async function accepting(port: number, child: ChildProcess, deadlineMs: number): Promise<void> {
+export async function accepting(port: number, child: ChildProcess, deadlineMs: number): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -44,7 +45,7 @@ async function accepting(port: number, child: ChildProcess, deadlineMs: number):
 }
 
 /** Stops `child` with `signal` (SIGKILL after 5 s) and waits for it to exit. */
-async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   child.kill(signal);
@@ -58,7 +59,7 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Pr
  * free ones), retrying with other free ports on a collision. `ready` resolves once it
  * serves (it reads what the process printed so far with `output`).
  */
-async function spawnOnFreePorts(
+export async function spawnOnFreePorts(
   count: number,
   start: (ports: number[]) => ChildProcess,
   ready: (ports: number[], child: ChildProcess, output: () => string) => Promise<void>,

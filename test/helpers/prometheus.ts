@@ -3,12 +3,13 @@
  * port with a storage directory of its own and a short scrape interval, scraping the
  * targets given; and its HTTP API (instant and range queries, label values, alerts).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
-import { delay } from './wait.js';
+import { accepting, spawnOnFreePorts, stop } from './external-servers.js';
+import { delay, eventually } from './wait.js';
 
 /** One sample of an instant query's vector. */
 export interface PromSample {
@@ -34,9 +35,7 @@ export interface PrometheusOptions {
   interval?: string;
   /** Rule files to load (absolute paths). */
   ruleFiles?: string[];
-  /** Address to listen on (default 127.0.0.1). */
-  host?: string;
-  /** Port to listen on (default: a free one; a fixed one inside a namespace of the test's own). */
+  /** Port to listen on, on 127.0.0.1 (default: a free one; a fixed one inside a namespace of the test's own). */
   port?: number;
 }
 
@@ -49,7 +48,10 @@ export interface Prometheus {
   stop(): Promise<void>;
 }
 
-/** Starts Prometheus scraping `options.jobs`; its API answers once it is ready (see {@link waitReady}). */
+/**
+ * Starts Prometheus scraping `options.jobs` and resolves once it is ready: it accepts
+ * connections and answers /-/ready with 200 (a free port is tried again on a collision).
+ */
 export async function startPrometheus(binary: string, options: PrometheusOptions): Promise<Prometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'porter-prometheus-'));
   const config = join(dir, 'prometheus.yml');
@@ -70,43 +72,52 @@ export async function startPrometheus(binary: string, options: PrometheusOptions
     );
   }
   writeFileSync(config, `${lines.join('\n')}\n`);
-  const host = options.host ?? '127.0.0.1';
-  const port = options.port ?? (await freePort(host));
-  const child: ChildProcess = spawn(
-    binary,
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=${host}:${port}`,
-      '--storage.tsdb.retention.time=1h',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    log += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    log += d.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stopping: Promise<void> | undefined;
-  return {
-    api: `http://${host}:${port}/api/v1`,
-    log: () => log,
-    stop() {
-      stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-          await exited;
-          clearTimeout(timer);
-        }
-        rmSync(dir, { recursive: true, force: true });
-      })();
-      return stopping;
-    },
+  const ready = async (url: string): Promise<boolean> => {
+    try {
+      return (await fetch(url)).ok;
+    } catch {
+      return false;
+    }
   };
+  try {
+    const { ports, child, output } = await spawnOnFreePorts(
+      1,
+      ([port]) =>
+        spawn(
+          binary,
+          [
+            `--config.file=${config}`,
+            `--storage.tsdb.path=${join(dir, 'data')}`,
+            `--web.listen-address=127.0.0.1:${port}`,
+            '--storage.tsdb.retention.time=1h',
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        ),
+      async ([port], child) => {
+        await accepting(port as number, child, 30_000);
+        // It accepts before it is ready (503 while it opens its storage).
+        if (!(await eventually(() => ready(`http://127.0.0.1:${port}/-/ready`), once(child, 'exit')))) {
+          throw new Error('prometheus exited before it was ready');
+        }
+      },
+      options.port === undefined ? undefined : [options.port],
+    );
+    let stopping: Promise<void> | undefined;
+    return {
+      api: `http://127.0.0.1:${ports[0]}/api/v1`,
+      log: output,
+      stop() {
+        stopping ??= (async () => {
+          await stop(child);
+          rmSync(dir, { recursive: true, force: true });
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 /** What an API call answered: its data, or its error (HTTP failures and `status: "error"` alike). */
