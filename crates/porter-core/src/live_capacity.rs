@@ -57,10 +57,9 @@ impl LiveCapacity {
     /// Makes the capacity in force that of the host's settings `host`; whether they changed.
     pub(crate) fn publish(&self, host: &HostPorts) -> bool {
         let mut versions = self.versions.lock();
-        if self.get().host() == host {
-            return false;
-        }
+        // Versions have distinct settings, the one in force among them.
         let next = match versions.iter().find(|z| z.host() == host) {
+            Some(known) if std::ptr::eq(Arc::as_ptr(known), self.get()) => return false,
             Some(known) => Arc::as_ptr(known),
             None => {
                 let capacity = Arc::new(Capacity::new(self.range, self.mode, self.services, host));
