@@ -62,6 +62,11 @@ export function readHostSettings(): HostSettings {
   };
 }
 
+/** This process's open-file limits and fs.nr_open alone (what `porter hold` checks its count against). */
+export function readOpenFileLimits(): Pick<HostSettings, 'openFiles' | 'nrOpen'> {
+  return { openFiles: openFiles(), nrOpen: sysctlNumber('fs.nr_open') };
+}
+
 /** How many ports of [first, last] fall in `ranges`. */
 export function overlap(first: number, last: number, ranges: readonly [number, number][]): number {
   let n = 0;

@@ -10,7 +10,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { readHostSettings } from './host.js';
+import { finite, fmt } from './doctor/ports.js';
+import { readOpenFileLimits } from './host.js';
 import { UsageCodes, UsageError } from './usage.js';
 
 /** Descriptors left for Node, porter and the metrics server beside the connections. */
@@ -26,10 +27,9 @@ export function descriptorsInUse(): number {
 }
 
 function limits(): { soft: number; hard: number; nrOpen: number | undefined } | undefined {
-  const settings = readHostSettings();
+  const settings = readOpenFileLimits();
   const files = settings.openFiles;
   if (files === undefined) return undefined;
-  const finite = (v: number | 'unlimited'): number => (v === 'unlimited' ? Number.POSITIVE_INFINITY : v);
   return { soft: finite(files.soft), hard: finite(files.hard), nrOpen: settings.nrOpen };
 }
 
@@ -43,8 +43,6 @@ function raiseSoftLimit(to: number, hard: number): boolean {
   return r.status === 0;
 }
 
-const fmt = (n: number): string => n.toLocaleString('en-US');
-
 /**
  * Checks that `connections` per process fit the open-file limit, raising the soft limit to
  * the hard one first when needed. Returns the soft limit it was raised from, if it was.
@@ -53,14 +51,15 @@ const fmt = (n: number): string => n.toLocaleString('en-US');
 export function ensureDescriptors(connections: number, count: number, workers: number): number | undefined {
   const current = limits();
   if (current === undefined) return undefined; // no /proc: nothing to check against
-  const needed = connections + descriptorsInUse() + DESCRIPTOR_MARGIN;
+  const inUse = descriptorsInUse();
+  const needed = connections + inUse + DESCRIPTOR_MARGIN;
   let raisedFrom: number | undefined;
   if (needed > current.soft && current.soft < current.hard && raiseSoftLimit(current.hard, current.hard)) {
     raisedFrom = current.soft;
     current.soft = limits()?.soft ?? current.soft;
   }
   if (needed <= current.soft) return raisedFrom;
-  const perProcess = current.soft - descriptorsInUse() - DESCRIPTOR_MARGIN;
+  const perProcess = current.soft - inUse - DESCRIPTOR_MARGIN;
   const suggested = perProcess > 0 ? Math.ceil(count / perProcess) : undefined;
   const raise = Math.min(Math.ceil((needed + 1024) / 1024) * 1024, current.nrOpen ?? Number.POSITIVE_INFINITY);
   const where =
@@ -70,7 +69,7 @@ export function ensureDescriptors(connections: number, count: number, workers: n
   throw new UsageError(
     UsageCodes.FD_LIMIT,
     workers > 1 ? '--workers' : '--count',
-    `--count ${fmt(count)} needs ${fmt(needed)} open files per process (${where}, and ${fmt(needed - connections)} for Node, porter and the rest); the open-file limit is ${fmt(current.soft)} (hard ${Number.isFinite(current.hard) ? fmt(current.hard) : 'unlimited'})`,
+    `--count ${fmt(count)} needs ${fmt(needed)} open files per process (${where}, and ${fmt(needed - connections)} for Node, porter and the rest); the open-file limit is ${fmt(current.soft)} (hard ${fmt(current.hard)})`,
     `${suggested !== undefined && suggested > workers ? `split the run over processes, each with its own limit: --workers ${suggested}; or ` : ''}raise the hard limit, as root, in the shell that starts porter: ulimit -Hn ${raise} && ulimit -Sn ${raise} (or LimitNOFILE=${raise} in a systemd unit)`,
   );
 }
