@@ -28,10 +28,6 @@ pub(crate) fn freed(bytes: usize) {
 /// Trims if at least `at_least` bytes were freed since the last trim.
 pub(crate) fn settle(at_least: usize) {
     if FREED.load(Ordering::Relaxed) >= at_least && FREED.swap(0, Ordering::Relaxed) >= at_least {
-        trim();
+        crate::sys::malloc_trim();
     }
-}
-
-fn trim() {
-    crate::sys::malloc_trim();
 }

@@ -33,18 +33,13 @@ pub fn scoped(text: &str, port_number: u32) -> Result<SocketAddr> {
             .map_err(|_| coded_ip(text));
     };
     let ip: Ipv6Addr = address.parse().map_err(|_| coded_ip(text))?;
-    let scope = interface_index(zone).ok_or_else(|| {
+    let scope = porter_core::scope_id(zone).ok_or_else(|| {
         crate::error::coded(
             "ERR_INVALID_IP_ADDRESS",
             format!("Invalid IP address: {text} (no network interface {zone:?})"),
         )
     })?;
     Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope)))
-}
-
-/// The index of the interface `zone` names, by name or by index (one an interface has).
-pub fn interface_index(zone: &str) -> Option<u32> {
-    porter_core::scope_id(zone)
 }
 
 /// `ip` as text, with `%` and its interface's name (or index) where it has a scope.
@@ -174,7 +169,7 @@ mod tests {
 
     #[test]
     fn ipv6_scopes_by_interface_name_or_index() {
-        let lo = interface_index("lo").expect("a loopback interface");
+        let lo = porter_core::scope_id("lo").expect("a loopback interface");
         let on = |scope| SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, scope));
         assert_eq!(scoped("fe80::1%lo", 80).unwrap(), on(lo));
         assert_eq!(scoped(&format!("fe80::1%{lo}"), 80).unwrap(), on(lo));

@@ -75,7 +75,7 @@ pub fn default_retries(mode: String) -> Result<u32> {
 /// null when there is no such interface.
 #[napi(catch_unwind)]
 pub fn interface_index(zone: String) -> Option<u32> {
-    convert::interface_index(&zone)
+    porter_core::scope_id(&zone)
 }
 
 /// Panics on purpose: proves that a panic reaches JavaScript as an error.

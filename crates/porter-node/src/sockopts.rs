@@ -9,6 +9,7 @@ use std::time::Duration;
 use napi_derive::napi;
 use porter_core::{KeepAlive, ShortName};
 
+use crate::convert::duration;
 use crate::error::{invalid_arg, Result};
 
 /// TCP keep-alive as JavaScript gives it: `enabled: false` for `keepAlive: false`.
@@ -37,11 +38,6 @@ pub struct SocketOptions {
     pub congestion: Option<String>,
 }
 
-/// Milliseconds as a duration (the kernel's options take whole milliseconds or seconds).
-fn millis(value: f64) -> Duration {
-    crate::convert::duration(value)
-}
-
 fn name(text: &str, what: &str) -> Result<ShortName> {
     ShortName::new(text).ok_or_else(|| {
         invalid_arg(format!(
@@ -57,8 +53,8 @@ pub fn to_core(o: &SocketOptions) -> Result<porter_core::SocketOptions> {
         None => None,
         Some(k) if !k.enabled => Some(KeepAlive::Off),
         Some(k) => Some(KeepAlive::On {
-            idle: k.idle_ms.map(millis),
-            interval: k.interval_ms.map(millis),
+            idle: k.idle_ms.map(duration),
+            interval: k.interval_ms.map(duration),
             count: k.count,
         }),
     };
@@ -67,7 +63,7 @@ pub fn to_core(o: &SocketOptions) -> Result<porter_core::SocketOptions> {
         .map(|t| u8::try_from(t).map_err(|_| invalid_arg(format!("socketOptions.tos must be 0 to 255, got {t}"))))
         .transpose()?;
     let options = porter_core::SocketOptions {
-        user_timeout: o.user_timeout_ms.map(millis),
+        user_timeout: o.user_timeout_ms.map(duration),
         keepalive,
         mark: o.mark,
         bind_to_device: o
