@@ -1,56 +1,29 @@
 /**
  * For the tests that install porter as its users do (test/packaging/): running npm and
- * node in child processes, an environment with no Rust toolchain, the packages packed
- * by `npm run pack`, the node binaries of other Node.js versions, and what a project's
- * node_modules holds.
+ * node in child processes until they succeed (mustRun; run.mjs runs them), an environment
+ * with no Rust toolchain, the packages packed by `npm run pack`, the node binaries of
+ * other Node.js versions, and what a project's node_modules holds.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type RunOptions, type RunResult, run } from './run.mjs';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+/** Options of {@link mustRun}: run.mjs's, in a folder named. */
+export type MustRunOptions = Pick<RunOptions, 'env' | 'timeoutMs'> & { cwd: string };
 
-export interface RunOptions {
-  cwd: string;
-  env?: NodeJS.ProcessEnv;
-  /** Milliseconds before the process is killed; default 5 minutes. */
-  timeout?: number;
-}
-
-/** Runs a program to its end; never rejects (a failure is its exit code). */
-export function run(file: string, args: string[], options: RunOptions): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(
-      file,
-      args,
-      {
-        cwd: options.cwd,
-        env: options.env ?? process.env,
-        timeout: options.timeout ?? 5 * 60_000,
-        maxBuffer: 64 << 20,
-      },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-      },
-    );
-  });
-}
-
-/** Runs a program; rejects with its output when it exits non-zero. */
-export async function mustRun(file: string, args: string[], options: RunOptions): Promise<RunResult> {
-  const result = await run(file, args, options);
+/**
+ * Runs a program to its end (run.mjs's run; killed after `timeoutMs`, default 5 minutes);
+ * rejects with its output when it exits non-zero.
+ */
+export async function mustRun(file: string, args: string[], options: MustRunOptions): Promise<RunResult> {
+  const result = await run(file, args, { ...options, timeoutMs: options.timeoutMs ?? 5 * 60_000 });
   if (result.code !== 0) {
-    throw new Error(
-      `${file} ${args.join(' ')} (in ${options.cwd}) exited ${result.code}:\n${result.stderr}\n${result.stdout}`,
-    );
+    const how = result.timedOut ? 'was killed after its timeout' : `exited ${result.code ?? result.signal}`;
+    throw new Error(`${file} ${args.join(' ')} (in ${options.cwd}) ${how}:\n${result.stderr}\n${result.stdout}`);
   }
   return result;
 }

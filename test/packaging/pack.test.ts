@@ -225,7 +225,7 @@ test.serial('the tarballs install as the README says, without Rust, and work thr
     const result = await mustRun(
       process.execPath,
       [entry, p.certs.server.keyFile, p.certs.server.certFile, p.certs.caFile],
-      { cwd: app, env, timeout: 120_000 },
+      { cwd: app, env, timeoutMs: 120_000 },
     );
     const report = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as {
       format: string;

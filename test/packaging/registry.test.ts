@@ -36,12 +36,12 @@ import {
   packTarballs,
   readJson,
   root,
-  run,
   rustOnPath,
   userEnv,
   withoutNpmConfig,
 } from '../helpers/packaging.js';
 import { testIf } from '../helpers/requirements.js';
+import { run } from '../helpers/run.mjs';
 import { cjsApp, esmApp, fixtures, project, type Report, useApp } from './registry/projects.js';
 import {
   ALL,
@@ -164,7 +164,7 @@ test.serial('npx porter doctor --json works from the ES module project', async (
   t.timeout(TIMEOUT);
   const r = await registry();
   const app = await esmApp();
-  const doctor = await run('npx', ['porter', 'doctor', '--json'], { cwd: app.dir, env: app.env, timeout: 120_000 });
+  const doctor = await run('npx', ['porter', 'doctor', '--json'], { cwd: app.dir, env: app.env, timeoutMs: 120_000 });
   // Exit 0 (nothing to change) or 1 (something to change): both are answers.
   t.true(doctor.code === 0 || doctor.code === 1, `exit ${doctor.code}: ${doctor.stderr}`);
   const report = JSON.parse(doctor.stdout) as {
@@ -173,7 +173,7 @@ test.serial('npx porter doctor --json works from the ES module project', async (
   };
   t.true(report.capacity.porter.per_destination > 0, 'the capacity, from the native core');
   t.true(report.findings.length > 0);
-  const version = await run('npx', ['porter', '--version'], { cwd: app.dir, env: app.env });
+  const version = await run('npx', ['porter', '--version'], { cwd: app.dir, env: app.env, timeoutMs: 5 * 60_000 });
   t.is(version.stdout.trim(), r.version);
 });
 
@@ -338,7 +338,7 @@ test.serial('upgrading: npm install @porter/core@<next> brings the matching nati
   t.deepEqual(await installedPorterPackages(app.dir), atVersion(next.version, ALL), 'each package once, all new');
   const upgraded = await useApp(t, r, app);
   t.is(upgraded.versions.core, next.version);
-  const version = await run('npx', ['porter', '--version'], { cwd: app.dir, env: app.env });
+  const version = await run('npx', ['porter', '--version'], { cwd: app.dir, env: app.env, timeoutMs: 5 * 60_000 });
   t.is(version.stdout.trim(), next.version);
 
   // The CommonJS project upgrades @porter/core alone: the packages it did not upgrade keep

@@ -8,7 +8,8 @@ import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
-import { mustRun, run, userEnv } from '../../helpers/packaging.js';
+import { mustRun, userEnv } from '../../helpers/packaging.js';
+import { run } from '../../helpers/run.mjs';
 import { FOUR, memo, type Registry, registry } from './publish.js';
 
 export const fixtures = fileURLToPath(new URL('../fixtures', import.meta.url));
@@ -45,7 +46,7 @@ export async function project(
 async function installApp(r: Registry, name: string, kind: 'esm' | 'npm-init'): Promise<App> {
   const { dir, env } = await project(r, name, kind);
   const started = process.hrtime.bigint();
-  await mustRun('npm', ['install', ...FOUR], { cwd: dir, env, timeout: 8 * 60_000 });
+  await mustRun('npm', ['install', ...FOUR], { cwd: dir, env, timeoutMs: 8 * 60_000 });
   const installMs = Number(process.hrtime.bigint() - started) / 1e6;
   await cp(join(fixtures, 'checks.cjs'), join(dir, 'checks.cjs'));
   await cp(join(fixtures, kind === 'esm' ? 'esm.mjs' : 'cjs.cjs'), join(dir, 'index.js'));
@@ -68,7 +69,7 @@ export async function useApp(t: ExecutionContext, r: Registry, app: App, node = 
   const result = await run(node, ['index.js', r.certs.server.keyFile, r.certs.server.certFile, r.certs.caFile], {
     cwd: app.dir,
     env: app.env,
-    timeout: 120_000,
+    timeoutMs: 120_000,
   });
   let report: Report;
   try {

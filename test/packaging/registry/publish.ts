@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { type Certs, makeCerts } from '../../helpers/certs.mjs';
 import { startVerdaccio, type Verdaccio } from '../../helpers/external-servers.js';
-import { mustRun, type RunResult, readJson, root, run, withoutNpmConfig } from '../../helpers/packaging.js';
+import { mustRun, readJson, root, withoutNpmConfig } from '../../helpers/packaging.js';
+import { type RunResult, run } from '../../helpers/run.mjs';
 
 export const PLATFORM = `linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}-gnu`;
 export const FOUR = ['@porter/core', '@porter/tls', '@porter/metrics', '@porter/cli'];
@@ -53,7 +54,7 @@ export function releasePublish(cwd: string, url: string, env: NodeJS.ProcessEnv)
   return run('npm', ['run', 'release:publish', '--silent', '--', '--registry', url, '--skip-build'], {
     cwd,
     env,
-    timeout: 8 * 60_000,
+    timeoutMs: 8 * 60_000,
   });
 }
 
