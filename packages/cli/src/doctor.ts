@@ -25,11 +25,13 @@ import { wantsColor } from './render.js';
 export function gather(options: DoctorOptions): DoctorInputs {
   const host = hostPorts();
   const capacity = porterCapacity(options);
+  const zones = zonesOf(host, capacity);
   return {
     settings: readHostSettings(),
     host,
     capacity,
-    sockets: readSockets(zonesOf(host, capacity)),
+    zones,
+    sockets: readSockets(zones),
     conntrack: readConntrack(),
     services: readServices(),
   };

@@ -65,15 +65,19 @@ function porterShare(capacity: Capacity, options: DoctorOptions, host: HostPorts
   };
 }
 
-/** The `capacity` section of the report, and the `mode` finding where porter cannot run. */
+/**
+ * The `capacity` section of the report, and the `mode` finding where porter cannot run.
+ * `ephemeralFree`: the ports the kernel picks from (ip_local_port_range less
+ * ip_local_reserved_ports), the `kernel_ports` of the sockets summary.
+ */
 export function capacitySection(
   settings: HostSettings,
   host: HostPorts,
   capacity: Capacity | Error,
   options: DoctorOptions,
+  ephemeralFree: number,
 ): { capacity: DoctorReport['capacity']; findings: Finding[] } {
   const softFiles = finite(settings.openFiles?.soft);
-  const ephemeralFree = outside(host.ephemeral, host.reserved);
   const error = capacity instanceof Error;
   return {
     capacity: {

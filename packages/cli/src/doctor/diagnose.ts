@@ -8,7 +8,7 @@ import type { Capacity, HostPorts } from '@porter/core';
 import type { HostSockets } from '@porter/core/internal';
 import type { HostSettings } from '../host.js';
 import { capacitySection, porterRange } from './capacity.js';
-import { connectionsFinding, destinationsReport, socketsSummary, zonesOf } from './connections.js';
+import { connectionsFinding, destinationsReport, socketsSummary, type Zones } from './connections.js';
 import type { ConntrackFacts } from './conntrack.js';
 import { conntrackFindings, conntrackReport } from './conntrack-report.js';
 import { listenersFinding, listenersReport } from './listeners.js';
@@ -22,7 +22,9 @@ export interface DoctorInputs {
   host: HostPorts;
   /** A Porter's capacity with the options, or why one cannot be made. */
   capacity: Capacity | Error;
-  /** The host's TCP sockets with ports taken in `zonesOf(host, capacity)`, or why they cannot be read. */
+  /** The zones of ports counted per destination: `zonesOf(host, capacity)`. */
+  zones: Zones;
+  /** The host's TCP sockets with ports taken in `zones`, or why they cannot be read. */
   sockets: HostSockets | Error;
   conntrack: ConntrackFacts;
   /** TCP port to service name (/etc/services). */
@@ -31,13 +33,12 @@ export interface DoctorInputs {
 
 /** The report for what was read, and `options`. */
 export function diagnose(inputs: DoctorInputs, options: DoctorOptions): DoctorReport {
-  const { settings, host, capacity, sockets } = inputs;
+  const { settings, host, capacity, zones, sockets } = inputs;
   const range = porterRange(options, host);
-  const section = capacitySection(settings, host, capacity, options);
+  const summary = socketsSummary(sockets, zones);
+  const section = capacitySection(settings, host, capacity, options, summary.kernel_ports);
   const porter = section.capacity.porter;
 
-  const zones = zonesOf(host, capacity);
-  const summary = socketsSummary(sockets, zones);
   const read = !(sockets instanceof Error);
   const destinations = read ? destinationsReport(sockets, summary) : null;
   const listeners = read ? listenersReport(sockets, range, zones.porter, host.reserved, inputs.services) : null;
