@@ -12,6 +12,7 @@ import test from 'ava';
 import { portState } from '../helpers/pools.js';
 import { findFreePortBlock } from '../helpers/ports.js';
 import { type ServerGroup, startServers } from '../helpers/servers.mjs';
+import { connected } from '../helpers/sockets.js';
 
 /** net.Socket's own 'end' listener, as every socket gets it from its constructor. */
 const [netEndListener] = new Socket().listeners('end');
@@ -25,14 +26,6 @@ async function servers(t: { teardown(f: () => Promise<void>): void }, mode: 'ech
 async function newPorter(): Promise<Porter> {
   const [first, last] = await findFreePortBlock(8);
   return new Porter({ portRange: [first, last], agingMs: 60_000, kernelFallback: false });
-}
-
-/** Resolves with `make()`'s socket once it emitted 'connect'. */
-function connected(make: () => Socket): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = make();
-    socket.once('connect', () => resolve(socket)).once('error', reject);
-  });
 }
 
 /**

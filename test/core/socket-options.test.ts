@@ -4,14 +4,14 @@
 
 import { ADDRCONFIG, V4MAPPED } from 'node:dns';
 import { once } from 'node:events';
-import { type LookupFunction, connect as netConnect, createServer as netCreateServer, type Socket } from 'node:net';
+import { type LookupFunction, connect as netConnect, createServer as netCreateServer } from 'node:net';
 import { type ConnectOptions, leaseOf, Porter } from '@porter/core';
 import test from 'ava';
 import { poolFor } from '../helpers/pools.js';
 import { findFreePortBlock } from '../helpers/ports.js';
 import { testIf } from '../helpers/requirements.js';
 import { startServers } from '../helpers/servers.mjs';
-import { closeAtTeardown, closed } from '../helpers/sockets.js';
+import { closeAtTeardown, closed, connected } from '../helpers/sockets.js';
 import { type KernelSocketOptions, kernelSocketOptions, sockoptReaderMissing } from '../helpers/sockopts.js';
 
 type TcpOptions = Pick<ConnectOptions, 'noDelay' | 'keepAlive' | 'keepAliveInitialDelay'>;
@@ -32,15 +32,6 @@ const cases: [string, TcpOptions, KernelSocketOptions | undefined][] = [
     { noDelay: true, keepAlive: true, keepAliveIdleSeconds: 42 },
   ],
 ];
-
-/** A socket made by `make` once it emitted 'connect'. */
-function connected(make: () => Socket): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = make();
-    socket.once('connect', () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
 
 const withKernel = testIf(sockoptReaderMissing());
 

@@ -39,6 +39,9 @@ export interface Case {
 const describe = (e: Expect): string =>
   'throws' in e ? `throws ${e.throws}` : 'rejects' in e ? `rejects ${String(e.rejects)}` : 'is accepted';
 
+/** A scope by index that no interface has (indexes are counted up from 1 as interfaces come). */
+export const NO_INDEX = 'fe80::1%2147483647';
+
 /** Any value at all as the type a signature wants: these calls pass what TypeScript refuses. */
 export const bad = <T>(value: unknown): T => value as T;
 

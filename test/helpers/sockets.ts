@@ -1,10 +1,19 @@
 /**
- * Closing sockets in tests and waiting until they have closed: one, all of them, or every
- * socket of a test at its teardown (then its servers stop).
+ * Sockets in tests: waiting until one has connected; closing them and waiting until they
+ * have closed: one, all of them, or every socket of a test at its teardown (then its
+ * servers stop).
  */
 import type { Socket } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import type { ServerGroup } from './servers.mjs';
+
+/** Resolves with `make()`'s socket once it emitted 'connect'; rejects with its 'error' before that. */
+export function connected(make: () => Socket): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = make();
+    socket.once('connect', () => resolve(socket)).once('error', reject);
+  });
+}
 
 /** Resolves when `socket` emits 'close' (at once if it has closed already). */
 export function closed(socket: Socket): Promise<void> {

@@ -15,6 +15,7 @@ import {
   type Expect,
   LONG_NAME,
   localhostV4,
+  NO_INDEX,
   NOT_OBJECTS,
   nullProto,
   throwingGetter,
@@ -23,8 +24,6 @@ import {
 } from '../helpers/corpus.js';
 
 const porter = new Porter({ portRange: [40_020, 40_039], agingMs: 0, kernelFallback: false });
-/** A scope by index that no interface has (indexes are counted up from 1 as interfaces come). */
-const NO_INDEX = 'fe80::1%2147483647';
 const certs: Certs = makeCerts();
 let server: Server;
 let port = 0;

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use porter_core::connect::{connect, CancellationToken, Connected};
 use porter_core::{Config, Error, Flow, ManualClock, Registry, Released};
-use socket2::{Domain, Socket, Type};
 use tokio::net::TcpListener;
 
 use common::free_block;
@@ -58,17 +57,6 @@ async fn a_closed_connection_ages_until_its_deadline() {
     let again = exchange(again, &listener).await;
     assert_eq!(registry.snapshot()[0].in_use, vec![p]);
     drop(again);
-}
-
-/// A listener on 127.0.0.1 that never accepts, with the smallest backlog: once its
-/// accept queue is full, Linux drops further SYNs, and a connect to it hangs (the client
-/// retransmits its SYN for minutes).
-fn stuck_listener() -> (Socket, SocketAddr) {
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    s.bind(&SocketAddr::new(v4(1), 0).into()).unwrap();
-    s.listen(0).unwrap();
-    let addr = s.local_addr().unwrap().as_socket().unwrap();
-    (s, addr)
 }
 
 /// Connects to `remote` until a connect does not finish within `timeout`: fills the

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use porter_core::connect::{Connected, Progress};
 use porter_core::{Config, HandedOver, Mode, PortRange, Registry, Route, RouteId, RouteTable, ServicePorts};
-use socket2::{Domain, Socket, Type};
+use socket2::Socket;
 
 use common::free_block;
+use common::loopback::stuck_listener;
 
 /// A registry binding a block of free ports of its own on `ip`.
 fn registry(ip: IpAddr, size: u16) -> Arc<Registry> {
@@ -35,15 +36,6 @@ fn registry(ip: IpAddr, size: u16) -> Arc<Registry> {
 
 fn route(registry: &Arc<Registry>, ip: IpAddr, remote: SocketAddr) -> Route {
     Route::new(registry, &[ip], remote).unwrap()
-}
-
-/// A listener on loopback whose accept queue holds one connection: a second connect to
-/// it stays in flight (its SYN is dropped) until the first is accepted.
-fn narrow_listener() -> Socket {
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    s.bind(&SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0).into()).unwrap();
-    s.listen(0).unwrap();
-    s
 }
 
 fn connected(progress: Progress) -> Connected {
@@ -74,8 +66,7 @@ struct Waiting {
 fn second_waits(last: u8) -> Waiting {
     let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
     let registry = registry(ip, 4);
-    let listener = narrow_listener();
-    let remote = listener.local_addr().unwrap().as_socket().unwrap();
+    let (listener, remote) = stuck_listener();
     let mut table = RouteTable::new();
     let id = table.open(route(&registry, ip, remote)).unwrap();
     let first = connect_now(&mut table, id);

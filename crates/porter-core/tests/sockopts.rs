@@ -8,19 +8,15 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use porter_core::connect::{connect, finish, start_from, Connected};
-use porter_core::{
-    Config, Error, Flow, FlowKey, KeepAlive, Mode, PortRange, Registry, ServicePorts, ShortName, SocketOptions,
-};
+use porter_core::{Config, Error, KeepAlive, Mode, PortRange, Registry, ServicePorts, ShortName, SocketOptions};
 use socket2::Socket;
 use tokio::net::TcpListener;
 
-use common::free_block;
-
-const TIMEOUT: Option<Duration> = Some(Duration::from_secs(5));
+use common::loopback::{connect_errors, flow, TIMEOUT};
+use common::{ephemeral_range, free_block};
 
 fn name(text: &str) -> ShortName {
     ShortName::new(text).unwrap()
@@ -99,19 +95,6 @@ fn config(range: PortRange, mode: Mode, kernel_fallback: bool, socket_options: S
     }
 }
 
-fn flow(registry: &Arc<Registry>, local: Option<IpAddr>, remote: SocketAddr) -> Flow {
-    registry.flow(FlowKey::new(local, remote))
-}
-
-fn connect_errors(registry: &Registry, code: &str) -> u64 {
-    let stats = registry.stats();
-    stats
-        .connect_errors
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or(0, |(_, n)| *n)
-}
-
 /// A registry with [`options`], one port of its own on `ip`, and the kernel's fallback:
 /// the first connect binds that port, the second is the kernel's choice from `ip`
 /// (IP_BIND_ADDRESS_NO_PORT). Both sockets carry the options.
@@ -146,9 +129,8 @@ async fn v6_sockets_porter_binds_and_the_kernels_carry_the_registrys_options() {
 /// port (the unspecified source address). The socket carries the options all the same.
 #[tokio::test]
 async fn sockets_whose_port_connect_picks_carry_the_options() {
-    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
-    let mut it = text.split_whitespace().map(|p| p.parse::<u16>().unwrap());
-    let ephemeral = PortRange::new(it.next().unwrap(), it.next().unwrap()).unwrap();
+    let (first, last) = ephemeral_range();
+    let ephemeral = PortRange::new(first, last).unwrap();
     for listen in ["127.0.0.1:0", "[::1]:0"] {
         let listener = TcpListener::bind(listen).await.unwrap();
         let remote = listener.local_addr().unwrap();

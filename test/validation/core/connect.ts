@@ -11,13 +11,14 @@ import {
   forwardingProxy,
   LONG_NAME,
   localhostV4,
+  NO_INDEX,
   NOT_OBJECTS,
   nullProto,
   throwingGetter,
   throwingProxy,
   throws,
 } from '../../helpers/corpus.js';
-import { closedPorter, connected, INF, NaN_, NO_INDEX, port, porter } from './target.js';
+import { closedPorter, connected, INF, NaN_, port, porter } from './target.js';
 
 const { cases, add } = caseList();
 

@@ -41,8 +41,6 @@ export const connected = {
 } satisfies Expect;
 export const NaN_ = Number.NaN;
 export const INF = Number.POSITIVE_INFINITY;
-/** A scope by index that no interface has (indexes are counted up from 1 as interfaces come). */
-export const NO_INDEX = 'fe80::1%2147483647';
 /** `f` on a Porter that was closed. */
 export const closedPorter = (f: (p: Porter) => unknown) => () => {
   const p = new Porter({ portRange: [40_000, 40_001] });

@@ -1,5 +1,6 @@
 //! What the connect tests share: per-test loopback source addresses, a pool-mode
-//! configuration on a block of free ports, and a connection checked both ways.
+//! configuration on a block of free ports, a listener whose accept queue fills at once,
+//! and a connection checked both ways.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use porter_core::connect::Connected;
 use porter_core::{Config, Flow, FlowKey, Mode, PortRange, Registry, ServicePorts, SocketOptions};
-use socket2::Socket;
+use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -36,6 +37,17 @@ pub fn config(first: u16, last: u16, retry_attempts: u32, kernel_fallback: bool)
 
 pub fn flow(registry: &Arc<Registry>, local: Option<IpAddr>, remote: SocketAddr) -> Flow {
     registry.flow(FlowKey::new(local, remote))
+}
+
+/// A listener on 127.0.0.1 that never accepts, with the smallest backlog: once its
+/// accept queue is full (after one connection), Linux drops further SYNs, and a connect
+/// to it hangs (the client retransmits its SYN for minutes) until one is accepted.
+pub fn stuck_listener() -> (Socket, SocketAddr) {
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.bind(&SocketAddr::new(v4(1), 0).into()).unwrap();
+    s.listen(0).unwrap();
+    let addr = s.local_addr().unwrap().as_socket().unwrap();
+    (s, addr)
 }
 
 /// The flows to connect from: just `f`.
