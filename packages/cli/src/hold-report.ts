@@ -5,10 +5,10 @@
 import type { PortMode } from '@porter/core';
 import type { Destination } from './destinations.js';
 import { type Bucket, formatMs, round3 } from './latency.js';
-import { POOL_HEAD, type PoolRow, poolTableRows } from './pools.js';
+import { type OtherPools, type PoolRow, poolsTable } from './pools.js';
 import { errorsText } from './progress.js';
-import { histogram, keyValues, table } from './render.js';
-import type { OtherPools, PoolState } from './runner.js';
+import { histogram, keyValues } from './render.js';
+import type { PoolState } from './runner.js';
 import type { Tally } from './tally.js';
 import type { Threshold, ThresholdResult } from './thresholds.js';
 
@@ -252,10 +252,7 @@ export function formatHoldReport(r: HoldReport, color: boolean): string {
   const rows = r.pools.filter((p) => p.in_use + p.aging > 0);
   if (rows.length > 0) {
     out.push('', 'Pools with every connection open:');
-    const body = poolTableRows(rows);
-    const o = r.other_pools;
-    if (o) body.push([`${o.pools} other pools`, '', o.in_use, o.aging, o.free]);
-    out.push(table(POOL_HEAD, body, color));
+    out.push(poolsTable(rows, r.other_pools, color, String));
   }
   if (r.thresholds !== undefined) {
     out.push('', 'Thresholds:');

@@ -12,17 +12,10 @@ import type { PorterOptions } from '@porter/core';
 import { buildReport, formatHoldReport, type HoldOptions, type HoldReport } from './hold-report.js';
 import { type Latencies, round3 } from './latency.js';
 import { ensureDescriptors } from './limits.js';
+import { mergeOthers } from './pools.js';
 import { type Progress, type ProgressView, plainView, terminalView } from './progress.js';
 import { wantsColor } from './render.js';
-import {
-  LocalRunner,
-  makePorter,
-  mergeOthers,
-  mergePools,
-  type PoolState,
-  type Runner,
-  type WorkerSpec,
-} from './runner.js';
+import { LocalRunner, makePorter, mergePools, type PoolState, type Runner, type WorkerSpec } from './runner.js';
 import { Tally } from './tally.js';
 import { evaluateThresholds } from './thresholds.js';
 import { UsageCodes, UsageError } from './usage.js';

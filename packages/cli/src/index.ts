@@ -21,7 +21,6 @@ export type { HoldReport } from './hold.js';
 export type { InspectState } from './inspect.js';
 export type { Bucket } from './latency.js';
 export { main } from './main.js';
-export type { PoolRow } from './pools.js';
-export type { OtherPools } from './runner.js';
+export type { OtherPools, PoolRow } from './pools.js';
 export type { ThresholdResult } from './thresholds.js';
 export { type UsageCode, UsageCodes } from './usage.js';

@@ -6,9 +6,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InspectError, type InspectOptions, type InspectState, readState } from './inspect-read.js';
-import { POOL_HEAD, poolTableRows } from './pools.js';
+import { busiest, poolsTable } from './pools.js';
 import { errorsText } from './progress.js';
-import { histogram, keyValues, table, wantsColor } from './render.js';
+import { histogram, keyValues, wantsColor } from './render.js';
 import { safeJson, terminalSafe } from './sanitize.js';
 
 export { InspectError, type InspectOptions, type InspectState, readState } from './inspect-read.js';
@@ -21,19 +21,10 @@ const safeCounts = (counts: Record<string, number>): Record<string, number> =>
   Object.fromEntries(Object.entries(counts).map(([k, v]) => [terminalSafe(k), v]));
 
 /** The pools table: the busiest, then one row for the others; every label made safe. */
-function poolsTable(s: InspectState, color: boolean): string {
-  const sorted =
-    s.pools.length > TABLE_POOLS ? [...s.pools].sort((a, b) => b.in_use - a.in_use || b.aging - a.aging) : s.pools;
-  const shown = sorted
-    .slice(0, TABLE_POOLS)
-    .map((p) => ({ ...p, remote: terminalSafe(p.remote), local: terminalSafe(p.local) }));
-  const rows = poolTableRows(shown);
-  const rest = sorted.slice(TABLE_POOLS);
-  if (rest.length > 0) {
-    const sum = (f: 'in_use' | 'aging' | 'free'): number => rest.reduce((n, p) => n + p[f], 0);
-    rows.push([`${rest.length.toLocaleString('en-US')} other pools`, '', sum('in_use'), sum('aging'), sum('free')]);
-  }
-  return table(POOL_HEAD, rows, color);
+function busiestTable(s: InspectState, color: boolean): string {
+  const { shown, others } = busiest(s.pools, TABLE_POOLS);
+  const safe = shown.map((p) => ({ ...p, remote: terminalSafe(p.remote), local: terminalSafe(p.local) }));
+  return poolsTable(safe, others, color, (n) => n.toLocaleString('en-US'));
 }
 
 /** The state for people. `previous` (with --watch) adds rates since the last read. */
@@ -49,7 +40,7 @@ export function formatState(
   out.push(
     `porter inspect ${terminalSafe(s.url)}: ${c.pools.toLocaleString('en-US')} pools, ${inUse.toLocaleString('en-US')} ports in use, ${aging.toLocaleString('en-US')} aging`,
   );
-  if (s.pools.length > 0) out.push(poolsTable(s, color));
+  if (s.pools.length > 0) out.push(busiestTable(s, color));
   const rate = (now: number, before: number | undefined): string =>
     previous === undefined || before === undefined
       ? ''

@@ -11,16 +11,8 @@ import { Registry } from 'prom-client';
 import { makeDialer } from './dialer.js';
 import { type EngineCounts, type EngineOptions, HoldEngine } from './engine.js';
 import type { LinkContext } from './links.js';
-import { type PoolRow, poolRow } from './pools.js';
+import { byBusiest, type OtherPools, type PoolRow, poolRow } from './pools.js';
 import { UsageCodes, UsageError } from './usage.js';
-
-/** Pools beyond the busiest, summed. */
-export interface OtherPools {
-  pools: number;
-  in_use: number;
-  aging: number;
-  free: number;
-}
 
 /** The pools and the Porter's counters at one moment. */
 export interface PoolState {
@@ -188,18 +180,5 @@ export function mergePools(lists: readonly PoolRow[][], disjoint = false): PoolR
   }
   return [...merged.values()]
     .map(({ size, ...row }) => ({ ...row, free: Math.max(0, size - row.in_use - row.aging) }))
-    .sort((a, b) => b.in_use - a.in_use || b.aging - a.aging);
-}
-
-/** Other pools of several processes, summed. */
-export function mergeOthers(list: readonly OtherPools[]): OtherPools {
-  return list.reduce(
-    (a, b) => ({
-      pools: a.pools + b.pools,
-      in_use: a.in_use + b.in_use,
-      aging: a.aging + b.aging,
-      free: a.free + b.free,
-    }),
-    { pools: 0, in_use: 0, aging: 0, free: 0 },
-  );
+    .sort(byBusiest);
 }

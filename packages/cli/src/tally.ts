@@ -6,8 +6,8 @@
  */
 import { type EngineCounts, zeroCounts } from './engine.js';
 import { Latencies } from './latency.js';
-import type { PoolRow } from './pools.js';
-import { mergeOthers, mergePools, type OtherPools, type Runner } from './runner.js';
+import { mergeOthers, type OtherPools, type PoolRow } from './pools.js';
+import { mergePools, type Runner } from './runner.js';
 
 function sum(list: readonly EngineCounts[]): EngineCounts {
   const out = zeroCounts();
