@@ -11,6 +11,14 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { Link, MAX_BUFFERED, openSocket } from './links.js';
 
+/** The last payload checked and whether it goes as a binary frame: the run sends one message, checked once. */
+let lastPayload: { payload: Buffer; binary: boolean } | undefined;
+
+function isBinary(payload: Buffer): boolean {
+  if (lastPayload?.payload !== payload) lastPayload = { payload, binary: !isUtf8(payload) };
+  return lastPayload.binary;
+}
+
 export class WsLink extends Link {
   #ws: WebSocket | undefined;
 
@@ -49,7 +57,7 @@ export class WsLink extends Link {
   write(payload: Buffer): boolean {
     const ws = this.#ws;
     if (ws === undefined || ws.readyState !== WebSocket.OPEN || ws.bufferedAmount > MAX_BUFFERED) return false;
-    ws.send(payload, { binary: !isUtf8(payload) });
+    ws.send(payload, { binary: isBinary(payload) });
     return true;
   }
 }

@@ -7,7 +7,12 @@
  */
 import type { Socket } from 'node:net';
 import type { Porter } from '@porter/core';
-import { connect as tlsConnect, createConnection as tlsCreateConnection } from '@porter/tls';
+import {
+  type ConnectOptions,
+  type CreateConnectionOptions,
+  connect as tlsConnect,
+  createConnection as tlsCreateConnection,
+} from '@porter/tls';
 import type { Destination } from './destinations.js';
 
 /** What a link tells the engine. */
@@ -183,18 +188,24 @@ export class EchoMatcher {
   }
 }
 
-/** A socket from porter to `dest`: TLS (with the run's TLS settings, and `alpn`) or TCP. Returned at once. */
-export function openSocket(ctx: LinkContext, dest: Destination, alpn?: string[]): Socket {
-  if (!dest.tls) return ctx.porter.createConnection({ host: dest.host, port: dest.port });
-  return tlsCreateConnection({
+/** @porter/tls options to `dest` through the run's Porter, with its TLS settings (--insecure, --servername, --ca). */
+function tlsOptions(ctx: LinkContext, dest: Destination): ConnectOptions {
+  return {
     host: dest.host,
     port: dest.port,
     porter: ctx.porter,
     rejectUnauthorized: !ctx.tls.insecure,
     ...(ctx.tls.servername !== undefined ? { servername: ctx.tls.servername } : {}),
     ...(ctx.tls.ca !== undefined ? { ca: ctx.tls.ca } : {}),
-    ...(alpn !== undefined ? { ALPNProtocols: alpn } : {}),
-  });
+  };
+}
+
+/** A socket from porter to `dest`: TLS (with the run's TLS settings, and `alpn`) or TCP. Returned at once. */
+export function openSocket(ctx: LinkContext, dest: Destination, alpn?: string[]): Socket {
+  if (!dest.tls) return ctx.porter.createConnection({ host: dest.host, port: dest.port });
+  const options: CreateConnectionOptions = tlsOptions(ctx, dest);
+  if (alpn !== undefined) options.ALPNProtocols = alpn;
+  return tlsCreateConnection(options);
 }
 
 /** Writes are skipped while this much is waiting in a socket's buffer (a peer that does not read). */
@@ -225,17 +236,14 @@ export class TcpLink extends Link {
 
   start(): void {
     const { ctx, dest } = this;
-    const connecting = dest.tls
-      ? tlsConnect({
-          host: dest.host,
-          port: dest.port,
-          porter: ctx.porter,
-          timeout: ctx.timeout,
-          rejectUnauthorized: !ctx.tls.insecure,
-          ...(ctx.tls.servername !== undefined ? { servername: ctx.tls.servername } : {}),
-          ...(ctx.tls.ca !== undefined ? { ca: ctx.tls.ca } : {}),
-        })
-      : ctx.porter.connect({ host: dest.host, port: dest.port, timeout: ctx.timeout });
+    let connecting: Promise<Socket>;
+    if (dest.tls) {
+      const options = tlsOptions(ctx, dest);
+      options.timeout = ctx.timeout;
+      connecting = tlsConnect(options);
+    } else {
+      connecting = ctx.porter.connect({ host: dest.host, port: dest.port, timeout: ctx.timeout });
+    }
     connecting.then(
       (socket) => this.#settled(socket as LinkedSocket),
       (err: unknown) => this.failNow(err),
