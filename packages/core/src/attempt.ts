@@ -6,20 +6,17 @@
 import * as native from '@porter/native';
 import { fromThrown } from './errors.js';
 import { PortLease } from './lease.js';
-import { fast, type NativeRoute, type Route } from './routes.js';
+import type { Route } from './routes.js';
 import { nextTurn } from './turn.js';
 import type { SocketOptions } from './types.js';
 
-/** A connected descriptor and the lease on its port. */
+/**
+ * A connected descriptor and the lease on its port. The core owns the descriptor until
+ * `lease.adopt(fd)` hands it over, once it has its owner (see {@link PortLease.adopt}).
+ */
 export interface Dialed {
-  fd: number;
-  lease: PortLease;
-  /**
-   * Hands the descriptor over for good: to be called once it has its owner (a socket's
-   * handle has it, or it was closed), before the lease is released or followed. Until
-   * then the core owns it, and closes it if this thread stops.
-   */
-  adopt(): void;
+  readonly fd: number;
+  readonly lease: PortLease;
 }
 
 /** Lease ids below this cross from the core packed beside the descriptor. */
@@ -32,33 +29,6 @@ function unpack(result: number | native.Connection): { fd: number; leaseId: numb
   // the remainder of a double would be a boxed number of 16 bytes more per connection.
   const leaseId = (result % PACKED_LEASE_LIMIT) | 0;
   return { fd: (result - leaseId) / PACKED_LEASE_LIMIT, leaseId };
-}
-
-/** {@link Dialed} as the connect path makes it: a class, where an object and its `adopt` closure cost twice as much. */
-class Connection implements Dialed {
-  readonly fd: number;
-  readonly lease: PortLease;
-  readonly #route: NativeRoute;
-  readonly #leaseId: number;
-
-  constructor(fd: number, lease: PortLease, route: NativeRoute, leaseId: number) {
-    this.fd = fd;
-    this.lease = lease;
-    this.#route = route;
-    this.#leaseId = leaseId;
-  }
-
-  /**
-   * Tells the core that the connected descriptor it handed over has its owner now (a
-   * socket, or closed) and that the lease is JavaScript's to release.
-   */
-  adopt(): void {
-    try {
-      fast.adopt(this.#route, this.#leaseId, this.fd);
-    } catch (thrown) {
-      throw fromThrown(thrown);
-    }
-  }
 }
 
 /**
@@ -99,5 +69,5 @@ export async function attempt(
     own?.lingerZeroOnClose ?? ours.lingerZeroOnClose ?? false,
     own?.keepAlive !== undefined || ours.keepAlive !== undefined,
   );
-  return new Connection(fd, lease, route.native, leaseId);
+  return { fd, lease };
 }

@@ -284,19 +284,19 @@ class PorterSocket extends Socket {
     if (this.destroyed || handle === null) {
       // Destroyed while the connect finished: this side closes a connected socket.
       closeSync(fd);
-      dialed.adopt();
+      lease.adopt(fd);
       lease.releaseAs(true);
       return;
     }
     const errno = handle.open(fd);
     if (errno !== 0) {
       closeSync(fd);
-      dialed.adopt();
+      lease.adopt(fd);
       lease.releaseAs(true);
       this.destroy(uvError(errno, 'open'));
       return;
     }
-    dialed.adopt();
+    lease.adopt(fd);
     lease.follow(this);
     // What Node's afterConnect does once a connect succeeded.
     self.connecting = false;

@@ -124,7 +124,7 @@ export class Dialer {
 function handOver(dialed: Dialed, signal: DialSignal | undefined): Dialed {
   if (signal?.aborted) {
     closeSync(dialed.fd);
-    dialed.adopt();
+    dialed.lease.adopt(dialed.fd);
     dialed.lease.releaseAs(true);
     throw new AbortError(undefined, { cause: signal.reason });
   }

@@ -187,6 +187,21 @@ export class PortLease implements Lease {
     }
   }
 
+  /**
+   * Tells the core that the connected descriptor `fd` it handed over with this lease has
+   * its owner now (a socket's handle has it, or it was closed) and that the lease is
+   * JavaScript's to release: called once, before the lease is released or follows a
+   * socket. Until then the core owns the descriptor, and closes it if this thread stops.
+   * (A method, not a field: a lease keeps no descriptor.)
+   */
+  adopt(fd: number): void {
+    try {
+      fast.adopt(this.#route.native, this.#leaseId, fd);
+    } catch (thrown) {
+      throw fromThrown(thrown);
+    }
+  }
+
   /** Whether the port is aging now (after release into aging, until its deadline). */
   isAging(): boolean {
     if (!PortLease.isLease(this)) throw invalidThis('Lease');

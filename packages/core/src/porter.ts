@@ -121,11 +121,11 @@ export class Porter {
       socket = socketFor(dialed.fd, options.allowHalfOpen);
     } catch (err) {
       // socketFor closed the descriptor.
-      dialed.adopt();
+      lease.adopt(dialed.fd);
       lease.releaseAs(true);
       throw err;
     }
-    dialed.adopt();
+    lease.adopt(dialed.fd);
     lease.follow(socket);
     if (options.noDelay) socket.setNoDelay(true);
     // socketOptions.keepAlive, which the core set, wins over net's keepAlive options.
