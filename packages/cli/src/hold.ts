@@ -21,8 +21,7 @@ import { evaluateThresholds } from './thresholds.js';
 import { UsageCodes, UsageError } from './usage.js';
 import { childRunners } from './workers.js';
 
-export type { HoldOptions, HoldReport } from './hold-report.js';
-export { formatHoldReport } from './hold-report.js';
+export type { HoldReport } from './hold-report.js';
 
 /** What every process of the run is given (each worker gets its share of the engine's part). */
 function specOf(o: HoldOptions): WorkerSpec {

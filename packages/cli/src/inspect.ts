@@ -11,7 +11,7 @@ import { errorsText } from './progress.js';
 import { histogram, keyValues, wantsColor } from './render.js';
 import { safeJson, terminalSafe } from './sanitize.js';
 
-export { InspectError, type InspectOptions, type InspectState, readState } from './inspect-read.js';
+export type { InspectState } from './inspect-read.js';
 
 /** Pools shown in the table; the rest are summed in one row (--json has them all). */
 const TABLE_POOLS = 100;

@@ -87,10 +87,6 @@ export abstract class Link {
     protected readonly dest: Destination,
   ) {}
 
-  get open(): boolean {
-    return this.state === OPEN;
-  }
-
   protected get abandoned(): boolean {
     return this.#abandoned;
   }
