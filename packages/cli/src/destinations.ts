@@ -4,7 +4,6 @@
  * clients, CONNACK counted as opened), `ws://` and `wss://` (WebSocket clients, the
  * upgrade counted as opened).
  */
-import { isIP } from 'node:net';
 import { parseTarget, type Target, UsageCodes, UsageError } from './usage.js';
 
 /** What runs on a connection: bytes (raw TCP/TLS), an MQTT client, a WebSocket client. */
@@ -63,7 +62,6 @@ export function parseDestination(text: string, tls: boolean): Destination {
   }
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   if (host === '') throw invalid(`"${text}" has no host`);
-  if (url.hostname.startsWith('[') && isIP(host) !== 6) throw invalid(`"${host}" in brackets is not an IPv6 address`);
   const port = url.port === '' ? scheme.port : Number(url.port);
   return {
     host,
