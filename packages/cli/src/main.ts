@@ -165,9 +165,8 @@ function notBuilt(err: NodeJS.ErrnoException): string | undefined {
 }
 
 /** A usage error from commander's own parsing, with porter's code, the argument and the fix. */
-function commanderFailure(err: CommanderError, argv: string[], out: { error: string; command: string }): UsageError {
-  const first = argv.find((a) => !a.startsWith('-')) ?? '';
-  const command = out.command || (COMMANDS.includes(first) ? first : '');
+function commanderFailure(err: CommanderError, words: CommandWords, error: string): UsageError {
+  const { first, command } = words;
   const help = `porter${command ? ` ${command}` : ''} --help`;
   if (err.code === 'commander.help') {
     // `porter` alone: commander printed the help; say what is missing, as for any command.
@@ -179,7 +178,7 @@ function commanderFailure(err: CommanderError, argv: string[], out: { error: str
     );
   }
   const code = (COMMANDER_CODES[err.code] ?? UsageCodes.INVALID_ARG_VALUE) as UsageError['code'];
-  const text = (out.error || err.message)
+  const text = (error || err.message)
     .replace(/^error: /, '')
     .trim()
     .replace(/\n+/g, ' ');
@@ -214,8 +213,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
-      const usage = commanderFailure(err, argv, out);
-      return usageFailure(usage, err.code === 'commander.help' ? '' : out.command || commandOf(argv), json);
+      const words = commandOf(argv, out.command);
+      const usage = commanderFailure(err, words, out.error);
+      return usageFailure(usage, err.code === 'commander.help' ? '' : words.command, json);
     }
     if (err instanceof UsageError) return usageFailure(err, out.command, json);
     const e = err as NodeJS.ErrnoException;
@@ -234,8 +234,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** The command named on the command line, if any. */
-function commandOf(argv: string[]): string {
+/** The first word of a command line that is not an option, and the command run ('' when none). */
+interface CommandWords {
+  first: string;
+  command: string;
+}
+
+/** The command: the one commander reached (`reached`), else the one named on the command line, if any. */
+function commandOf(argv: string[], reached: string): CommandWords {
   const first = argv.find((a) => !a.startsWith('-')) ?? '';
-  return COMMANDS.includes(first) ? first : '';
+  return { first, command: reached || (COMMANDS.includes(first) ? first : '') };
 }
