@@ -19,7 +19,7 @@ import { closeSync } from 'node:fs';
 import { type NetConnectOpts, Socket, type TcpNetConnectOpts } from 'node:net';
 import { type CheckedConnect, checkConnectOptions } from './connect-options.js';
 import { type DialSignal, idleTimeout } from './deadline.js';
-import type { Dial, Dialed, DialRequest } from './dial.js';
+import type { Dial, DialEvents, Dialed } from './dial.js';
 import { AbortError, PorterError, uvError } from './errors.js';
 import { type TcpHandle, tcpHandle } from './socket.js';
 import type { SocketOptions } from './types.js';
@@ -73,42 +73,22 @@ interface DialListener {
 }
 
 /**
- * What a socket asks porter's connect path for: one object of one shape per connect,
- * whose methods turn what the connect reports into the socket's events. Neither a spread
- * of the checked options (an object spread with properties added after it gets a hidden
- * class of its own in V8: about 0.7 KB per property added, per connect) nor a closure per
- * event.
+ * A socket's connect while it runs: where it goes (the checked options), its deadline and
+ * its cancellation, and the methods that turn what the connect reports into the socket's
+ * events (one object per connect, not a closure per event).
  */
-class SocketDial implements DialRequest {
-  readonly host: string;
-  readonly port: number;
-  readonly family: 0 | 4 | 6;
-  readonly localAddress: string | undefined;
-  readonly hints: number | undefined;
-  readonly lookup: CheckedConnect['lookup'];
-  readonly timeout: number | undefined;
-  readonly signal: Cancellation;
-  readonly autoSelectFamily: boolean | undefined;
-  readonly attemptTimeout: number | undefined;
-  readonly socketOptions: CheckedConnect['socketOptions'];
-  /** The options checked, for what is applied once connected. */
+class SocketDial implements DialEvents {
+  /** The options checked: where the connect goes, and what is applied once connected. */
   readonly target: CheckedConnect;
+  /** Milliseconds for the connect, from porter's own packages (see kConnectDeadline). */
+  readonly deadline: number | undefined;
+  readonly signal: Cancellation;
   readonly #socket: DialListener;
 
-  /** `deadline`: milliseconds for the connect, from porter's own packages (see kConnectDeadline). */
   constructor(socket: DialListener, target: CheckedConnect, signal: Cancellation, deadline: number | undefined) {
-    this.host = target.host;
-    this.port = target.port;
-    this.family = target.family;
-    this.localAddress = target.localAddress;
-    this.hints = target.hints;
-    this.lookup = target.lookup;
-    this.timeout = deadline;
-    this.signal = signal;
-    this.autoSelectFamily = target.autoSelectFamily;
-    this.attemptTimeout = target.attemptTimeout;
-    this.socketOptions = target.socketOptions;
     this.target = target;
+    this.deadline = deadline;
+    this.signal = signal;
     this.#socket = socket;
   }
 
@@ -262,7 +242,7 @@ class PorterSocket extends Socket {
   /** Starts porter's connect, unless the socket was destroyed meanwhile. */
   static #begin(socket: PorterSocket, request: SocketDial, dial: Dial): void {
     if (request.signal.aborted) return;
-    dial(request).then(
+    dial(request.target, request.deadline, request.signal, request).then(
       (dialed) => socket.#connected(dialed, request.target),
       (err: Error) => socket.#failed(err),
     );

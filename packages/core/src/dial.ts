@@ -7,11 +7,11 @@
  * returned before).
  */
 import { closeSync } from 'node:fs';
-import { isIP, type LookupFunction } from 'node:net';
 import * as native from '@porter/native';
 import { canonicalIp } from './address.js';
 import { attempt, type Dialed } from './attempt.js';
 import { allFailed, attemptPlan, type Candidate, resolveCandidates } from './attempts.js';
+import type { CheckedConnect } from './connect-options.js';
 import { type DialSignal, race } from './deadline.js';
 import { AbortError, ErrorCodes, fromNativeError } from './errors.js';
 import type { Routes } from './routes.js';
@@ -20,46 +20,47 @@ import type { SocketOptions } from './types.js';
 
 export type { Dialed } from './attempt.js';
 
-/** What the connect path needs, validated. */
-export interface DialRequest {
-  host: string;
-  port: number;
-  family: 0 | 4 | 6;
-  localAddress?: string | undefined;
-  hints?: number | undefined;
-  lookup?: LookupFunction | undefined;
-  /** Milliseconds for the whole connect (the promise API's deadline). */
-  timeout?: number | undefined;
-  signal?: DialSignal | undefined;
-  /** Try every address of a host name in turn (default: net's default). */
-  autoSelectFamily?: boolean | undefined;
-  /** Milliseconds for each address but the last. */
-  attemptTimeout?: number | undefined;
-  /** Told of each attempt, and of how it failed, as net.Socket's events are. */
-  onAttempt?: (address: string, port: number, family: number) => void;
-  onAttemptFailed?: (address: string, port: number, family: number, error: Error) => void;
-  onAttemptTimeout?: (address: string, port: number, family: number) => void;
-  /** Told of the resolution of a host name, as net.Socket's 'lookup' event is. */
-  onLookup?: (err: Error | null, address: string | undefined, family: number | undefined, host: string) => void;
-  /** The connect's own socket options, validated, over the Porter's. */
-  socketOptions?: native.SocketOptions | undefined;
+/**
+ * Told of a connect's steps as net.Socket's events tell them: of each attempt and how it
+ * failed, and of the resolution of a host name (its 'lookup' event). createConnection's
+ * sockets are.
+ */
+export interface DialEvents {
+  onAttempt(address: string, port: number, family: number): void;
+  onAttemptFailed(address: string, port: number, family: number, error: Error): void;
+  onAttemptTimeout(address: string, port: number, family: number): void;
+  onLookup(err: Error | null, address: string | undefined, family: number | undefined, host: string): void;
 }
 
-/** A Porter's connect path (one per Porter). */
-export type Dial = (request: DialRequest) => Promise<Dialed>;
+/**
+ * A Porter's connect path (one per Porter): to where `target` says, within `timeout`
+ * milliseconds for the whole connect (none when undefined), cancelled by `signal`.
+ */
+export type Dial = (
+  target: CheckedConnect,
+  timeout: number | undefined,
+  signal: DialSignal | undefined,
+  events?: DialEvents,
+) => Promise<Dialed>;
 
-/** The addresses a name resolves to (told to `onLookup`), in the order to try them. */
-async function resolve(request: DialRequest, all: boolean, deadline: number | undefined): Promise<Candidate[]> {
-  const { host, family } = request;
+/** The addresses a name resolves to (told to `events`), in the order to try them. */
+async function resolve(
+  target: CheckedConnect,
+  signal: DialSignal | undefined,
+  events: DialEvents | undefined,
+  all: boolean,
+  deadline: number | undefined,
+): Promise<Candidate[]> {
+  const { host, family } = target;
   let candidates: Candidate[];
   try {
-    const resolving = resolveCandidates(host, family, request.hints, request.lookup, all);
-    candidates = await race(resolving, deadline, request.signal, { address: host, port: request.port });
+    const resolving = resolveCandidates(host, family, target.hints, target.lookup, all);
+    candidates = await race(resolving, deadline, signal, { address: host, port: target.port });
   } catch (err) {
-    request.onLookup?.(err as Error, undefined, undefined, host);
+    events?.onLookup(err as Error, undefined, undefined, host);
     throw err;
   }
-  for (const c of candidates) request.onLookup?.(null, c.address, c.family, host);
+  for (const c of candidates) events?.onLookup(null, c.address, c.family, host);
   return candidates;
 }
 
@@ -75,18 +76,22 @@ export class Dialer {
     this.#assertOpen = assertOpen;
   }
 
-  /** Resolution, then the attempts in net.connect's order; rejects with net's errors. */
-  async dial(request: DialRequest): Promise<Dialed> {
-    const { port, signal, localAddress } = request;
-    const deadline = request.timeout === undefined ? undefined : performance.now() + request.timeout;
-    const plan = attemptPlan(request.family, localAddress, request.autoSelectFamily, request.attemptTimeout);
+  /** Resolution, then the attempts in net.connect's order; rejects with net's errors. See {@link Dial}. */
+  async dial(
+    target: CheckedConnect,
+    timeout: number | undefined,
+    signal: DialSignal | undefined,
+    events?: DialEvents,
+  ): Promise<Dialed> {
+    const { port, localAddress, hostFamily } = target;
+    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    const plan = attemptPlan(target.family, localAddress, target.autoSelectFamily, target.attemptTimeout);
     // An IP literal is connected to in this very call (no await before the native connect):
     // a connect begun before the Porter is closed is in flight when it is.
-    const literal = isIP(request.host);
     const candidates: Candidate[] =
-      literal !== 0
-        ? [{ address: request.host, family: literal === 6 ? 6 : 4 }]
-        : await resolve(request, plan.all, deadline);
+      hostFamily !== 0
+        ? [{ address: target.host, family: hostFamily }]
+        : await resolve(target, signal, events, plan.all, deadline);
     // Only a connect with a signal has something to cancel (no closure for the others).
     const token = signal ? new native.CancelToken() : undefined;
     const onAbort = token === undefined ? undefined : (): void => token.cancel();
@@ -100,15 +105,15 @@ export class Dialer {
         const remaining = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
         // Every attempt but the last gets the attempt timeout (Node's happy eyeballs).
         const byAttempt = !last && (remaining === undefined || plan.attemptTimeout < remaining);
-        request.onAttempt?.(address, port, family);
+        events?.onAttempt(address, port, family);
         this.#assertOpen();
         const route = this.#routes.open(address, port, localAddress);
         const limit = byAttempt ? plan.attemptTimeout : remaining;
-        const outcome = await attempt(route, limit, token, request.socketOptions, this.#socketOptions);
+        const outcome = await attempt(route, limit, token, target.socketOptions, this.#socketOptions);
         if (!('error' in outcome)) return handOver(outcome, signal);
         const err = await failure(outcome.error, address, port, family, signal);
-        if (byAttempt && outcome.error.code === 'ETIMEDOUT') request.onAttemptTimeout?.(address, port, family);
-        else request.onAttemptFailed?.(address, port, family, err);
+        if (byAttempt && outcome.error.code === 'ETIMEDOUT') events?.onAttemptTimeout(address, port, family);
+        else events?.onAttemptFailed(address, port, family, err);
         // The connect's own deadline ends it; an attempt's lets the next address have its turn.
         if (!byAttempt && outcome.error.code === 'ETIMEDOUT' && deadline !== undefined) throw err;
         errors.push(err);

@@ -55,7 +55,7 @@ export class Porter {
     this.#registry = registry ?? callNative(() => new native.Registry(config));
     this.#routes = new Routes(this.#registry, this.#options.localAddresses);
     this.#dialer = new Dialer(this.#routes, this.#options.socketOptions, () => this.#assertOpen());
-    this.#dial = (request) => this.#dialer.dial(request);
+    this.#dial = (target, timeout, signal, events) => this.#dialer.dial(target, timeout, signal, events);
     closeWhenCollected.register(this, this.#routes.cache, this.#routes.cache);
   }
 
@@ -96,7 +96,8 @@ export class Porter {
   }
 
   #connect(c: CheckedConnect): Promise<Socket> {
-    return this.#dialer.dial(c).then((dialed) => this.#wrap(dialed, c));
+    // `timeout` is the deadline of the whole connect here.
+    return this.#dialer.dial(c, c.timeout, c.signal).then((dialed) => this.#wrap(dialed, c));
   }
 
   /**
