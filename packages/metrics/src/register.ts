@@ -4,7 +4,7 @@
  * registry is scraped, in prom-client `collect()` callbacks; nothing runs on the connect
  * path.
  */
-import type { Capacity, PoolSummary, PorterStats } from '@porter/core';
+import type { Porter } from '@porter/core';
 import {
   invalidArgValue,
   validateInteger,
@@ -19,13 +19,15 @@ import { createGauges, GAUGE_SUFFIXES } from './gauges.js';
 import { createHistogram, HISTOGRAM_SUFFIX } from './histogram.js';
 import { summaryRows } from './pools.js';
 
-/** What registerPorterMetrics reads: a Porter from @porter/core (any copy of it). */
-export interface PorterSource {
-  poolSummary(busiest: number): PoolSummary;
-  stats(): PorterStats;
-  /** Ports per destination and source address (`porter_ports_capacity`). */
-  capacity(): Pick<Capacity, 'perDestination'>;
-}
+/**
+ * What registerPorterMetrics takes: a Porter from @porter/core (either copy, CommonJS or
+ * ESM), recognised as every package's `porter` option is, by the six methods below. Of
+ * them it reads `poolSummary()`, `stats()` and `capacity().perDestination`.
+ */
+export type PorterSource = Pick<
+  Porter,
+  'connect' | 'createConnection' | 'snapshot' | 'poolSummary' | 'stats' | 'capacity'
+>;
 
 /** Options of {@link registerPorterMetrics}. */
 export interface PorterMetricsOptions {
