@@ -8,9 +8,15 @@
 import { LocalRunner, type WorkerSpec } from './runner.js';
 import type { FromWorker, ToWorker } from './workers.js';
 
-const send = (message: FromWorker): void => {
-  if (process.connected) process.send?.(message);
-};
+/**
+ * Sends `message` to the parent; `then` runs once it is written. A message still queued
+ * when the channel is disconnected or the process exits is lost, so a last message is
+ * followed by a disconnect or an exit only from here.
+ */
+function send(message: FromWorker, then?: () => void): void {
+  if (process.connected && process.send !== undefined) process.send(message, () => then?.());
+  else then?.();
+}
 
 /** Buffers cross IPC as Uint8Arrays. */
 const buffer = (b: Uint8Array | undefined): Buffer | undefined =>
@@ -38,11 +44,14 @@ async function run(spec: WorkerSpec): Promise<void> {
     send({ type: 'started', url: await runner.start() });
   } catch (err) {
     const e = err as Error & { code?: string; argument?: string; fix?: string };
-    send({
-      type: 'error',
-      error: { name: e.name, message: e.message, code: e.code, argument: e.argument, fix: e.fix },
-    });
-    process.exit(1);
+    send(
+      {
+        type: 'error',
+        error: { name: e.name, message: e.message, code: e.code, argument: e.argument, fix: e.fix },
+      },
+      () => process.exit(1),
+    );
+    return;
   }
   const report = (): void => {
     const progress = runner.progress();
@@ -54,12 +63,16 @@ async function run(spec: WorkerSpec): Promise<void> {
     send({ type: 'settled', state });
   });
   let closing: Promise<void> | undefined;
+  // Resolves once the 'closed' message is written: the channel may be let go then.
   const close = (): Promise<void> => {
-    closing ??= runner.close().then((state) => {
-      clearInterval(ticker);
-      report();
-      send({ type: 'closed', state });
-    });
+    closing ??= runner.close().then(
+      (state) =>
+        new Promise<void>((resolve) => {
+          clearInterval(ticker);
+          report();
+          send({ type: 'closed', state }, resolve);
+        }),
+    );
     return closing;
   };
   process.on('message', (m: ToWorker) => {
