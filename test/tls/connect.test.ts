@@ -54,7 +54,11 @@ async function closeLocal(socket: TLSSocket): Promise<void> {
   await closed;
 }
 
-/** Asserts that a failed connect left nothing in use and exactly one port aging. */
+/**
+ * Asserts that a failed connect left nothing in use and exactly one port aging besides
+ * those of counted collisions (a port another process of the host held: passed over and
+ * aged, then another tried; the default range is shared with everything else running).
+ */
 function assertOnePortAging(
   t: { deepEqual: (a: unknown, b: unknown, m?: string) => void; is: (a: unknown, b: unknown, m?: string) => void },
   porter: Porter,
@@ -62,7 +66,8 @@ function assertOnePortAging(
 ): void {
   t.deepEqual(inUse(porter), [], 'no port left in use');
   const aging = poolsTo(porter, port).flatMap((p) => p.aging);
-  t.is(aging.length, 1, 'the port of the established TCP connection is aging');
+  const collisions = Object.values(porter.stats().retries).reduce((a, b) => a + b, 0);
+  t.is(aging.length, 1 + collisions, 'the port of the established TCP connection is aging');
 }
 
 test('echo through Node tls server, resolving to a TLSSocket with its lease', async (t) => {
